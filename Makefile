@@ -1,0 +1,122 @@
+# memrun — the one build. `make` builds build/memrun; `make check` runs every test; `make demo`
+# shows memrun on a bundled example; `make install PREFIX=/usr/local DESTDIR=`.
+VERSION     := 0.1.0
+PREFIX      ?= /usr/local
+BINDIR      ?= $(PREFIX)/bin
+MANDIR      ?= $(PREFIX)/share/man
+DESTDIR     ?=
+B           := build
+
+CC          ?= cc
+WARN        := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wconversion
+CFLAGS      ?= -O2 -g
+ALL_CFLAGS  := -std=gnu11 $(WARN) $(CFLAGS) -DMEMRUN_VERSION='"$(VERSION)"' -D_GNU_SOURCE
+SAN_FLAGS   := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+# Debian packages: to build, and to run every test (the VM suite, the benchmark baseline).
+BUILD_PKGS  := gcc make pkg-config libcgroup-dev libseccomp-dev libinih-dev libcmocka-dev
+CHECK_PKGS  := qemu-system-x86 busybox-static cpio jq cgroup-tools
+
+RUNNER_SRC  := runner/util.c runner/log.c runner/options.c runner/cg_detect.c runner/cg_sandbox.c \
+               runner/registry.c runner/spawn.c runner/kmsg.c runner/report.c runner/supervise.c \
+               config/size.c
+MAIN_SRC    := runner/main.c
+EXAMPLES    := leak
+UNIT_TESTS  := test_size test_options test_cg test_registry test_kmsg test_report
+
+HDRS        := $(wildcard runner/*.h config/*.h limiter/*.h tests/unit/*.h)
+OBJ         := $(RUNNER_SRC:%.c=$(B)/obj/%.o)
+SAN_OBJ     := $(RUNNER_SRC:%.c=$(B)/asan/obj/%.o)
+
+.PHONY: all deps check-deps demo check unit host vm asan bench install uninstall clean
+all: $(B)/memrun $(EXAMPLES:%=$(B)/examples/%)
+
+# Install what the build needs, once, on a Debian machine (root); elsewhere say what is missing.
+deps: $(B)/.deps-build
+check-deps: $(B)/.deps-check
+$(B)/.deps-build $(B)/.deps-check: PKGS = $(if $(findstring check,$@),$(BUILD_PKGS) $(CHECK_PKGS),$(BUILD_PKGS))
+$(B)/.deps-build $(B)/.deps-check:
+	@mkdir -p $(B)
+	@missing=$$(for p in $(PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing Debian packages: $$missing"; \
+			{ apt-get install -y -q --no-install-recommends $$missing || \
+			  { apt-get update -q && apt-get install -y -q --no-install-recommends $$missing; }; } >$(B)/apt.log 2>&1 || \
+			{ cat $(B)/apt.log; echo "error: could not install: $$missing"; exit 1; }; \
+		else echo "error: missing Debian packages: $$missing (apt-get install $$missing)"; exit 1; fi; \
+	fi
+	@touch $@
+
+$(B)/obj/%.o: %.c $(HDRS) | $(B)/.deps-build
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(B)/asan/obj/%.o: %.c $(HDRS) | $(B)/.deps-build
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 $(WARN) $(SAN_FLAGS) -DMEMRUN_VERSION='"$(VERSION)"' -D_GNU_SOURCE -c -o $@ $<
+
+$(B)/memrun: $(OBJ) $(B)/obj/runner/main.o
+	$(CC) $(ALL_CFLAGS) -o $@ $^
+
+$(B)/asan/memrun: $(SAN_OBJ) $(B)/asan/obj/runner/main.o
+	$(CC) $(SAN_FLAGS) -o $@ $^
+
+$(B)/examples/%: examples/%.c | $(B)/.deps-build
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $<
+
+# --- tests ---
+$(B)/tests/%: tests/unit/%.c $(OBJ) $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(OBJ) $$(pkg-config --cflags --libs cmocka)
+
+$(B)/asan/tests/%: tests/unit/%.c $(SAN_OBJ) $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 $(WARN) $(SAN_FLAGS) -D_GNU_SOURCE -o $@ $< $(SAN_OBJ) $$(pkg-config --cflags --libs cmocka)
+
+unit: $(UNIT_TESTS:%=$(B)/tests/%)
+	@tests/unit/run.sh $^
+
+host: all
+	@MEMRUN=$(CURDIR)/$(B)/memrun EXAMPLES=$(CURDIR)/$(B)/examples sh tests/host/run.sh
+
+asan: $(B)/asan/memrun $(UNIT_TESTS:%=$(B)/asan/tests/%) all
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+		tests/unit/run.sh $(UNIT_TESTS:%=$(B)/asan/tests/%)
+	@ASAN_OPTIONS=detect_leaks=1 MEMRUN=$(CURDIR)/$(B)/asan/memrun EXAMPLES=$(CURDIR)/$(B)/examples \
+		MEMRUN_TEST_SANITIZER=1 sh tests/host/run.sh
+
+vm: all $(B)/.deps-check
+	@rm -rf $(B)/vm-root
+	@$(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/$(B)/vm-root PREFIX=/usr >/dev/null
+	@mkdir -p $(B)/vm-root/tests $(B)/vm-root/usr/libexec/memrun
+	@cp -r tests/host $(B)/vm-root/tests/
+	@cp $(EXAMPLES:%=$(B)/examples/%) $(B)/vm-root/usr/libexec/memrun/
+	@cp $$(command -v jq) $(B)/vm-root/usr/bin/jq
+	MEMRUN_VM_LOG=$(B)/vm.log tests/vm/run.sh $(B)/vm-root -- \
+		env MEMRUN=/usr/bin/memrun EXAMPLES=/usr/libexec/memrun sh /tests/host/run.sh
+
+check: $(B)/.deps-check
+	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory host
+	@$(MAKE) --no-print-directory asan
+	@$(MAKE) --no-print-directory vm
+	@echo "make check: all suites passed"
+
+demo: all
+	@sh examples/demo.sh $(B)
+
+bench: all $(B)/.deps-check
+	@sh bench/launch.sh $(B)
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
+	install -m 0755 $(B)/memrun $(DESTDIR)$(BINDIR)/memrun
+	install -m 0644 man/memrun.1 $(DESTDIR)$(MANDIR)/man1/memrun.1
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/memrun $(DESTDIR)$(MANDIR)/man1/memrun.1
+
+clean:
+	rm -rf $(B)/obj $(B)/asan $(B)/tests $(B)/examples $(B)/memrun $(B)/vm-root $(B)/vm.log

@@ -1,0 +1,100 @@
+/* cg: the cgroup backend. One interface over three host layouts: unified v2, hybrid (v1 memory
+ * controller plus the unified hierarchy for cgroup.kill/cgroup.events/memory.pressure) and legacy v1.
+ * Every access is relative to a root directory fd, so tests run it on fake trees. */
+#pragma once
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum cg_mode { CG_V2, CG_HYBRID, CG_V1, _CG_MODE_MAX };
+
+const char *cg_mode_name(enum cg_mode m);
+
+struct cg_host {
+        enum cg_mode mode;
+        char root[PATH_MAX];     /* where the cgroupfs is mounted, for messages */
+        int mem_root_fd;         /* hierarchy holding the memory controller */
+        int uni_root_fd;         /* unified hierarchy; -1 on legacy v1 */
+        char own_mem[PATH_MAX];  /* memrun's own cgroup in the memory hierarchy ("/..." form) */
+        char own_uni[PATH_MAX];  /* ... and in the unified hierarchy ("" on v1) */
+};
+
+/* Which layout does the tree at root_fd have? -ENOENT: no cgroupfs there. */
+int cg_detect(int root_fd, enum cg_mode *ret);
+/* Pure: memrun's cgroups from the text of /proc/self/cgroup. */
+int cg_parse_self(const char *text, enum cg_mode mode, char *ret_mem, size_t mem_size, char *ret_uni,
+                  size_t uni_size);
+/* Open the host's cgroupfs at root, reading proc_root/self/cgroup. Logs what is wrong. */
+int cg_host_open(const char *root, const char *proc_root, struct cg_host *ret);
+void cg_host_close(struct cg_host *h);
+
+/* --- placement (pure) --- */
+struct cg_place_facts {
+        enum cg_mode mode;
+        const char *explicit_parent;  /* --cgroup, or NULL */
+        const char *own;              /* own cgroup in the memory hierarchy */
+        bool own_memory_ok;           /* v2: own cgroup may enable +memory for children */
+        bool own_alone;               /* v2: memrun is the only process in its cgroup */
+        bool root_user;
+        bool systemd;                 /* systemd runs the machine */
+};
+struct cg_placement {
+        char parent[PATH_MAX];        /* the sandbox goes beneath this (memory hierarchy) */
+        bool split_supervisor;        /* v2: memrun first moves itself to <own>/supervisor */
+        bool memrun_subtree;          /* v2: parent is /memrun, created on demand */
+};
+/* Decide where the sandbox goes (DESIGN.md placement order). -EPERM with a logged explanation
+ * when no usable place exists. */
+int cg_place(const struct cg_place_facts *f, struct cg_placement *ret);
+/* Gather the facts for cg_place from the live host. */
+int cg_place_facts_read(const struct cg_host *h, const char *explicit_parent, struct cg_place_facts *ret);
+
+/* --- the sandbox --- */
+struct cg_stats {
+        uint64_t current, peak;
+        bool has_peak;
+        uint64_t ev_high, ev_max, ev_oom, ev_oom_kill, ev_oom_group_kill;
+};
+
+struct cg_sandbox {
+        enum cg_mode mode;
+        char name[256];
+        char path[PATH_MAX];       /* memory hierarchy */
+        char uni_path[PATH_MAX];   /* unified hierarchy ("" if none) */
+        char own_mem[PATH_MAX];    /* for undoing the supervisor split */
+        int mem_parent_fd, mem_fd;
+        int uni_parent_fd, uni_fd; /* v2: same directory as mem; v1: -1 */
+        int events_fd;             /* v2: memory.events (EPOLLPRI); v1: OOM eventfd */
+        bool split_supervisor, memrun_subtree;
+        uint64_t oom_notifications; /* v1: counted from the eventfd */
+        uint64_t max_seen;          /* peak fallback when the kernel has no peak file */
+};
+
+void cg_sandbox_init(struct cg_sandbox *s);
+/* Fill in the sandbox's paths for a placement, touching nothing (they are recorded before creation). */
+void cg_sandbox_paths(const struct cg_host *h, const struct cg_placement *p, const char *name,
+                      struct cg_sandbox *s);
+/* Create the sandbox directories (and the supervisor split / memrun subtree when placement says). */
+int cg_sandbox_create(const struct cg_host *h, const struct cg_placement *p, struct cg_sandbox *s);
+int cg_sandbox_set_limits(struct cg_sandbox *s, uint64_t max, uint64_t high, uint64_t swap);
+/* Open the fd that wakes on memory events (v2 memory.events / v1 oom eventfd). */
+int cg_sandbox_watch(struct cg_sandbox *s);
+/* Called by the event loop when events_fd is ready; returns 1 if counters changed. */
+int cg_sandbox_event(struct cg_sandbox *s);
+/* In a freshly forked child: move the calling process into the sandbox. No allocation. */
+int cg_sandbox_enter(const struct cg_sandbox *s);
+int cg_sandbox_stats(struct cg_sandbox *s, struct cg_stats *ret);
+/* SIGKILL every process in the sandbox (cgroup.kill, else freeze-kill-thaw, else per pid). */
+int cg_sandbox_kill(const struct cg_sandbox *s);
+/* Is any process left? */
+bool cg_sandbox_populated(const struct cg_sandbox *s);
+/* Remove the directories (sandbox must be empty) and undo the placement's own changes. */
+int cg_sandbox_remove(const struct cg_host *h, struct cg_sandbox *s);
+void cg_sandbox_close(struct cg_sandbox *s);
+
+/* Remove a stale sandbox left by a dead memrun: kill what is left, rmdir. 0, or -errno. */
+int cg_remove_stale(int hierarchy_root_fd, const char *path);
+
+/* Open "/a/b" relative to a hierarchy root as a directory fd. */
+int cg_open_dir(int root_fd, const char *path);

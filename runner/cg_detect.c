@@ -1,0 +1,259 @@
+/* cg_detect: which cgroup layout the host has, where memrun sits in it, and where a sandbox may go. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cg.h"
+#include "log.h"
+#include "util.h"
+
+const char *cg_mode_name(enum cg_mode m)
+{
+        static const char *const names[_CG_MODE_MAX] = { "v2", "hybrid", "v1" };
+        return m < _CG_MODE_MAX ? names[m] : "?";
+}
+
+static bool file_exists_at(int dfd, const char *path)
+{
+        return faccessat(dfd, path, F_OK, 0) == 0;
+}
+
+int cg_detect(int root_fd, enum cg_mode *ret)
+{
+        if (file_exists_at(root_fd, "cgroup.controllers"))
+                *ret = CG_V2;
+        else if (file_exists_at(root_fd, "memory/memory.limit_in_bytes"))
+                *ret = file_exists_at(root_fd, "unified/cgroup.procs") ? CG_HYBRID : CG_V1;
+        else
+                return -ENOENT;
+        return 0;
+}
+
+static int copy_path(char *dst, size_t size, const char *src, size_t len)
+{
+        if (len == 0 || src[0] != '/' || len >= size)
+                return -EINVAL;
+        memcpy(dst, src, len);
+        dst[len] = '\0';
+        /* The kernel appends this to paths of cgroups removed under us; such a cgroup is no home. */
+        if (strstr(dst, " (deleted)"))
+                return -ESTALE;
+        return 0;
+}
+
+/* Lines are "ID:CONTROLLERS:PATH"; the unified entry is "0::PATH". */
+int cg_parse_self(const char *text, enum cg_mode mode, char *ret_mem, size_t mem_size, char *ret_uni,
+                  size_t uni_size)
+{
+        bool have_mem = false, have_uni = false;
+        int r;
+
+        for (const char *line = text; line && *line;) {
+                const char *eol = strchr(line, '\n');
+                size_t len = eol ? (size_t)(eol - line) : strlen(line);
+                const char *c1 = memchr(line, ':', len);
+                const char *c2 = c1 ? memchr(c1 + 1, ':', len - (size_t)(c1 + 1 - line)) : NULL;
+                if (!c2)
+                        return -EINVAL;
+                const char *ctl = c1 + 1;
+                size_t ctl_len = (size_t)(c2 - ctl);
+                const char *path = c2 + 1;
+                size_t path_len = len - (size_t)(path - line);
+
+                if (ctl_len == 0 && c1 - line == 1 && line[0] == '0') {
+                        r = copy_path(ret_uni, uni_size, path, path_len);
+                        if (r < 0)
+                                return r;
+                        have_uni = true;
+                } else {
+                        /* "memory" alone or inside a comma list like "cpu,memory" */
+                        char list[256];
+                        if (ctl_len < sizeof list) {
+                                memcpy(list, ctl, ctl_len);
+                                list[ctl_len] = '\0';
+                                char *save = NULL;
+                                for (char *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save))
+                                        if (strcmp(t, "memory") == 0) {
+                                                r = copy_path(ret_mem, mem_size, path, path_len);
+                                                if (r < 0)
+                                                        return r;
+                                                have_mem = true;
+                                        }
+                        }
+                }
+                line = eol ? eol + 1 : NULL;
+        }
+        switch (mode) {
+        case CG_V2:
+                if (!have_uni)
+                        return -ENOENT;
+                if (strlen(ret_uni) >= mem_size)
+                        return -EINVAL;
+                strcpy(ret_mem, ret_uni);
+                return 0;
+        case CG_HYBRID:
+                if (!have_mem)
+                        return -ENOENT;
+                if (!have_uni)
+                        ret_uni[0] = '\0';
+                return 0;
+        case CG_V1:
+                if (!have_mem)
+                        return -ENOENT;
+                ret_uni[0] = '\0';
+                return 0;
+        default:
+                return -EINVAL;
+        }
+}
+
+int cg_open_dir(int root_fd, const char *path)
+{
+        const char *rel = path[0] == '/' ? path + 1 : path;
+        int fd = openat(root_fd, *rel ? rel : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        return fd < 0 ? -errno : fd;
+}
+
+void cg_host_close(struct cg_host *h)
+{
+        close_fd(&h->mem_root_fd);
+        close_fd(&h->uni_root_fd);
+}
+
+int cg_host_open(const char *root, const char *proc_root, struct cg_host *ret)
+{
+        struct cg_host h = { .mem_root_fd = -1, .uni_root_fd = -1 };
+        char buf[8192], path[PATH_MAX];
+        int r;
+
+        snprintf(h.root, sizeof h.root, "%s", root);
+        _cleanup_close_ int root_fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (root_fd < 0) {
+                log_error("no cgroup filesystem at %s (%m): mount one there (mount -t cgroup2 none %s) "
+                          "or run memrun where /sys/fs/cgroup is available", root, root);
+                return -ENOENT;
+        }
+        r = cg_detect(root_fd, &h.mode);
+        if (r < 0) {
+                log_error("%s is not a cgroup filesystem with a memory controller (neither cgroup v2 nor a v1 "
+                          "'memory' hierarchy found): mount cgroup2 on %s", root, root);
+                return r;
+        }
+        if (h.mode == CG_V2) {
+                h.mem_root_fd = fcntl(root_fd, F_DUPFD_CLOEXEC, 3);
+                h.uni_root_fd = fcntl(root_fd, F_DUPFD_CLOEXEC, 3);
+        } else {
+                h.mem_root_fd = openat(root_fd, "memory", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (h.mode == CG_HYBRID)
+                        h.uni_root_fd = openat(root_fd, "unified", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        }
+        if (h.mem_root_fd < 0 || (h.mode != CG_V1 && h.uni_root_fd < 0)) {
+                r = -errno;
+                log_error("cannot open the cgroup hierarchies under %s: %s", root, strerror(-r));
+                cg_host_close(&h);
+                return r;
+        }
+
+        snprintf(path, sizeof path, "%s/self/cgroup", proc_root);
+        _cleanup_close_ int pfd = open(path, O_RDONLY | O_CLOEXEC);
+        ssize_t n = pfd < 0 ? -errno : read_fd(pfd, buf, sizeof buf);
+        if (n < 0) {
+                log_error("cannot read %s: %s", path, strerror((int)-n));
+                cg_host_close(&h);
+                return (int)n;
+        }
+        r = cg_parse_self(buf, h.mode, h.own_mem, sizeof h.own_mem, h.own_uni, sizeof h.own_uni);
+        if (r < 0) {
+                log_error("%s does not name memrun's %s cgroup (%s): is %s the host's cgroup filesystem?", path,
+                          h.mode == CG_V2 ? "unified" : "memory", strerror(-r), root);
+                cg_host_close(&h);
+                return r;
+        }
+        if (h.mode == CG_HYBRID && h.own_uni[0] == '\0')
+                h.mode = CG_V1;
+
+        if (h.mode == CG_V2) {
+                n = read_at(h.mem_root_fd, "cgroup.controllers", buf, sizeof buf);
+                if (n < 0 || !strstr(buf, "memory")) {
+                        log_error("the cgroup v2 hierarchy at %s has no memory controller (cgroup.controllers: "
+                                  "'%.*s'): it is bound to a v1 hierarchy or disabled (cgroup_disable=memory)",
+                                  root, (int)strcspn(n < 0 ? "" : buf, "\n"), n < 0 ? "" : buf);
+                        cg_host_close(&h);
+                        return -EOPNOTSUPP;
+                }
+        }
+        *ret = h;
+        return 0;
+}
+
+static bool word_in(const char *list, const char *word)
+{
+        size_t wl = strlen(word);
+        for (const char *p = list; (p = strstr(p, word)); p += wl)
+                if ((p == list || p[-1] == ' ') && (p[wl] == '\0' || p[wl] == ' ' || p[wl] == '\n'))
+                        return true;
+        return false;
+}
+
+int cg_place_facts_read(const struct cg_host *h, const char *explicit_parent, struct cg_place_facts *ret)
+{
+        struct cg_place_facts f = {
+                .mode = h->mode,
+                .explicit_parent = explicit_parent,
+                .own = h->own_mem,
+                .root_user = geteuid() == 0,
+                .systemd = access("/run/systemd/system", F_OK) == 0,
+        };
+        char buf[4096];
+
+        if (h->mode == CG_V2) {
+                _cleanup_close_ int fd = cg_open_dir(h->mem_root_fd, h->own_mem);
+                if (fd >= 0) {
+                        ssize_t n = read_at(fd, "cgroup.controllers", buf, sizeof buf);
+                        f.own_memory_ok = n >= 0 && word_in(buf, "memory") &&
+                                          faccessat(fd, "cgroup.subtree_control", W_OK, 0) == 0 &&
+                                          faccessat(fd, "cgroup.procs", W_OK, 0) == 0;
+                        n = read_at(fd, "cgroup.procs", buf, sizeof buf);
+                        if (n >= 0) {
+                                char self[32];
+                                snprintf(self, sizeof self, "%d\n", (int)getpid());
+                                f.own_alone = strcmp(buf, self) == 0;
+                        }
+                }
+        }
+        *ret = f;
+        return 0;
+}
+
+int cg_place(const struct cg_place_facts *f, struct cg_placement *ret)
+{
+        struct cg_placement p = {};
+
+        if (f->explicit_parent) {
+                snprintf(p.parent, sizeof p.parent, "%s", f->explicit_parent);
+        } else if (f->mode != CG_V2) {
+                /* v1 has no "no internal processes" rule: nest beneath our own memory cgroup. */
+                snprintf(p.parent, sizeof p.parent, "%s", f->own);
+        } else if (strcmp(f->own, "/") == 0) {
+                snprintf(p.parent, sizeof p.parent, "/");
+        } else if (f->own_memory_ok && f->own_alone) {
+                snprintf(p.parent, sizeof p.parent, "%s", f->own);
+                p.split_supervisor = true;
+        } else if (f->root_user && !f->systemd) {
+                snprintf(p.parent, sizeof p.parent, "/memrun");
+                p.memrun_subtree = true;
+        } else {
+                log_error("no cgroup memrun may use: its own cgroup %s %s, and %s. Run it in a delegated cgroup, "
+                          "e.g. 'systemd-run --user --scope -p Delegate=yes memrun ...' (or Delegate=yes in the "
+                          "service unit), or pass --cgroup PATH naming a cgroup you may write to",
+                          f->own, !f->own_memory_ok ? "is not delegated to it (cannot enable +memory there)"
+                                                    : "holds other processes",
+                          f->root_user ? "systemd manages the hierarchy" : "memrun is not root");
+                return -EPERM;
+        }
+        *ret = p;
+        return 0;
+}

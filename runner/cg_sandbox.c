@@ -1,0 +1,501 @@
+/* cg_sandbox: one sandbox cgroup's life: create, limit, enter, watch, measure, kill, remove. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../config/size.h"
+#include "cg.h"
+#include "log.h"
+#include "util.h"
+
+void cg_sandbox_init(struct cg_sandbox *s)
+{
+        memset(s, 0, sizeof *s);
+        s->mem_parent_fd = s->mem_fd = s->uni_parent_fd = s->uni_fd = s->events_fd = -1;
+}
+
+void cg_sandbox_close(struct cg_sandbox *s)
+{
+        close_fd(&s->mem_parent_fd);
+        close_fd(&s->mem_fd);
+        close_fd(&s->uni_parent_fd);
+        close_fd(&s->uni_fd);
+        close_fd(&s->events_fd);
+}
+
+static void sleep_ms(long ms)
+{
+        struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+                ;
+}
+
+static void join(char *buf, size_t size, const char *parent, const char *name)
+{
+        int n = snprintf(buf, size, "%s%s%s", parent, strcmp(parent, "/") == 0 ? "" : "/", name);
+        if (n < 0 || (size_t)n >= size)
+                buf[0] = '\0'; /* an empty path fails loudly at open, never names another cgroup */
+}
+
+static const char *advice(int err)
+{
+        switch (err) {
+        case EROFS:
+                return ": the cgroup filesystem is mounted read-only (a container?); give memrun a writable "
+                       "cgroup, e.g. 'docker run --cgroupns=private' with a writable /sys/fs/cgroup, or --cgroup "
+                       "PATH to a delegated one";
+        case EACCES:
+        case EPERM:
+                return ": not permitted; run memrun as root or in a delegated cgroup, e.g. 'systemd-run --user "
+                       "--scope -p Delegate=yes memrun ...', or pass --cgroup PATH to a cgroup you own";
+        default:
+                return "";
+        }
+}
+
+/* v2: make sure children of dir_fd get the memory controller. */
+static int enable_memory(int dir_fd, const char *path)
+{
+        char buf[512];
+        ssize_t n = read_at(dir_fd, "cgroup.subtree_control", buf, sizeof buf);
+        if (n >= 0 && strstr(buf, "memory"))
+                return 0;
+        n = read_at(dir_fd, "cgroup.controllers", buf, sizeof buf);
+        if (n < 0 || !strstr(buf, "memory")) {
+                log_error("the memory controller is not available in %s (cgroup.controllers: '%.*s'): enable it in "
+                          "its parent's cgroup.subtree_control or delegate it (Delegate=yes)",
+                          path, (int)strcspn(n < 0 ? "" : buf, "\n"), n < 0 ? "" : buf);
+                return -EOPNOTSUPP;
+        }
+        int r = write_at(dir_fd, "cgroup.subtree_control", "+memory");
+        if (r == -EBUSY) {
+                log_error("cannot enable +memory in %s: it holds processes (cgroup v2 forbids processes in a cgroup "
+                          "whose children use controllers); pass --cgroup to an empty delegated cgroup", path);
+                return r;
+        }
+        if (r < 0) {
+                log_error("cannot enable +memory in %s/cgroup.subtree_control: %s%s", path, strerror(-r),
+                          advice(-r));
+                return r;
+        }
+        return 0;
+}
+
+static int make_dir(int parent_fd, const char *parent, const char *name, const char *full)
+{
+        if (mkdirat(parent_fd, name, 0755) < 0) {
+                int e = errno;
+                if (e == EEXIST)
+                        log_error("sandbox cgroup %s already exists: another memrun uses this --name, or pick "
+                                  "another name", full);
+                else
+                        log_error("cannot create cgroup %s beneath %s: %s%s", full, parent, strerror(e),
+                                  advice(e));
+                return -e;
+        }
+        return 0;
+}
+
+static int split_supervisor(const struct cg_host *h, const char *own)
+{
+        char pid[32], path[PATH_MAX];
+        _cleanup_close_ int own_fd = cg_open_dir(h->mem_root_fd, own);
+        if (own_fd < 0)
+                return own_fd;
+        if (mkdirat(own_fd, "supervisor", 0755) < 0 && errno != EEXIST) {
+                int e = errno;
+                log_error("cannot create %s/supervisor: %s%s", own, strerror(e), advice(e));
+                return -e;
+        }
+        snprintf(pid, sizeof pid, "%d", (int)getpid());
+        join(path, sizeof path, own, "supervisor");
+        _cleanup_close_ int sup_fd = cg_open_dir(h->mem_root_fd, path);
+        int r = sup_fd < 0 ? sup_fd : write_at(sup_fd, "cgroup.procs", pid);
+        if (r < 0) {
+                log_error("cannot move memrun into %s: %s%s", path, strerror(-r), advice(-r));
+                unlinkat(own_fd, "supervisor", AT_REMOVEDIR);
+                return r;
+        }
+        log_debug("moved memrun into %s so %s may enable +memory for the sandbox", path, own);
+        return 0;
+}
+
+static void undo_split(const struct cg_host *h, const char *own)
+{
+        char pid[32];
+        _cleanup_close_ int own_fd = cg_open_dir(h->mem_root_fd, own);
+        if (own_fd < 0)
+                return;
+        /* Only when nothing else of ours needs +memory there (another sandbox may). */
+        (void)write_at(own_fd, "cgroup.subtree_control", "-memory");
+        snprintf(pid, sizeof pid, "%d", (int)getpid());
+        if (write_at(own_fd, "cgroup.procs", pid) == 0)
+                (void)unlinkat(own_fd, "supervisor", AT_REMOVEDIR);
+}
+
+static const char *unified_parent(const struct cg_host *h, const struct cg_placement *p)
+{
+        /* Mirror an explicit parent when the unified hierarchy has it; else beside our own cgroup. */
+        if (strcmp(p->parent, h->own_mem) != 0) {
+                _cleanup_close_ int probe = cg_open_dir(h->uni_root_fd, p->parent);
+                if (probe >= 0)
+                        return p->parent;
+        }
+        return h->own_uni;
+}
+
+void cg_sandbox_paths(const struct cg_host *h, const struct cg_placement *p, const char *name,
+                      struct cg_sandbox *s)
+{
+        s->mode = h->mode;
+        snprintf(s->name, sizeof s->name, "%s", name);
+        snprintf(s->own_mem, sizeof s->own_mem, "%s", h->own_mem);
+        join(s->path, sizeof s->path, p->parent, name);
+        if (h->mode == CG_V2)
+                snprintf(s->uni_path, sizeof s->uni_path, "%s", s->path);
+        else if (h->mode == CG_HYBRID)
+                join(s->uni_path, sizeof s->uni_path, unified_parent(h, p), name);
+        else
+                s->uni_path[0] = '\0';
+}
+
+int cg_sandbox_create(const struct cg_host *h, const struct cg_placement *p, struct cg_sandbox *s)
+{
+        const char *name = s->name;
+        int r;
+
+        if (h->mode == CG_V2) {
+                if (p->memrun_subtree) {
+                        r = enable_memory(h->mem_root_fd, "/");
+                        if (r < 0)
+                                return r;
+                        if (mkdirat(h->mem_root_fd, "memrun", 0755) < 0 && errno != EEXIST) {
+                                r = -errno;
+                                log_error("cannot create cgroup /memrun: %s%s", strerror(-r), advice(-r));
+                                return r;
+                        }
+                        s->memrun_subtree = true;
+                }
+                if (p->split_supervisor) {
+                        r = split_supervisor(h, h->own_mem);
+                        if (r < 0)
+                                return r;
+                        s->split_supervisor = true;
+                }
+        }
+
+        s->mem_parent_fd = cg_open_dir(h->mem_root_fd, p->parent);
+        if (s->mem_parent_fd < 0) {
+                r = s->mem_parent_fd;
+                if (r == -ENOENT && p->parent[0] && strcmp(p->parent, h->own_mem) != 0)
+                        log_error("--cgroup %s: no such cgroup under %s", p->parent, h->root);
+                else
+                        log_error("cannot open cgroup %s: %s", p->parent, strerror(-r));
+                return r;
+        }
+        if (h->mode == CG_V2) {
+                r = enable_memory(s->mem_parent_fd, p->parent);
+                if (r < 0)
+                        return r;
+        }
+        r = make_dir(s->mem_parent_fd, p->parent, name, s->path);
+        if (r < 0)
+                return r;
+        s->mem_fd = openat(s->mem_parent_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (s->mem_fd < 0) {
+                r = -errno;
+                (void)unlinkat(s->mem_parent_fd, name, AT_REMOVEDIR);
+                return r;
+        }
+
+        if (h->mode == CG_V2) {
+                s->uni_fd = fcntl(s->mem_fd, F_DUPFD_CLOEXEC, 3);
+        } else if (h->mode == CG_HYBRID) {
+                /* The unified sibling gives cgroup.kill, cgroup.events and per-cgroup PSI. */
+                const char *uparent = unified_parent(h, p);
+                s->uni_parent_fd = cg_open_dir(h->uni_root_fd, uparent);
+                if (s->uni_parent_fd >= 0 && mkdirat(s->uni_parent_fd, name, 0755) == 0)
+                        s->uni_fd = openat(s->uni_parent_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (s->uni_fd < 0) {
+                        log_warn("cannot create the unified-hierarchy sibling %s (%m): continuing with v1 only "
+                                 "(no cgroup.kill, no per-cgroup pressure)", s->uni_path);
+                        s->uni_path[0] = '\0';
+                        close_fd(&s->uni_parent_fd);
+                }
+        }
+        log_debug("sandbox %s (cgroup %s: %s%s%s)", name, cg_mode_name(h->mode), s->path,
+                  h->mode == CG_HYBRID && s->uni_path[0] ? ", unified " : "",
+                  h->mode == CG_HYBRID ? s->uni_path : "");
+        return 0;
+}
+
+static int set_value(struct cg_sandbox *s, const char *file, uint64_t v, bool minus_one_for_max)
+{
+        char buf[32];
+        if (v == SIZE_MAX_VALUE)
+                snprintf(buf, sizeof buf, "%s", minus_one_for_max ? "-1" : "max");
+        else
+                snprintf(buf, sizeof buf, "%llu", (unsigned long long)v);
+        int r = write_at(s->mem_fd, file, buf);
+        if (r < 0)
+                log_error("cannot set %s/%s to %s: %s", s->path, file, buf, strerror(-r));
+        else
+                log_debug("%s/%s = %s", s->path, file, buf);
+        return r;
+}
+
+int cg_sandbox_set_limits(struct cg_sandbox *s, uint64_t max, uint64_t high, uint64_t swap)
+{
+        int r;
+
+        if (s->mode == CG_V2) {
+                if (faccessat(s->mem_fd, "memory.swap.max", F_OK, 0) == 0) {
+                        r = set_value(s, "memory.swap.max", swap, false);
+                        if (r < 0)
+                                return r;
+                } else if (swap != 0) {
+                        log_warn("--swap: this kernel has no swap accounting (memory.swap.max missing); ignored");
+                }
+                r = set_value(s, "memory.high", high, false);
+                if (r < 0)
+                        return r;
+                r = set_value(s, "memory.max", max, false);
+                if (r < 0)
+                        return r;
+                /* An OOM kill takes the whole sandbox, so a half-dead process tree never lingers. */
+                if (write_at(s->mem_fd, "memory.oom.group", "1") < 0)
+                        log_debug("memory.oom.group not available");
+                return 0;
+        }
+        /* v1: no memory.high; the soft limit is memrun's to enforce with its levels. */
+        r = set_value(s, "memory.limit_in_bytes", max, true);
+        if (r < 0)
+                return r;
+        if (faccessat(s->mem_fd, "memory.memsw.limit_in_bytes", F_OK, 0) == 0) {
+                uint64_t memsw = (max == SIZE_MAX_VALUE || swap == SIZE_MAX_VALUE || max + swap < max)
+                                         ? SIZE_MAX_VALUE
+                                         : max + swap;
+                r = set_value(s, "memory.memsw.limit_in_bytes", memsw, true);
+                if (r < 0)
+                        return r;
+        } else if (swap != SIZE_MAX_VALUE) {
+                log_debug("no memory.memsw.limit_in_bytes (swap accounting off): swap use is not limited");
+        }
+        return 0;
+}
+
+int cg_sandbox_watch(struct cg_sandbox *s)
+{
+        if (s->mode == CG_V2) {
+                s->events_fd = openat(s->mem_fd, "memory.events", O_RDONLY | O_CLOEXEC);
+                return s->events_fd < 0 ? -errno : 0;
+        }
+        _cleanup_close_ int ctl = openat(s->mem_fd, "memory.oom_control", O_RDONLY | O_CLOEXEC);
+        if (ctl < 0)
+                return -errno;
+        int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (efd < 0)
+                return -errno;
+        char buf[64];
+        snprintf(buf, sizeof buf, "%d %d", efd, ctl);
+        int r = write_at(s->mem_fd, "cgroup.event_control", buf);
+        if (r < 0) {
+                close(efd);
+                return r;
+        }
+        s->events_fd = efd;
+        return 0;
+}
+
+int cg_sandbox_event(struct cg_sandbox *s)
+{
+        if (s->mode == CG_V2) {
+                char buf[512];
+                /* Reading through the same fd re-arms kernfs' POLLPRI notification. */
+                return read_fd(s->events_fd, buf, sizeof buf) < 0 ? -errno : 1;
+        }
+        uint64_t n;
+        if (read(s->events_fd, &n, sizeof n) != (ssize_t)sizeof n)
+                return errno == EAGAIN ? 0 : -errno;
+        s->oom_notifications += n;
+        return 1;
+}
+
+int cg_sandbox_enter(const struct cg_sandbox *s)
+{
+        int r = write_at(s->mem_fd, "cgroup.procs", "0");
+        if (r < 0)
+                return r;
+        if (s->mode == CG_HYBRID && s->uni_fd >= 0)
+                return write_at(s->uni_fd, "cgroup.procs", "0");
+        return 0;
+}
+
+static uint64_t keyed_or_zero(const char *buf, const char *key)
+{
+        uint64_t v = 0;
+        return keyed_u64(buf, key, &v) < 0 ? 0 : v;
+}
+
+int cg_sandbox_stats(struct cg_sandbox *s, struct cg_stats *ret)
+{
+        struct cg_stats st = {};
+        char buf[1024];
+        int r;
+
+        if (s->mode == CG_V2) {
+                r = read_u64_at(s->mem_fd, "memory.current", &st.current);
+                if (r < 0)
+                        return r;
+                st.has_peak = read_u64_at(s->mem_fd, "memory.peak", &st.peak) == 0;
+                if (read_at(s->mem_fd, "memory.events", buf, sizeof buf) >= 0) {
+                        st.ev_high = keyed_or_zero(buf, "high");
+                        st.ev_max = keyed_or_zero(buf, "max");
+                        st.ev_oom = keyed_or_zero(buf, "oom");
+                        st.ev_oom_kill = keyed_or_zero(buf, "oom_kill");
+                        st.ev_oom_group_kill = keyed_or_zero(buf, "oom_group_kill");
+                }
+        } else {
+                r = read_u64_at(s->mem_fd, "memory.usage_in_bytes", &st.current);
+                if (r < 0)
+                        return r;
+                st.has_peak = read_u64_at(s->mem_fd, "memory.max_usage_in_bytes", &st.peak) == 0;
+                (void)read_u64_at(s->mem_fd, "memory.failcnt", &st.ev_max);
+                if (read_at(s->mem_fd, "memory.oom_control", buf, sizeof buf) >= 0)
+                        st.ev_oom_kill = keyed_or_zero(buf, "oom_kill");
+                st.ev_oom = s->oom_notifications;
+                if (st.ev_oom < st.ev_oom_kill)
+                        st.ev_oom = st.ev_oom_kill;
+        }
+        if (st.current > s->max_seen)
+                s->max_seen = st.current;
+        if (!st.has_peak)
+                st.peak = s->max_seen;
+        *ret = st;
+        return 0;
+}
+
+/* SIGKILL each pid listed in dir_fd/cgroup.procs; returns how many were signalled. */
+static int kill_listed(int dir_fd)
+{
+        char buf[65536];
+        int n = 0;
+        if (read_at(dir_fd, "cgroup.procs", buf, sizeof buf) < 0)
+                return -errno;
+        for (char *p = buf, *eol; *p; p = eol + 1) {
+                eol = strchr(p, '\n');
+                if (!eol)
+                        break;
+                *eol = '\0';
+                uint64_t pid;
+                if (parse_u64(p, &pid) == 0 && pid > 1 && pid <= INT32_MAX && kill((pid_t)pid, SIGKILL) == 0)
+                        n++;
+        }
+        return n;
+}
+
+static int kill_dir(int dir_fd, bool v2)
+{
+        if (write_at(dir_fd, "cgroup.kill", "1") == 0)
+                return 0;
+        /* Before cgroup.kill (5.14): freeze so nothing forks while we kill, then thaw to let them die. */
+        bool frozen = v2 && write_at(dir_fd, "cgroup.freeze", "1") == 0;
+        for (int i = 0; i < 100 && kill_listed(dir_fd) > 0; i++)
+                ;
+        if (frozen)
+                (void)write_at(dir_fd, "cgroup.freeze", "0");
+        return 0;
+}
+
+int cg_sandbox_kill(const struct cg_sandbox *s)
+{
+        if (s->uni_fd >= 0)
+                return kill_dir(s->uni_fd, true);
+        return kill_dir(s->mem_fd, false);
+}
+
+static bool dir_populated(int dir_fd, bool has_events)
+{
+        char buf[256];
+        uint64_t v;
+        if (has_events && read_at(dir_fd, "cgroup.events", buf, sizeof buf) >= 0 &&
+            keyed_u64(buf, "populated", &v) == 0)
+                return v != 0;
+        return read_at(dir_fd, "cgroup.procs", buf, sizeof buf) > 0;
+}
+
+bool cg_sandbox_populated(const struct cg_sandbox *s)
+{
+        if (s->uni_fd >= 0 && dir_populated(s->uni_fd, true))
+                return true;
+        return dir_populated(s->mem_fd, false);
+}
+
+static int rmdir_retry(int parent_fd, const char *name, const char *path)
+{
+        /* Exiting tasks leave the cgroup a moment after they are reaped. */
+        for (int i = 0; i < 200; i++) {
+                if (unlinkat(parent_fd, name, AT_REMOVEDIR) == 0 || errno == ENOENT)
+                        return 0;
+                if (errno != EBUSY)
+                        break;
+                sleep_ms(i < 20 ? 1 : 10);
+        }
+        int r = -errno;
+        log_warn("cannot remove cgroup %s: %s", path, strerror(-r));
+        return r;
+}
+
+int cg_sandbox_remove(const struct cg_host *h, struct cg_sandbox *s)
+{
+        int r = 0;
+
+        close_fd(&s->events_fd);
+        close_fd(&s->mem_fd);
+        close_fd(&s->uni_fd);
+        if (s->mem_parent_fd >= 0)
+                r = rmdir_retry(s->mem_parent_fd, s->name, s->path);
+        if (s->mode == CG_HYBRID && s->uni_parent_fd >= 0) {
+                int k = rmdir_retry(s->uni_parent_fd, s->name, s->uni_path);
+                if (r == 0)
+                        r = k;
+        }
+        if (s->split_supervisor)
+                undo_split(h, s->own_mem);
+        if (s->memrun_subtree)
+                (void)unlinkat(h->mem_root_fd, "memrun", AT_REMOVEDIR); /* fails while others use it */
+        s->split_supervisor = s->memrun_subtree = false;
+        close_fd(&s->mem_parent_fd);
+        close_fd(&s->uni_parent_fd);
+        return r;
+}
+
+int cg_remove_stale(int root_fd, const char *path)
+{
+        char parent[PATH_MAX];
+        const char *slash = strrchr(path, '/');
+        if (path[0] != '/' || !slash || slash[1] == '\0' || strstr(path, "/..") || strstr(path, "//"))
+                return -EINVAL;
+        snprintf(parent, sizeof parent, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+        _cleanup_close_ int fd = cg_open_dir(root_fd, path);
+        if (fd == -ENOENT)
+                return 0;
+        if (fd < 0)
+                return fd;
+        bool v2 = faccessat(fd, "cgroup.events", F_OK, 0) == 0;
+        if (dir_populated(fd, v2)) {
+                (void)kill_dir(fd, v2);
+                for (int i = 0; i < 200 && dir_populated(fd, v2); i++)
+                        sleep_ms(10);
+        }
+        _cleanup_close_ int pfd = cg_open_dir(root_fd, parent);
+        if (pfd < 0)
+                return pfd;
+        return rmdir_retry(pfd, slash + 1, path);
+}

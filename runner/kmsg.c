@@ -1,0 +1,108 @@
+/* kmsg: the kernel's OOM report from /dev/kmsg, matched to the sandbox, to name the victim. */
+#include "kmsg.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util.h"
+
+int kmsg_open(const char *path)
+{
+        int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        if (lseek(fd, 0, SEEK_END) < 0) {
+                int e = errno;
+                close(fd);
+                return -e;
+        }
+        return fd;
+}
+
+static int field(const char *text, const char *key, const char *end, char *out, size_t size)
+{
+        const char *p = strstr(text, key);
+        if (!p || p >= end)
+                return -ENOENT;
+        p += strlen(key);
+        const char *q = strchr(p, ',');
+        if (!q || q > end)
+                q = end;
+        size_t n = (size_t)(q - p);
+        if (n >= size)
+                return -ENAMETOOLONG;
+        memcpy(out, p, n);
+        out[n] = '\0';
+        return 0;
+}
+
+int kmsg_parse_oom(const char *text, struct oom_victim *ret)
+{
+        struct oom_victim v = {};
+        const char *semi = strchr(text, ';');
+        const char *msg = strstr(text, "oom-kill:");
+
+        if (!msg || (semi && semi < msg && msg != semi + 1))
+                return -EINVAL;
+        const char *end = msg + strcspn(msg, "\n");
+        /* comm may hold commas: take task= up to the last ",pid=" */
+        const char *task = strstr(msg, ",task=");
+        const char *pid = NULL;
+        for (const char *p = task; p && (p = strstr(p + 1, ",pid=")) && p < end;)
+                pid = p;
+        if (!task || !pid || task > pid)
+                return -EINVAL;
+        size_t clen = (size_t)(pid - (task + 6));
+        if (clen == 0 || clen >= sizeof v.comm)
+                return -EINVAL;
+        memcpy(v.comm, task + 6, clen);
+        char num[16];
+        if (field(pid, ",pid=", end, num, sizeof num) < 0)
+                return -EINVAL;
+        uint64_t n;
+        if (parse_u64(num, &n) < 0 || n == 0 || n > INT32_MAX)
+                return -EINVAL;
+        v.pid = (pid_t)n;
+        if (field(msg, ",task_memcg=", task + 1, v.task_memcg, sizeof v.task_memcg) < 0)
+                return -EINVAL;
+        (void)field(msg, ",oom_memcg=", task + 1, v.memcg, sizeof v.memcg);
+        *ret = v;
+        return 0;
+}
+
+static bool beneath(const char *path, const char *cgroup)
+{
+        size_t n = strlen(cgroup);
+        return strncmp(path, cgroup, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+
+int kmsg_find_oom(int fd, const char *cgroup, struct oom_victim *ret)
+{
+        char rec[8192];
+        int found = 0;
+
+        for (;;) {
+                ssize_t n = read(fd, rec, sizeof rec - 1);
+                if (n < 0) {
+                        if (errno == EPIPE) /* overwritten records: keep reading */
+                                continue;
+                        if (errno == EINTR)
+                                continue;
+                        break;
+                }
+                if (n == 0)
+                        break;
+                rec[n] = '\0';
+                struct oom_victim v;
+                if (kmsg_parse_oom(rec, &v) == 0 && beneath(v.task_memcg, cgroup)) {
+                        *ret = v;
+                        found = 1;
+                }
+        }
+        return found;
+}

@@ -1,0 +1,19 @@
+/* kmsg: the kernel's OOM report from /dev/kmsg, matched to the sandbox, to name the victim. */
+#pragma once
+#include <limits.h>
+#include <sys/types.h>
+
+struct oom_victim {
+        pid_t pid;
+        char comm[64];
+        char memcg[PATH_MAX];      /* the cgroup whose limit was hit (oom_memcg) */
+        char task_memcg[PATH_MAX]; /* the victim's own cgroup */
+};
+
+/* Open /dev/kmsg positioned after the records already there; -errno when not readable. */
+int kmsg_open(const char *path);
+/* Pure: parse one record's text ("oom-kill:constraint=...,oom_memcg=...,task_memcg=...,task=...,pid=N,uid=N").
+ * The text may carry the "PRI,SEQ,TS,FLAGS;" prefix of a /dev/kmsg record. */
+int kmsg_parse_oom(const char *text, struct oom_victim *ret);
+/* Read new records; keep the last OOM kill whose victim lived in cgroup (or beneath it). 1 found, 0 not. */
+int kmsg_find_oom(int fd, const char *cgroup, struct oom_victim *ret);

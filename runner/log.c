@@ -1,0 +1,33 @@
+/* log: the supervisor's stderr messages, with verbosity and a remembered last error for tests. */
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+static int verbosity;
+static const char *prefix = "memrun";
+static char last_error[1024];
+
+void log_set_verbosity(int v) { verbosity = v; }
+void log_set_prefix(const char *p) { prefix = p; }
+const char *log_last_error(void) { return last_error; }
+
+void log_msg(enum log_level level, const char *fmt, ...)
+{
+        va_list ap;
+        /* Errors always print; warnings unless -q; info is the summary level; debug needs -v. */
+        static const int need[_LOG_LEVEL_MAX] = { -1, 0, 0, 1 };
+
+        if (level == LOG_ERR) {
+                va_start(ap, fmt);
+                vsnprintf(last_error, sizeof last_error, fmt, ap);
+                va_end(ap);
+        }
+        if (verbosity < need[level])
+                return;
+        char buf[2048];
+        va_start(ap, fmt);
+        vsnprintf(buf, sizeof buf, fmt, ap);
+        va_end(ap);
+        fprintf(stderr, "%s: %s%s\n", prefix, level == LOG_WARN ? "warning: " : "", buf);
+}

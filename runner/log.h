@@ -1,0 +1,16 @@
+/* log: the supervisor's stderr messages, with verbosity and a remembered last error for tests. */
+#pragma once
+
+enum log_level { LOG_ERR, LOG_WARN, LOG_INFO, LOG_DEBUG, _LOG_LEVEL_MAX };
+
+/* -1 quiet (errors only), 0 normal, 1 verbose. */
+void log_set_verbosity(int v);
+void log_set_prefix(const char *prefix);
+void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The text of the last LOG_ERR message, for unit tests. */
+const char *log_last_error(void);
+
+#define log_error(...) log_msg(LOG_ERR, __VA_ARGS__)
+#define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
+#define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)

@@ -1,0 +1,239 @@
+/* main: memrun's command line to exit status: place, limit, spawn, supervise, clean up, report. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../config/size.h"
+#include "cg.h"
+#include "kmsg.h"
+#include "log.h"
+#include "options.h"
+#include "registry.h"
+#include "report.h"
+#include "spawn.h"
+#include "supervise.h"
+#include "util.h"
+
+#ifndef MEMRUN_VERSION
+#define MEMRUN_VERSION "0.0.0"
+#endif
+
+#define EXIT_MEMRUN 125
+
+static uint64_t physical_ram(void)
+{
+        long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+        return pages > 0 && size > 0 ? (uint64_t)pages * (uint64_t)size : 0;
+}
+
+static const char *env_or(const char *name, const char *def)
+{
+        const char *v = getenv(name);
+        return v && *v ? v : def;
+}
+
+/* Kill what is left of the sandbox and wait until it is empty, reaping what we can. */
+static void empty_sandbox(struct cg_sandbox *sb, pid_t child, int *status, int *reaped)
+{
+        (void)cg_sandbox_kill(sb);
+        for (int i = 0; i < 1000; i++) {
+                supervise_reap(child, status, reaped);
+                if (!cg_sandbox_populated(sb))
+                        return;
+                if (i % 100 == 99)
+                        (void)cg_sandbox_kill(sb);
+                struct timespec ts = { 0, i < 50 ? 1000000L : 10000000L };
+                nanosleep(&ts, NULL);
+        }
+        log_warn("processes remain in %s after SIGKILL (stuck in the kernel?)", sb->path);
+}
+
+static int run(const struct options *o, const char *name)
+{
+        struct cg_host h;
+        struct cg_sandbox sb;
+        struct cg_place_facts facts;
+        struct cg_placement place;
+        struct registry reg = { .fd = -1 };
+        char rundir[PATH_MAX];
+        _cleanup_close_ int kfd = -1;
+        int r, ret = EXIT_MEMRUN;
+
+        sigset_t mask, orig;
+        sigemptyset(&mask);
+        for (const int *s = (const int[]){ SIGCHLD, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, 0 };
+             *s; s++)
+                sigaddset(&mask, *s);
+        sigprocmask(SIG_BLOCK, &mask, &orig);
+        _cleanup_close_ int sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+        if (sigfd < 0) {
+                log_error("signalfd: %m");
+                return EXIT_MEMRUN;
+        }
+
+        if (cg_host_open(env_or("MEMRUN_CGROUP_ROOT", "/sys/fs/cgroup"), env_or("MEMRUN_PROC_ROOT", "/proc"), &h) <
+            0)
+                return EXIT_MEMRUN;
+        cg_sandbox_init(&sb);
+
+        r = registry_dir(rundir, sizeof rundir);
+        if (r < 0) {
+                log_error("cannot use runtime directory %s: %s", rundir, strerror(-r));
+                goto out_host;
+        }
+        (void)registry_sweep(rundir, &h);
+
+        cg_place_facts_read(&h, o->cgroup, &facts);
+        if (cg_place(&facts, &place) < 0)
+                goto out_host;
+        cg_sandbox_paths(&h, &place, name, &sb);
+        r = registry_add(rundir, &sb, &reg);
+        if (r < 0) {
+                log_error("cannot record the sandbox in %s: %s", rundir, strerror(-r));
+                goto out_host;
+        }
+        if (cg_sandbox_create(&h, &place, &sb) < 0)
+                goto out_remove;
+        if (cg_sandbox_set_limits(&sb, o->limit, o->soft, o->swap) < 0)
+                goto out_remove;
+        r = cg_sandbox_watch(&sb);
+        if (r < 0)
+                log_warn("cannot watch memory events of %s: %s (OOM kills are still read at exit)", sb.path,
+                         strerror(-r));
+
+        kfd = kmsg_open("/dev/kmsg");
+        if (kfd < 0)
+                log_debug("/dev/kmsg not readable (%s): OOM victims will not be named", strerror(-kfd));
+        /* Orphaned grandchildren come to us, so they are reaped and the cgroup can empty. */
+        (void)prctl(PR_SET_CHILD_SUBREAPER, 1);
+
+        struct spawn_req req = {
+                .argv = o->argv,
+                .sandbox = &sb,
+                .limit = o->limit,
+                .soft = o->soft,
+                .hints = !o->no_hints,
+                .child_mask = &orig,
+        };
+        pid_t child;
+        double t0 = now_mono();
+        r = spawn_child(&req, &child);
+        if (r > 0) {
+                ret = r;
+                goto out_remove;
+        }
+
+        int status = 0, reaped = 0;
+        r = supervise(&sb, sigfd, child, &status);
+        if (r < 0) {
+                log_error("event loop failed: %s; killing the sandbox", strerror(-r));
+                (void)cg_sandbox_kill(&sb);
+                while (waitpid(child, &status, 0) < 0 && errno == EINTR)
+                        ;
+        }
+        double t1 = now_mono();
+
+        struct report rep = {
+                .argv = o->argv,
+                .duration_s = t1 - t0,
+                .mode = h.mode,
+                .cgroup_path = sb.path,
+                .max = o->limit,
+                .high = o->soft,
+                .swap_max = o->swap,
+        };
+        (void)cg_sandbox_stats(&sb, &rep.stats);
+        empty_sandbox(&sb, child, &status, &reaped);
+        /* Counters may have moved while the rest of the tree died (group OOM kill in flight). */
+        struct cg_stats late;
+        if (cg_sandbox_stats(&sb, &late) == 0) {
+                rep.stats.ev_oom_kill = late.ev_oom_kill;
+                rep.stats.ev_oom_group_kill = late.ev_oom_group_kill;
+                rep.stats.ev_oom = late.ev_oom;
+                if (late.peak > rep.stats.peak)
+                        rep.stats.peak = late.peak;
+        }
+        bool sandbox_oom = rep.stats.ev_oom_kill > 0 || rep.stats.ev_oom_group_kill > 0;
+        if (sandbox_oom && kfd >= 0)
+                rep.victim_known = kmsg_find_oom(kfd, sb.path, &rep.victim) > 0;
+
+        if (WIFSIGNALED(status)) {
+                rep.signal = WTERMSIG(status);
+                rep.exit_code = 128 + rep.signal;
+                rep.oom_killed = rep.signal == SIGKILL && sandbox_oom;
+        } else {
+                rep.exit_code = WEXITSTATUS(status);
+        }
+        ret = rep.exit_code;
+
+        cg_sandbox_remove(&h, &sb);
+        registry_drop(&reg);
+
+        if (rep.oom_killed)
+                report_oom_line(stderr, "memrun", &rep);
+        else if (sandbox_oom)
+                log_warn("the OOM killer ended %s in the sandbox (oom_kill %llu), but %s itself %s %d",
+                         rep.victim_known ? rep.victim.comm : "a process",
+                         (unsigned long long)rep.stats.ev_oom_kill, o->argv[0],
+                         rep.signal ? "died with status" : "exited", rep.exit_code);
+        if (o->verbosity >= 0)
+                report_summary(stderr, "memrun", &rep);
+        if (o->report) {
+                r = report_write(o->report, &rep);
+                if (r < 0) {
+                        log_error("cannot write report %s: %s", o->report, strerror(-r));
+                        return EXIT_MEMRUN;
+                }
+        }
+        if (o->expect_oom) {
+                if (sandbox_oom)
+                        return 0;
+                log_error("--expect-oom: %s was not OOM-killed (%s %d)", o->argv[0],
+                          rep.signal ? "status" : "exit status", rep.exit_code);
+                return rep.exit_code ? rep.exit_code : 1;
+        }
+        cg_host_close(&h);
+        return ret;
+
+out_remove:
+        if (sb.mem_fd >= 0) {
+                int st = 0, rp = 0;
+                empty_sandbox(&sb, -1, &st, &rp);
+        }
+        cg_sandbox_remove(&h, &sb);
+        registry_drop(&reg);
+out_host:
+        cg_sandbox_close(&sb);
+        cg_host_close(&h);
+        return ret;
+}
+
+int main(int argc, char **argv)
+{
+        struct options o;
+        char name[256];
+
+        if (options_parse(argc, argv, physical_ram(), &o) < 0)
+                return EXIT_MEMRUN;
+        if (o.help) {
+                options_usage();
+                return 0;
+        }
+        if (o.version) {
+                printf("memrun %s\n", MEMRUN_VERSION);
+                return 0;
+        }
+        log_set_verbosity(o.verbosity);
+        if (o.name)
+                snprintf(name, sizeof name, "%s", o.name);
+        else
+                snprintf(name, sizeof name, "memrun-%d", (int)getpid());
+        return run(&o, name);
+}

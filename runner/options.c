@@ -1,0 +1,211 @@
+/* options: memrun's command line, parsed into a run plan without touching the system. */
+#include "options.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../config/size.h"
+#include "log.h"
+
+enum {
+        OPT_SWAP = 0x100,
+        OPT_CGROUP,
+        OPT_REPORT,
+        OPT_EXPECT_OOM,
+        OPT_NO_HINTS,
+};
+
+static const struct option longopts[] = {
+        { "limit", required_argument, NULL, 'l' },
+        { "soft", required_argument, NULL, 's' },
+        { "swap", required_argument, NULL, OPT_SWAP },
+        { "name", required_argument, NULL, 'n' },
+        { "cgroup", required_argument, NULL, OPT_CGROUP },
+        { "report", required_argument, NULL, OPT_REPORT },
+        { "expect-oom", no_argument, NULL, OPT_EXPECT_OOM },
+        { "no-hints", no_argument, NULL, OPT_NO_HINTS },
+        { "verbose", no_argument, NULL, 'v' },
+        { "quiet", no_argument, NULL, 'q' },
+        { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },
+        {},
+};
+
+void options_usage(void)
+{
+        fputs("Usage: memrun [OPTIONS] [--] COMMAND [ARG...]\n"
+              "Run COMMAND in a cgroup under a memory budget and report how it went.\n"
+              "\n"
+              "  -l, --limit SIZE      hard limit (memory.max); N% = of physical RAM; default max\n"
+              "  -s, --soft SIZE|PCT   soft limit (memory.high); default 90% of --limit; PCT is of --limit\n"
+              "      --swap SIZE       memory.swap.max; default 0 (no swap: OOM behaviour is reproducible)\n"
+              "  -n, --name NAME       sandbox name (cgroup directory, log prefix); default memrun-PID\n"
+              "      --cgroup PATH     place the sandbox beneath this (delegated) cgroup\n"
+              "      --report FILE     JSON report at exit ('-' = stdout)\n"
+              "      --expect-oom      exit 0 if and only if the sandbox was OOM-killed\n"
+              "      --no-hints        do not export GOMEMLIMIT\n"
+              "  -v, --verbose         log placement, limits and kernel events\n"
+              "  -q, --quiet           only errors; no summary line\n"
+              "  -h, --help            show this help\n"
+              "  -V, --version         show the version\n"
+              "\n"
+              "SIZE: a number with optional K, M, G, T (base 1024; KiB/KB accepted), decimals allowed\n"
+              "(2.5G), or 'max'.\n"
+              "\n"
+              "Exit status: the command's own status; 128+N if it died of signal N; 137 if the\n"
+              "kernel OOM killer ended it; 125 if memrun failed; 126 command not executable;\n"
+              "127 command not found. With --expect-oom: 0 if and only if the sandbox was OOM-killed.\n",
+              stdout);
+}
+
+bool options_name_valid(const char *name)
+{
+        size_t len = strlen(name);
+        if (len == 0 || len > 200)
+                return false;
+        if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+                return false;
+        /* Names the kernel reserves for interface files in a cgroup directory. */
+        if (strncmp(name, "cgroup.", 7) == 0 || strncmp(name, "memory.", 7) == 0 ||
+            strcmp(name, "supervisor") == 0 || strcmp(name, "tasks") == 0 ||
+            strcmp(name, "notify_on_release") == 0 || strcmp(name, "release_agent") == 0)
+                return false;
+        return strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._@-") == len;
+}
+
+static int size_error(const char *opt, const char *text, int r)
+{
+        if (r == -ERANGE)
+                log_error("%s '%s': too large", opt, text);
+        else if (r == -EDOM)
+                log_error("%s '%s': a percentage is not allowed here", opt, text);
+        else
+                log_error("%s '%s': not a size (expected e.g. 512M, 2.5G, 1GiB, max)", opt, text);
+        return -EINVAL;
+}
+
+int options_parse(int argc, char **argv, uint64_t ram, struct options *ret)
+{
+        struct options o = { .limit = SIZE_MAX_VALUE, .soft = SIZE_MAX_VALUE };
+        const char *soft_text = NULL;
+        char a[32], b[32];
+        int c, r;
+
+        optind = 0; /* glibc: full re-initialisation, so the parser can run more than once */
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, "+:l:s:n:vqhV", longopts, NULL)) != -1) {
+                switch (c) {
+                case 'l':
+                        r = size_parse(optarg, ram, &o.limit);
+                        if (r < 0)
+                                return size_error("--limit", optarg, r);
+                        if (o.limit == 0) {
+                                log_error("--limit '%s': must be greater than zero", optarg);
+                                return -EINVAL;
+                        }
+                        break;
+                case 's':
+                        soft_text = optarg;
+                        break;
+                case OPT_SWAP:
+                        r = size_parse(optarg, 0, &o.swap);
+                        if (r < 0)
+                                return size_error("--swap", optarg, r);
+                        break;
+                case 'n':
+                        if (!options_name_valid(optarg)) {
+                                log_error("--name '%s': not a usable sandbox name (letters, digits, '.', '_', '@', '-'; "
+                                          "at most 200; not a cgroup interface file name)", optarg);
+                                return -EINVAL;
+                        }
+                        o.name = optarg;
+                        break;
+                case OPT_CGROUP:
+                        if (optarg[0] != '/' || strstr(optarg, "/..") || strstr(optarg, "//")) {
+                                log_error("--cgroup '%s': expected an absolute cgroup path like /user.slice/my.scope",
+                                          optarg);
+                                return -EINVAL;
+                        }
+                        o.cgroup = optarg;
+                        break;
+                case OPT_REPORT:
+                        if (!*optarg) {
+                                log_error("--report '': expected a file name or '-'");
+                                return -EINVAL;
+                        }
+                        o.report = optarg;
+                        break;
+                case OPT_EXPECT_OOM:
+                        o.expect_oom = true;
+                        break;
+                case OPT_NO_HINTS:
+                        o.no_hints = true;
+                        break;
+                case 'v':
+                        o.verbosity = o.verbosity < 0 ? 1 : o.verbosity + 1;
+                        break;
+                case 'q':
+                        o.verbosity = -1;
+                        break;
+                case 'h':
+                        o.help = true;
+                        break;
+                case 'V':
+                        o.version = true;
+                        break;
+                case ':':
+                        log_error("option '%s' needs a value", argv[optind - 1]);
+                        return -EINVAL;
+                default:
+                        if (optopt)
+                                log_error("unknown option '-%c' (see memrun --help)", optopt);
+                        else
+                                log_error("unknown option '%s' (see memrun --help)", argv[optind - 1]);
+                        return -EINVAL;
+                }
+        }
+        if (o.help || o.version) {
+                *ret = o;
+                return 0;
+        }
+        if (optind >= argc) {
+                log_error("no command given (usage: memrun [OPTIONS] [--] COMMAND [ARG...])");
+                return -EINVAL;
+        }
+        o.argv = argv + optind;
+
+        if (soft_text) {
+                uint32_t ppm;
+                if (strchr(soft_text, '%')) {
+                        r = pct_parse(soft_text, &ppm);
+                        if (r < 0) {
+                                log_error("--soft '%s': not a percentage of --limit (expected e.g. 90%%)", soft_text);
+                                return -EINVAL;
+                        }
+                        if (o.limit == SIZE_MAX_VALUE) {
+                                log_error("--soft '%s': a percentage needs a --limit", soft_text);
+                                return -EINVAL;
+                        }
+                        o.soft = (uint64_t)((unsigned __int128)o.limit * ppm / PCT_ONE);
+                } else {
+                        r = size_parse(soft_text, 0, &o.soft);
+                        if (r < 0)
+                                return size_error("--soft", soft_text, r);
+                }
+                if (o.soft == 0) {
+                        log_error("--soft '%s': must be greater than zero", soft_text);
+                        return -EINVAL;
+                }
+                if (o.soft > o.limit) {
+                        log_error("--soft '%s' (%s) is above --limit (%s)", soft_text,
+                                  size_format(o.soft, a, sizeof a), size_format(o.limit, b, sizeof b));
+                        return -EINVAL;
+                }
+        } else if (o.limit != SIZE_MAX_VALUE) {
+                o.soft = (uint64_t)((unsigned __int128)o.limit * 9 / 10);
+        }
+        *ret = o;
+        return 0;
+}

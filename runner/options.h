@@ -1,0 +1,25 @@
+/* options: memrun's command line, parsed into a run plan without touching the system. */
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+
+struct options {
+        uint64_t limit;       /* memory.max; UINT64_MAX = max */
+        uint64_t soft;        /* memory.high; UINT64_MAX = max */
+        uint64_t swap;        /* memory.swap.max */
+        const char *name;     /* sandbox name, NULL = memrun-<pid> */
+        const char *cgroup;   /* --cgroup parent, NULL = placement rules */
+        const char *report;   /* JSON report path, "-" = stdout */
+        bool expect_oom;
+        bool no_hints;
+        int verbosity;        /* -1 quiet, 0 normal, 1+ verbose */
+        bool help, version;
+        char **argv;          /* the command, NULL-terminated */
+};
+
+/* Parse argv. ram is physical memory in bytes (for "N%" limits). Returns 0, or -EINVAL
+ * after logging an error that quotes the bad text. */
+int options_parse(int argc, char **argv, uint64_t ram, struct options *ret);
+/* Is NAME usable as a cgroup directory name? */
+bool options_name_valid(const char *name);
+void options_usage(void);

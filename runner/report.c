@@ -1,0 +1,207 @@
+/* report: what happened, as the JSON report (--report), the stderr summary and the OOM line. */
+#include "report.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../config/size.h"
+
+/* Length of the valid UTF-8 sequence at s, or 0. */
+static size_t utf8_len(const unsigned char *s)
+{
+        if (s[0] < 0x80)
+                return 1;
+        size_t n;
+        uint32_t cp;
+        if ((s[0] & 0xe0) == 0xc0) {
+                n = 2;
+                cp = s[0] & 0x1fu;
+        } else if ((s[0] & 0xf0) == 0xe0) {
+                n = 3;
+                cp = s[0] & 0x0fu;
+        } else if ((s[0] & 0xf8) == 0xf0) {
+                n = 4;
+                cp = s[0] & 0x07u;
+        } else {
+                return 0;
+        }
+        for (size_t i = 1; i < n; i++) {
+                if ((s[i] & 0xc0) != 0x80)
+                        return 0;
+                cp = (cp << 6) | (s[i] & 0x3fu);
+        }
+        static const uint32_t min[5] = { 0, 0, 0x80, 0x800, 0x10000 };
+        if (cp < min[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+                return 0;
+        return n;
+}
+
+void report_json_string(FILE *f, const char *str)
+{
+        const unsigned char *s = (const unsigned char *)str;
+        fputc('"', f);
+        while (*s) {
+                size_t n = utf8_len(s);
+                if (n == 0) {
+                        fputs("\\ufffd", f);
+                        s++;
+                        continue;
+                }
+                if (n > 1) {
+                        fwrite(s, 1, n, f);
+                        s += n;
+                        continue;
+                }
+                switch (*s) {
+                case '"': fputs("\\\"", f); break;
+                case '\\': fputs("\\\\", f); break;
+                case '\n': fputs("\\n", f); break;
+                case '\r': fputs("\\r", f); break;
+                case '\t': fputs("\\t", f); break;
+                case '\b': fputs("\\b", f); break;
+                case '\f': fputs("\\f", f); break;
+                default:
+                        if (*s < 0x20 || *s == 0x7f)
+                                fprintf(f, "\\u%04x", *s);
+                        else
+                                fputc(*s, f);
+                }
+                s++;
+        }
+        fputc('"', f);
+}
+
+static void json_u64(FILE *f, uint64_t v)
+{
+        /* "max" has no byte count: null says "no limit" without a magic number. */
+        if (v == SIZE_MAX_VALUE)
+                fputs("null", f);
+        else
+                fprintf(f, "%llu", (unsigned long long)v);
+}
+
+static const char *signal_name(int sig, char *buf, size_t size)
+{
+        const char *abbrev = sigabbrev_np(sig);
+        if (abbrev)
+                snprintf(buf, size, "SIG%s", abbrev);
+        else
+                snprintf(buf, size, "SIG%d", sig);
+        return buf;
+}
+
+void report_json(FILE *f, const struct report *r)
+{
+        char sig[32];
+        fputs("{\n  \"version\": 1,\n  \"command\": [", f);
+        for (char **a = r->argv; *a; a++) {
+                if (a != r->argv)
+                        fputs(", ", f);
+                report_json_string(f, *a);
+        }
+        fprintf(f, "],\n  \"duration_s\": %.3f,\n", r->duration_s);
+        fprintf(f, "  \"cgroup\": { \"version\": %d, \"mode\": \"%s\", \"path\": ", r->mode == CG_V2 ? 2 : 1,
+                cg_mode_name(r->mode));
+        report_json_string(f, r->cgroup_path);
+        fputs(" },\n  \"limits\": { \"max\": ", f);
+        json_u64(f, r->max);
+        fputs(", \"high\": ", f);
+        json_u64(f, r->high);
+        fputs(", \"swap_max\": ", f);
+        json_u64(f, r->swap_max);
+        fprintf(f, " },\n  \"memory\": { \"peak\": %llu, \"final\": %llu },\n",
+                (unsigned long long)r->stats.peak, (unsigned long long)r->stats.current);
+        fprintf(f, "  \"events\": { \"high\": %llu, \"max\": %llu, \"oom\": %llu, \"oom_kill\": %llu, "
+                   "\"oom_group_kill\": %llu },\n",
+                (unsigned long long)r->stats.ev_high, (unsigned long long)r->stats.ev_max,
+                (unsigned long long)r->stats.ev_oom, (unsigned long long)r->stats.ev_oom_kill,
+                (unsigned long long)r->stats.ev_oom_group_kill);
+        fputs("  \"levels\": [],\n  \"actions\": [],\n  \"limiter\": { \"clients\": 0, \"freed\": 0 },\n", f);
+        fprintf(f, "  \"exit\": { \"code\": %d, \"signal\": ", r->exit_code);
+        if (r->signal) {
+                fputc('"', f);
+                fputs(signal_name(r->signal, sig, sizeof sig), f);
+                fputc('"', f);
+        } else {
+                fputs("null", f);
+        }
+        fprintf(f, ", \"oom_killed\": %s", r->oom_killed ? "true" : "false");
+        if (r->victim_known) {
+                fprintf(f, ", \"oom_victim\": { \"pid\": %d, \"comm\": ", (int)r->victim.pid);
+                report_json_string(f, r->victim.comm);
+                fputs(" }", f);
+        }
+        fputs(" }\n}\n", f);
+}
+
+int report_write(const char *path, const struct report *r)
+{
+        if (strcmp(path, "-") == 0) {
+                report_json(stdout, r);
+                return fflush(stdout) == 0 ? 0 : -errno;
+        }
+        char tmp[4096];
+        snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd < 0)
+                return -errno;
+        FILE *f = fdopen(fd, "w");
+        if (!f) {
+                int e = errno;
+                close(fd);
+                unlink(tmp);
+                return -e;
+        }
+        report_json(f, r);
+        if (fflush(f) != 0 || ferror(f)) {
+                int e = errno ? errno : EIO;
+                fclose(f);
+                unlink(tmp);
+                return -e;
+        }
+        if (fclose(f) != 0 || rename(tmp, path) < 0) {
+                int e = errno;
+                unlink(tmp);
+                return -e;
+        }
+        return 0;
+}
+
+void report_summary(FILE *f, const char *prefix, const struct report *r)
+{
+        char peak[32], max[32], sig[32];
+        size_format(r->stats.peak, peak, sizeof peak);
+        size_format(r->max, max, sizeof max);
+        fprintf(f, "%s: ", prefix);
+        if (r->oom_killed)
+                fputs("OOM-killed", f);
+        else if (r->signal)
+                fprintf(f, "killed by %s", signal_name(r->signal, sig, sizeof sig));
+        else
+                fprintf(f, "exited %d", r->exit_code);
+        fprintf(f, " after %.2fs; peak %s of %s", r->duration_s, peak, max);
+        if (r->max != SIZE_MAX_VALUE && r->max)
+                fprintf(f, " (%.1f%%)", 100.0 * (double)r->stats.peak / (double)r->max);
+        fprintf(f, "; %llu memory.high throttling event%s", (unsigned long long)r->stats.ev_high,
+                r->stats.ev_high == 1 ? "" : "s");
+        if (r->mode != CG_V2)
+                fputs(" (v1: no memory.high)", f);
+        fputc('\n', f);
+}
+
+void report_oom_line(FILE *f, const char *prefix, const struct report *r)
+{
+        char peak[32], max[32];
+        size_format(r->stats.peak, peak, sizeof peak);
+        size_format(r->max, max, sizeof max);
+        fprintf(f, "%s: OOM: the kernel OOM killer ended ", prefix);
+        if (r->victim_known)
+                fprintf(f, "%s (pid %d)", r->victim.comm, (int)r->victim.pid);
+        else
+                fputs("a process", f);
+        fprintf(f, " in %s: limit %s, peak %s, after %.2fs (oom_kill %llu)\n", r->cgroup_path, max,
+                peak, r->duration_s, (unsigned long long)(r->stats.ev_oom_kill));
+}

@@ -1,0 +1,119 @@
+/* spawn: start the command inside the sandbox, so nothing it allocates is charged elsewhere, and
+ * bring exec failures back to the parent through a close-on-exec pipe. */
+#include "spawn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../config/size.h"
+#include "log.h"
+#include "util.h"
+
+enum spawn_stage { STAGE_SETUP, STAGE_CGROUP, STAGE_EXEC, _STAGE_MAX };
+
+struct spawn_error {
+        int stage;
+        int err;
+};
+
+int spawn_exec_status(int err)
+{
+        return err == ENOENT || err == ENOTDIR || err == ENAMETOOLONG ? 127 : 126;
+}
+
+static void setenv_u64(const char *name, uint64_t v)
+{
+        char buf[32];
+        if (v == SIZE_MAX_VALUE)
+                snprintf(buf, sizeof buf, "max");
+        else
+                snprintf(buf, sizeof buf, "%llu", (unsigned long long)v);
+        setenv(name, buf, 1);
+}
+
+static _Noreturn void child(const struct spawn_req *r, pid_t parent, int errfd)
+{
+        struct spawn_error e = { STAGE_SETUP, 0 };
+
+        /* If memrun dies, so does the command; and it may have died before prctl took effect. */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent) {
+                e.err = errno ? errno : ESRCH;
+                goto fail;
+        }
+        int k = cg_sandbox_enter(r->sandbox);
+        if (k < 0) {
+                e = (struct spawn_error){ STAGE_CGROUP, -k };
+                goto fail;
+        }
+        setenv_u64("MEMRUN_LIMIT", r->limit);
+        setenv_u64("MEMRUN_SOFT_LIMIT", r->soft);
+        setenv("MEMRUN_CGROUP", r->sandbox->path, 1);
+        if (r->hints && r->soft != SIZE_MAX_VALUE && !getenv("GOMEMLIMIT"))
+                setenv_u64("GOMEMLIMIT", r->soft);
+        sigprocmask(SIG_SETMASK, r->child_mask, NULL);
+        execvp(r->argv[0], r->argv);
+        e = (struct spawn_error){ STAGE_EXEC, errno };
+fail:
+        (void)!write(errfd, &e, sizeof e);
+        _exit(e.stage == STAGE_EXEC ? spawn_exec_status(e.err) : 125);
+}
+
+int spawn_child(const struct spawn_req *r, pid_t *ret_pid)
+{
+        int p[2];
+        pid_t parent = getpid();
+
+        if (pipe2(p, O_CLOEXEC) < 0) {
+                log_error("pipe: %m");
+                return 125;
+        }
+        pid_t pid = fork();
+        if (pid < 0) {
+                log_error("fork: %m");
+                close(p[0]);
+                close(p[1]);
+                return 125;
+        }
+        if (pid == 0) {
+                close(p[0]);
+                child(r, parent, p[1]);
+        }
+        close(p[1]);
+
+        struct spawn_error e;
+        ssize_t n;
+        do
+                n = read(p[0], &e, sizeof e);
+        while (n < 0 && errno == EINTR);
+        close(p[0]);
+        if (n == 0) {
+                *ret_pid = pid;
+                return 0; /* the pipe closed on exec */
+        }
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+                ;
+        if (n != (ssize_t)sizeof e) {
+                log_error("the command's process failed before exec");
+                return 125;
+        }
+        switch (e.stage) {
+        case STAGE_CGROUP:
+                log_error("cannot move the command into cgroup %s: %s", r->sandbox->path, strerror(e.err));
+                return 125;
+        case STAGE_EXEC:
+                if (spawn_exec_status(e.err) == 127)
+                        log_error("%s: command not found", r->argv[0]);
+                else
+                        log_error("%s: cannot execute: %s", r->argv[0], strerror(e.err));
+                return spawn_exec_status(e.err);
+        default:
+                log_error("cannot start the command: %s", strerror(e.err));
+                return 125;
+        }
+}

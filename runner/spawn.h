@@ -1,0 +1,23 @@
+/* spawn: start the command inside the sandbox, so nothing it allocates is charged elsewhere, and
+ * bring exec failures back to the parent through a close-on-exec pipe. */
+#pragma once
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "cg.h"
+
+struct spawn_req {
+        char **argv;
+        const struct cg_sandbox *sandbox;
+        uint64_t limit, soft;
+        bool hints;                /* export GOMEMLIMIT */
+        const sigset_t *child_mask; /* signal mask the command starts with */
+};
+
+/* Returns 0 with *ret_pid set, or the exit status memrun should use (125/126/127) as a positive
+ * number after logging why; the failed child has been reaped. */
+int spawn_child(const struct spawn_req *r, pid_t *ret_pid);
+/* Pure: the exit status for an exec errno (127 not found, 126 otherwise). */
+int spawn_exec_status(int err);

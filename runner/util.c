@@ -1,0 +1,123 @@
+/* util: cleanup helpers, bounded control-file I/O relative to a dirfd, strict number parsing. */
+#include "util.h"
+
+#include <fcntl.h>
+#include <string.h>
+#include <time.h>
+
+void close_fd(int *fd)
+{
+        if (*fd >= 0)
+                close(*fd);
+        *fd = -1;
+}
+
+int write_at(int dfd, const char *file, const char *value)
+{
+        _cleanup_close_ int fd = openat(dfd, file, O_WRONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+        size_t len = strlen(value);
+        ssize_t n;
+        do
+                n = write(fd, value, len);
+        while (n < 0 && errno == EINTR);
+        if (n < 0)
+                return -errno;
+        if ((size_t)n != len)
+                return -EIO;
+        return 0;
+}
+
+ssize_t read_fd(int fd, char *buf, size_t size)
+{
+        size_t len = 0;
+        if (size == 0)
+                return -EINVAL;
+        while (len < size - 1) {
+                ssize_t n = pread(fd, buf + len, size - 1 - len, (off_t)len);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (n == 0)
+                        break;
+                len += (size_t)n;
+        }
+        buf[len] = '\0';
+        return (ssize_t)len;
+}
+
+ssize_t read_at(int dfd, const char *file, char *buf, size_t size)
+{
+        _cleanup_close_ int fd = openat(dfd, file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+        return read_fd(fd, buf, size);
+}
+
+int parse_u64(const char *s, uint64_t *ret)
+{
+        uint64_t v = 0;
+        const char *p = s;
+        if (!*p)
+                return -EINVAL;
+        for (; *p >= '0' && *p <= '9'; p++) {
+                unsigned d = (unsigned)(*p - '0');
+                if (v > (UINT64_MAX - d) / 10)
+                        return -ERANGE;
+                v = v * 10 + d;
+        }
+        if (p == s)
+                return -EINVAL;
+        if (*p == '\n')
+                p++;
+        if (*p)
+                return -EINVAL;
+        *ret = v;
+        return 0;
+}
+
+int parse_cg_value(const char *s, uint64_t *ret)
+{
+        if (strcmp(s, "max") == 0 || strcmp(s, "max\n") == 0) {
+                *ret = UINT64_MAX;
+                return 0;
+        }
+        return parse_u64(s, ret);
+}
+
+int read_u64_at(int dfd, const char *file, uint64_t *ret)
+{
+        char buf[64];
+        ssize_t n = read_at(dfd, file, buf, sizeof buf);
+        if (n < 0)
+                return (int)n;
+        return parse_cg_value(buf, ret);
+}
+
+int keyed_u64(const char *buf, const char *key, uint64_t *ret)
+{
+        size_t klen = strlen(key);
+        for (const char *line = buf; line && *line; line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
+                if (strncmp(line, key, klen) != 0 || line[klen] != ' ')
+                        continue;
+                char num[32];
+                const char *v = line + klen + 1;
+                size_t n = strcspn(v, "\n");
+                if (n == 0 || n >= sizeof num)
+                        return -EINVAL;
+                memcpy(num, v, n);
+                num[n] = '\0';
+                return parse_u64(num, ret);
+        }
+        return -ENOENT;
+}
+
+double now_mono(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
