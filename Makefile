@@ -93,7 +93,7 @@ vm: all $(B)/.deps-check
 	@mkdir -p $(B)/vm-root/tests $(B)/vm-root/usr/libexec/memrun
 	@cp -r tests/host $(B)/vm-root/tests/
 	@cp $(EXAMPLES:%=$(B)/examples/%) $(B)/vm-root/usr/libexec/memrun/
-	@cp $$(command -v jq) $(B)/vm-root/usr/bin/jq
+	@cp $$(command -v jq) $$(command -v setpriv) $(B)/vm-root/usr/bin/
 	MEMRUN_VM_LOG=$(B)/vm.log tests/vm/run.sh $(B)/vm-root -- \
 		env MEMRUN=/usr/bin/memrun EXAMPLES=/usr/libexec/memrun sh /tests/host/run.sh
 

@@ -1,0 +1,344 @@
+#!/bin/sh
+# Integration tests against a real kernel: this host's v1/hybrid cgroups, or (same file) cgroup v2
+# inside the qemu VM. POSIX sh so busybox runs it. Needs MEMRUN (memrun binary), EXAMPLES (dir with
+# leak), jq, and root. Prints "ok"/"not ok" per test and "host: N passed, M failed, K skipped".
+# shellcheck disable=SC2317  # test functions are called indirectly
+
+MEMRUN=${MEMRUN:?set MEMRUN to the memrun binary}
+EXAMPLES=${EXAMPLES:?set EXAMPLES to the directory holding the example programs}
+LEAK=$EXAMPLES/leak
+CG=/sys/fs/cgroup
+T=$(mktemp -d "${TMPDIR:-/tmp}/memrun-test.XXXXXX") || exit 1
+export MEMRUN_RUNTIME_DIR="$T/run"
+PASS=0 FAIL=0 SKIP=0 FAILED=""
+
+if [ -f $CG/cgroup.controllers ]; then MODE=v2; else MODE=v1; fi
+# The directory sandboxes appear in when memrun is started from this shell.
+own_mem() { sed -n 's/^[0-9]*:[^:]*memory[^:]*:\(.*\)/\1/p' /proc/self/cgroup; }
+if [ $MODE = v2 ]; then
+    OWN=$(sed -n 's/^0:://p' /proc/self/cgroup)
+    SANDBOXES=$CG${OWN%/}
+else
+    SANDBOXES=$CG/memory$(own_mem)
+fi
+memdir() { if [ $MODE = v2 ]; then echo "$CG$1"; else echo "$CG/memory$1"; fi; }
+
+cleanup() { rm -rf "$T"; }
+trap cleanup EXIT
+
+say() { printf '%s\n' "$*"; }
+fail() { say "    FAIL: $*"; TFAIL=1; }
+skip() { say "    SKIP: $*"; TSKIP=1; }
+expect_rc() { [ "$rc" = "$1" ] || fail "exit status $rc, expected $1${2:+ ($2)}"; }
+expect_err() { grep -q -- "$1" "$T/err" || fail "stderr lacks '$1': $(head -c 600 "$T/err")"; }
+expect_out() { grep -q -- "$1" "$T/out" || fail "stdout lacks '$1': $(head -c 600 "$T/out")"; }
+jqr() { jq -r "$1" "$2"; }
+sandboxes() { ls "$SANDBOXES" 2>/dev/null | grep -E '^(memrun-|t-)' | sort; }
+# memrun with stdout/stderr captured; sets rc
+mr() { "$MEMRUN" "$@" >"$T/out" 2>"$T/err"; rc=$?; }
+alive() { [ -d "/proc/$1" ] && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
+
+run() {
+    TFAIL=0 TSKIP=0
+    before=$(sandboxes)
+    "$1"
+    after=$(sandboxes)
+    [ "$before" = "$after" ] || fail "sandbox cgroups left behind: $(printf '%s\n' "$after" | grep -vxF "$before" | tr '\n' ' ')"
+    if [ $TSKIP = 1 ] && [ $TFAIL = 0 ]; then SKIP=$((SKIP + 1)); say "ok - $1 # SKIP"
+    elif [ $TFAIL = 0 ]; then PASS=$((PASS + 1)); say "ok - $1"
+    else FAIL=$((FAIL + 1)); FAILED="$FAILED $1"; say "not ok - $1"; fi
+}
+
+# ---------------------------------------------------------------- exit status
+t_exit_passthrough() {
+    mr -q -- sh -c 'exit 0'; expect_rc 0
+    mr -q -- sh -c 'exit 3'; expect_rc 3
+    mr -q -- sh -c 'exit 124'; expect_rc 124
+}
+t_exit_signal() {
+    mr -q -- sh -c 'kill -TERM $$'; expect_rc 143 "128+SIGTERM"
+    mr -q -- sh -c 'kill -SEGV $$'; expect_rc 139 "128+SIGSEGV"
+}
+t_exit_126_127() {
+    printf 'not a program\n' > "$T/data"; chmod 644 "$T/data"
+    mr -- "$T/data"; expect_rc 126; expect_err "cannot execute"
+    mr -- /nonexistent/cmd; expect_rc 127; expect_err "command not found"
+    mr -- memrun-no-such-command-$$; expect_rc 127; expect_err "memrun-no-such-command-$$: command not found"
+}
+t_stdio_passthrough() {
+    out=$(echo hello | "$MEMRUN" -q -- cat); [ "$out" = hello ] || fail "stdin/stdout not passed through: '$out'"
+}
+
+# ---------------------------------------------------------------- bad input: 125, nothing left behind
+bad() {  # bad EXPECTED-TEXT ARGS...
+    want=$1; shift
+    mr "$@" sh -c 'echo started > '"$T/started"
+    expect_rc 125 "$*"; expect_err "$want"
+    [ ! -e "$T/started" ] || { fail "the command ran despite: $*"; rm -f "$T/started"; }
+}
+t_bad_sizes() {
+    for s in "" -1 1.5.5G 10X 99999999999T abc 0x10 1e3 " 1G"; do
+        bad "'$s'" --limit "$s" --
+    done
+    bad "'5Q'" --soft 5Q --limit 1G --
+    bad "'7Z'" --swap 7Z --
+    bad "too large" --limit 99999999999T --
+    bad "'0'" --limit 0 --
+}
+t_bad_options() {
+    bad "above --limit" --limit 64M --soft 128M --
+    bad "needs a --limit" --soft 50% --
+    bad "unknown option '--frobnicate'" --frobnicate --
+    bad "unknown option '-Z'" -Z --
+    mr --limit; expect_rc 125; expect_err "'--limit' needs a value"
+    bad "not a usable sandbox name" --name a/b --
+    bad "absolute cgroup path" --cgroup relative/path --
+    mr --limit 1G; expect_rc 125; expect_err "no command given"
+}
+t_bad_cgroup_parent() {
+    bad "no such cgroup" --cgroup /memrun-test-no-such-cgroup-$$ --
+}
+t_missing_cgroupfs() {
+    MEMRUN_CGROUP_ROOT=$T/nowhere mr -- sh -c "echo started > $T/started"
+    expect_rc 125; expect_err "no cgroup filesystem at $T/nowhere"
+    [ ! -e "$T/started" ] || fail "the command ran"
+}
+fake_tree() {  # a fake cgroupfs + proc in $T/fake; $1 = v2-nomem | v1
+    rm -rf "$T/fake"; mkdir -p "$T/fake/cg" "$T/fake/proc/self"
+    case $1 in
+    v2-nomem)
+        printf 'cpuset cpu io pids\n' > "$T/fake/cg/cgroup.controllers"
+        : > "$T/fake/cg/cgroup.subtree_control"
+        printf '0::/\n' > "$T/fake/proc/self/cgroup" ;;
+    v1)
+        mkdir -p "$T/fake/cg/memory/me"
+        echo 9223372036854771712 > "$T/fake/cg/memory/memory.limit_in_bytes"
+        printf '4:memory:/me\n0::/\n' > "$T/fake/proc/self/cgroup" ;;
+    esac
+}
+t_v2_without_memory_controller() {
+    fake_tree v2-nomem
+    MEMRUN_CGROUP_ROOT=$T/fake/cg MEMRUN_PROC_ROOT=$T/fake/proc mr -- true
+    expect_rc 125; expect_err "no memory controller"
+}
+t_readonly_cgroupfs() {
+    fake_tree v1
+    if ! mount --bind "$T/fake/cg" "$T/fake/cg" 2>/dev/null || ! mount -o remount,ro,bind "$T/fake/cg" 2>/dev/null; then
+        umount "$T/fake/cg" 2>/dev/null; skip "cannot make a read-only bind mount here"; return
+    fi
+    MEMRUN_CGROUP_ROOT=$T/fake/cg MEMRUN_PROC_ROOT=$T/fake/proc mr -- sh -c "echo started > $T/started"
+    umount "$T/fake/cg"
+    expect_rc 125; expect_err "read-only"
+    [ ! -e "$T/started" ] || fail "the command ran"
+    [ -z "$(ls "$T/fake/cg/memory/me")" ] || fail "left something in the fake tree: $(ls "$T/fake/cg/memory/me")"
+}
+
+# ---------------------------------------------------------------- limits as the sandbox sees them
+t_limits_visible() {
+    mr -q --limit 64M -- sh -c 'echo "$MEMRUN_CGROUP"; cat /proc/self/cgroup'
+    expect_rc 0
+    path=$(head -1 "$T/out")
+    grep -q ":$path\$" "$T/out" || fail "the command is not in its sandbox $path: $(cat "$T/out")"
+    if [ $MODE = v2 ]; then
+        mr -q --limit 64M -- sh -c 'd=/sys/fs/cgroup$MEMRUN_CGROUP; cat $d/memory.max $d/memory.high $d/memory.swap.max $d/memory.oom.group'
+        # memory.high is kept in pages: 90% of 64M rounded down to a page
+        want=$(printf '67108864\n%s\n0\n1' $((67108864 * 9 / 10 / 4096 * 4096)))
+        [ "$(cat "$T/out")" = "$want" ] || fail "v2 limits: got '$(tr '\n' ' ' < "$T/out")', want '$(echo $want)'"
+        mr -q --limit 64M --soft 32M --swap 16M -- sh -c 'd=/sys/fs/cgroup$MEMRUN_CGROUP; cat $d/memory.high $d/memory.swap.max'
+        [ "$(tr '\n' ' ' < "$T/out")" = "33554432 16777216 " ] || fail "--soft/--swap: $(cat "$T/out")"
+    else
+        mr -q --limit 64M -- sh -c 'cat /sys/fs/cgroup/memory$MEMRUN_CGROUP/memory.limit_in_bytes'
+        [ "$(cat "$T/out")" = 67108864 ] || fail "memory.limit_in_bytes: $(cat "$T/out")"
+        if [ -f "$SANDBOXES/memory.memsw.limit_in_bytes" ]; then
+            mr -q --limit 64M --swap 16M -- sh -c 'cat /sys/fs/cgroup/memory$MEMRUN_CGROUP/memory.memsw.limit_in_bytes'
+            [ "$(cat "$T/out")" = $((64 * 1048576 + 16 * 1048576)) ] || fail "memsw: $(cat "$T/out")"
+        fi
+    fi
+}
+t_environment() {
+    mr -q --limit 100M --soft 50M -- sh -c 'echo "$MEMRUN_LIMIT $MEMRUN_SOFT_LIMIT $GOMEMLIMIT"'
+    [ "$(cat "$T/out")" = "104857600 52428800 52428800" ] || fail "env: $(cat "$T/out")"
+    GOMEMLIMIT=1GiB mr -q --limit 100M -- sh -c 'echo "$GOMEMLIMIT"'
+    [ "$(cat "$T/out")" = 1GiB ] || fail "an existing GOMEMLIMIT was overwritten: $(cat "$T/out")"
+    mr -q --no-hints --limit 100M -- sh -c 'echo "${GOMEMLIMIT-unset}"'
+    [ "$(cat "$T/out")" = unset ] || fail "--no-hints still exported GOMEMLIMIT"
+}
+t_name() {
+    "$MEMRUN" -q --name t-named-$$ -- sh -c 'echo "$MEMRUN_CGROUP" > '"$T/path"'; sleep 1' &
+    pid=$!
+    i=0; while [ ! -s "$T/path" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+    case $(cat "$T/path") in */t-named-$$) ;; *) fail "sandbox path $(cat "$T/path") not named t-named-$$" ;; esac
+    mr --name t-named-$$ -- true
+    expect_rc 125 "the name is in use"; expect_err "already exists"
+    wait $pid || fail "the first memrun failed"
+}
+
+# ---------------------------------------------------------------- OOM
+t_oom_137_and_report() {
+    mr --limit 64M --report "$T/r.json" -- "$LEAK"
+    expect_rc 137; expect_err "OOM: the kernel OOM killer ended"; expect_err "limit 64M"
+    jq -e . "$T/r.json" >/dev/null || { fail "report is not JSON"; return; }
+    [ "$(jqr .exit.oom_killed "$T/r.json")" = true ] || fail "exit.oom_killed not true"
+    [ "$(jqr .exit.code "$T/r.json")" = 137 ] || fail "exit.code $(jqr .exit.code "$T/r.json")"
+    [ "$(jqr .exit.signal "$T/r.json")" = SIGKILL ] || fail "exit.signal $(jqr .exit.signal "$T/r.json")"
+    [ "$(jqr .events.oom_kill "$T/r.json")" -ge 1 ] || fail "events.oom_kill < 1"
+    [ "$(jqr .limits.max "$T/r.json")" = 67108864 ] || fail "limits.max"
+    peak=$(jqr .memory.peak "$T/r.json")
+    [ "$peak" -ge $((67108864 * 9 / 10)) ] && [ "$peak" -le 67108864 ] || fail "peak $peak not near the 64M limit"
+    [ "$(jqr .cgroup.version "$T/r.json")" = "$([ $MODE = v2 ] && echo 2 || echo 1)" ] || fail "cgroup.version"
+    if [ -r /dev/kmsg ]; then
+        [ "$(jqr .exit.oom_victim.comm "$T/r.json")" = leak ] || fail "victim not named leak: $(jq -c .exit "$T/r.json")"
+        expect_err "ended leak (pid [0-9]*)"
+    fi
+}
+t_expect_oom() {
+    mr -q --expect-oom --limit 48M -- "$LEAK"; expect_rc 0 "OOM expected and happened"
+    mr -q --expect-oom --limit 48M -- true; expect_rc 1 "no OOM"; expect_err "was not OOM-killed"
+    mr -q --expect-oom --limit 48M -- sh -c 'exit 4'; expect_rc 4
+}
+t_no_oom_under_limit() {
+    mr --limit 64M --report - -- "$LEAK" --max 16M
+    expect_rc 0
+    # the leak prints a line first; the JSON report follows it on stdout
+    expect_out "leak: holding"
+    sed -n '/^{/,$p' "$T/out" > "$T/r.json"
+    jq -e . "$T/r.json" >/dev/null 2>&1 || { fail "--report - did not print JSON to stdout: $(head -c 300 "$T/out")"; return; }
+    [ "$(jqr .exit.oom_killed "$T/r.json")" = false ] || fail "oom_killed"
+    [ "$(jqr .events.oom_kill "$T/r.json")" = 0 ] || fail "oom_kill"
+    [ "$(jqr .memory.peak "$T/r.json")" -ge 16777216 ] || fail "peak below what leak touched"
+    expect_err "exited 0 after"
+}
+t_report_odd_command() {
+    nl='
+'
+    bad=$(printf 'x\377y')
+    mr -q --report "$T/r.json" -- sh -c 'exit 0' "quote\"back\\slash" "tab	nl$nl" "$bad" 'ünï'
+    expect_rc 0
+    jq -e . "$T/r.json" >/dev/null || { fail "report with odd argv is not JSON"; return; }
+    [ "$(jq -r '.command[3]' "$T/r.json")" = "quote\"back\\slash" ] || fail "quotes/backslash: $(jq -c .command "$T/r.json")"
+    [ "$(jq -r '.command[5]' "$T/r.json")" = "$(printf 'x\357\277\275y')" ] || fail "invalid UTF-8 not replaced by U+FFFD"
+    [ "$(jq -r '.command[6]' "$T/r.json")" = 'ünï' ] || fail "UTF-8 mangled"
+}
+t_quiet_and_summary() {
+    mr -q -- true; [ ! -s "$T/err" ] || fail "-q printed: $(cat "$T/err")"
+    mr --limit 64M -- true; expect_err "exited 0 after .* peak .* of 64M"
+}
+
+# ---------------------------------------------------------------- process tree
+t_signal_forwarding() {
+    "$MEMRUN" -q -- sh -c 'trap "echo got-usr1; exit 7" USR1; echo ready; while :; do sleep 0.05; done' >"$T/out" 2>"$T/err" &
+    pid=$!
+    i=0; while ! grep -q ready "$T/out" && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+    kill -USR1 $pid; wait $pid; rc=$?
+    expect_rc 7 "USR1 forwarded"; expect_out got-usr1
+    "$MEMRUN" -q -- sh -c 'echo ready; while :; do sleep 0.05; done' >"$T/out" 2>"$T/err" &
+    pid=$!
+    i=0; while ! grep -q ready "$T/out" && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+    kill -TERM $pid; wait $pid; rc=$?
+    expect_rc 143 "TERM forwarded, the command died of it"
+}
+t_grandchildren_killed() {
+    mr -q -- sh -c "sleep 1000 & echo \$! > $T/gc; sleep 1000 & exit 0"
+    expect_rc 0
+    gc=$(cat "$T/gc")
+    [ -n "$gc" ] || { fail "no grandchild pid"; return; }
+    if alive "$gc"; then fail "grandchild $gc survived its sandbox"; kill -9 "$gc"; fi
+}
+t_memrun_sigkilled() {
+    "$MEMRUN" -q --name t-stale-$$ -- sh -c "echo \$\$ > $T/child; sleep 1000 & echo \$! > $T/gc; wait" &
+    mpid=$!
+    i=0; while { [ ! -s "$T/gc" ] || [ ! -s "$T/child" ]; } && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+    child=$(cat "$T/child"); gc=$(cat "$T/gc")
+    [ -d "$SANDBOXES/t-stale-$$" ] || fail "sandbox not where expected: $SANDBOXES/t-stale-$$"
+    kill -KILL $mpid; wait $mpid 2>/dev/null
+    i=0; while alive "$child" && [ $i -lt 100 ]; do sleep 0.02; i=$((i + 1)); done
+    alive "$child" && fail "the command outlived a SIGKILLed memrun (PR_SET_PDEATHSIG)"
+    [ -d "$SANDBOXES/t-stale-$$" ] || fail "expected the stale sandbox to remain until the next memrun"
+    mr -q -- true; expect_rc 0
+    [ -d "$SANDBOXES/t-stale-$$" ] && fail "the next memrun did not remove the stale sandbox"
+    i=0; while alive "$gc" && [ $i -lt 100 ]; do sleep 0.02; i=$((i + 1)); done
+    if alive "$gc"; then fail "a process of the stale sandbox survived the sweep"; kill -9 "$gc"; fi
+    [ -z "$(ls "$MEMRUN_RUNTIME_DIR" 2>/dev/null)" ] || fail "sandbox records left: $(ls "$MEMRUN_RUNTIME_DIR")"
+}
+t_many_runs_leave_nothing() {
+    n=${MEMRUN_TEST_RUNS:-200}
+    i=0 bad=0
+    while [ $i -lt "$n" ]; do
+        "$MEMRUN" -q --limit 32M -- true || bad=$((bad + 1))
+        i=$((i + 1))
+    done
+    [ $bad = 0 ] || fail "$bad of $n runs failed"
+    [ -z "$(ls "$MEMRUN_RUNTIME_DIR" 2>/dev/null)" ] || fail "sandbox records left: $(ls "$MEMRUN_RUNTIME_DIR")"
+}
+
+# ---------------------------------------------------------------- placement
+t_explicit_cgroup() {
+    if [ $MODE = v2 ]; then parent=/t-explicit-$$; else parent=$(own_mem)/t-explicit-$$; fi
+    mkdir "$(memdir "$parent")" || { fail "cannot create $parent"; return; }
+    mr -q --cgroup "$parent" --limit 64M -- sh -c 'echo "$MEMRUN_CGROUP"'
+    expect_rc 0
+    case $(cat "$T/out") in "$parent"/memrun-*) ;; *) fail "sandbox $(cat "$T/out") not beneath $parent" ;; esac
+    [ -z "$(find "$(memdir "$parent")" -mindepth 1 -type d)" ] || fail "sandbox left beneath $parent"
+    rmdir "$(memdir "$parent")"
+}
+t_v2_delegated_supervisor_split() {
+    [ $MODE = v2 ] || { skip "cgroup v2 only (runs in the VM suite)"; return; }
+    d=$CG/t-deleg-$$
+    mkdir "$d" || { fail "mkdir $d"; return; }
+    # memrun alone in a delegated cgroup: it moves itself to supervisor/, the command goes beside it
+    sh -c "echo \$\$ > $d/cgroup.procs; exec \"$MEMRUN\" -q --limit 64M -- sh -c 'echo \$MEMRUN_CGROUP; cat /sys/fs/cgroup/t-deleg-$$/supervisor/cgroup.procs'" >"$T/out" 2>"$T/err"
+    rc=$?
+    expect_rc 0
+    [ "$(head -1 "$T/out")" = "/t-deleg-$$/memrun-$(sed -n 2p "$T/out")" ] || fail "not split: $(cat "$T/out" "$T/err")"
+    [ -z "$(find "$d" -mindepth 1 -type d)" ] || fail "left beneath $d: $(find "$d" -mindepth 1 -type d)"
+    grep -q memory "$d/cgroup.subtree_control" && fail "+memory left enabled in $d"
+    rmdir "$d"
+}
+t_v2_memrun_subtree() {
+    [ $MODE = v2 ] || { skip "cgroup v2 only (runs in the VM suite)"; return; }
+    d=$CG/t-busy-$$
+    mkdir "$d" || { fail "mkdir $d"; return; }
+    # memrun shares its cgroup with another process: as root without systemd it uses /memrun/
+    sh -c "echo \$\$ > $d/cgroup.procs; sleep 5 & \"$MEMRUN\" -q --limit 64M -- sh -c 'echo \$MEMRUN_CGROUP'; r=\$?; kill \$!; exit \$r" >"$T/out" 2>"$T/err"
+    rc=$?
+    expect_rc 0
+    case $(cat "$T/out") in /memrun/memrun-*) ;; *) fail "not in /memrun: $(cat "$T/out" "$T/err")" ;; esac
+    [ ! -d $CG/memrun ] || fail "/memrun left behind"
+    sleep 0.1; rmdir "$d"
+}
+t_v2_not_delegated() {
+    [ $MODE = v2 ] || { skip "cgroup v2 only (runs in the VM suite)"; return; }
+    d=$CG/t-user-$$
+    mkdir "$d" || { fail "mkdir $d"; return; }
+    chmod 777 "$T"
+    sh -c "echo \$\$ > $d/cgroup.procs; sleep 5 & /usr/bin/setpriv --reuid=65534 --regid=65534 --clear-groups env MEMRUN_RUNTIME_DIR=$T/userrun \"$MEMRUN\" -- true; r=\$?; kill \$!; exit \$r" >"$T/out" 2>"$T/err"
+    rc=$?
+    expect_rc 125; expect_err "Delegate=yes"
+    sleep 0.1; rmdir "$d"
+}
+t_v2_readonly_cgroupfs() {
+    [ $MODE = v2 ] || { skip "cgroup v2 only (runs in the VM suite)"; return; }
+    mount -o remount,ro $CG || { fail "cannot remount $CG read-only"; return; }
+    mr -- sh -c "echo started > $T/started"
+    mount -o remount,rw $CG
+    expect_rc 125; expect_err "read-only"
+    [ ! -e "$T/started" ] || fail "the command ran"
+}
+
+# ---------------------------------------------------------------- run
+say "# memrun integration tests: $MEMRUN, cgroup $MODE, sandboxes in $SANDBOXES, kernel $(uname -r)"
+[ "$(id -u)" = 0 ] || { say "SKIP: integration tests need root (cgroup creation)"; say "host: 0 passed, 0 failed, 1 skipped"; exit 1; }
+command -v jq >/dev/null || { say "jq is required (apt-get install jq)"; exit 1; }
+[ -x "$LEAK" ] || { say "$LEAK missing: run make"; exit 1; }
+
+for t in ${MEMRUN_TESTS:-t_exit_passthrough t_exit_signal t_exit_126_127 t_stdio_passthrough t_bad_sizes \
+    t_bad_options t_bad_cgroup_parent t_missing_cgroupfs t_v2_without_memory_controller t_readonly_cgroupfs \
+    t_limits_visible t_environment t_name t_oom_137_and_report t_expect_oom t_no_oom_under_limit \
+    t_report_odd_command t_quiet_and_summary t_signal_forwarding t_grandchildren_killed t_memrun_sigkilled \
+    t_explicit_cgroup t_v2_delegated_supervisor_split t_v2_memrun_subtree t_v2_not_delegated \
+    t_v2_readonly_cgroupfs t_many_runs_leave_nothing}; do
+    run "$t"
+done
+say "host: $PASS passed, $FAIL failed, $SKIP skipped"
+[ -z "$FAILED" ] || say "failed:$FAILED"
+[ $FAIL = 0 ]
