@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sched.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -37,7 +39,30 @@ static void setenv_u64(const char *name, uint64_t v)
         setenv(name, buf, 1);
 }
 
-static _Noreturn void child(const struct spawn_req *r, pid_t parent, int errfd)
+/* v2: clone3(CLONE_INTO_CGROUP) starts the child inside the sandbox, skipping the cgroup.procs
+ * write (and the RCU grace period it can wait for). -ENOSYS etc. when the kernel lacks it. */
+static pid_t fork_into(const struct cg_sandbox *sb, bool *ret_entered)
+{
+        *ret_entered = false;
+#ifdef CLONE_INTO_CGROUP
+        if (sb->mode == CG_V2 && sb->mem_fd >= 0) {
+                struct clone_args args = {
+                        .flags = CLONE_INTO_CGROUP,
+                        .exit_signal = SIGCHLD,
+                        .cgroup = (__u64)(unsigned int)sb->mem_fd,
+                };
+                long pid = syscall(SYS_clone3, &args, sizeof args);
+                if (pid >= 0) {
+                        *ret_entered = true;
+                        return (pid_t)pid;
+                }
+                log_debug("clone3(CLONE_INTO_CGROUP): %m; falling back to fork");
+        }
+#endif
+        return fork();
+}
+
+static _Noreturn void child(const struct spawn_req *r, pid_t parent, int errfd, bool entered)
 {
         struct spawn_error e = { STAGE_SETUP, 0 };
 
@@ -46,7 +71,7 @@ static _Noreturn void child(const struct spawn_req *r, pid_t parent, int errfd)
                 e.err = errno ? errno : ESRCH;
                 goto fail;
         }
-        int k = cg_sandbox_enter(r->sandbox);
+        int k = entered ? 0 : cg_sandbox_enter(r->sandbox);
         if (k < 0) {
                 e = (struct spawn_error){ STAGE_CGROUP, -k };
                 goto fail;
@@ -73,7 +98,8 @@ int spawn_child(const struct spawn_req *r, pid_t *ret_pid)
                 log_error("pipe: %m");
                 return 125;
         }
-        pid_t pid = fork();
+        bool entered;
+        pid_t pid = fork_into(r->sandbox, &entered);
         if (pid < 0) {
                 log_error("fork: %m");
                 close(p[0]);
@@ -82,7 +108,7 @@ int spawn_child(const struct spawn_req *r, pid_t *ret_pid)
         }
         if (pid == 0) {
                 close(p[0]);
-                child(r, parent, p[1]);
+                child(r, parent, p[1], entered);
         }
         close(p[1]);
 

@@ -146,6 +146,8 @@ t_limits_visible() {
         [ "$(cat "$T/out")" = "$want" ] || fail "v2 limits: got '$(tr '\n' ' ' < "$T/out")', want '$(echo $want)'"
         mr -q --limit 64M --soft 32M --swap 16M -- sh -c 'd=/sys/fs/cgroup$MEMRUN_CGROUP; cat $d/memory.high $d/memory.swap.max'
         [ "$(tr '\n' ' ' < "$T/out")" = "33554432 16777216 " ] || fail "--soft/--swap: $(cat "$T/out")"
+        # v2 starts the command inside the sandbox with clone3(CLONE_INTO_CGROUP), no fallback
+        mr -v -- true; grep -q "falling back to fork" "$T/err" && fail "clone3 path not taken: $(cat "$T/err")"
     else
         mr -q --limit 64M -- sh -c 'cat /sys/fs/cgroup/memory$MEMRUN_CGROUP/memory.limit_in_bytes'
         [ "$(cat "$T/out")" = 67108864 ] || fail "memory.limit_in_bytes: $(cat "$T/out")"
