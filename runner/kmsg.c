@@ -30,9 +30,7 @@ static int field(const char *text, const char *key, const char *end, char *out, 
         if (!p || p >= end)
                 return -ENOENT;
         p += strlen(key);
-        const char *q = strchr(p, ',');
-        if (!q || q > end)
-                q = end;
+        const char *q = end;
         size_t n = (size_t)(q - p);
         if (n >= size)
                 return -ENAMETOOLONG;
@@ -62,15 +60,19 @@ int kmsg_parse_oom(const char *text, struct oom_victim *ret)
                 return -EINVAL;
         memcpy(v.comm, task + 6, clen);
         char num[16];
-        if (field(pid, ",pid=", end, num, sizeof num) < 0)
+        size_t nd = strspn(pid + 5, "0123456789");
+        if (nd == 0 || nd >= sizeof num || (pid[5 + nd] != ',' && pid + 5 + nd != end))
                 return -EINVAL;
+        memcpy(num, pid + 5, nd);
+        num[nd] = '\0';
         uint64_t n;
         if (parse_u64(num, &n) < 0 || n == 0 || n > INT32_MAX)
                 return -EINVAL;
         v.pid = (pid_t)n;
-        if (field(msg, ",task_memcg=", task + 1, v.task_memcg, sizeof v.task_memcg) < 0)
+        /* cgroup names may hold commas: each path runs up to the key that follows it */
+        if (field(msg, ",task_memcg=", task, v.task_memcg, sizeof v.task_memcg) < 0)
                 return -EINVAL;
-        (void)field(msg, ",oom_memcg=", task + 1, v.memcg, sizeof v.memcg);
+        (void)field(msg, ",oom_memcg=", strstr(msg, ",task_memcg="), v.memcg, sizeof v.memcg);
         *ret = v;
         return 0;
 }

@@ -75,6 +75,23 @@ bool options_name_valid(const char *name)
         return strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._@-") == len;
 }
 
+bool options_cgroup_path_valid(const char *path)
+{
+        /* Absolute, normal form: the kernel prints cgroup paths this way, and we compare with them. */
+        if (path[0] != '/')
+                return false;
+        if (path[1] == '\0')
+                return true;
+        for (const char *c = path + 1;;) {
+                size_t n = strcspn(c, "/");
+                if (n == 0 || (n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
+                        return false;
+                if (c[n] == '\0')
+                        return true;
+                c += n + 1;
+        }
+}
+
 static int size_error(const char *opt, const char *text, int r)
 {
         if (r == -ERANGE)
@@ -123,7 +140,7 @@ int options_parse(int argc, char **argv, uint64_t ram, struct options *ret)
                         o.name = optarg;
                         break;
                 case OPT_CGROUP:
-                        if (optarg[0] != '/' || strstr(optarg, "/..") || strstr(optarg, "//")) {
+                        if (!options_cgroup_path_valid(optarg)) {
                                 log_error("--cgroup '%s': expected an absolute cgroup path like /user.slice/my.scope",
                                           optarg);
                                 return -EINVAL;
@@ -159,7 +176,11 @@ int options_parse(int argc, char **argv, uint64_t ram, struct options *ret)
                         log_error("option '%s' needs a value", argv[optind - 1]);
                         return -EINVAL;
                 default:
-                        if (optopt)
+                        /* For long options glibc leaves optopt at the option's value: quote the text. */
+                        if (optind > 0 && optind <= argc && strncmp(argv[optind - 1], "--", 2) == 0)
+                                log_error("unknown option or unexpected value '%s' (see memrun --help)",
+                                          argv[optind - 1]);
+                        else if (optopt > 0 && optopt < 0x80)
                                 log_error("unknown option '-%c' (see memrun --help)", optopt);
                         else
                                 log_error("unknown option '%s' (see memrun --help)", argv[optind - 1]);

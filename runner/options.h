@@ -22,4 +22,6 @@ struct options {
 int options_parse(int argc, char **argv, uint64_t ram, struct options *ret);
 /* Is NAME usable as a cgroup directory name? */
 bool options_name_valid(const char *name);
+/* Is PATH an absolute cgroup path in normal form (no empty, "." or ".." components)? */
+bool options_cgroup_path_valid(const char *path);
 void options_usage(void);
