@@ -177,10 +177,17 @@ int options_parse(int argc, char **argv, uint64_t ram, struct options *ret)
                         return -EINVAL;
                 default:
                         /* For long options glibc leaves optopt at the option's value: quote the text. */
-                        if (optind > 0 && optind <= argc && strncmp(argv[optind - 1], "--", 2) == 0)
-                                log_error("unknown option or unexpected value '%s' (see memrun --help)",
-                                          argv[optind - 1]);
-                        else if (optopt > 0 && optopt < 0x80)
+                        if (optind > 0 && optind <= argc && strncmp(argv[optind - 1], "--", 2) == 0) {
+                                const char *arg = argv[optind - 1], *eq = strchr(arg, '=');
+                                size_t n = eq ? (size_t)(eq - arg - 2) : 0;
+                                bool known = false;
+                                for (const struct option *lo = longopts; eq && lo->name; lo++)
+                                        known |= strlen(lo->name) == n && strncmp(lo->name, arg + 2, n) == 0;
+                                if (known)
+                                        log_error("option '%.*s' takes no value (in '%s')", (int)(n + 2), arg, arg);
+                                else
+                                        log_error("unknown option '%s' (see memrun --help)", arg);
+                        } else if (optopt > 0 && optopt < 0x80)
                                 log_error("unknown option '-%c' (see memrun --help)", optopt);
                         else
                                 log_error("unknown option '%s' (see memrun --help)", argv[optind - 1]);
