@@ -15,21 +15,25 @@ SAN_FLAGS   := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-
 
 # Debian packages: to build, and to run every test (the VM suite, the benchmark baseline).
 BUILD_PKGS  := gcc make pkg-config libcgroup-dev libseccomp-dev libinih-dev libcmocka-dev
-CHECK_PKGS  := qemu-system-x86 busybox-static cpio jq cgroup-tools
+CHECK_PKGS  := qemu-system-x86 busybox-static cpio jq cgroup-tools clang
+FUZZ_SECONDS ?= 20
 
 RUNNER_SRC  := runner/util.c runner/log.c runner/options.c runner/cg_detect.c runner/cg_sandbox.c \
-               runner/registry.c runner/spawn.c runner/kmsg.c runner/report.c runner/supervise.c \
-               config/size.c
+               runner/registry.c runner/spawn.c runner/kmsg.c runner/report.c runner/monitor.c \
+               runner/level.c runner/psi.c runner/actions.c runner/lsrv.c config/size.c config/policy.c
+LIBS        := $$(pkg-config --libs inih) -lm
 MAIN_SRC    := runner/main.c
-EXAMPLES    := leak
-UNIT_TESTS  := test_size test_options test_cg test_registry test_kmsg test_report
+EXAMPLES    := leak cachefill
+UNIT_TESTS  := test_size test_options test_cg test_registry test_kmsg test_report test_level test_psi \
+               test_lsrv test_policy
+HELPERS     := mlclient
 
 HDRS        := $(wildcard runner/*.h config/*.h limiter/*.h tests/unit/*.h)
 OBJ         := $(RUNNER_SRC:%.c=$(B)/obj/%.o)
 SAN_OBJ     := $(RUNNER_SRC:%.c=$(B)/asan/obj/%.o)
 
-.PHONY: all deps check-deps demo check unit host vm asan bench install uninstall clean
-all: $(B)/memrun $(EXAMPLES:%=$(B)/examples/%)
+.PHONY: all deps check-deps demo check unit host vm asan fuzz bench install uninstall clean
+all: $(B)/memrun $(EXAMPLES:%=$(B)/examples/%) $(HELPERS:%=$(B)/tests/helpers/%)
 
 # Install what the build needs, once, on a Debian machine (root); elsewhere say what is missing.
 deps: $(B)/.deps-build
@@ -57,50 +61,61 @@ $(B)/asan/obj/%.o: %.c $(HDRS) | $(B)/.deps-build
 	$(CC) -std=gnu11 $(WARN) $(SAN_FLAGS) -DMEMRUN_VERSION='"$(VERSION)"' -D_GNU_SOURCE -c -o $@ $<
 
 $(B)/memrun: $(OBJ) $(B)/obj/runner/main.o
-	$(CC) $(ALL_CFLAGS) -o $@ $^
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LIBS)
 
 $(B)/asan/memrun: $(SAN_OBJ) $(B)/asan/obj/runner/main.o
-	$(CC) $(SAN_FLAGS) -o $@ $^
+	$(CC) $(SAN_FLAGS) -o $@ $^ $(LIBS)
 
 $(B)/examples/%: examples/%.c | $(B)/.deps-build
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $<
 
 # --- tests ---
+$(B)/tests/helpers/%: tests/helpers/%.c $(HDRS) | $(B)/.deps-build
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $<
+
 $(B)/tests/%: tests/unit/%.c $(OBJ) $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(OBJ) $$(pkg-config --cflags --libs cmocka)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(OBJ) $$(pkg-config --cflags --libs cmocka) $(LIBS)
 
 $(B)/asan/tests/%: tests/unit/%.c $(SAN_OBJ) $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) -std=gnu11 $(WARN) $(SAN_FLAGS) -D_GNU_SOURCE -o $@ $< $(SAN_OBJ) $$(pkg-config --cflags --libs cmocka)
+	$(CC) -std=gnu11 $(WARN) $(SAN_FLAGS) -D_GNU_SOURCE -o $@ $< $(SAN_OBJ) $$(pkg-config --cflags --libs cmocka) $(LIBS)
 
 unit: $(UNIT_TESTS:%=$(B)/tests/%)
 	@tests/unit/run.sh $^
 
 host: all
-	@MEMRUN=$(CURDIR)/$(B)/memrun EXAMPLES=$(CURDIR)/$(B)/examples sh tests/host/run.sh
+	@MEMRUN=$(CURDIR)/$(B)/memrun EXAMPLES=$(CURDIR)/$(B)/examples HELPERS=$(CURDIR)/$(B)/tests/helpers \
+		CONFIGS=$(CURDIR)/config sh tests/host/run.sh
 
 asan: $(B)/asan/memrun $(UNIT_TESTS:%=$(B)/asan/tests/%) all
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 		tests/unit/run.sh $(UNIT_TESTS:%=$(B)/asan/tests/%)
 	@ASAN_OPTIONS=detect_leaks=1 MEMRUN=$(CURDIR)/$(B)/asan/memrun EXAMPLES=$(CURDIR)/$(B)/examples \
-		MEMRUN_TEST_SANITIZER=1 sh tests/host/run.sh
+		HELPERS=$(CURDIR)/$(B)/tests/helpers CONFIGS=$(CURDIR)/config MEMRUN_TEST_SANITIZER=1 sh tests/host/run.sh
+
+# Fuzz targets (libFuzzer via clang; a sanitized standalone driver without it), bounded in time.
+fuzz: $(B)/.deps-build
+	@B=$(B) FUZZ_SECONDS=$(FUZZ_SECONDS) sh tests/fuzz/run.sh
 
 vm: all $(B)/.deps-check
 	@rm -rf $(B)/vm-root
 	@$(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/$(B)/vm-root PREFIX=/usr >/dev/null
 	@mkdir -p $(B)/vm-root/tests $(B)/vm-root/usr/libexec/memrun
 	@cp -r tests/host $(B)/vm-root/tests/
-	@cp $(EXAMPLES:%=$(B)/examples/%) $(B)/vm-root/usr/libexec/memrun/
+	@cp $(EXAMPLES:%=$(B)/examples/%) $(HELPERS:%=$(B)/tests/helpers/%) $(B)/vm-root/usr/libexec/memrun/
 	@cp $$(command -v jq) $$(command -v setpriv) $(B)/vm-root/usr/bin/
 	MEMRUN_VM_LOG=$(B)/vm.log tests/vm/run.sh $(B)/vm-root -- \
-		env MEMRUN=/usr/bin/memrun EXAMPLES=/usr/libexec/memrun sh /tests/host/run.sh
+		env MEMRUN=/usr/bin/memrun EXAMPLES=/usr/libexec/memrun HELPERS=/usr/libexec/memrun \
+		CONFIGS=/usr/share/memrun sh /tests/host/run.sh
 
 check: $(B)/.deps-check
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory host
 	@$(MAKE) --no-print-directory asan
+	@$(MAKE) --no-print-directory fuzz
 	@$(MAKE) --no-print-directory vm
 	@echo "make check: all suites passed"
 
@@ -111,12 +126,15 @@ bench: all $(B)/.deps-check
 	@sh bench/launch.sh $(B)
 
 install: all
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(PREFIX)/share/memrun
 	install -m 0755 $(B)/memrun $(DESTDIR)$(BINDIR)/memrun
 	install -m 0644 man/memrun.1 $(DESTDIR)$(MANDIR)/man1/memrun.1
+	install -m 0644 man/memrun.ini.5 $(DESTDIR)$(MANDIR)/man5/memrun.ini.5
+	install -m 0644 config/web-service.ini config/batch-job.ini config/ci-oom-repro.ini $(DESTDIR)$(PREFIX)/share/memrun/
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/memrun $(DESTDIR)$(MANDIR)/man1/memrun.1
+	rm -f $(DESTDIR)$(BINDIR)/memrun $(DESTDIR)$(MANDIR)/man1/memrun.1 $(DESTDIR)$(MANDIR)/man5/memrun.ini.5
+	rm -rf $(DESTDIR)$(PREFIX)/share/memrun
 
 clean:
-	rm -rf $(B)/obj $(B)/asan $(B)/tests $(B)/examples $(B)/memrun $(B)/vm-root $(B)/vm.log
+	rm -rf $(B)/obj $(B)/asan $(B)/tests $(B)/examples $(B)/memrun $(B)/vm-root $(B)/vm.log $(B)/fuzz

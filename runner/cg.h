@@ -82,6 +82,16 @@ int cg_sandbox_set_limits(struct cg_sandbox *s, uint64_t max, uint64_t high, uin
 int cg_sandbox_watch(struct cg_sandbox *s);
 /* Called by the event loop when events_fd is ready; returns 1 if counters changed. */
 int cg_sandbox_event(struct cg_sandbox *s);
+/* memory.current / memory.usage_in_bytes only: the cheap read for sampling. */
+int cg_sandbox_usage(struct cg_sandbox *s, uint64_t *ret);
+/* v1: an eventfd that fires when usage crosses threshold (either way). */
+int cg_sandbox_usage_event(struct cg_sandbox *s, uint64_t threshold);
+/* v1: an eventfd for memory.pressure_level at "low", "medium" or "critical". */
+int cg_sandbox_pressure_level_event(struct cg_sandbox *s, const char *level);
+/* v2: write memory.high (the stall escalation raises it). */
+int cg_sandbox_set_high(struct cg_sandbox *s, uint64_t high);
+/* v2: does the kernel offer memory.reclaim for this sandbox? */
+bool cg_sandbox_can_reclaim(const struct cg_sandbox *s);
 /* In a freshly forked child: move the calling process into the sandbox. No allocation. */
 int cg_sandbox_enter(const struct cg_sandbox *s);
 int cg_sandbox_stats(struct cg_sandbox *s, struct cg_stats *ret);

@@ -327,6 +327,62 @@ int cg_sandbox_event(struct cg_sandbox *s)
         return 1;
 }
 
+int cg_sandbox_usage(struct cg_sandbox *s, uint64_t *ret)
+{
+        uint64_t v;
+        int r = read_u64_at(s->mem_fd, s->mode == CG_V2 ? "memory.current" : "memory.usage_in_bytes", &v);
+        if (r < 0)
+                return r;
+        if (v > s->max_seen)
+                s->max_seen = v;
+        *ret = v;
+        return 0;
+}
+
+static int v1_event(struct cg_sandbox *s, const char *file, const char *arg)
+{
+        if (s->mode == CG_V2)
+                return -EOPNOTSUPP;
+        _cleanup_close_ int ctl = openat(s->mem_fd, file, O_RDONLY | O_CLOEXEC);
+        if (ctl < 0)
+                return -errno;
+        int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (efd < 0)
+                return -errno;
+        char buf[96];
+        snprintf(buf, sizeof buf, "%d %d %s", efd, ctl, arg);
+        int r = write_at(s->mem_fd, "cgroup.event_control", buf);
+        if (r < 0) {
+                close(efd);
+                return r;
+        }
+        return efd;
+}
+
+int cg_sandbox_usage_event(struct cg_sandbox *s, uint64_t threshold)
+{
+        char arg[32];
+        snprintf(arg, sizeof arg, "%llu", (unsigned long long)threshold);
+        return v1_event(s, "memory.usage_in_bytes", arg);
+}
+
+int cg_sandbox_pressure_level_event(struct cg_sandbox *s, const char *level)
+{
+        return v1_event(s, "memory.pressure_level", level);
+}
+
+int cg_sandbox_set_high(struct cg_sandbox *s, uint64_t high)
+{
+        if (s->mode != CG_V2)
+                return -EOPNOTSUPP;
+        return set_value(s, "memory.high", high, false);
+}
+
+bool cg_sandbox_can_reclaim(const struct cg_sandbox *s)
+{
+        return s->mode == CG_V2 && faccessat(s->mem_fd, "memory.reclaim", W_OK, 0) == 0;
+}
+
 int cg_sandbox_enter(const struct cg_sandbox *s)
 {
         int r = write_at(s->mem_fd, "cgroup.procs", "0");

@@ -10,15 +10,18 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../config/policy.h"
 #include "../config/size.h"
 #include "cg.h"
 #include "kmsg.h"
 #include "log.h"
+#include "lsrv.h"
+#include "monitor.h"
 #include "options.h"
+#include "psi.h"
 #include "registry.h"
 #include "report.h"
 #include "spawn.h"
-#include "supervise.h"
 #include "util.h"
 
 #ifndef MEMRUN_VERSION
@@ -39,12 +42,65 @@ static const char *env_or(const char *name, const char *def)
         return v && *v ? v : def;
 }
 
+/* Big and fixed-size: static, so nothing of it is allocated while the sandbox is under pressure. */
+static struct lsrv limiter;
+static struct report_log replog;
+static struct policy policy;
+
+struct limiter_link {
+        struct actions *act;
+};
+
+static int limiter_broadcast(void *ctx, enum level level, uint32_t actions, uint64_t goal, uint64_t usage,
+                             uint32_t *ret_seq)
+{
+        return lsrv_broadcast(ctx, level, actions, goal, usage, ret_seq);
+}
+
+static void limiter_result(const struct lsrv_result *r, void *userdata)
+{
+        struct limiter_link *link = userdata;
+        if (link->act)
+                actions_limiter_result(link->act, r->seq, r->action, r->freed, (double)r->usec / 1000.0);
+}
+
+static void limiter_dispatch(void *ctx, struct actions *a)
+{
+        struct limiter_link *link = ctx;
+        link->act = a;
+        (void)lsrv_dispatch(&limiter);
+}
+
+/* systemd's memory pressure protocol (docs/PRESSURE.md): sd-event programs arm this trigger. */
+static void pressure_env(const struct cg_host *h, const struct cg_sandbox *sb, const struct policy *p, char *watch,
+                         size_t watch_size, char *write64, size_t write_size)
+{
+        int n = -1;
+        if (sb->uni_fd >= 0 && faccessat(sb->uni_fd, "memory.pressure", F_OK, 0) == 0)
+                n = snprintf(watch, watch_size, "%s%s%s/memory.pressure", h->root,
+                             h->mode == CG_HYBRID ? "/unified" : "", sb->uni_path);
+        if (n < 0 || (size_t)n >= watch_size)
+                snprintf(watch, watch_size, "/proc/pressure/memory");
+        /* The child may lack CAP_SYS_RESOURCE: a window the kernel takes from anyone. */
+        uint64_t window = psi_window_fix(p->psi_window_usec, false);
+        uint32_t ppm = p->levels[LEVEL_MODERATE].defined && p->levels[LEVEL_MODERATE].psi_some_ppm
+                               ? p->levels[LEVEL_MODERATE].psi_some_ppm
+                               : 100000;
+        char trig[64];
+        n = snprintf(trig, sizeof trig, "some %llu %llu",
+                         (unsigned long long)((unsigned __int128)window * ppm / PCT_ONE), (unsigned long long)window);
+        if (write_size >= 4 * ((size_t)n + 1 + 2) / 3 + 1)
+                base64_encode(trig, (size_t)n + 1, write64); /* with its NUL, as the kernel wants it */
+        else
+                write64[0] = '\0';
+}
+
 /* Kill what is left of the sandbox and wait until it is empty, reaping what we can. */
 static void empty_sandbox(struct cg_sandbox *sb, pid_t child, int *status, int *reaped)
 {
         (void)cg_sandbox_kill(sb);
         for (int i = 0; i < 1000; i++) {
-                supervise_reap(child, status, reaped);
+                monitor_reap(child, status, reaped, NULL, sb);
                 if (!cg_sandbox_populated(sb))
                         return;
                 if (i % 100 == 99)
@@ -82,6 +138,7 @@ static int run(const struct options *o, const char *name)
             0)
                 return EXIT_MEMRUN;
         cg_sandbox_init(&sb);
+        lsrv_init(&limiter);
 
         r = registry_dir(rundir, sizeof rundir);
         if (r < 0) {
@@ -108,6 +165,20 @@ static int run(const struct options *o, const char *name)
                 log_warn("cannot watch memory events of %s: %s (OOM kills are still read at exit)", sb.path,
                          strerror(-r));
 
+        char endpoint[128] = "", watch[PATH_MAX], write64[128];
+        struct limiter_link link = {};
+        r = lsrv_open(&limiter, h.mode, sb.path, env_or("MEMRUN_PROC_ROOT", "/proc"), endpoint, sizeof endpoint);
+        if (r < 0) {
+                log_warn("cannot open the limiter endpoint (%s): trim/collect/shed reach no one", strerror(-r));
+                endpoint[0] = '\0';
+        } else {
+                lsrv_set_limits(&limiter, o->limit, o->soft);
+                lsrv_on_result(&limiter, limiter_result, &link);
+        }
+        pressure_env(&h, &sb, &policy, watch, sizeof watch, write64, sizeof write64);
+        const char *env[] = { "MEMORY_PRESSURE_WATCH", watch, "MEMORY_PRESSURE_WRITE", write64,
+                              endpoint[0] ? "MEMRUN_LIMITER" : NULL, endpoint, NULL };
+
         kfd = kmsg_open("/dev/kmsg");
         if (kfd < 0)
                 log_debug("/dev/kmsg not readable (%s): OOM victims will not be named", strerror(-kfd));
@@ -121,6 +192,7 @@ static int run(const struct options *o, const char *name)
                 .soft = o->soft,
                 .hints = !o->no_hints,
                 .child_mask = &orig,
+                .env = env,
         };
         pid_t child;
         double t0 = now_mono();
@@ -131,7 +203,19 @@ static int run(const struct options *o, const char *name)
         }
 
         int status = 0, reaped = 0;
-        r = supervise(&sb, sigfd, child, &status);
+        struct monitor_cfg mcfg = {
+                .policy = &policy,
+                .limit = o->limit,
+                .soft = o->soft,
+                .limiter = { endpoint[0] ? limiter_broadcast : NULL, &limiter },
+                .limiter_fd = endpoint[0] ? lsrv_fd(&limiter) : -1,
+                .limiter_dispatch = limiter_dispatch,
+                .limiter_ctx = &link,
+                .log = &replog,
+                .t0 = t0,
+        };
+        r = monitor_run(&mcfg, &sb, sigfd, child, &status);
+        link.act = NULL;
         if (r < 0) {
                 log_error("event loop failed: %s; killing the sandbox", strerror(-r));
                 (void)cg_sandbox_kill(&sb);
@@ -148,6 +232,7 @@ static int run(const struct options *o, const char *name)
                 .max = o->limit,
                 .high = o->soft,
                 .swap_max = o->swap,
+                .log = &replog,
         };
         (void)cg_sandbox_stats(&sb, &rep.stats);
         empty_sandbox(&sb, child, &status, &reaped);
@@ -173,6 +258,10 @@ static int run(const struct options *o, const char *name)
         }
         ret = rep.exit_code;
 
+        struct lsrv_stats ls;
+        lsrv_stats(&limiter, &ls);
+        replog.limiter_clients = (unsigned)ls.clients_ever;
+        lsrv_close(&limiter);
         cg_sandbox_remove(&h, &sb);
         registry_drop(&reg);
 
@@ -203,6 +292,7 @@ static int run(const struct options *o, const char *name)
         return ret;
 
 out_remove:
+        lsrv_close(&limiter);
         if (sb.mem_fd >= 0) {
                 int st = 0, rp = 0;
                 empty_sandbox(&sb, -1, &st, &rp);
@@ -231,6 +321,27 @@ int main(int argc, char **argv)
                 return 0;
         }
         log_set_verbosity(o.verbosity);
+
+        const char *policy_file = o.check_policy ? o.check_policy : o.policy;
+        char err[1024];
+        if (policy_file) {
+                if (policy_parse_file(policy_file, &policy, err, sizeof err) < 0) {
+                        log_error("%s", err);
+                        return EXIT_MEMRUN;
+                }
+        } else {
+                policy_default(&policy);
+        }
+        if (options_apply_policy(&o, &policy) < 0)
+                return EXIT_MEMRUN;
+        if (policy_validate(&policy, err, sizeof err) < 0) {
+                log_error("%s%s%s", policy_file ? policy_file : "", policy_file ? ": " : "", err);
+                return EXIT_MEMRUN;
+        }
+        if (o.check_policy) {
+                policy_print(stdout, &policy);
+                return 0;
+        }
         if (o.name)
                 snprintf(name, sizeof name, "%s", o.name);
         else

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../config/policy.h"
 #include "../config/size.h"
 #include "log.h"
 
@@ -15,12 +16,15 @@ enum {
         OPT_REPORT,
         OPT_EXPECT_OOM,
         OPT_NO_HINTS,
+        OPT_CHECK_POLICY,
 };
 
 static const struct option longopts[] = {
         { "limit", required_argument, NULL, 'l' },
         { "soft", required_argument, NULL, 's' },
         { "swap", required_argument, NULL, OPT_SWAP },
+        { "policy", required_argument, NULL, 'p' },
+        { "check-policy", required_argument, NULL, OPT_CHECK_POLICY },
         { "name", required_argument, NULL, 'n' },
         { "cgroup", required_argument, NULL, OPT_CGROUP },
         { "report", required_argument, NULL, OPT_REPORT },
@@ -41,6 +45,8 @@ void options_usage(void)
               "  -l, --limit SIZE      hard limit (memory.max); N% = of physical RAM; default max\n"
               "  -s, --soft SIZE|PCT   soft limit (memory.high); default 90% of --limit; PCT is of --limit\n"
               "      --swap SIZE       memory.swap.max; default 0 (no swap: OOM behaviour is reproducible)\n"
+              "  -p, --policy FILE     INI policy (memrun.ini(5)); command-line options override it\n"
+              "      --check-policy FILE   validate FILE and print the effective plan; exit 0 or 125\n"
               "  -n, --name NAME       sandbox name (cgroup directory, log prefix); default memrun-PID\n"
               "      --cgroup PATH     place the sandbox beneath this (delegated) cgroup\n"
               "      --report FILE     JSON report at exit ('-' = stdout)\n"
@@ -112,7 +118,7 @@ int options_parse(int argc, char **argv, uint64_t ram, struct options *ret)
 
         optind = 0; /* glibc: full re-initialisation, so the parser can run more than once */
         opterr = 0;
-        while ((c = getopt_long(argc, argv, "+:l:s:n:vqhV", longopts, NULL)) != -1) {
+        while ((c = getopt_long(argc, argv, "+:l:s:n:p:vqhV", longopts, NULL)) != -1) {
                 switch (c) {
                 case 'l':
                         r = size_parse(optarg, ram, &o.limit);
@@ -122,6 +128,7 @@ int options_parse(int argc, char **argv, uint64_t ram, struct options *ret)
                                 log_error("--limit '%s': must be greater than zero", optarg);
                                 return -EINVAL;
                         }
+                        o.limit_set = true;
                         break;
                 case 's':
                         soft_text = optarg;
@@ -130,6 +137,13 @@ int options_parse(int argc, char **argv, uint64_t ram, struct options *ret)
                         r = size_parse(optarg, 0, &o.swap);
                         if (r < 0)
                                 return size_error("--swap", optarg, r);
+                        o.swap_set = true;
+                        break;
+                case 'p':
+                        o.policy = optarg;
+                        break;
+                case OPT_CHECK_POLICY:
+                        o.check_policy = optarg;
                         break;
                 case 'n':
                         if (!options_name_valid(optarg)) {
@@ -198,12 +212,14 @@ int options_parse(int argc, char **argv, uint64_t ram, struct options *ret)
                 *ret = o;
                 return 0;
         }
-        if (optind >= argc) {
+        if (o.check_policy && o.policy) {
+                log_error("--check-policy and --policy both name a policy; give one");
+                return -EINVAL;
+        }
+        if (optind >= argc && !o.check_policy) {
                 log_error("no command given (usage: memrun [OPTIONS] [--] COMMAND [ARG...])");
                 return -EINVAL;
         }
-        o.argv = argv + optind;
-
         if (soft_text) {
                 uint32_t ppm;
                 if (strchr(soft_text, '%')) {
@@ -212,16 +228,23 @@ int options_parse(int argc, char **argv, uint64_t ram, struct options *ret)
                                 log_error("--soft '%s': not a percentage of --limit (expected e.g. 90%%)", soft_text);
                                 return -EINVAL;
                         }
-                        if (o.limit == SIZE_MAX_VALUE) {
+                        if (ppm == 0) {
+                                log_error("--soft '%s': must be greater than zero", soft_text);
+                                return -EINVAL;
+                        }
+                        if (o.limit == SIZE_MAX_VALUE && !o.policy && !o.check_policy) {
                                 log_error("--soft '%s': a percentage needs a --limit", soft_text);
                                 return -EINVAL;
                         }
-                        o.soft = (uint64_t)((unsigned __int128)o.limit * ppm / PCT_ONE);
+                        o.soft_ppm = ppm;
+                        o.soft = o.limit == SIZE_MAX_VALUE ? SIZE_MAX_VALUE
+                                                           : (uint64_t)((unsigned __int128)o.limit * ppm / PCT_ONE);
                 } else {
                         r = size_parse(soft_text, 0, &o.soft);
                         if (r < 0)
                                 return size_error("--soft", soft_text, r);
                 }
+                o.soft_set = true;
                 if (o.soft == 0) {
                         log_error("--soft '%s': must be greater than zero", soft_text);
                         return -EINVAL;
@@ -234,6 +257,48 @@ int options_parse(int argc, char **argv, uint64_t ram, struct options *ret)
         } else if (o.limit != SIZE_MAX_VALUE) {
                 o.soft = (uint64_t)((unsigned __int128)o.limit * 9 / 10);
         }
+        o.argv = optind < argc ? argv + optind : NULL;
         *ret = o;
+        return 0;
+}
+
+int options_apply_policy(struct options *o, struct policy *p)
+{
+        char a[32], b[32];
+        uint64_t limit = o->limit_set ? o->limit : p->limit_set ? p->limit : SIZE_MAX_VALUE;
+        uint64_t soft;
+        uint32_t soft_ppm = 0;
+
+        if (o->soft_set)
+                soft_ppm = o->soft_ppm;
+        else if (p->soft_set)
+                soft_ppm = p->soft_ppm;
+        if (soft_ppm)
+                soft = limit == SIZE_MAX_VALUE ? SIZE_MAX_VALUE
+                                               : (uint64_t)((unsigned __int128)limit * soft_ppm / PCT_ONE);
+        else if (o->soft_set)
+                soft = o->soft;
+        else if (p->soft_set)
+                soft = p->soft;
+        else
+                soft = limit == SIZE_MAX_VALUE ? SIZE_MAX_VALUE : (uint64_t)((unsigned __int128)limit * 9 / 10);
+        if (soft_ppm && limit == SIZE_MAX_VALUE) {
+                log_error("soft limit %.4g%% needs a limit (--limit or [memory] limit)", (double)soft_ppm / 1e4);
+                return -EINVAL;
+        }
+        if (soft == 0) {
+                log_error("soft limit rounds to zero bytes");
+                return -EINVAL;
+        }
+        if (soft > limit) {
+                log_error("soft limit %s is above the limit %s", size_format(soft, a, sizeof a),
+                          size_format(limit, b, sizeof b));
+                return -EINVAL;
+        }
+        o->limit = p->limit = limit;
+        o->soft = p->soft = soft;
+        o->swap = p->swap = o->swap_set ? o->swap : p->swap_set ? p->swap : 0;
+        p->limit_set = p->soft_set = p->swap_set = true;
+        p->soft_ppm = 0;
         return 0;
 }

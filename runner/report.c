@@ -93,6 +93,61 @@ static const char *signal_name(int sig, char *buf, size_t size)
         return buf;
 }
 
+void report_log_level(struct report_log *l, double t, enum level level, uint64_t usage, const char *reason)
+{
+        if (l->n_levels >= REPORT_MAX_LEVELS) {
+                l->dropped_levels++;
+                return;
+        }
+        l->levels[l->n_levels++] = (struct report_level){ t, level, usage, reason };
+}
+
+struct report_action *report_log_action(struct report_log *l, double t, const char *action, enum level level)
+{
+        if (l->n_actions >= REPORT_MAX_ACTIONS) {
+                l->dropped_actions++;
+                return NULL;
+        }
+        struct report_action *a = &l->actions[l->n_actions++];
+        *a = (struct report_action){ .t = t, .action = action, .level = level, .ms = -1, .status = -1 };
+        return a;
+}
+
+static void report_json_log(FILE *f, const struct report_log *l)
+{
+        fputs("  \"levels\": [", f);
+        for (unsigned i = 0; l && i < l->n_levels; i++) {
+                const struct report_level *e = &l->levels[i];
+                fprintf(f, "%s\n    { \"t\": %.3f, \"level\": \"%s\", \"usage\": %llu, \"reason\": \"%s\" }",
+                        i ? "," : "", e->t, level_name(e->level), (unsigned long long)e->usage,
+                        e->reason ? e->reason : "");
+        }
+        fputs(l && l->n_levels ? "\n  ],\n" : "],\n", f);
+        fputs("  \"actions\": [", f);
+        for (unsigned i = 0; l && i < l->n_actions; i++) {
+                const struct report_action *a = &l->actions[i];
+                fprintf(f, "%s\n    { \"t\": %.3f, \"action\": \"%s\", \"level\": \"%s\", \"freed\": %llu, "
+                           "\"ms\": %.1f",
+                        i ? "," : "", a->t, a->action, level_name(a->level), (unsigned long long)a->freed,
+                        a->ms < 0 ? 0.0 : a->ms);
+                if (a->status >= 0)
+                        fprintf(f, ", \"status\": %d", a->status);
+                if (a->seq)
+                        fprintf(f, ", \"clients\": %u", a->clients);
+                if (a->detail[0]) {
+                        fputs(", \"detail\": ", f);
+                        report_json_string(f, a->detail);
+                }
+                fputs(" }", f);
+        }
+        fputs(l && l->n_actions ? "\n  ],\n" : "],\n", f);
+        if (l && (l->dropped_levels || l->dropped_actions))
+                fprintf(f, "  \"dropped\": { \"levels\": %u, \"actions\": %u },\n", l->dropped_levels,
+                        l->dropped_actions);
+        fprintf(f, "  \"limiter\": { \"clients\": %u, \"freed\": %llu },\n", l ? l->limiter_clients : 0,
+                (unsigned long long)(l ? l->limiter_freed : 0));
+}
+
 void report_json(FILE *f, const struct report *r)
 {
         char sig[32];
@@ -119,7 +174,7 @@ void report_json(FILE *f, const struct report *r)
                 (unsigned long long)r->stats.ev_high, (unsigned long long)r->stats.ev_max,
                 (unsigned long long)r->stats.ev_oom, (unsigned long long)r->stats.ev_oom_kill,
                 (unsigned long long)r->stats.ev_oom_group_kill);
-        fputs("  \"levels\": [],\n  \"actions\": [],\n  \"limiter\": { \"clients\": 0, \"freed\": 0 },\n", f);
+        report_json_log(f, r->log);
         fprintf(f, "  \"exit\": { \"code\": %d, \"signal\": ", r->exit_code);
         if (r->signal) {
                 fputc('"', f);

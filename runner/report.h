@@ -4,8 +4,46 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "../config/policy.h"
 #include "cg.h"
 #include "kmsg.h"
+
+/* Bounded, preallocated: the supervisor must not allocate while the sandbox is at its limit. */
+#define REPORT_MAX_LEVELS 512
+#define REPORT_MAX_ACTIONS 1024
+
+struct report_level {
+        double t;
+        enum level level;
+        uint64_t usage;
+        const char *reason;
+};
+
+struct report_action {
+        double t;
+        const char *action;        /* "trim", "reclaim", "signal", "exec", "stall-raise", ... */
+        enum level level;
+        uint64_t freed;
+        double ms;                 /* time it took; < 0 while running */
+        int status;                /* hooks/reclaim: exit status; -1 unknown */
+        uint32_t seq;              /* limiter broadcast sequence (0 = none) */
+        unsigned clients;          /* limiters that answered */
+        char detail[96];
+};
+
+struct report_log {
+        struct report_level levels[REPORT_MAX_LEVELS];
+        struct report_action actions[REPORT_MAX_ACTIONS];
+        unsigned n_levels, n_actions, dropped_levels, dropped_actions;
+        unsigned limiter_clients;  /* clients ever attached */
+        uint64_t limiter_freed;
+        uint64_t high_final;       /* memory.high at the end (stall escalation may raise it) */
+        bool stall_killed;
+};
+
+void report_log_level(struct report_log *l, double t, enum level level, uint64_t usage, const char *reason);
+/* A new action entry (NULL when the log is full: the entry is counted as dropped). */
+struct report_action *report_log_action(struct report_log *l, double t, const char *action, enum level level);
 
 struct report {
         char **argv;
@@ -19,6 +57,7 @@ struct report {
         bool oom_killed;           /* the command was ended by the OOM killer */
         bool victim_known;
         struct oom_victim victim;
+        const struct report_log *log;  /* levels and actions; NULL = none */
 };
 
 /* JSON string literal for arbitrary bytes: escapes, and U+FFFD for invalid UTF-8. */

@@ -79,6 +79,8 @@ static _Noreturn void child(const struct spawn_req *r, pid_t parent, int errfd, 
         setenv_u64("MEMRUN_LIMIT", r->limit);
         setenv_u64("MEMRUN_SOFT_LIMIT", r->soft);
         setenv("MEMRUN_CGROUP", r->sandbox->path, 1);
+        for (const char *const *kv = r->env; kv && kv[0] && kv[1]; kv += 2)
+                setenv(kv[0], kv[1], 1);
         if (r->hints && r->soft != SIZE_MAX_VALUE && !getenv("GOMEMLIMIT"))
                 setenv_u64("GOMEMLIMIT", r->soft);
         sigprocmask(SIG_SETMASK, r->child_mask, NULL);

@@ -14,6 +14,7 @@ struct spawn_req {
         uint64_t limit, soft;
         bool hints;                /* export GOMEMLIMIT */
         const sigset_t *child_mask; /* signal mask the command starts with */
+        const char *const *env;     /* extra NAME, VALUE pairs, NULL-terminated; NULL = none */
 };
 
 /* Returns 0 with *ret_pid set, or the exit status memrun should use (125/126/127) as a positive

@@ -121,3 +121,28 @@ double now_mono(void)
         clock_gettime(CLOCK_MONOTONIC, &ts);
         return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
+
+void base64_encode(const void *data, size_t len, char *out)
+{
+        static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        const unsigned char *in = data;
+        size_t i = 0;
+        for (; i + 2 < len; i += 3) {
+                *out++ = tbl[in[i] >> 2];
+                *out++ = tbl[((in[i] & 3) << 4) | (in[i + 1] >> 4)];
+                *out++ = tbl[((in[i + 1] & 15) << 2) | (in[i + 2] >> 6)];
+                *out++ = tbl[in[i + 2] & 63];
+        }
+        if (i < len) {
+                *out++ = tbl[in[i] >> 2];
+                if (i + 1 < len) {
+                        *out++ = tbl[((in[i] & 3) << 4) | (in[i + 1] >> 4)];
+                        *out++ = tbl[(in[i + 1] & 15) << 2];
+                } else {
+                        *out++ = tbl[(in[i] & 3) << 4];
+                        *out++ = '=';
+                }
+                *out++ = '=';
+        }
+        *out = '\0';
+}

@@ -32,5 +32,8 @@ int read_u64_at(int dfd, const char *file, uint64_t *ret);
 /* Find "key N" in a flat-keyed file (memory.events, memory.oom_control). */
 int keyed_u64(const char *buf, const char *key, uint64_t *ret);
 
+/* Base64 (RFC 4648, padded) of len bytes into out (size >= 4 * ceil(len / 3) + 1). */
+void base64_encode(const void *data, size_t len, char *out);
+
 /* Monotonic seconds. */
 double now_mono(void);

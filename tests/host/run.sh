@@ -7,6 +7,10 @@
 MEMRUN=${MEMRUN:?set MEMRUN to the memrun binary}
 EXAMPLES=${EXAMPLES:?set EXAMPLES to the directory holding the example programs}
 LEAK=$EXAMPLES/leak
+CACHEFILL=$EXAMPLES/cachefill
+HELPERS=${HELPERS:-$EXAMPLES}
+MLCLIENT=$HELPERS/mlclient
+CONFIGS=${CONFIGS:?set CONFIGS to the directory holding the shipped policies}
 CG=/sys/fs/cgroup
 T=$(mktemp -d "${TMPDIR:-/tmp}/memrun-test.XXXXXX") || exit 1
 export MEMRUN_RUNTIME_DIR="$T/run"
@@ -35,7 +39,8 @@ expect_out() { grep -q -- "$1" "$T/out" || fail "stdout lacks '$1': $(head -c 60
 jqr() { jq -r "$1" "$2"; }
 sandboxes() { ls "$SANDBOXES" 2>/dev/null | grep -E '^(memrun-|t-)' | sort; }
 # memrun with stdout/stderr captured; sets rc
-mr() { "$MEMRUN" "$@" >"$T/out" 2>"$T/err"; rc=$?; }
+# bounded: a hang is a failure (124), never a stuck CI run
+mr() { timeout "${MEMRUN_TEST_TIMEOUT:-120}" "$MEMRUN" "$@" >"$T/out" 2>"$T/err"; rc=$?; }
 alive() { [ -d "/proc/$1" ] && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
 
 run() {
@@ -327,18 +332,151 @@ t_v2_readonly_cgroupfs() {
     [ ! -e "$T/started" ] || fail "the command ran"
 }
 
+
+# ---------------------------------------------------------------- policies, levels, actions
+t_check_policy() {
+    for f in "$CONFIGS"/*.ini; do
+        mr --check-policy "$f"; expect_rc 0 "$f"
+        grep -qi "level" "$T/out" || fail "--check-policy $f printed no plan: $(head -c 300 "$T/out")"
+    done
+    mr --check-policy "$CONFIGS/web-service.ini" --limit 1G; expect_rc 0
+    grep -q "1G" "$T/out" || fail "the command-line --limit does not show in the plan"
+    printf '[memory]\nlimit = 1G\n\n[level.moderate]\nusage = 70 percent\nactions = trim\n' > "$T/bad.ini"
+    mr --check-policy "$T/bad.ini"; expect_rc 125; expect_err "$T/bad.ini:5"; expect_err "70 percent"
+    printf '[level.moderate]\nusage = 70%%\nbogus = 1\n' > "$T/bad.ini"
+    mr --check-policy "$T/bad.ini"; expect_rc 125; expect_err "$T/bad.ini:3"; expect_err "bogus"
+    printf '[nonsense]\n' > "$T/bad.ini"
+    mr --check-policy "$T/bad.ini"; expect_rc 125; expect_err "nonsense"
+    mr --check-policy "$T/no-such.ini"; expect_rc 125; expect_err "no-such.ini"
+}
+t_bad_policy_leaves_nothing() {
+    printf '[level.high]\nusage = 85%%\nactions = trim, frobnicate\n' > "$T/bad.ini"
+    mr --policy "$T/bad.ini" --limit 64M -- sh -c "echo started > $T/started"
+    expect_rc 125; expect_err "$T/bad.ini:3"; expect_err "frobnicate"
+    [ ! -e "$T/started" ] || fail "the command ran"
+}
+t_ladder_with_hooks() {
+    : > "$T/hooks"
+    {
+        printf '[level.moderate]\nusage = 40%%\n'
+        printf 'actions = exec:echo "moderate $MEMRUN_LEVEL $MEMRUN_USAGE $MEMRUN_LIMIT $MEMRUN_CGROUP" >> %s/hooks\n' "$T"
+        printf '[level.high]\nusage = 60%%\nactions = exec:echo "high $MEMRUN_LEVEL" >> %s/hooks\n' "$T"
+        printf '[level.critical]\nusage = 80%%\nactions = exec:echo "critical $MEMRUN_LEVEL" >> %s/hooks\n' "$T"
+    } > "$T/ladder.ini"
+    mr --policy "$T/ladder.ini" --limit 64M --report "$T/r.json" -- "$LEAK" --step 1M --interval 30 --max 56M --hold 1
+    expect_rc 0
+    [ "$(cut -d' ' -f1,2 "$T/hooks" | tr '\n' ' ')" = "moderate moderate high high critical critical " ] ||
+        fail "hooks ran out of order or not at all: $(cat "$T/hooks")"
+    # shellcheck disable=SC2046
+    set -- $(head -1 "$T/hooks")
+    [ "${4:-}" = 67108864 ] || fail "MEMRUN_LIMIT in the hook: '${4:-}'"
+    [ "${3:-0}" -ge $((64 * 1048576 * 40 / 100)) ] || fail "MEMRUN_USAGE below the threshold: '${3:-}'"
+    case ${5:-} in */memrun-*) ;; *) fail "MEMRUN_CGROUP in the hook: '${5:-}'" ;; esac
+    [ "$(jq -r '[.levels[].level] | join(" ")' "$T/r.json")" = "moderate high critical" ] ||
+        fail "report levels: $(jq -c .levels "$T/r.json")"
+    [ "$(jq -r '[.actions[] | select(.action == "exec") | .status] | join(" ")' "$T/r.json")" = "0 0 0" ] ||
+        fail "report exec actions: $(jq -c .actions "$T/r.json")"
+}
+t_hook_timeout() {
+    printf '[level.moderate]\nusage = 10%%\nactions = exec:sleep 30\n[monitor]\nhook_timeout = 500ms\n' > "$T/slow.ini"
+    mr --policy "$T/slow.ini" --limit 16M --report "$T/r.json" -- "$LEAK" --step 1M --max 4M --hold 2
+    expect_rc 0
+    [ "$(jq -r '.actions[0].status' "$T/r.json")" = 124 ] || fail "hook not timed out: $(jq -c .actions "$T/r.json")"
+    expect_err "ran past 0.5s: killed"
+}
+t_signal_action() {
+    printf '[level.moderate]\nusage = 10%%\nactions = signal:USR1\n' > "$T/sig.ini"
+    mr --policy "$T/sig.ini" --limit 16M --report "$T/r.json" -- sh -c \
+        'trap "echo got-usr1; kill \$!; exit 5" USR1; "$0" --step 1M --max 4M --hold 60 & wait' "$LEAK"
+    expect_rc 5 "the trap ran"; expect_out got-usr1
+    jq -r '.actions[0].action + " " + .actions[0].detail' "$T/r.json" | grep -q "^signal SIGUSR1 to pid [0-9]" ||
+        fail "report: $(jq -c .actions "$T/r.json")"
+}
+t_limiter_client() {
+    printf '[level.moderate]\nusage = 40%%\nactions = trim\n[level.high]\nusage = 60%%\nactions = trim, collect\n[level.critical]\nusage = 80%%\nactions = shed\n' > "$T/lim.ini"
+    mr --policy "$T/lim.ini" --limit 64M --report "$T/r.json" -- sh -c \
+        "\"$MLCLIENT\" --free 1M > $T/ml & sleep 0.3; \"$LEAK\" --step 1M --interval 30 --max 56M; sleep 0.5"
+    expect_rc 0
+    grep -q "level=moderate.*actions=trim" "$T/ml" || fail "client did not get moderate/trim: $(cat "$T/ml")"
+    grep -q "level=high.*actions=trim,collect" "$T/ml" || fail "client did not get high/trim,collect: $(cat "$T/ml")"
+    grep -q "level=critical.*actions=shed" "$T/ml" || fail "client did not get critical/shed: $(cat "$T/ml")"
+    [ "$(jqr .limiter.clients "$T/r.json")" -ge 1 ] || fail "limiter.clients: $(jq -c .limiter "$T/r.json")"
+    [ "$(jqr .limiter.freed "$T/r.json")" -ge 1048576 ] || fail "limiter.freed: $(jq -c .limiter "$T/r.json")"
+    [ "$(jq -r '[.actions[] | select(.action == "trim")][0] | "\(.clients) \(.freed)"' "$T/r.json")" = "1 1048576" ] ||
+        fail "trim entry: $(jq -c '.actions' "$T/r.json")"
+}
+t_hostile_clients() {
+    printf '[level.moderate]\nusage = 40%%\nactions = trim\n[level.high]\nusage = 60%%\nactions = collect\n[level.critical]\nusage = 80%%\nactions = shed\n' > "$T/lim.ini"
+    mr --policy "$T/lim.ini" --limit 64M --report "$T/r.json" -- sh -c \
+        "\"$MLCLIENT\" --garbage > /dev/null 2>&1 & \"$MLCLIENT\" --flood 200000 > /dev/null 2>&1 & \
+         \"$MLCLIENT\" --never-read > /dev/null 2>&1 & \"$MLCLIENT\" --bad-version > /dev/null 2>&1 & \
+         \"$MLCLIENT\" > $T/ml & sleep 0.3; \"$LEAK\" --step 1M --interval 30 --max 56M; sleep 0.5"
+    expect_rc 0
+    [ "$(jq -r '[.levels[].level] | join(" ")' "$T/r.json")" = "moderate high critical" ] ||
+        fail "the ladder was not climbed with hostile clients attached: $(jq -c .levels "$T/r.json")"
+    for l in moderate high critical; do
+        grep -q "level=$l" "$T/ml" || fail "the well-behaved client missed $l: $(cat "$T/ml")"
+    done
+}
+t_pressure_environment() {
+    mr -q --limit 64M -- sh -c 'echo "$MEMORY_PRESSURE_WATCH"; echo "$MEMORY_PRESSURE_WRITE"; echo "$MEMRUN_LIMITER"'
+    expect_rc 0
+    watch=$(sed -n 1p "$T/out"); write=$(sed -n 2p "$T/out"); ep=$(sed -n 3p "$T/out")
+    case $watch in */memory.pressure) [ -e "$watch" ] || true ;; /proc/pressure/memory) ;; *) fail "MEMORY_PRESSURE_WATCH '$watch'" ;; esac
+    [ "$write" = "c29tZSAyMDAwMDAgMjAwMDAwMAA=" ] || fail "MEMORY_PRESSURE_WRITE '$write' (systemd's default is some 200ms/2s)"
+    case $ep in @memrun-*) ;; *) fail "MEMRUN_LIMITER '$ep'" ;; esac
+}
+t_reclaim() {
+    printf '[level.moderate]\nusage = 40%%\nactions = reclaim\n' > "$T/rec.ini"
+    # ~60M of reclaimable dentries, then anon memory to cross 40% of 256M: reclaim must take the dentries
+    mr -v --policy "$T/rec.ini" --limit 256M --report "$T/r.json" -- sh -c \
+        "\"$CACHEFILL\" --count 200000; \"$LEAK\" --step 1M --interval 20 --max 60M --hold 2"
+    expect_rc 0
+    entry=$(jq -c '[.actions[] | select(.action == "reclaim")][0]' "$T/r.json")
+    [ "$entry" != null ] || { fail "no reclaim action: $(jq -c .actions "$T/r.json")"; return; }
+    if [ $MODE = v2 ]; then
+        freed=$(echo "$entry" | jq -r .freed)
+        [ "$freed" -ge 4194304 ] || fail "memory.reclaim freed only $freed bytes: $entry"
+        case $(echo "$entry" | jq -r .status) in 0|11) ;; *) fail "reclaim status: $entry" ;; esac
+    else
+        echo "$entry" | grep -q unsupported || fail "v1 has no memory.reclaim; expected 'unsupported': $entry"
+    fi
+}
+t_stall_escalation() {
+    [ $MODE = v2 ] || { skip "cgroup v2 only: v1 has no memory.high to stall on (runs in the VM suite)"; return; }
+    printf '[stall]\npsi_full = 5%%\nduration = 2s\naction = raise\nstep = 100%%\n' > "$T/stall.ini"
+    # 60M of anon memory under memory.high = 40M and no swap: the kernel can only throttle it
+    mr -v --policy "$T/stall.ini" --limit 200M --soft 40M --report "$T/r.json" -- "$LEAK" --step 1M --interval 0 --max 60M
+    expect_rc 0 "the program finished once memory.high was raised"
+    jq -e '[.actions[] | select(.action == "stall-raise")] | length >= 1' "$T/r.json" >/dev/null ||
+        fail "no stall-raise action: $(jq -c .actions "$T/r.json") $(tail -5 "$T/err")"
+    [ "$(jqr .events.high "$T/r.json")" -ge 1 ] || fail "no memory.high events: it never was throttled"
+    expect_err "stall: throttled at memory.high"
+}
+t_stall_kill() {
+    [ $MODE = v2 ] || { skip "cgroup v2 only (runs in the VM suite)"; return; }
+    printf '[stall]\npsi_full = 5%%\nduration = 2s\naction = kill\n' > "$T/stall.ini"
+    mr --policy "$T/stall.ini" --limit 200M --soft 40M --report "$T/r.json" -- "$LEAK" --step 1M --interval 0 --max 60M --hold 30
+    expect_rc 137 "killed by the stall policy"
+    jq -e '[.actions[] | select(.action == "stall-kill")] | length == 1' "$T/r.json" >/dev/null ||
+        fail "no stall-kill action: $(jq -c .actions "$T/r.json")"
+    [ "$(jqr .exit.oom_killed "$T/r.json")" = false ] || fail "a stall kill is not an OOM kill"
+}
+
 # ---------------------------------------------------------------- run
 say "# memrun integration tests: $MEMRUN, cgroup $MODE, sandboxes in $SANDBOXES, kernel $(uname -r)"
 [ "$(id -u)" = 0 ] || { say "SKIP: integration tests need root (cgroup creation)"; say "host: 0 passed, 0 failed, 1 skipped"; exit 1; }
 command -v jq >/dev/null || { say "jq is required (apt-get install jq)"; exit 1; }
-[ -x "$LEAK" ] || { say "$LEAK missing: run make"; exit 1; }
+for b in "$LEAK" "$CACHEFILL" "$MLCLIENT"; do [ -x "$b" ] || { say "$b missing: run make"; exit 1; }; done
 
 for t in ${MEMRUN_TESTS:-t_exit_passthrough t_exit_signal t_exit_126_127 t_stdio_passthrough t_bad_sizes \
     t_bad_options t_bad_cgroup_parent t_missing_cgroupfs t_v2_without_memory_controller t_readonly_cgroupfs \
     t_limits_visible t_environment t_name t_oom_137_and_report t_expect_oom t_no_oom_under_limit \
     t_report_odd_command t_quiet_and_summary t_signal_forwarding t_grandchildren_killed t_memrun_sigkilled \
     t_explicit_cgroup t_v2_delegated_supervisor_split t_v2_memrun_subtree t_v2_not_delegated \
-    t_v2_readonly_cgroupfs t_many_runs_leave_nothing}; do
+    t_v2_readonly_cgroupfs t_check_policy t_bad_policy_leaves_nothing t_ladder_with_hooks t_hook_timeout \
+    t_signal_action t_limiter_client t_hostile_clients t_pressure_environment t_reclaim t_stall_escalation \
+    t_stall_kill t_many_runs_leave_nothing}; do
     run "$t"
 done
 say "host: $PASS passed, $FAIL failed, $SKIP skipped"

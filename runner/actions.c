@@ -1,0 +1,334 @@
+/* actions: what memrun does at a level: tell the limiters (trim/collect/shed), kernel reclaim,
+ * signal the command, run hooks; plus the stall escalation. Nothing here blocks the event loop:
+ * reclaim and hooks run in child processes, limiter messages never wait. */
+#include "actions.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../config/size.h"
+#include "log.h"
+#include "util.h"
+
+static uint64_t share(uint64_t total, uint32_t ppm)
+{
+        return (uint64_t)((unsigned __int128)total * ppm / PCT_ONE);
+}
+
+void actions_init(struct actions *a, const struct policy *p, struct cg_sandbox *sb, pid_t child, uint64_t limit,
+                  uint64_t high, struct report_log *log, double t0)
+{
+        *a = (struct actions){ .p = p, .sb = sb, .child = child, .limit = limit, .high = high,
+                               .max_configured_high = high, .log = log, .t0 = t0 };
+        log->high_final = high;
+}
+
+uint64_t actions_goal(const struct level_engine *e, enum level l, uint64_t usage)
+{
+        uint64_t thr = level_usage_threshold(e, l);
+        if (thr != SIZE_MAX_VALUE) {
+                uint64_t margin = share(e->limit, e->p->hysteresis_ppm);
+                uint64_t target = thr > margin ? thr - margin : 0;
+                if (usage > target)
+                        return usage - target;
+        }
+        return usage / 20; /* pressure without a usage threshold: ask for 5% */
+}
+
+static struct action_proc *free_proc(struct actions *a)
+{
+        for (size_t i = 0; i < ACTIONS_MAX_PROCS; i++)
+                if (!a->procs[i].pid)
+                        return &a->procs[i];
+        return NULL;
+}
+
+static _Noreturn void child_common_fail(void)
+{
+        _exit(127);
+}
+
+static void child_reset(void)
+{
+        sigset_t all;
+        (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+        sigemptyset(&all);
+        sigprocmask(SIG_SETMASK, &all, NULL);
+}
+
+static pid_t spawn_reclaim(struct actions *a, uint64_t bytes)
+{
+        char buf[32];
+        snprintf(buf, sizeof buf, "%llu", (unsigned long long)bytes);
+        pid_t pid = fork();
+        if (pid == 0) {
+                child_reset();
+                /* memory.reclaim blocks until done: that is why it runs here, not in the loop. */
+                int r = write_at(a->sb->mem_fd, "memory.reclaim", buf);
+                _exit(r < 0 ? (-r & 0x7f) : 0);
+        }
+        return pid;
+}
+
+static pid_t spawn_hook(struct actions *a, const char *cmd, enum level l, uint64_t usage)
+{
+        char u[32], lim[32];
+        snprintf(u, sizeof u, "%llu", (unsigned long long)usage);
+        if (a->limit == SIZE_MAX_VALUE)
+                snprintf(lim, sizeof lim, "max");
+        else
+                snprintf(lim, sizeof lim, "%llu", (unsigned long long)a->limit);
+        pid_t pid = fork();
+        if (pid == 0) {
+                child_reset();
+                setpgid(0, 0); /* its own group, so a timeout kills the hook's whole tree */
+                int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+                if (fd >= 0) {
+                        dup2(fd, STDIN_FILENO);
+                        if (fd != STDIN_FILENO)
+                                close(fd);
+                }
+                setenv("MEMRUN_LEVEL", level_name(l), 1);
+                setenv("MEMRUN_USAGE", u, 1);
+                setenv("MEMRUN_LIMIT", lim, 1);
+                setenv("MEMRUN_CGROUP", a->sb->path, 1);
+                execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+                child_common_fail();
+        }
+        return pid;
+}
+
+static struct report_action *entry(struct actions *a, double now, const char *what, enum level l)
+{
+        return report_log_action(a->log, now - a->t0, what, l);
+}
+
+void actions_run(struct actions *a, const struct level_engine *e, const struct level_decision *d, uint64_t usage,
+                 double now)
+{
+        enum level l = d->to;
+        const struct policy_level *pl = &a->p->levels[l];
+        uint64_t goal = actions_goal(e, l, usage);
+        uint32_t mask = 0;
+        char gbuf[32];
+
+        for (unsigned i = 0; i < pl->n_actions; i++) {
+                enum action_type t = pl->actions[i].type;
+                if (t == ACTION_TRIM || t == ACTION_COLLECT || t == ACTION_SHED)
+                        mask |= ACTION_MASK(t);
+        }
+        /* Limiters hear every level change, with or without actions (shedding ends on the way down). */
+        if (a->limiter.broadcast && (mask || !d->run_actions)) {
+                uint32_t seq = 0;
+                int n = a->limiter.broadcast(a->limiter.ctx, l, d->run_actions ? mask : 0, goal, usage, &seq);
+                for (int t = 0; d->run_actions && t < _ACTION_TYPE_MAX; t++) {
+                        if (!(mask & ACTION_MASK(t)))
+                                continue;
+                        struct report_action *r = entry(a, now, action_type_name((enum action_type)t), l);
+                        if (r) {
+                                r->seq = seq ? seq : 0;
+                                snprintf(r->detail, sizeof r->detail, "goal %s, %d limiter%s", size_format(goal, gbuf, sizeof gbuf),
+                                         n < 0 ? 0 : n, n == 1 ? "" : "s");
+                        }
+                }
+        } else if (mask && d->run_actions && !a->said_no_limiter) {
+                log_debug("no limiter endpoint: trim/collect/shed have no one to tell");
+                a->said_no_limiter = true;
+        }
+        if (!d->run_actions)
+                return;
+
+        for (unsigned i = 0; i < pl->n_actions; i++) {
+                const struct policy_action *pa = &pl->actions[i];
+                struct report_action *r;
+                struct action_proc *slot;
+                switch (pa->type) {
+                case ACTION_RECLAIM:
+                        r = entry(a, now, "reclaim", l);
+                        if (!cg_sandbox_can_reclaim(a->sb)) {
+                                if (r)
+                                        snprintf(r->detail, sizeof r->detail, "unsupported (no memory.reclaim)");
+                                if (!a->said_no_reclaim)
+                                        log_msg(a->p->builtin ? LOG_DEBUG : LOG_WARN, "reclaim: this cgroup has no memory.reclaim (cgroup v1 or a kernel "
+                                                 "before 5.19); skipped");
+                                a->said_no_reclaim = true;
+                                break;
+                        }
+                        slot = free_proc(a);
+                        if (!slot) {
+                                if (r)
+                                        snprintf(r->detail, sizeof r->detail, "skipped: too many running");
+                                break;
+                        }
+                        pid_t pid = spawn_reclaim(a, goal);
+                        if (pid < 0) {
+                                if (r)
+                                        snprintf(r->detail, sizeof r->detail, "fork: %s", strerror(errno));
+                                break;
+                        }
+                        *slot = (struct action_proc){ .pid = pid, .started = now, .entry = r, .pa = pa, .usage_before = usage, .reclaim = true };
+                        if (r)
+                                snprintf(r->detail, sizeof r->detail, "goal %s", size_format(goal, gbuf, sizeof gbuf));
+                        log_debug("%s: memory.reclaim %s (pid %d)", level_name(l), gbuf, (int)pid);
+                        break;
+                case ACTION_SIGNAL:
+                        r = entry(a, now, "signal", l);
+                        int k = kill(a->child, pa->signal);
+                        if (r) {
+                                snprintf(r->detail, sizeof r->detail, "SIG%s to pid %d%s", sigabbrev_np(pa->signal),
+                                         (int)a->child, k < 0 ? " failed" : "");
+                                r->ms = 0;
+                        }
+                        log_debug("%s: SIG%s to pid %d", level_name(l), sigabbrev_np(pa->signal), (int)a->child);
+                        break;
+                case ACTION_EXEC:
+                        r = entry(a, now, "exec", l);
+                        bool running = false;
+                        for (size_t j = 0; j < ACTIONS_MAX_PROCS; j++)
+                                running |= a->procs[j].pid && a->procs[j].pa == pa;
+                        slot = running ? NULL : free_proc(a);
+                        if (!slot) {
+                                if (r)
+                                        snprintf(r->detail, sizeof r->detail, "skipped: %s",
+                                                 running ? "previous run still going" : "too many running");
+                                break;
+                        }
+                        pid = spawn_hook(a, pa->cmd, l, usage);
+                        if (pid < 0) {
+                                if (r)
+                                        snprintf(r->detail, sizeof r->detail, "fork: %s", strerror(errno));
+                                break;
+                        }
+                        *slot = (struct action_proc){ .pid = pid, .started = now, .entry = r, .pa = pa, .usage_before = usage };
+                        if (r)
+                                snprintf(r->detail, sizeof r->detail, "%.90s", pa->cmd);
+                        log_debug("%s: hook '%s' (pid %d)", level_name(l), pa->cmd, (int)pid);
+                        break;
+                default:
+                        break; /* limiter actions went out above */
+                }
+        }
+}
+
+bool actions_reaped(struct actions *a, pid_t pid, int status, uint64_t usage_now, double now)
+{
+        for (size_t i = 0; i < ACTIONS_MAX_PROCS; i++) {
+                struct action_proc *p = &a->procs[i];
+                if (p->pid != pid)
+                        continue;
+                struct report_action *r = p->entry;
+                int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+                if (r) {
+                        r->ms = (now - p->started) * 1000.0;
+                        r->status = p->timed_out ? 124 : code;
+                        if (p->reclaim) {
+                                r->freed = p->usage_before > usage_now ? p->usage_before - usage_now : 0;
+                                a->freed_total += r->freed;
+                                if (code == EAGAIN)
+                                        snprintf(r->detail + strlen(r->detail), sizeof r->detail - strlen(r->detail),
+                                                 " (kernel reclaimed less)");
+                        }
+                }
+                log_debug("%s pid %d ended with status %d after %.0f ms", p->reclaim ? "reclaim" : "hook", (int)pid,
+                          code, (now - p->started) * 1000.0);
+                *p = (struct action_proc){};
+                return true;
+        }
+        return false;
+}
+
+void actions_tick(struct actions *a, double now)
+{
+        for (size_t i = 0; i < ACTIONS_MAX_PROCS; i++) {
+                struct action_proc *p = &a->procs[i];
+                if (!p->pid || p->reclaim || (now - p->started) * 1e6 < (double)a->p->hook_timeout_usec)
+                        continue;
+                if (p->entry)
+                        snprintf(p->entry->detail, sizeof p->entry->detail, "timed out: %.70s", p->pa->cmd);
+                p->timed_out = true;
+                log_warn("hook '%s' ran past %.1fs: killed", p->pa->cmd, (double)a->p->hook_timeout_usec / 1e6);
+                kill(-p->pid, SIGKILL);
+                kill(p->pid, SIGKILL);
+                p->started = now + 1e9; /* do not kill it again while it dies */
+        }
+}
+
+void actions_limiter_result(struct actions *a, uint32_t seq, enum action_type type, uint64_t freed, double ms)
+{
+        a->freed_total += freed;
+        a->log->limiter_freed += freed;
+        const char *name = action_type_name(type);
+        for (unsigned i = a->log->n_actions; i-- > 0;) {
+                struct report_action *r = &a->log->actions[i];
+                if (r->seq != seq || strcmp(r->action, name) != 0)
+                        continue;
+                r->freed += freed;
+                r->clients++;
+                if (ms > r->ms)
+                        r->ms = ms;
+                return;
+        }
+}
+
+int actions_stall(struct actions *a, uint64_t usage, double now)
+{
+        const struct policy *p = a->p;
+        char b1[32], b2[32], b3[32];
+        if (p->stall_action == STALL_KILL || a->high >= a->limit) {
+                struct report_action *r = entry(a, now, "stall-kill", LEVEL_CRITICAL);
+                if (r)
+                        snprintf(r->detail, sizeof r->detail, "throttled at memory.high %s for %.1fs, nothing freed",
+                                 size_format(a->high, b1, sizeof b1), (double)p->stall_duration_usec / 1e6);
+                log_warn("stall: the sandbox sat throttled at memory.high (%s, usage %s) for %.1fs with nothing "
+                         "freed; killing it ([stall] action = %s)",
+                         size_format(a->high, b1, sizeof b1), size_format(usage, b2, sizeof b2),
+                         (double)p->stall_duration_usec / 1e6, p->stall_action == STALL_KILL ? "kill" : "raise, at max");
+                a->log->stall_killed = true;
+                (void)cg_sandbox_kill(a->sb);
+                return 1;
+        }
+        uint64_t step = share(a->limit - a->high, p->stall_step_ppm);
+        if (step < 4096)
+                step = a->limit - a->high;
+        uint64_t nh = a->high + step > a->limit ? a->limit : a->high + step;
+        int r = cg_sandbox_set_high(a->sb, nh);
+        struct report_action *e = entry(a, now, "stall-raise", LEVEL_CRITICAL);
+        if (e)
+                snprintf(e->detail, sizeof e->detail, "memory.high %s -> %s%s", size_format(a->high, b1, sizeof b1),
+                         size_format(nh, b2, sizeof b2), r < 0 ? " (write failed)" : "");
+        log_warn("stall: throttled at memory.high for %.1fs with nothing freed (usage %s): raising memory.high %s -> %s",
+                 (double)p->stall_duration_usec / 1e6, size_format(usage, b3, sizeof b3), b1, b2);
+        if (r == 0) {
+                a->high = nh;
+                a->log->high_final = nh;
+        }
+        return 0;
+}
+
+void actions_shutdown(struct actions *a, double now)
+{
+        for (size_t i = 0; i < ACTIONS_MAX_PROCS; i++) {
+                struct action_proc *p = &a->procs[i];
+                if (!p->pid)
+                        continue;
+                if (!p->reclaim)
+                        kill(-p->pid, SIGKILL);
+                kill(p->pid, SIGKILL);
+                int st;
+                while (waitpid(p->pid, &st, 0) < 0 && errno == EINTR)
+                        ;
+                if (p->entry) {
+                        p->entry->ms = (now - p->started) * 1000.0;
+                        snprintf(p->entry->detail + strlen(p->entry->detail),
+                                 sizeof p->entry->detail - strlen(p->entry->detail), " (killed at exit)");
+                }
+                *p = (struct action_proc){};
+        }
+}

@@ -1,0 +1,64 @@
+/* actions: what memrun does at a level: tell the limiters (trim/collect/shed), kernel reclaim,
+ * signal the command, run hooks; plus the stall escalation. Nothing here blocks the event loop:
+ * reclaim and hooks run in child processes, limiter messages never wait. */
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "../config/policy.h"
+#include "cg.h"
+#include "level.h"
+#include "report.h"
+
+#define ACTION_MASK(t) (1u << (t))
+#define ACTIONS_MAX_PROCS 8
+
+/* How actions reach the limiters in the sandbox (the limiter server, or a fake in tests). */
+struct limiter_ops {
+        /* Send a level and the actions to run; returns how many limiters it reached, -errno. */
+        int (*broadcast)(void *ctx, enum level level, uint32_t actions, uint64_t goal, uint64_t usage,
+                         uint32_t *ret_seq);
+        void *ctx;
+};
+
+struct action_proc {
+        pid_t pid;                /* 0 = free slot */
+        double started;
+        struct report_action *entry;
+        const struct policy_action *pa;
+        uint64_t usage_before;
+        bool reclaim;
+        bool timed_out;
+};
+
+struct actions {
+        const struct policy *p;
+        struct cg_sandbox *sb;
+        pid_t child;
+        uint64_t limit, high, max_configured_high;
+        struct limiter_ops limiter;
+        struct report_log *log;
+        double t0;                /* report times are relative to this */
+        struct action_proc procs[ACTIONS_MAX_PROCS];
+        uint64_t freed_total;     /* by reclaim and limiters: the stall detector watches it */
+        bool said_no_reclaim, said_no_limiter;
+};
+
+void actions_init(struct actions *a, const struct policy *p, struct cg_sandbox *sb, pid_t child, uint64_t limit,
+                  uint64_t high, struct report_log *log, double t0);
+/* Run level l's actions (d says why); usage is the sample that led here. */
+void actions_run(struct actions *a, const struct level_engine *e, const struct level_decision *d, uint64_t usage,
+                 double now);
+/* A child exited: is it one of ours (hook, reclaim)? Records the outcome. */
+bool actions_reaped(struct actions *a, pid_t pid, int status, uint64_t usage_now, double now);
+/* Kill hooks that overran hook_timeout. */
+void actions_tick(struct actions *a, double now);
+/* A limiter answered: bytes freed by one action of broadcast seq. */
+void actions_limiter_result(struct actions *a, uint32_t seq, enum action_type type, uint64_t freed, double ms);
+/* Stall escalation per [stall]: raise memory.high or kill. Returns 1 if the sandbox was killed. */
+int actions_stall(struct actions *a, uint64_t usage, double now);
+/* At exit: kill what still runs and reap it. */
+void actions_shutdown(struct actions *a, double now);
+/* Bytes to give back at level l: from usage down to the level's threshold less hysteresis. */
+uint64_t actions_goal(const struct level_engine *e, enum level l, uint64_t usage);

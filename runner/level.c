@@ -1,0 +1,209 @@
+/* level: the level engine and the stall detector. Pure: samples with their clock in, decisions out;
+ * no files, no time source. Tested with synthetic sample streams. */
+#include "level.h"
+
+#include <math.h>
+
+#include "../config/size.h"
+
+#define RATE_TAU_S 2.0   /* growth-rate smoothing time constant */
+#define RATE_MIN_DT 0.01 /* samples closer than this do not update the rate */
+
+static uint64_t share(uint64_t total, uint32_t ppm)
+{
+        return (uint64_t)((unsigned __int128)total * ppm / PCT_ONE);
+}
+
+const char *level_reason_name(enum level_reason r)
+{
+        static const char *const names[_REASON_MAX] = { "none", "usage", "psi_some", "psi_full", "predict",
+                                                         "recovered" };
+        return r < _REASON_MAX ? names[r] : "?";
+}
+
+void level_engine_init(struct level_engine *e, const struct policy *p, uint64_t limit)
+{
+        *e = (struct level_engine){ .p = p, .limit = limit, .cur = LEVEL_OK, .below_since = -1 };
+}
+
+uint64_t level_usage_threshold(const struct level_engine *e, enum level l)
+{
+        const struct policy_level *pl = &e->p->levels[l];
+        if (l == LEVEL_OK || !pl->defined || !pl->usage_ppm || e->limit == SIZE_MAX_VALUE)
+                return SIZE_MAX_VALUE;
+        return share(e->limit, pl->usage_ppm);
+}
+
+uint64_t level_next_threshold(const struct level_engine *e)
+{
+        for (int l = (int)e->cur + 1; l < _LEVEL_MAX; l++) {
+                uint64_t t = level_usage_threshold(e, (enum level)l);
+                if (t != SIZE_MAX_VALUE)
+                        return t;
+        }
+        return SIZE_MAX_VALUE;
+}
+
+double level_eta(const struct level_engine *e, uint64_t usage)
+{
+        if (e->limit == SIZE_MAX_VALUE || e->rate <= 0)
+                return -1;
+        if (usage >= e->limit)
+                return 0;
+        return (double)(e->limit - usage) / e->rate;
+}
+
+/* Does any condition of level l hold? Returns the reason, or REASON_NONE. */
+static enum level_reason holds(const struct level_engine *e, enum level l, const struct level_sample *s, double eta)
+{
+        const struct policy_level *pl = &e->p->levels[l];
+        if (!pl->defined)
+                return REASON_NONE;
+        uint64_t thr = level_usage_threshold(e, l);
+        if (thr != SIZE_MAX_VALUE && s->usage >= thr)
+                return REASON_USAGE;
+        if (s->psi_valid && pl->psi_some_ppm && s->psi_some_ppm >= pl->psi_some_ppm)
+                return REASON_PSI_SOME;
+        if (s->psi_valid && pl->psi_full_ppm && s->psi_full_ppm >= pl->psi_full_ppm)
+                return REASON_PSI_FULL;
+        if (pl->predict_usec && eta >= 0 && eta * 1e6 <= (double)pl->predict_usec)
+                return REASON_PREDICT;
+        return REASON_NONE;
+}
+
+/* May the engine leave level l? Nothing of l holds and usage is hysteresis below its threshold. */
+static bool may_leave(const struct level_engine *e, enum level l, const struct level_sample *s, double eta)
+{
+        if (holds(e, l, s, eta) != REASON_NONE)
+                return false;
+        uint64_t thr = level_usage_threshold(e, l);
+        if (thr == SIZE_MAX_VALUE)
+                return true;
+        uint64_t margin = share(e->limit, e->p->hysteresis_ppm);
+        return s->usage + margin < thr;
+}
+
+static void update_rate(struct level_engine *e, const struct level_sample *s)
+{
+        if (e->have_last) {
+                double dt = s->t - e->last_t;
+                if (dt < RATE_MIN_DT)
+                        return;
+                double inst = ((double)s->usage - (double)e->last_usage) / dt;
+                double a = 1.0 - exp(-dt / RATE_TAU_S);
+                e->rate += (inst - e->rate) * a;
+                e->inst_rate = inst;
+        }
+        e->have_last = true;
+        e->last_t = s->t;
+        e->last_usage = s->usage;
+}
+
+int level_feed(struct level_engine *e, const struct level_sample *s, struct level_decision *ret)
+{
+        update_rate(e, s);
+        double eta = level_eta(e, s->usage);
+
+        enum level target = LEVEL_OK;
+        enum level_reason why = REASON_NONE;
+        for (int l = _LEVEL_MAX - 1; l > LEVEL_OK; l--) {
+                enum level_reason r = holds(e, (enum level)l, s, eta);
+                if (r != REASON_NONE) {
+                        target = (enum level)l;
+                        why = r;
+                        break;
+                }
+        }
+        struct level_decision d = { .from = e->cur, .to = e->cur, .reason = why, .eta_s = eta };
+
+        if (target > e->cur) {
+                /* Up at once, skipping levels if need be. */
+                e->cur = target;
+                e->below_since = -1;
+                e->floor = s->usage;
+                d.to = target;
+                d.run_actions = true;
+                *ret = d;
+                return 1;
+        }
+        if (e->cur == LEVEL_OK)
+                return 0;
+        if (s->usage < e->floor)
+                e->floor = s->usage;
+
+        if (target < e->cur && may_leave(e, e->cur, s, eta)) {
+                if (e->below_since < 0)
+                        e->below_since = s->t;
+                if ((s->t - e->below_since) * 1e6 >= (double)e->p->dwell_usec) {
+                        /* Down one defined step at a time; each step waits its own dwell. */
+                        enum level next = LEVEL_OK;
+                        for (int l = (int)e->cur - 1; l > LEVEL_OK; l--)
+                                if (e->p->levels[l].defined) {
+                                        next = (enum level)l;
+                                        break;
+                                }
+                        e->cur = next;
+                        e->below_since = -1;
+                        e->floor = s->usage;
+                        d.to = next;
+                        d.reason = REASON_RECOVERED;
+                        *ret = d;
+                        return 1;
+                }
+                return 0;
+        }
+        e->below_since = -1;
+
+        /* Same level, still climbing: ask again each time usage rises a step above its low point. */
+        const struct policy_level *pl = &e->p->levels[e->cur];
+        if (pl->repeat_ppm && e->limit != SIZE_MAX_VALUE && s->usage >= e->floor + share(e->limit, pl->repeat_ppm)) {
+                e->floor = s->usage;
+                d.run_actions = true;
+                d.repeat = true;
+                d.reason = why != REASON_NONE ? why : REASON_USAGE;
+                *ret = d;
+                return 1;
+        }
+        return 0;
+}
+
+void stall_init(struct stall_detector *d, const struct policy *p)
+{
+        *d = (struct stall_detector){ .p = p, .since = -1 };
+}
+
+int stall_feed(struct stall_detector *d, const struct stall_sample *s)
+{
+        const struct policy *p = d->p;
+        if (!p->stall_enabled || s->high == SIZE_MAX_VALUE) {
+                d->since = -1;
+                return 0;
+        }
+        bool throttled = d->primed && s->ev_high > d->last_ev_high;
+        bool freeing = d->primed && s->freed_total > d->last_freed;
+        /* "At memory.high": the kernel keeps usage around high by throttling; allow 2% slack. */
+        bool at_high = s->usage + s->high / 50 >= s->high;
+        bool pressured = !s->psi_valid || s->psi_full_ppm >= p->stall_psi_full_ppm;
+        d->primed = true;
+        d->last_ev_high = s->ev_high;
+        d->last_freed = s->freed_total;
+
+        if (!(at_high && pressured && !freeing && (throttled || d->since >= 0))) {
+                d->since = -1;
+                return 0;
+        }
+        if (!throttled && d->since >= 0) {
+                /* No new throttling since the last sample: keep the clock only while PSI says stalled. */
+                if (!s->psi_valid) {
+                        d->since = -1;
+                        return 0;
+                }
+        }
+        if (d->since < 0)
+                d->since = s->t;
+        if ((s->t - d->since) * 1e6 >= (double)p->stall_duration_usec) {
+                d->since = s->t;
+                return 1;
+        }
+        return 0;
+}

@@ -1,0 +1,71 @@
+/* level: the level engine and the stall detector. Pure: samples with their clock in, decisions out;
+ * no files, no time source. Tested with synthetic sample streams. */
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../config/policy.h"
+
+struct level_sample {
+        double t;                 /* seconds, any monotonic origin */
+        uint64_t usage;           /* bytes */
+        bool psi_valid;
+        uint32_t psi_some_ppm;    /* memory pressure "some" avg10, parts per million */
+        uint32_t psi_full_ppm;
+};
+
+enum level_reason { REASON_NONE, REASON_USAGE, REASON_PSI_SOME, REASON_PSI_FULL, REASON_PREDICT, REASON_RECOVERED,
+                    _REASON_MAX };
+
+struct level_decision {
+        enum level from, to;
+        bool run_actions;         /* entered upward, or repeating at the same level */
+        bool repeat;
+        enum level_reason reason;
+        double eta_s;             /* predicted seconds to the hard limit; < 0 when not growing */
+};
+
+struct level_engine {
+        const struct policy *p;
+        uint64_t limit;           /* hard limit; UINT64_MAX disables usage and prediction */
+        enum level cur;
+        double below_since;       /* since when cur's exit condition holds; < 0 = not holding */
+        uint64_t floor;           /* lowest usage since the level's actions last ran */
+        bool have_last;
+        double last_t;
+        uint64_t last_usage;
+        double rate;              /* smoothed growth, bytes/s */
+        double inst_rate;         /* growth between the last two samples, bytes/s */
+};
+
+void level_engine_init(struct level_engine *e, const struct policy *p, uint64_t limit);
+/* 1 and *ret filled when the level changes or actions should repeat; 0 otherwise. */
+int level_feed(struct level_engine *e, const struct level_sample *s, struct level_decision *ret);
+/* Usage in bytes at which a level above the current one is entered by usage; UINT64_MAX if none. */
+uint64_t level_next_threshold(const struct level_engine *e);
+/* Usage threshold of level l in bytes (UINT64_MAX if unset). */
+uint64_t level_usage_threshold(const struct level_engine *e, enum level l);
+/* Predicted seconds until usage reaches the limit at the current growth rate; < 0 if not growing. */
+double level_eta(const struct level_engine *e, uint64_t usage);
+const char *level_reason_name(enum level_reason r);
+
+/* --- stall: a sandbox parked above memory.high, throttled, with nothing being freed --- */
+struct stall_sample {
+        double t;
+        uint64_t usage, high;     /* memory.current, memory.high */
+        uint64_t ev_high;         /* memory.events "high" counter */
+        bool psi_valid;
+        uint32_t psi_full_ppm;
+        uint64_t freed_total;     /* bytes freed so far by limiters and reclaim */
+};
+
+struct stall_detector {
+        const struct policy *p;
+        double since;             /* < 0: not stalled */
+        uint64_t last_ev_high, last_freed;
+        bool primed;
+};
+
+void stall_init(struct stall_detector *d, const struct policy *p);
+/* 1 when the stall has lasted stall.duration (the detector then restarts its clock). */
+int stall_feed(struct stall_detector *d, const struct stall_sample *s);

@@ -1,0 +1,382 @@
+/* monitor: the one event loop while the command runs. Sources: signalfd (forward, reap), memory
+ * events (v2 memory.events / v1 OOM eventfd), PSI triggers, v1 usage thresholds and pressure
+ * levels, an adaptive sampling timer, the limiter socket. Each wake-up samples usage and PSI and
+ * feeds the level engine; decisions become actions. */
+#include "monitor.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../config/size.h"
+#include "level.h"
+#include "log.h"
+#include "psi.h"
+#include "util.h"
+
+#define MAX_TRIGGERS 6
+
+enum src { SRC_SIGNAL = 1, SRC_EVENTS, SRC_TIMER, SRC_TRIGGER, SRC_V1_EVENT, SRC_LIMITER };
+
+struct trigger {
+        int fd;
+        bool full;
+        uint32_t ppm;
+        uint64_t window;
+        double fired_until;
+};
+
+struct monitor {
+        const struct monitor_cfg *cfg;
+        const struct policy *p;
+        struct cg_sandbox *sb;
+        pid_t child;
+        int ep, tfd, psi_fd;
+        bool psi_ok, psi_system;
+        struct trigger trig[MAX_TRIGGERS];
+        unsigned n_trig;
+        int v1_fds[_LEVEL_MAX + 1];
+        unsigned n_v1;
+        struct level_engine eng;
+        struct stall_detector stall;
+        struct actions act;
+        uint64_t ev_high;
+        uint64_t iv;              /* current sampling period, usec */
+        bool stalled_kill;
+};
+
+static uint64_t share(uint64_t total, uint32_t ppm)
+{
+        return (uint64_t)((unsigned __int128)total * ppm / PCT_ONE);
+}
+
+void monitor_reap(pid_t child, int *status, int *reaped, struct actions *a, struct cg_sandbox *sb)
+{
+        int st;
+        pid_t pid;
+        while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+                if (pid == child) {
+                        *status = st;
+                        *reaped = 1;
+                        continue;
+                }
+                if (a) {
+                        uint64_t usage = 0;
+                        (void)cg_sandbox_usage(sb, &usage);
+                        (void)actions_reaped(a, pid, st, usage, now_mono());
+                }
+        }
+}
+
+static int add_fd(struct monitor *m, int fd, uint32_t events, enum src src, uint32_t idx)
+{
+        struct epoll_event ev = { .events = events, .data.u64 = ((uint64_t)src << 32) | idx };
+        return epoll_ctl(m->ep, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+}
+
+static bool policy_uses_psi(const struct policy *p)
+{
+        for (int l = LEVEL_MODERATE; l < _LEVEL_MAX; l++)
+                if (p->levels[l].defined && (p->levels[l].psi_some_ppm || p->levels[l].psi_full_ppm))
+                        return true;
+        return p->stall_enabled;
+}
+
+/* Per-cgroup PSI from the sandbox (v2, or the unified sibling on hybrid); else system-wide. */
+static void setup_psi(struct monitor *m)
+{
+        int dir = m->sb->uni_fd;
+        const char *file = "memory.pressure";
+        _cleanup_close_ int proc = -1;
+        struct psi probe;
+
+        m->psi_fd = dir >= 0 ? openat(dir, file, O_RDONLY | O_CLOEXEC) : -1;
+        if (m->psi_fd < 0 || psi_read_fd(m->psi_fd, &probe) < 0) {
+                close_fd(&m->psi_fd);
+                proc = open("/proc/pressure", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                dir = proc;
+                file = "memory";
+                m->psi_fd = proc >= 0 ? openat(proc, file, O_RDONLY | O_CLOEXEC) : -1;
+                if (m->psi_fd < 0 || psi_read_fd(m->psi_fd, &probe) < 0) {
+                        close_fd(&m->psi_fd);
+                        if (policy_uses_psi(m->p))
+                                log_warn("no pressure stall information on this kernel (PSI off: boot with psi=1); "
+                                         "psi_some/psi_full conditions never hold");
+                        return;
+                }
+                m->psi_system = true;
+                if (policy_uses_psi(m->p))
+                        log_warn("no per-cgroup PSI for this sandbox: psi conditions use the system-wide "
+                                 "/proc/pressure/memory");
+        }
+        m->psi_ok = true;
+
+        bool said = false;
+        for (int l = LEVEL_MODERATE; l < _LEVEL_MAX; l++) {
+                const struct policy_level *pl = &m->p->levels[l];
+                if (!pl->defined)
+                        continue;
+                for (int full = 0; full < 2; full++) {
+                        uint32_t ppm = full ? pl->psi_full_ppm : pl->psi_some_ppm;
+                        if (!ppm || m->n_trig >= MAX_TRIGGERS)
+                                continue;
+                        uint64_t win;
+                        int fd = psi_trigger_open(dir, file, full ? "full" : "some", ppm, m->p->psi_window_usec, &win);
+                        if (fd < 0) {
+                                log_warn("cannot arm a PSI trigger on %s (%s): %s avg10 is sampled instead",
+                                         file, strerror(-fd), full ? "full" : "some");
+                                continue;
+                        }
+                        if (win != m->p->psi_window_usec && !said) {
+                                log_warn("PSI trigger window %.1fs rounded to %.1fs (the kernel's rule without "
+                                         "CAP_SYS_RESOURCE: 500ms..10s, multiples of 2s)",
+                                         (double)m->p->psi_window_usec / 1e6, (double)win / 1e6);
+                                said = true;
+                        }
+                        struct trigger *t = &m->trig[m->n_trig];
+                        *t = (struct trigger){ .fd = fd, .full = full, .ppm = ppm, .window = win, .fired_until = -1 };
+                        if (add_fd(m, fd, EPOLLPRI, SRC_TRIGGER, m->n_trig) < 0) {
+                                close(fd);
+                                continue;
+                        }
+                        m->n_trig++;
+                }
+        }
+}
+
+/* v1 has no memory.events: usage thresholds at each level's boundary, and the pressure level. */
+static void setup_v1(struct monitor *m)
+{
+        if (m->sb->mode == CG_V2)
+                return;
+        for (int l = LEVEL_MODERATE; l < _LEVEL_MAX; l++) {
+                uint64_t thr = level_usage_threshold(&m->eng, (enum level)l);
+                if (thr == SIZE_MAX_VALUE)
+                        continue;
+                int fd = cg_sandbox_usage_event(m->sb, thr);
+                if (fd >= 0 && add_fd(m, fd, EPOLLIN, SRC_V1_EVENT, m->n_v1) == 0)
+                        m->v1_fds[m->n_v1++] = fd;
+                else if (fd >= 0)
+                        close(fd);
+        }
+        int fd = cg_sandbox_pressure_level_event(m->sb, "medium");
+        if (fd >= 0 && add_fd(m, fd, EPOLLIN, SRC_V1_EVENT, m->n_v1) == 0)
+                m->v1_fds[m->n_v1++] = fd;
+        else if (fd >= 0)
+                close(fd);
+}
+
+/* Slow far from the next threshold, fast near it: half the time the growth needs to reach it, never
+ * slower than twice the last period (so a burst after a quiet spell is caught), and at most
+ * dwell/4 while a level is held (to time the way down). v2 has no usage notifications: this is how
+ * thresholds are seen there. */
+static uint64_t next_interval(struct monitor *m, uint64_t usage)
+{
+        uint64_t lo = m->p->interval_min_usec, hi = m->p->interval_max_usec;
+        uint64_t target = hi;
+        uint64_t thr = level_next_threshold(&m->eng);
+        double rate = m->eng.rate > m->eng.inst_rate ? m->eng.rate : m->eng.inst_rate;
+        if (thr != SIZE_MAX_VALUE && m->eng.limit != SIZE_MAX_VALUE) {
+                uint64_t dist = thr > usage ? thr - usage : 0;
+                uint64_t band = share(m->eng.limit, 200000);
+                target = dist >= band ? hi : lo + (uint64_t)((double)(hi - lo) * (double)dist / (double)band);
+                if (rate > 0) {
+                        double half_eta_us = (double)dist / rate * 1e6 / 2;
+                        if (half_eta_us < (double)target)
+                                target = half_eta_us < (double)lo ? lo : (uint64_t)half_eta_us;
+                }
+        }
+        bool predicting = false;
+        for (int l = LEVEL_MODERATE; l < _LEVEL_MAX; l++)
+                predicting |= m->p->levels[l].defined && m->p->levels[l].predict_usec;
+        if (predicting && rate > 0 && target > lo * 4)
+                target = lo * 4;
+        if (m->eng.cur != LEVEL_OK && m->p->dwell_usec / 4 < target)
+                target = m->p->dwell_usec / 4;
+        uint64_t backoff = m->iv ? m->iv * 2 : lo;
+        uint64_t iv = target < backoff ? target : backoff;
+        if (iv < lo)
+                iv = lo;
+        m->iv = iv;
+        return iv;
+}
+
+static void arm_timer(struct monitor *m, uint64_t usec)
+{
+        struct itimerspec its = { .it_value = { (time_t)(usec / 1000000), (long)(usec % 1000000) * 1000 } };
+        timerfd_settime(m->tfd, 0, &its, NULL);
+}
+
+static void sample(struct monitor *m)
+{
+        double now = now_mono();
+        struct level_sample s = { .t = now };
+        struct psi psi = {};
+        char ub[32], lb[32];
+
+        if (cg_sandbox_usage(m->sb, &s.usage) < 0)
+                return;
+        if (m->psi_ok && psi_read_fd(m->psi_fd, &psi) == 0) {
+                s.psi_valid = true;
+                s.psi_some_ppm = psi.some.avg10;
+                s.psi_full_ppm = psi.full.avg10;
+                /* A trigger that fired within its window counts as its threshold reached, before avg10 shows it. */
+                for (unsigned i = 0; i < m->n_trig; i++) {
+                        struct trigger *t = &m->trig[i];
+                        if (t->fired_until < now)
+                                continue;
+                        uint32_t *v = t->full ? &s.psi_full_ppm : &s.psi_some_ppm;
+                        if (*v < t->ppm)
+                                *v = t->ppm;
+                }
+        }
+
+        struct level_decision d;
+        if (level_feed(&m->eng, &s, &d) == 1) {
+                log_debug("level %s -> %s%s (%s; usage %s of %s, psi some %.2f%% full %.2f%%%s)", level_name(d.from),
+                          level_name(d.to), d.repeat ? " again" : "", level_reason_name(d.reason),
+                          size_format(s.usage, ub, sizeof ub), size_format(m->eng.limit, lb, sizeof lb),
+                          (double)s.psi_some_ppm / 1e4, (double)s.psi_full_ppm / 1e4,
+                          m->psi_system ? ", system-wide" : "");
+                if (!d.repeat)
+                        report_log_level(m->cfg->log, now - m->cfg->t0, d.to, s.usage, level_reason_name(d.reason));
+                actions_run(&m->act, &m->eng, &d, s.usage, now);
+        }
+
+        /* Stall: only v2 has memory.high to be stuck on. */
+        if (m->sb->mode == CG_V2 && m->p->stall_enabled && !m->stalled_kill &&
+            s.usage + m->act.high / 50 >= m->act.high) {
+                char buf[512];
+                uint64_t high_ev = m->ev_high;
+                if (read_fd(m->sb->events_fd >= 0 ? m->sb->events_fd : -1, buf, sizeof buf) >= 0)
+                        (void)keyed_u64(buf, "high", &high_ev);
+                m->ev_high = high_ev;
+                struct stall_sample ss = {
+                        .t = now, .usage = s.usage, .high = m->act.high, .ev_high = high_ev,
+                        .psi_valid = s.psi_valid, .psi_full_ppm = psi.full.avg10, .freed_total = m->act.freed_total,
+                };
+                if (stall_feed(&m->stall, &ss) == 1 && actions_stall(&m->act, s.usage, now) == 1)
+                        m->stalled_kill = true;
+        }
+        actions_tick(&m->act, now);
+        arm_timer(m, next_interval(m, s.usage));
+}
+
+int monitor_run(const struct monitor_cfg *cfg, struct cg_sandbox *sb, int sigfd, pid_t child, int *ret_status)
+{
+        struct monitor m = { .cfg = cfg, .p = cfg->policy, .sb = sb, .child = child, .ep = -1, .tfd = -1,
+                             .psi_fd = -1 };
+        int reaped = 0, status = 0, r = 0;
+
+        level_engine_init(&m.eng, m.p, cfg->limit);
+        stall_init(&m.stall, m.p);
+        actions_init(&m.act, m.p, sb, child, cfg->limit, cfg->soft, cfg->log, cfg->t0);
+        m.act.limiter = cfg->limiter;
+
+        m.ep = epoll_create1(EPOLL_CLOEXEC);
+        m.tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+        if (m.ep < 0 || m.tfd < 0 || add_fd(&m, sigfd, EPOLLIN, SRC_SIGNAL, 0) < 0 ||
+            add_fd(&m, m.tfd, EPOLLIN, SRC_TIMER, 0) < 0) {
+                r = -errno;
+                goto out;
+        }
+        /* kernfs files always poll readable; only PRI means "changed". */
+        if (sb->events_fd >= 0)
+                (void)add_fd(&m, sb->events_fd, sb->mode == CG_V2 ? EPOLLPRI : EPOLLIN, SRC_EVENTS, 0);
+        if (cfg->limiter_fd >= 0)
+                (void)add_fd(&m, cfg->limiter_fd, EPOLLIN, SRC_LIMITER, 0);
+        setup_psi(&m);
+        setup_v1(&m);
+
+        monitor_reap(child, &status, &reaped, &m.act, sb);
+        if (!reaped)
+                sample(&m);
+        while (!reaped) {
+                struct epoll_event evs[8];
+                int n = epoll_wait(m.ep, evs, 8, -1);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        r = -errno;
+                        break;
+                }
+                bool want_sample = false;
+                for (int i = 0; i < n; i++) {
+                        enum src src = (enum src)(evs[i].data.u64 >> 32);
+                        uint32_t idx = (uint32_t)evs[i].data.u64;
+                        uint64_t junk;
+                        switch (src) {
+                        case SRC_SIGNAL: {
+                                struct signalfd_siginfo si;
+                                while (read(sigfd, &si, sizeof si) == (ssize_t)sizeof si) {
+                                        int sig = (int)si.ssi_signo;
+                                        if (sig == SIGCHLD)
+                                                continue;
+                                        /* A terminal signals the whole foreground group, the command included:
+                                         * forwarding would deliver those twice. */
+                                        if (si.ssi_code == SI_KERNEL) {
+                                                log_debug("SIG%s from the terminal reached the command directly",
+                                                          sigabbrev_np(sig));
+                                                continue;
+                                        }
+                                        log_debug("forwarding SIG%s to pid %d", sigabbrev_np(sig), (int)child);
+                                        kill(child, sig);
+                                }
+                                monitor_reap(child, &status, &reaped, &m.act, sb);
+                                break;
+                        }
+                        case SRC_EVENTS:
+                                if (cg_sandbox_event(sb) > 0) {
+                                        struct cg_stats st;
+                                        if (cg_sandbox_stats(sb, &st) == 0 && (st.ev_oom_kill || st.ev_oom))
+                                                log_debug("memory events: oom %llu, oom_kill %llu",
+                                                          (unsigned long long)st.ev_oom,
+                                                          (unsigned long long)st.ev_oom_kill);
+                                }
+                                want_sample = true;
+                                break;
+                        case SRC_TIMER:
+                                (void)!read(m.tfd, &junk, sizeof junk);
+                                want_sample = true;
+                                break;
+                        case SRC_TRIGGER:
+                                if (idx < m.n_trig) {
+                                        struct trigger *t = &m.trig[idx];
+                                        t->fired_until = now_mono() + (double)t->window / 1e6;
+                                        log_debug("PSI trigger: memory %s >= %.2f%% over %.1fs", t->full ? "full" : "some",
+                                                  (double)t->ppm / 1e4, (double)t->window / 1e6);
+                                }
+                                want_sample = true;
+                                break;
+                        case SRC_V1_EVENT:
+                                if (idx < m.n_v1)
+                                        (void)!read(m.v1_fds[idx], &junk, sizeof junk);
+                                want_sample = true;
+                                break;
+                        case SRC_LIMITER:
+                                if (cfg->limiter_dispatch)
+                                        cfg->limiter_dispatch(cfg->limiter_ctx, &m.act);
+                                break;
+                        }
+                }
+                if (want_sample && !reaped)
+                        sample(&m);
+        }
+        *ret_status = status;
+out:
+        actions_shutdown(&m.act, now_mono());
+        for (unsigned i = 0; i < m.n_trig; i++)
+                close(m.trig[i].fd);
+        for (unsigned i = 0; i < m.n_v1; i++)
+                close(m.v1_fds[i]);
+        close_fd(&m.psi_fd);
+        close_fd(&m.tfd);
+        close_fd(&m.ep);
+        return r;
+}

@@ -1,0 +1,156 @@
+/* psi: pressure stall information — parsing (pure), reading, and trigger fds with the kernel's
+ * window rules (500ms..10s; multiples of 2s without CAP_SYS_RESOURCE). */
+#include "psi.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util.h"
+
+#define USEC_PER_SEC 1000000ull
+
+/* "12.34" → 123400 ppm; two decimals as the kernel prints them, at most 100.00. */
+static int parse_pct2(const char *s, const char **end, uint32_t *ret)
+{
+        uint32_t ip = 0, fp = 0;
+        const char *p = s;
+        int n = 0;
+        for (; *p >= '0' && *p <= '9'; p++, n++)
+                if (n > 3 || (ip = ip * 10 + (uint32_t)(*p - '0')) > 100)
+                        return -EINVAL;
+        if (n == 0 || *p != '.')
+                return -EINVAL;
+        p++;
+        for (n = 0; *p >= '0' && *p <= '9'; p++, n++)
+                if (n < 2)
+                        fp = fp * 10 + (uint32_t)(*p - '0');
+        if (n == 0)
+                return -EINVAL;
+        if (n == 1)
+                fp *= 10;
+        uint32_t v = ip * 10000 + fp * 100;
+        if (v > 1000000)
+                return -EINVAL;
+        *ret = v;
+        *end = p;
+        return 0;
+}
+
+static int parse_line(const char *p, struct psi_line *ret)
+{
+        static const char *const keys[] = { " avg10=", " avg60=", " avg300=" };
+        struct psi_line l = {};
+        uint32_t *dst[] = { &l.avg10, &l.avg60, &l.avg300 };
+        for (size_t i = 0; i < 3; i++) {
+                size_t kl = strlen(keys[i]);
+                if (strncmp(p, keys[i], kl) != 0)
+                        return -EINVAL;
+                if (parse_pct2(p + kl, &p, dst[i]) < 0)
+                        return -EINVAL;
+        }
+        if (strncmp(p, " total=", 7) != 0)
+                return -EINVAL;
+        p += 7;
+        char num[24];
+        size_t n = strspn(p, "0123456789");
+        if (n == 0 || n >= sizeof num || (p[n] != '\n' && p[n] != '\0'))
+                return -EINVAL;
+        memcpy(num, p, n);
+        num[n] = '\0';
+        if (parse_u64(num, &l.total) < 0)
+                return -EINVAL;
+        *ret = l;
+        return 0;
+}
+
+int psi_parse(const char *buf, struct psi *ret)
+{
+        struct psi v = {};
+        bool have_some = false;
+        for (const char *line = buf; line && *line;) {
+                if (strncmp(line, "some", 4) == 0) {
+                        if (have_some || parse_line(line + 4, &v.some) < 0)
+                                return -EINVAL;
+                        have_some = true;
+                } else if (strncmp(line, "full", 4) == 0) {
+                        if (v.has_full || parse_line(line + 4, &v.full) < 0)
+                                return -EINVAL;
+                        v.has_full = true;
+                } else {
+                        return -EINVAL;
+                }
+                line = strchr(line, '\n');
+                if (line)
+                        line++;
+        }
+        if (!have_some)
+                return -EINVAL;
+        *ret = v;
+        return 0;
+}
+
+int psi_read_fd(int fd, struct psi *ret)
+{
+        char buf[256];
+        ssize_t n = read_fd(fd, buf, sizeof buf);
+        if (n < 0)
+                return (int)n;
+        return psi_parse(buf, ret);
+}
+
+uint64_t psi_window_fix(uint64_t w, bool privileged)
+{
+        const uint64_t lo = 500000, hi = 10 * USEC_PER_SEC, step = 2 * USEC_PER_SEC;
+        if (w < lo)
+                w = lo;
+        if (w > hi)
+                w = hi;
+        if (!privileged && w % step)
+                w = (w / step + 1) * step;
+        return w > hi ? hi : w;
+}
+
+static int arm(int fd, const char *kind, uint32_t threshold_ppm, uint64_t window)
+{
+        char buf[64];
+        uint64_t stall = (uint64_t)((unsigned __int128)window * threshold_ppm / 1000000u);
+        if (stall == 0)
+                stall = 1;
+        int n = snprintf(buf, sizeof buf, "%s %llu %llu", kind, (unsigned long long)stall,
+                         (unsigned long long)window);
+        /* The kernel wants the trigger with its terminating NUL. */
+        ssize_t w;
+        do
+                w = write(fd, buf, (size_t)n + 1);
+        while (w < 0 && errno == EINTR);
+        return w < 0 ? -errno : 0;
+}
+
+int psi_trigger_open(int dirfd, const char *file, const char *kind, uint32_t threshold_ppm, uint64_t window_usec,
+                     uint64_t *ret_window)
+{
+        uint64_t window = psi_window_fix(window_usec, true);
+        int fd = openat(dirfd, file, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        int r = arm(fd, kind, threshold_ppm, window);
+        if (r == -EINVAL && psi_window_fix(window, false) != window) {
+                /* Unprivileged (no CAP_SYS_RESOURCE): the window must be a multiple of 2s. A trigger
+                 * fd takes one trigger, so start over with a fresh open. */
+                close(fd);
+                window = psi_window_fix(window, false);
+                fd = openat(dirfd, file, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+                if (fd < 0)
+                        return -errno;
+                r = arm(fd, kind, threshold_ppm, window);
+        }
+        if (r < 0) {
+                close(fd);
+                return r;
+        }
+        *ret_window = window;
+        return fd;
+}

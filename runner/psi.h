@@ -1,0 +1,29 @@
+/* psi: pressure stall information — parsing (pure), reading, and trigger fds with the kernel's
+ * window rules (500ms..10s; multiples of 2s without CAP_SYS_RESOURCE). */
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+
+struct psi_line {
+        uint32_t avg10, avg60, avg300; /* parts per million (1% = 10000) */
+        uint64_t total;                /* microseconds stalled */
+};
+
+struct psi {
+        struct psi_line some, full;
+        bool has_full;
+};
+
+/* Pure: parse the text of a memory.pressure or /proc/pressure/memory file. */
+int psi_parse(const char *buf, struct psi *ret);
+/* Read an open pressure file from offset 0 and parse it. */
+int psi_read_fd(int fd, struct psi *ret);
+
+/* The window the kernel will accept: clamped to 500ms..10s and, when unprivileged, rounded up to
+ * a multiple of 2s. Pure. */
+uint64_t psi_window_fix(uint64_t window_usec, bool privileged);
+/* Open dirfd/file and arm a trigger "KIND STALL WINDOW" for threshold_ppm of the window. On
+ * EINVAL with a window that is not a 2s multiple, retries rounded up (reported in *ret_window).
+ * Returns the fd to poll for EPOLLPRI, or -errno. */
+int psi_trigger_open(int dirfd, const char *file, const char *kind, uint32_t threshold_ppm, uint64_t window_usec,
+                     uint64_t *ret_window);
