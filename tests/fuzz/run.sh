@@ -1,5 +1,5 @@
 #!/bin/sh
-# run.sh: builds the fuzz targets (fuzz_policy, fuzz_size) and runs each for a bounded time.
+# run.sh: builds the fuzz targets (fuzz_policy, fuzz_size, fuzz_psi, fuzz_proto) and runs each for a bounded time.
 # Usage: tests/fuzz/run.sh [TARGET...]   (from anywhere; default: every target)
 # Env: FUZZ_SECONDS (per target, default 20), FUZZ_CC (default clang), B (build dir, default build).
 # With clang's libFuzzer the targets are coverage-guided (-fsanitize=fuzzer,address,undefined); without
@@ -48,15 +48,17 @@ srcs() {
     case $1 in
     policy) echo "config/policy.c config/size.c" ;;
     size) echo "config/size.c" ;;
+    psi) echo "runner/psi.c runner/util.c" ;;
+    proto) echo "runner/lsrv.c runner/util.c runner/log.c config/policy.c config/size.c" ;;
     esac
 }
 libs() {
     case $1 in
-    policy) echo "$INIH" ;;
+    policy | proto) echo "$INIH" ;;
     esac
 }
 
-targets=${*:-policy size}
+targets=${*:-policy size psi proto}
 failed=""
 for t in $targets; do
     [ -f "tests/fuzz/fuzz_$t.c" ] || { echo "run.sh: no target tests/fuzz/fuzz_$t.c" >&2; exit 2; }
