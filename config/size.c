@@ -41,6 +41,19 @@ static int parse_decimal(const char **p, u128 *ret_scaled)
         return 0;
 }
 
+/* A decimal number at the start of s: its value scaled by FRAC_ONE, and what follows it. */
+static int parse_number(const char *s, u128 *ret_scaled, const char **ret_suffix)
+{
+        if (!s)
+                return -EINVAL;
+        const char *p = s;
+        int r = parse_decimal(&p, ret_scaled);
+        if (r < 0)
+                return r;
+        *ret_suffix = p;
+        return 0;
+}
+
 static const struct unit {
         const char *name;
         unsigned shift;
@@ -61,8 +74,8 @@ int size_parse(const char *s, uint64_t pct_base, uint64_t *ret)
                 *ret = SIZE_MAX_VALUE;
                 return 0;
         }
-        const char *p = s;
-        r = parse_decimal(&p, &scaled);
+        const char *p;
+        r = parse_number(s, &scaled, &p);
         if (r < 0)
                 return r;
         if (strcmp(p, "%") == 0) {
@@ -89,12 +102,8 @@ int size_parse(const char *s, uint64_t pct_base, uint64_t *ret)
 int pct_parse(const char *s, uint32_t *ret_ppm)
 {
         u128 scaled;
-        const char *p = s;
-        int r;
-
-        if (!s)
-                return -EINVAL;
-        r = parse_decimal(&p, &scaled);
+        const char *p;
+        int r = parse_number(s, &scaled, &p);
         if (r < 0)
                 return r;
         if (strcmp(p, "%") != 0)
@@ -115,12 +124,8 @@ int duration_parse(const char *s, uint64_t *ret_usec)
                 { "h", 3600000000ull },
         };
         u128 scaled;
-        const char *p = s;
-        int r;
-
-        if (!s)
-                return -EINVAL;
-        r = parse_decimal(&p, &scaled);
+        const char *p;
+        int r = parse_number(s, &scaled, &p);
         if (r < 0)
                 return r;
         for (size_t i = 0; i < sizeof dunits / sizeof dunits[0]; i++) {

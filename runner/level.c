@@ -99,6 +99,18 @@ static void update_rate(struct level_engine *e, const struct level_sample *s)
         e->last_usage = s->usage;
 }
 
+/* Move to level `to`: the dwell clock and the repeat floor start over there. */
+static int move_to(struct level_engine *e, enum level to, uint64_t usage, struct level_decision *d,
+                   struct level_decision *ret)
+{
+        e->cur = to;
+        e->below_since = -1;
+        e->floor = usage;
+        d->to = to;
+        *ret = *d;
+        return 1;
+}
+
 int level_feed(struct level_engine *e, const struct level_sample *s, struct level_decision *ret)
 {
         update_rate(e, s);
@@ -118,13 +130,8 @@ int level_feed(struct level_engine *e, const struct level_sample *s, struct leve
 
         if (target > e->cur) {
                 /* Up at once, skipping levels if need be. */
-                e->cur = target;
-                e->below_since = -1;
-                e->floor = s->usage;
-                d.to = target;
                 d.run_actions = true;
-                *ret = d;
-                return 1;
+                return move_to(e, target, s->usage, &d, ret);
         }
         if (e->cur == LEVEL_OK)
                 return 0;
@@ -142,13 +149,8 @@ int level_feed(struct level_engine *e, const struct level_sample *s, struct leve
                                         next = (enum level)l;
                                         break;
                                 }
-                        e->cur = next;
-                        e->below_since = -1;
-                        e->floor = s->usage;
-                        d.to = next;
                         d.reason = REASON_RECOVERED;
-                        *ret = d;
-                        return 1;
+                        return move_to(e, next, s->usage, &d, ret);
                 }
                 return 0;
         }
