@@ -10,6 +10,8 @@
 #   memrun-50ms      the same with the built-in levels and [monitor] interval_min = interval_max = 50ms:
 #                    a sandbox that sits near a threshold, sampled at the default interval_min all the time
 #   memrun-10ms      the same at 10ms
+#   memrun-parked    memrun -q --limit 256M -- leak --max 166M --hold T: built-in policy, the sandbox parked
+#                    at 65% of its limit, 5% below the moderate threshold (the timer samples faster there)
 #   memrun+1client   memrun -q --limit 256M -- mlclient --exit-after T (one limiter client attached)
 #   memrun+16clients memrun -q --limit 256M -- sh -c '16 x mlclient &; wait'
 #   timeout          timeout 1000 sleep T: a wrapper that only forks, waits and forwards signals (baseline)
@@ -18,7 +20,8 @@
 # wake-ups from voluntary_ctxt_switches, memory from /proc/PID/status.
 #
 # Knobs (environment): BENCH_IDLE_SECONDS (N, default 60), MEMRUN (default BUILD_DIR/memrun), MLCLIENT
-# (default BUILD_DIR/tests/helpers/mlclient), BENCH_NOTE (appended to the machine line).
+# (default BUILD_DIR/tests/helpers/mlclient), LEAK (default BUILD_DIR/examples/leak), BENCH_NOTE (appended
+# to the machine line).
 #
 # Safety: memrun creates its sandboxes beneath this shell's own cgroup; on exit, error or signal this
 # script ends only the processes it started, by pid.
@@ -27,6 +30,7 @@ set -eu
 B=${1:?usage: sh bench/idle.sh BUILD_DIR}
 MEMRUN=${MEMRUN:-$(cd "$B" && pwd)/memrun}
 MLCLIENT=${MLCLIENT:-$(cd "$B" && pwd)/tests/helpers/mlclient}
+LEAK=${LEAK:-$(cd "$B" && pwd)/examples/leak}
 N=${BENCH_IDLE_SECONDS:-60}
 SETTLE=2
 LIFE=$((N + SETTLE + 2))
@@ -35,6 +39,7 @@ die() { echo "bench/idle.sh: error: $*" >&2; exit 1; }
 
 [ -x "$MEMRUN" ] || die "$MEMRUN not built: run 'make all' first"
 [ -x "$MLCLIENT" ] || die "$MLCLIENT not built: run 'make all' first"
+[ -x "$LEAK" ] || die "$LEAK not built: run 'make all' first"
 for t in timeout sleep awk; do
 	command -v "$t" >/dev/null 2>&1 || die "$t not found"
 done
@@ -97,11 +102,12 @@ echo "idle: $N s window after ${SETTLE} s of settling; all cases run at the same
 start memrun "$MEMRUN" -q --limit 256M -- sleep "$LIFE"
 start memrun50 "$MEMRUN" -q --limit 256M --policy "$T/pin-50ms.ini" -- sleep "$LIFE"
 start memrun10 "$MEMRUN" -q --limit 256M --policy "$T/pin-10ms.ini" -- sleep "$LIFE"
+start parked "$MEMRUN" -q --limit 256M -- "$LEAK" --step 16M --interval 0 --max 166M --hold "$LIFE" >/dev/null
 start client1 "$MEMRUN" -q --limit 256M -- "$MLCLIENT" --exit-after "$LIFE" >"$T/client1.out"
 start client16 "$MEMRUN" -q --limit 256M -- sh -c \
 	'i=0; while [ $i -lt 16 ]; do "$0" --exit-after "$1" & i=$((i + 1)); done; wait' "$MLCLIENT" "$LIFE" >"$T/client16.out"
 start timeout timeout 1000 sleep "$LIFE"
-CASES="memrun memrun50 memrun10 client1 client16 timeout"
+CASES="memrun memrun50 memrun10 parked client1 client16 timeout"
 
 # snap PID: "ns vcs rss hwm anon file" of one process (CPU in ns; RSS figures in KiB)
 snap() {
@@ -164,6 +170,7 @@ label() {
 	memrun) echo '`memrun --limit 256M -- sleep` (built-in policy)' ;;
 	memrun50) echo 'the same, sampling pinned at 50 ms (`interval_min = interval_max = 50ms`)' ;;
 	memrun10) echo 'the same, sampling pinned at 10 ms' ;;
+	parked) echo 'memrun, sandbox parked at 65% of its limit (`leak --max 166M`; built-in moderate: 70%)' ;;
 	client1) echo '`memrun --limit 256M -- mlclient` (1 limiter client attached)' ;;
 	client16) echo 'memrun, 16 limiter clients attached' ;;
 	timeout) echo '`timeout 1000 sleep` (wrapper baseline)' ;;
@@ -205,7 +212,7 @@ echo "Memory, read ${N} s into the window (VmHWM: the peak since start):"
 echo
 echo "| process | VmRSS (KiB) | VmHWM (KiB) | RssAnon (KiB) | RssFile (KiB) |"
 echo "|---|---:|---:|---:|---:|"
-rows="memrun client1 client16 timeout"
+rows="memrun parked client1 client16 timeout"
 [ -z "$sleep_pid" ] || rows="$rows sleep"
 [ -z "$ml_pid" ] || rows="$rows mlclient"
 for c in $rows; do

@@ -26,11 +26,7 @@ static int setup(void **state)
         make_dirs(t->tmp, "cg");
         make_dirs(t->tmp, "proc/self");
         /* warnings are expected on purpose here; keep them out of the test output */
-        fflush(stderr);
-        t->saved_stderr = dup(STDERR_FILENO);
-        int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
-        dup2(fd, STDERR_FILENO);
-        close(fd);
+        t->saved_stderr = stderr_mute();
         *state = t;
         return 0;
 }
@@ -38,9 +34,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
         struct t *t = *state;
-        fflush(stderr);
-        dup2(t->saved_stderr, STDERR_FILENO);
-        close(t->saved_stderr);
+        stderr_restore(t->saved_stderr);
         remove_tmpdir(t->tmp);
         free(t);
         return 0;

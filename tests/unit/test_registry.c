@@ -122,11 +122,7 @@ static int setup(void **state)
         xsnprintf(p, sizeof p, "%s/unified", t->cg);
         t->h.uni_root_fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         assert_true(t->h.mem_root_fd >= 0 && t->h.uni_root_fd >= 0);
-        fflush(stderr);
-        t->saved_stderr = dup(STDERR_FILENO);
-        int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
-        dup2(fd, STDERR_FILENO);
-        close(fd);
+        t->saved_stderr = stderr_mute();
         *state = t;
         return 0;
 }
@@ -134,9 +130,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
         struct t *t = *state;
-        fflush(stderr);
-        dup2(t->saved_stderr, STDERR_FILENO);
-        close(t->saved_stderr);
+        stderr_restore(t->saved_stderr);
         cg_host_close(&t->h);
         remove_tmpdir(t->tmp);
         free(t);

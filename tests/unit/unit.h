@@ -181,6 +181,24 @@ static inline void remove_tmpdir(char *dir)
  * the session that wrote it). While the bug is there the test is skipped with a "KNOWN BUG" line, so
  * `make unit` stays green; MEMRUN_UNIT_STRICT=1 turns it into a failure. Once the code is fixed the
  * check holds and the test simply passes, guarding the fix. */
+/* Send stderr to /dev/null (warnings expected on purpose); returns what stderr_restore needs. */
+static inline int stderr_mute(void)
+{
+        fflush(stderr);
+        int saved = dup(STDERR_FILENO);
+        int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+        dup2(fd, STDERR_FILENO);
+        close(fd);
+        return saved;
+}
+
+static inline void stderr_restore(int saved)
+{
+        fflush(stderr);
+        dup2(saved, STDERR_FILENO);
+        close(saved);
+}
+
 static inline void known_bug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static inline void known_bug(const char *fmt, ...)
 {
