@@ -10,7 +10,9 @@ B           := build
 CC          ?= cc
 WARN        := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wconversion
 CFLAGS      ?= -O2 -g
-ALL_CFLAGS  := -std=gnu11 $(WARN) $(CFLAGS) -DMEMRUN_VERSION='"$(VERSION)"' -D_GNU_SOURCE
+LIBDIR      ?= $(PREFIX)/lib
+ALL_CFLAGS  := -std=gnu11 $(WARN) $(CFLAGS) -DMEMRUN_VERSION='"$(VERSION)"' -D_GNU_SOURCE \
+               -DMEMRUN_LIBDIR='"$(LIBDIR)/memrun"' 
 SAN_FLAGS   := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 # Debian packages: to build, and to run every test (the VM suite, the benchmark baseline).
@@ -20,12 +22,13 @@ FUZZ_SECONDS ?= 20
 
 RUNNER_SRC  := runner/util.c runner/log.c runner/options.c runner/cg_detect.c runner/cg_sandbox.c \
                runner/registry.c runner/spawn.c runner/kmsg.c runner/report.c runner/monitor.c \
-               runner/level.c runner/psi.c runner/actions.c runner/lsrv.c config/size.c config/policy.c
+               runner/level.c runner/psi.c runner/actions.c runner/lsrv.c runner/preload.c config/size.c \
+               config/policy.c
 LIBS        := $$(pkg-config --libs inih) -lm
 MAIN_SRC    := runner/main.c
 EXAMPLES    := leak cachefill
 UNIT_TESTS  := test_size test_options test_cg test_registry test_kmsg test_report test_level test_psi \
-               test_lsrv test_policy
+               test_lsrv test_policy test_preload
 HELPERS     := mlclient
 
 HDRS        := $(wildcard runner/*.h config/*.h limiter/*.h tests/unit/*.h)

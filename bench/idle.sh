@@ -32,7 +32,7 @@ MEMRUN=${MEMRUN:-$(cd "$B" && pwd)/memrun}
 MLCLIENT=${MLCLIENT:-$(cd "$B" && pwd)/tests/helpers/mlclient}
 LEAK=${LEAK:-$(cd "$B" && pwd)/examples/leak}
 N=${BENCH_IDLE_SECONDS:-60}
-SETTLE=2
+SETTLE=5
 LIFE=$((N + SETTLE + 2))
 
 die() { echo "bench/idle.sh: error: $*" >&2; exit 1; }
@@ -109,7 +109,7 @@ start client16 "$MEMRUN" -q --limit 256M -- sh -c \
 start timeout timeout 1000 sleep "$LIFE"
 CASES="memrun memrun50 memrun10 parked client1 client16 timeout"
 
-# snap PID: "ns vcs rss hwm anon file" of one process (CPU in ns; RSS figures in KiB)
+# snap PID: "ns vcs rss hwm anon file shmem" of one process (CPU in ns; RSS figures in KiB)
 snap() {
 	[ -r "/proc/$1/stat" ] || die "process $1 is gone before its reading"
 	if [ -r "/proc/$1/schedstat" ]; then
@@ -121,8 +121,8 @@ snap() {
 	fi
 	awk -v ns="$ns" '
 		/^voluntary_ctxt_switches:/ { v = $2 } /^VmRSS:/ { r = $2 } /^VmHWM:/ { h = $2 }
-		/^RssAnon:/ { a = $2 } /^RssFile:/ { f = $2 }
-		END { printf "%s %s %s %s %s %s\n", ns, v, r, h, a, f }' "/proc/$1/status"
+		/^RssAnon:/ { a = $2 } /^RssFile:/ { f = $2 } /^RssShmem:/ { m = $2 }
+		END { printf "%s %s %s %s %s %s %s\n", ns, v, r, h, a, f, m }' "/proc/$1/status"
 }
 uptime_cs() { awk '{ printf "%d\n", $1 * 100 }' /proc/uptime; }
 # child_of PID: the first process whose parent is PID
@@ -193,14 +193,14 @@ echo "|---|---:|---:|---:|---:|---:|"
 for c in $CASES; do
 	# shellcheck disable=SC2046
 	set -- $(cat "$T/$c.1") $(cat "$T/$c.2")
-	awk -v l="$(label "$c")" -v ns1="$1" -v v1="$2" -v ns2="$7" -v v2="$8" -v cs=$((u2 - u1)) 'BEGIN {
+	awk -v l="$(label "$c")" -v ns1="$1" -v v1="$2" -v ns2="$8" -v v2="$9" -v cs=$((u2 - u1)) 'BEGIN {
 		w = cs / 100; d = (ns2 - ns1) / 1e6
 		printf "| %s | %.3f | %.3f | %.4f%% | %.0f | %.2f |\n", l, d, d * 60 / w, d / (w * 1000) * 100, (v2 - v1) * 60 / w, ns2 / 1e6 }'
 done
 # shellcheck disable=SC2046
 set -- $(cat "$T/memrun.1") $(cat "$T/memrun.2") $(cat "$T/timeout.1") $(cat "$T/timeout.2")
 echo
-awk -v m1="$1" -v m2="$7" -v t1="${13}" -v t2="${19}" -v cs=$((u2 - u1)) 'BEGIN {
+awk -v m1="$1" -v m2="$8" -v t1="${15}" -v t2="${22}" -v cs=$((u2 - u1)) 'BEGIN {
 	w = cs / 100; m = (m2 - m1) / 1e6 * 60 / w; t = (t2 - t1) / 1e6 * 60 / w
 	printf "| ratio | CPU per minute |\n|---|---:|\n"
 	printf "| memrun − timeout | %+.3f ms (%+.4f%% of one core) |\n", m - t, (m - t) / 600
@@ -208,16 +208,16 @@ awk -v m1="$1" -v m2="$7" -v t1="${13}" -v t2="${19}" -v cs=$((u2 - u1)) 'BEGIN 
 	else printf "| memrun / timeout | – (timeout used no measurable CPU) |\n" }'
 
 echo
-echo "Memory, read ${N} s into the window (VmHWM: the peak since start):"
+echo "Memory, read at the end of the window, 2 s before the children exit (VmHWM: the peak since start):"
 echo
-echo "| process | VmRSS (KiB) | VmHWM (KiB) | RssAnon (KiB) | RssFile (KiB) |"
-echo "|---|---:|---:|---:|---:|"
+echo "| process | VmRSS (KiB) | VmHWM (KiB) | RssAnon (KiB) | RssFile (KiB) | RssShmem (KiB) |"
+echo "|---|---:|---:|---:|---:|---:|"
 rows="memrun parked client1 client16 timeout"
 [ -z "$sleep_pid" ] || rows="$rows sleep"
 [ -z "$ml_pid" ] || rows="$rows mlclient"
 for c in $rows; do
 	# shellcheck disable=SC2046
 	set -- $(cat "$T/$c.2")
-	echo "| $(label "$c") | $3 | $4 | $5 | $6 |"
+	echo "| $(label "$c") | $3 | $4 | $5 | $6 | $7 |"
 done
 exit 0

@@ -18,6 +18,7 @@
 #include "lsrv.h"
 #include "monitor.h"
 #include "options.h"
+#include "preload.h"
 #include "psi.h"
 #include "registry.h"
 #include "report.h"
@@ -29,6 +30,10 @@
 #endif
 
 #define EXIT_MEMRUN 125
+
+#ifndef MEMRUN_LIBDIR
+#define MEMRUN_LIBDIR "/usr/local/lib/memrun"
+#endif
 
 static uint64_t physical_ram(void)
 {
@@ -176,8 +181,27 @@ static int run(const struct options *o, const char *name)
                 lsrv_on_result(&limiter, limiter_result, &link);
         }
         pressure_env(&h, &sb, &policy, watch, sizeof watch, write64, sizeof write64);
-        const char *env[] = { "MEMORY_PRESSURE_WATCH", watch, "MEMORY_PRESSURE_WRITE", write64,
-                              endpoint[0] ? "MEMRUN_LIMITER" : NULL, endpoint, NULL };
+        char preload[PATH_MAX * 2] = "";
+        if (o->preload) {
+                char lib[PATH_MAX];
+                r = preload_find("/proc/self/exe", MEMRUN_LIBDIR, lib, sizeof lib);
+                if (r < 0)
+                        log_warn("--preload: libmemlimit-preload.so not found beside memrun or in %s (%s): running "
+                                 "the command without it", MEMRUN_LIBDIR, strerror(-r));
+                else if (preload_value(o->argv[0], lib, getenv("LD_PRELOAD"), preload, sizeof preload) > 0)
+                        log_debug("LD_PRELOAD=%s", preload);
+        }
+        const char *env[12] = { "MEMORY_PRESSURE_WATCH", watch, "MEMORY_PRESSURE_WRITE", write64 };
+        size_t ne = 4;
+        if (endpoint[0]) {
+                env[ne++] = "MEMRUN_LIMITER";
+                env[ne++] = endpoint;
+        }
+        if (preload[0]) {
+                env[ne++] = "LD_PRELOAD";
+                env[ne++] = preload;
+        }
+        env[ne] = NULL;
 
         kfd = kmsg_open("/dev/kmsg");
         if (kfd < 0)

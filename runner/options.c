@@ -17,6 +17,7 @@ enum {
         OPT_EXPECT_OOM,
         OPT_NO_HINTS,
         OPT_CHECK_POLICY,
+        OPT_PRELOAD,
 };
 
 static const struct option longopts[] = {
@@ -30,6 +31,7 @@ static const struct option longopts[] = {
         { "report", required_argument, NULL, OPT_REPORT },
         { "expect-oom", no_argument, NULL, OPT_EXPECT_OOM },
         { "no-hints", no_argument, NULL, OPT_NO_HINTS },
+        { "preload", no_argument, NULL, OPT_PRELOAD },
         { "verbose", no_argument, NULL, 'v' },
         { "quiet", no_argument, NULL, 'q' },
         { "help", no_argument, NULL, 'h' },
@@ -51,6 +53,8 @@ void options_usage(void)
               "      --cgroup PATH     place the sandbox beneath this (delegated) cgroup\n"
               "      --report FILE     JSON report at exit ('-' = stdout)\n"
               "      --expect-oom      exit 0 if and only if the sandbox was OOM-killed\n"
+              "      --preload         inject libmemlimit into the command (LD_PRELOAD): unmodified programs\n"
+              "                        answer trim/collect with malloc_trim\n"
               "      --no-hints        do not export GOMEMLIMIT\n"
               "  -v, --verbose         log placement, limits and kernel events\n"
               "  -q, --quiet           only errors; no summary line\n"
@@ -173,6 +177,9 @@ int options_parse(int argc, char **argv, uint64_t ram, struct options *ret)
                         break;
                 case OPT_NO_HINTS:
                         o.no_hints = true;
+                        break;
+                case OPT_PRELOAD:
+                        o.preload = true;
                         break;
                 case 'v':
                         o.verbosity = o.verbosity < 0 ? 1 : o.verbosity + 1;

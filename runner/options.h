@@ -16,6 +16,7 @@ struct options {
         const char *report;   /* JSON report path, "-" = stdout */
         bool expect_oom;
         bool no_hints;
+        bool preload;         /* --preload: LD_PRELOAD libmemlimit into the command */
         int verbosity;        /* -1 quiet, 0 normal, 1+ verbose */
         bool help, version;
         char **argv;          /* the command, NULL-terminated */
