@@ -28,15 +28,21 @@ LIBS        := $$(pkg-config --libs inih) -lm
 MAIN_SRC    := runner/main.c
 EXAMPLES    := leak cachefill
 UNIT_TESTS  := test_size test_options test_cg test_registry test_kmsg test_report test_level test_psi \
-               test_lsrv test_policy test_preload
+               test_lsrv test_policy test_preload test_memlimit
 HELPERS     := mlclient
+
+LIB_SRC     := limiter/memlimit.c limiter/memlimit_client.c limiter/memlimit_actions.c \
+               limiter/memlimit_standalone.c
+LIB_OBJ     := $(LIB_SRC:%.c=$(B)/obj/%.pic.o)
+INCLUDEDIR  ?= $(PREFIX)/include
+LIBS_OUT    := $(B)/libmemlimit.so $(B)/libmemlimit.a $(B)/memlimit.pc
 
 HDRS        := $(wildcard runner/*.h config/*.h limiter/*.h tests/unit/*.h)
 OBJ         := $(RUNNER_SRC:%.c=$(B)/obj/%.o)
 SAN_OBJ     := $(RUNNER_SRC:%.c=$(B)/asan/obj/%.o)
 
 .PHONY: all deps check-deps demo check unit host vm asan fuzz bench install uninstall clean
-all: $(B)/memrun $(EXAMPLES:%=$(B)/examples/%) $(HELPERS:%=$(B)/tests/helpers/%)
+all: $(B)/memrun $(LIBS_OUT) $(EXAMPLES:%=$(B)/examples/%) $(HELPERS:%=$(B)/tests/helpers/%)
 
 # Install what the build needs, once, on a Debian machine (root); elsewhere say what is missing.
 deps: $(B)/.deps-build
@@ -68,6 +74,31 @@ $(B)/memrun: $(OBJ) $(B)/obj/runner/main.o
 
 $(B)/asan/memrun: $(SAN_OBJ) $(B)/asan/obj/runner/main.o
 	$(CC) $(SAN_FLAGS) -o $@ $^ $(LIBS)
+
+# --- libmemlimit: only memlimit_* exported (hidden visibility + version script) ---
+$(B)/obj/limiter/%.pic.o: limiter/%.c $(HDRS) | $(B)/.deps-build
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -fPIC -pthread -fvisibility=hidden -c -o $@ $<
+
+$(B)/libmemlimit.so: $(LIB_OBJ) limiter/memlimit.map
+	$(CC) -shared -pthread -Wl,-soname,libmemlimit.so.0 -Wl,--version-script=limiter/memlimit.map -Wl,-z,defs \
+		-o $@ $(LIB_OBJ)
+
+$(B)/libmemlimit.a: $(LIB_OBJ)
+	rm -f $@ && $(AR) rcs $@ $^
+
+$(B)/memlimit.pc: limiter/memlimit.pc.in
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+		-e 's|@VERSION@|$(VERSION)|' $< > $@
+
+$(B)/tests/test_memlimit: tests/unit/test_memlimit.c $(B)/libmemlimit.a $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(B)/libmemlimit.a $$(pkg-config --cflags --libs cmocka) -pthread
+
+$(B)/asan/tests/test_memlimit: tests/unit/test_memlimit.c $(LIB_SRC) $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 $(WARN) $(SAN_FLAGS) -D_GNU_SOURCE -pthread -fvisibility=hidden -o $@ $< $(LIB_SRC) \
+		$$(pkg-config --cflags --libs cmocka)
 
 $(B)/examples/%: examples/%.c | $(B)/.deps-build
 	@mkdir -p $(dir $@)
@@ -134,10 +165,22 @@ install: all
 	install -m 0644 man/memrun.1 $(DESTDIR)$(MANDIR)/man1/memrun.1
 	install -m 0644 man/memrun.ini.5 $(DESTDIR)$(MANDIR)/man5/memrun.ini.5
 	install -m 0644 config/web-service.ini config/batch-job.ini config/ci-oom-repro.ini $(DESTDIR)$(PREFIX)/share/memrun/
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(MANDIR)/man3
+	install -m 0755 $(B)/libmemlimit.so $(DESTDIR)$(LIBDIR)/libmemlimit.so.$(VERSION)
+	ln -sf libmemlimit.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libmemlimit.so.0
+	ln -sf libmemlimit.so.0 $(DESTDIR)$(LIBDIR)/libmemlimit.so
+	install -m 0644 $(B)/libmemlimit.a $(DESTDIR)$(LIBDIR)/libmemlimit.a
+	install -m 0644 limiter/memlimit.h $(DESTDIR)$(INCLUDEDIR)/memlimit.h
+	install -m 0644 $(B)/memlimit.pc $(DESTDIR)$(LIBDIR)/pkgconfig/memlimit.pc
+	install -m 0644 man/memlimit.3 $(DESTDIR)$(MANDIR)/man3/memlimit.3
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/memrun $(DESTDIR)$(MANDIR)/man1/memrun.1 $(DESTDIR)$(MANDIR)/man5/memrun.ini.5
 	rm -rf $(DESTDIR)$(PREFIX)/share/memrun
+	rm -f $(DESTDIR)$(LIBDIR)/libmemlimit.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libmemlimit.so.0 \
+		$(DESTDIR)$(LIBDIR)/libmemlimit.so $(DESTDIR)$(LIBDIR)/libmemlimit.a $(DESTDIR)$(INCLUDEDIR)/memlimit.h \
+		$(DESTDIR)$(LIBDIR)/pkgconfig/memlimit.pc $(DESTDIR)$(MANDIR)/man3/memlimit.3
 
 clean:
-	rm -rf $(B)/obj $(B)/asan $(B)/tests $(B)/examples $(B)/memrun $(B)/vm-root $(B)/vm.log $(B)/fuzz
+	rm -rf $(B)/obj $(B)/asan $(B)/tests $(B)/examples $(B)/memrun $(B)/vm-root $(B)/vm.log $(B)/fuzz \
+		$(LIBS_OUT)

@@ -1,0 +1,116 @@
+/* memlimit_int.h: libmemlimit's internal state shared by its files. Every non-static symbol is
+ * memlimit__* and hidden, so neither the .so nor the .a can clash with the host program. */
+#pragma once
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "memlimit.h"
+#include "memlimit_proto.h"
+
+#define ML_HIDDEN __attribute__((visibility("hidden")))
+
+#define ML_NAME_MAX 32
+#define ML_BUDGET_WINDOW_NS UINT64_C(1000000000)   /* burst allowance: pct of this window */
+#define ML_FUTILE_SKIP 2                           /* freed nothing this many times in a row: skip */
+
+struct ml_callback {
+        memlimit_fn fn;
+        void *ctx;
+        char name[ML_NAME_MAX];
+        unsigned futile;          /* consecutive runs that freed nothing; dispatcher-only */
+};
+
+struct ml_level_handler {
+        memlimit_level_fn fn;
+        void *ctx;
+};
+
+/* What one action did, before it becomes a RESULT. */
+struct ml_result {
+        uint32_t action;          /* one MEMLIMIT_ACT_* */
+        uint32_t flags;           /* MEMLIMIT_RESULT_* */
+        uint32_t callbacks;
+        uint64_t freed, usec;
+};
+
+/* The CPU budget: a leaky bucket filled with the callbacks' thread CPU time and drained at pct
+ * nanoseconds per wall-clock nanosecond; over capacity (pct of ML_BUDGET_WINDOW_NS), actions wait. */
+struct ml_budget {
+        unsigned pct;
+        uint64_t fill_ns;
+        uint64_t last_ns;         /* CLOCK_MONOTONIC of the last drain */
+};
+
+/* Standalone level engine: pure, fed with samples. */
+struct ml_standalone {
+        uint64_t soft;
+        enum memlimit_level level;
+        uint64_t last_usage;      /* at the last actions run */
+        uint64_t last_run_ns;
+};
+
+struct ml_state {
+        pthread_mutex_t lock;     /* connection and fds; never held across callbacks */
+        pthread_mutex_t reg_lock; /* registration writers */
+        _Atomic int level;
+        _Atomic bool shedding;
+        _Atomic int mode;
+        bool inited;
+        unsigned flags;
+        int shed_level;           /* level at which SHED was last asked; shedding while level >= it */
+
+        int epfd, kickfd, sockfd, timerfd;
+        uint32_t client_id;
+        bool hello_forked;        /* next HELLO says FORKED */
+        uint64_t soft_from_memrun, limit_from_memrun;
+
+        _Atomic bool need_reattach;  /* set in the fork child: fds rebuilt, connection not yet */
+        _Atomic unsigned gen;        /* bumped by fork and shutdown: results of an older gen are dropped */
+        _Atomic bool dispatching;
+        bool thread_wanted;
+        bool thread_running;
+        _Atomic bool thread_stop;
+        pthread_t thread;
+
+        struct ml_budget budget;
+        struct ml_standalone sa;
+        uint64_t timer_period_ns;
+
+        struct ml_callback caches[MEMLIMIT_MAX_CACHES];
+        struct ml_callback collectors[MEMLIMIT_MAX_COLLECTORS + 1];   /* + malloc_trim's bookkeeping */
+        struct ml_level_handler handlers[MEMLIMIT_MAX_LEVEL_HANDLERS];
+        _Atomic unsigned n_caches, n_collectors, n_handlers;
+        int futile_level;         /* futile counters are for this level; reset when it changes */
+};
+
+ML_HIDDEN extern struct ml_state memlimit__g;
+
+ML_HIDDEN void memlimit__debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+ML_HIDDEN uint64_t memlimit__now_ns(clockid_t clk);
+
+/* actions: run one LEVEL's actions in the calling thread; results[] gets one entry per action bit
+ * asked, in bit order; returns how many. */
+ML_HIDDEN unsigned memlimit__run_actions(enum memlimit_level level, uint32_t actions, uint64_t goal,
+                                         struct ml_result results[3]);
+ML_HIDDEN void memlimit__apply_level(enum memlimit_level level, uint32_t actions);
+ML_HIDDEN void memlimit__budget_init(struct ml_budget *b, unsigned pct, uint64_t now_ns);
+ML_HIDDEN bool memlimit__budget_allows(struct ml_budget *b, uint64_t now_ns);
+ML_HIDDEN void memlimit__budget_charge(struct ml_budget *b, uint64_t cpu_ns);
+
+/* standalone */
+ML_HIDDEN int memlimit__size_parse(const char *s, uint64_t *ret);
+ML_HIDDEN int memlimit__rss(uint64_t *ret);
+ML_HIDDEN extern int (*memlimit__memory_source)(uint64_t *ret);   /* tests replace it */
+/* One sample through the level engine: the new level and the actions/goal to run now (0: none). */
+ML_HIDDEN void memlimit__standalone_step(struct ml_standalone *sa, uint64_t usage, uint64_t now_ns,
+                                         enum memlimit_level *ret_level, uint32_t *ret_actions,
+                                         uint64_t *ret_goal);
+ML_HIDDEN uint64_t memlimit__standalone_period_ns(const struct ml_standalone *sa, uint64_t usage);
+
+/* client */
+ML_HIDDEN int memlimit__connect(const char *endpoint, bool forked, unsigned flags);
+ML_HIDDEN void memlimit__send_result(uint32_t seq, const struct ml_result *r);
+ML_HIDDEN void memlimit__send_bye(void);

@@ -1,0 +1,143 @@
+/* memlimit_standalone: levels without memrun, from MEMLIMIT=SIZE: the process's resident memory
+ * (/proc/self/statm) against that soft limit with memrun's built-in thresholds. Parsing and the level
+ * engine are pure; reading memory goes through a replaceable source. Self-contained: the .so links
+ * nothing else of the project. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "memlimit_int.h"
+
+/* Thresholds in percent of the soft limit: moderate, high, critical (memrun's built-in policy). */
+static const unsigned thresholds[MEMLIMIT_LEVEL_MAX] = { 0, 70, 85, 95 };
+static const uint32_t level_actions[MEMLIMIT_LEVEL_MAX] = {
+        0,
+        MEMLIMIT_ACT_TRIM,
+        MEMLIMIT_ACT_TRIM | MEMLIMIT_ACT_COLLECT,
+        MEMLIMIT_ACT_TRIM | MEMLIMIT_ACT_COLLECT | MEMLIMIT_ACT_SHED,
+};
+#define HYSTERESIS_PCT 5          /* leave a level this far below its threshold */
+#define GOAL_PCT 65               /* a goal brings usage back under moderate's exit point */
+#define REPEAT_GROWTH_PCT 2       /* at the same level, run again after usage grew this much ... */
+#define REPEAT_MIN_NS UINT64_C(1000000000)   /* ... and this long after the last run */
+
+/* "512M", "2.5G", "1048576", "64KiB": base 1024, case-insensitive, decimals allowed. */
+int memlimit__size_parse(const char *s, uint64_t *ret)
+{
+        static const struct { const char *name; unsigned shift; } units[] = {
+                { "", 0 },    { "b", 0 },    { "k", 10 },  { "kb", 10 }, { "kib", 10 }, { "m", 20 },
+                { "mb", 20 }, { "mib", 20 }, { "g", 30 },  { "gb", 30 }, { "gib", 30 }, { "t", 40 },
+                { "tb", 40 }, { "tib", 40 },
+        };
+        unsigned __int128 ip = 0, fp = 0, fscale = 1;
+        unsigned nint = 0, nfrac = 0;
+        const char *p = s;
+
+        if (!s)
+                return -EINVAL;
+        for (; *p >= '0' && *p <= '9'; p++) {
+                if (++nint > 20)
+                        return -ERANGE;
+                ip = ip * 10 + (unsigned)(*p - '0');
+        }
+        if (*p == '.') {
+                for (p++; *p >= '0' && *p <= '9'; p++)
+                        if (++nfrac <= 18) {
+                                fp = fp * 10 + (unsigned)(*p - '0');
+                                fscale *= 10;
+                        }
+                if (nfrac == 0)
+                        return -EINVAL;
+        }
+        if (nint == 0)
+                return -EINVAL;
+        for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+                if (strcasecmp(p, units[i].name) != 0)
+                        continue;
+                unsigned __int128 v = (ip << units[i].shift) + ((fp << units[i].shift) / fscale);
+                if (v > UINT64_MAX)
+                        return -ERANGE;
+                *ret = (uint64_t)v;
+                return 0;
+        }
+        return -EINVAL;
+}
+
+/* Resident bytes of this process. Opened each time: /proc/self resolves at open, and a descriptor
+ * kept across fork() would go on describing the parent. */
+int memlimit__rss(uint64_t *ret)
+{
+        char buf[128];
+        int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        ssize_t n;
+        do
+                n = read(fd, buf, sizeof buf - 1);
+        while (n < 0 && errno == EINTR);
+        int e = errno;
+        close(fd);
+        if (n <= 0)
+                return n < 0 ? -e : -EIO;
+        buf[n] = '\0';
+        char *p = buf, *end;
+        errno = 0;
+        (void)strtoull(p, &end, 10);              /* size */
+        if (errno || end == p || *end != ' ')
+                return -EIO;
+        p = end + 1;
+        unsigned long long pages = strtoull(p, &end, 10);
+        if (errno || end == p)
+                return -EIO;
+        long psz = sysconf(_SC_PAGESIZE);
+        *ret = (uint64_t)pages * (uint64_t)(psz > 0 ? psz : 4096);
+        return 0;
+}
+
+int (*memlimit__memory_source)(uint64_t *ret) = memlimit__rss;
+
+static uint64_t pct_of(uint64_t v, unsigned pct) { return v / 100 * pct + v % 100 * pct / 100; }
+
+void memlimit__standalone_step(struct ml_standalone *sa, uint64_t usage, uint64_t now_ns,
+                               enum memlimit_level *ret_level, uint32_t *ret_actions, uint64_t *ret_goal)
+{
+        enum memlimit_level raw = MEMLIMIT_NORMAL, down = MEMLIMIT_NORMAL, cur = sa->level, next = cur;
+        uint32_t actions = 0;
+
+        for (int l = MEMLIMIT_MODERATE; l < MEMLIMIT_LEVEL_MAX; l++) {
+                if (usage >= pct_of(sa->soft, thresholds[l]))
+                        raw = (enum memlimit_level)l;
+                if (usage >= pct_of(sa->soft, thresholds[l] - HYSTERESIS_PCT))
+                        down = (enum memlimit_level)l;
+        }
+        if (raw > cur)
+                next = raw;
+        else if (down < cur)
+                next = down;
+
+        if (next > cur || (next == cur && next > MEMLIMIT_NORMAL && usage > sa->last_usage &&
+                           usage - sa->last_usage >= pct_of(sa->soft, REPEAT_GROWTH_PCT) &&
+                           now_ns - sa->last_run_ns >= REPEAT_MIN_NS))
+                actions = level_actions[next];
+        if (actions) {
+                sa->last_usage = usage;
+                sa->last_run_ns = now_ns;
+        } else if (next < cur)
+                sa->last_usage = usage;
+        sa->level = next;
+        uint64_t floor = pct_of(sa->soft, GOAL_PCT);
+        *ret_level = next;
+        *ret_actions = actions;
+        *ret_goal = actions && usage > floor ? usage - floor : 0;
+}
+
+/* Sample often near the limit (a sample costs one small read of /proc), less far from it; a program
+ * growing fast from far below still gets several samples before it crosses moderate. */
+uint64_t memlimit__standalone_period_ns(const struct ml_standalone *sa, uint64_t usage)
+{
+        if (sa->level > MEMLIMIT_NORMAL || usage >= pct_of(sa->soft, 50))
+                return UINT64_C(50000000);
+        return UINT64_C(200000000);
+}
