@@ -26,7 +26,8 @@ RUNNER_SRC  := runner/util.c runner/log.c runner/options.c runner/cg_detect.c ru
                config/policy.c
 LIBS        := $$(pkg-config --libs inih) -lm
 MAIN_SRC    := runner/main.c
-EXAMPLES    := leak cachefill
+EXAMPLES    := leak cachefill fragment loadgen
+LIB_EXAMPLES := cachesrv prefork
 UNIT_TESTS  := test_size test_options test_cg test_registry test_kmsg test_report test_level test_psi \
                test_lsrv test_policy test_preload test_memlimit
 HELPERS     := mlclient
@@ -42,7 +43,8 @@ OBJ         := $(RUNNER_SRC:%.c=$(B)/obj/%.o)
 SAN_OBJ     := $(RUNNER_SRC:%.c=$(B)/asan/obj/%.o)
 
 .PHONY: all deps check-deps demo check unit host vm asan fuzz bench install uninstall clean
-all: $(B)/memrun $(LIBS_OUT) $(EXAMPLES:%=$(B)/examples/%) $(HELPERS:%=$(B)/tests/helpers/%)
+all: $(B)/memrun $(LIBS_OUT) $(B)/libmemlimit-preload.so $(EXAMPLES:%=$(B)/examples/%) \
+     $(LIB_EXAMPLES:%=$(B)/examples/%) $(HELPERS:%=$(B)/tests/helpers/%)
 
 # Install what the build needs, once, on a Debian machine (root); elsewhere say what is missing.
 deps: $(B)/.deps-build
@@ -100,6 +102,15 @@ $(B)/asan/tests/test_memlimit: tests/unit/test_memlimit.c $(LIB_SRC) $(HDRS)
 	$(CC) -std=gnu11 $(WARN) $(SAN_FLAGS) -D_GNU_SOURCE -pthread -fvisibility=hidden -o $@ $< $(LIB_SRC) \
 		$$(pkg-config --cflags --libs cmocka)
 
+# --preload's library: the whole of libmemlimit plus a malloc_trim handler, in one .so
+$(B)/libmemlimit-preload.so: limiter/preload.c $(HDRS) limiter/memlimit.map $(B)/libmemlimit.a
+	$(CC) $(ALL_CFLAGS) -fPIC -shared -fvisibility=hidden -Ilimiter -o $@ $< \
+		-Wl,--whole-archive $(B)/libmemlimit.a -Wl,--no-whole-archive -Wl,--version-script=limiter/memlimit.map -pthread
+
+$(LIB_EXAMPLES:%=$(B)/examples/%): $(B)/examples/%: examples/%.c $(HDRS) $(B)/libmemlimit.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Ilimiter -o $@ $< $(B)/libmemlimit.a -pthread
+
 $(B)/examples/%: examples/%.c | $(B)/.deps-build
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $<
@@ -139,10 +150,12 @@ vm: all $(B)/.deps-check
 	@$(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/$(B)/vm-root PREFIX=/usr >/dev/null
 	@mkdir -p $(B)/vm-root/tests $(B)/vm-root/usr/libexec/memrun
 	@cp -r tests/host $(B)/vm-root/tests/
-	@cp $(EXAMPLES:%=$(B)/examples/%) $(HELPERS:%=$(B)/tests/helpers/%) $(B)/vm-root/usr/libexec/memrun/
+	@cp $(EXAMPLES:%=$(B)/examples/%) $(LIB_EXAMPLES:%=$(B)/examples/%) $(HELPERS:%=$(B)/tests/helpers/%) \
+		$(B)/vm-root/usr/libexec/memrun/
 	@cp $$(command -v jq) $$(command -v setpriv) $(B)/vm-root/usr/bin/
 	MEMRUN_VM_LOG=$(B)/vm.log tests/vm/run.sh $(B)/vm-root -- \
 		env MEMRUN=/usr/bin/memrun EXAMPLES=/usr/libexec/memrun HELPERS=/usr/libexec/memrun \
+		PRELOAD_SO=/usr/lib/memrun/libmemlimit-preload.so \
 		CONFIGS=/usr/share/memrun sh /tests/host/run.sh
 
 check: $(B)/.deps-check
@@ -173,14 +186,17 @@ install: all
 	install -m 0644 limiter/memlimit.h $(DESTDIR)$(INCLUDEDIR)/memlimit.h
 	install -m 0644 $(B)/memlimit.pc $(DESTDIR)$(LIBDIR)/pkgconfig/memlimit.pc
 	install -m 0644 man/memlimit.3 $(DESTDIR)$(MANDIR)/man3/memlimit.3
+	install -d $(DESTDIR)$(LIBDIR)/memrun
+	install -m 0755 $(B)/libmemlimit-preload.so $(DESTDIR)$(LIBDIR)/memrun/libmemlimit-preload.so
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/memrun $(DESTDIR)$(MANDIR)/man1/memrun.1 $(DESTDIR)$(MANDIR)/man5/memrun.ini.5
 	rm -rf $(DESTDIR)$(PREFIX)/share/memrun
 	rm -f $(DESTDIR)$(LIBDIR)/libmemlimit.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libmemlimit.so.0 \
 		$(DESTDIR)$(LIBDIR)/libmemlimit.so $(DESTDIR)$(LIBDIR)/libmemlimit.a $(DESTDIR)$(INCLUDEDIR)/memlimit.h \
-		$(DESTDIR)$(LIBDIR)/pkgconfig/memlimit.pc $(DESTDIR)$(MANDIR)/man3/memlimit.3
+		$(DESTDIR)$(LIBDIR)/pkgconfig/memlimit.pc $(DESTDIR)$(MANDIR)/man3/memlimit.3 \
+		$(DESTDIR)$(LIBDIR)/memrun/libmemlimit-preload.so
 
 clean:
 	rm -rf $(B)/obj $(B)/asan $(B)/tests $(B)/examples $(B)/memrun $(B)/vm-root $(B)/vm.log $(B)/fuzz \
-		$(LIBS_OUT)
+		$(LIBS_OUT) $(B)/libmemlimit-preload.so

@@ -25,6 +25,7 @@
 #
 # Safety: memrun creates its sandboxes beneath this shell's own cgroup; on exit, error or signal this
 # script ends only the processes it started, by pid.
+# shellcheck disable=SC2016,SC2154 # backquotes are markdown in labels; pid_NAME variables are set by eval
 set -eu
 
 B=${1:?usage: sh bench/idle.sh BUILD_DIR}
@@ -147,7 +148,6 @@ for c in $CASES; do
 	eval "p=\$pid_$c"
 	snap "$p" >"$T/$c.2"
 done
-# shellcheck disable=SC2154 # pid_* are set by eval in start()
 want=$pid_timeout
 sleep_pid=$(child_of) && snap "$sleep_pid" >"$T/sleep.2" || sleep_pid=
 want=$pid_client1

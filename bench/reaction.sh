@@ -107,6 +107,7 @@ while [ "$r" -lt "$rounds" ]; do
 	while [ "$i" -lt "$n" ]; do   # rotate: round r starts with its (r mod n)-th scenario
 		k=$(((r + i) % n + 1))
 		eval "s=\${$k}"
+		# shellcheck disable=SC2154 # s is set by the eval above
 		one "$s"
 		i=$((i + 1))
 	done

@@ -19,8 +19,9 @@ IDLE=${BENCH_VM_IDLE_SECONDS:-30}
 
 die() { echo "bench/vm.sh: error: $*" >&2; exit 1; }
 
-[ -x "$B/memrun" ] && [ -x "$B/tests/helpers/mlclient" ] && [ -x "$B/examples/leak" ] ||
-	die "$B/memrun, $B/tests/helpers/mlclient or $B/examples/leak missing: run 'make all' first"
+for f in memrun tests/helpers/mlclient examples/leak; do
+	[ -x "$B/$f" ] || die "$B/$f missing: run 'make all' first"
+done
 CC=${CC:-cc}
 command -v "$CC" >/dev/null 2>&1 || die "no C compiler '$CC' to build bench/reaction.c (apt-get install gcc)"
 
@@ -36,8 +37,8 @@ cp "$B/bench/reaction" "$B/tests/helpers/mlclient" "$B/examples/leak" "$ROOT/usr
 # The host's coreutils timeout and sleep, so the baseline is the same program as on the host (busybox's
 # timeout execs the command in its own pid and leaves the watching to a grandchild).
 for t in timeout sleep; do
-	p=$(command -v "$t") && [ "$(head -c 4 "$p" | od -An -c | tr -d ' ')" = '177ELF' ] ||
-		die "no $t executable on this host (coreutils)"
+	p=$(command -v "$t") || die "no $t on this host (coreutils)"
+	[ "$(head -c 4 "$p" | od -An -c | tr -d ' ')" = '177ELF' ] || die "$p is not an executable (coreutils)"
 	cp "$p" "$ROOT/usr/bin/"
 done
 

@@ -39,6 +39,12 @@ int preload_find(const char *self_exe, const char *libdir, char *ret, size_t siz
                                 snprintf(ret, size, "%s", cand);
                                 return 0;
                         }
+                        /* an install tree, whatever its prefix: PREFIX/bin/memrun, PREFIX/lib/memrun/ */
+                        k = snprintf(cand, sizeof cand, "%s/../lib/memrun/%s", dir, PRELOAD_NAME);
+                        if (k > 0 && (size_t)k < sizeof cand && access(cand, R_OK) == 0) {
+                                snprintf(ret, size, "%s", cand);
+                                return 0;
+                        }
                 }
         }
         int k = snprintf(cand, sizeof cand, "%s/%s", libdir, PRELOAD_NAME);

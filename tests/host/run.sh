@@ -470,6 +470,9 @@ t_stall_kill() {
     [ "$(jqr .exit.oom_killed "$T/r.json")" = false ] || fail "a stall kill is not an OOM kill"
 }
 
+# libmemlimit: cache trims, standalone MEMLIMIT=, --preload, pre-fork, shedding under load
+. "$(dirname "$0")/limiter.sh"
+
 # ---------------------------------------------------------------- run
 say "# memrun integration tests: $MEMRUN, cgroup $MODE, sandboxes in $SANDBOXES, kernel $(uname -r)"
 [ "$(id -u)" = 0 ] || { say "SKIP: integration tests need root (cgroup creation)"; say "host: 0 passed, 0 failed, 1 skipped"; exit 1; }
@@ -483,7 +486,8 @@ for t in ${MEMRUN_TESTS:-t_exit_passthrough t_exit_signal t_exit_126_127 t_stdio
     t_explicit_cgroup t_v2_delegated_supervisor_split t_v2_memrun_subtree t_v2_not_delegated \
     t_v2_readonly_cgroupfs t_check_policy t_bad_policy_leaves_nothing t_ladder_with_hooks t_hook_timeout \
     t_signal_action t_limiter_client t_hostile_clients t_pressure_environment t_reclaim t_stall_escalation \
-    t_stall_kill t_many_runs_leave_nothing}; do
+    t_stall_kill t_limiter_cache_survives t_limiter_standalone t_limiter_preload_fragment t_limiter_prefork \
+    t_limiter_cachesrv_sheds t_many_runs_leave_nothing}; do
     run "$t"
 done
 say "host: $PASS passed, $FAIL failed, $SKIP skipped"

@@ -91,6 +91,8 @@ mount -t devtmpfs devtmpfs /dev
 mount -t cgroup2 cgroup2 /sys/fs/cgroup
 mount -t tmpfs -o mode=1777 tmpfs /tmp
 mount -t tmpfs -o mode=755 tmpfs /run
+# loopback only (tests run servers on 127.0.0.1); no other interface is configured
+ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up
 cd /
 . /memrun-vm/cmd
 "$@"
