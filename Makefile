@@ -17,7 +17,7 @@ SAN_FLAGS   := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-
 
 # Debian packages: to build, and to run every test (the VM suite, the benchmark baseline).
 BUILD_PKGS  := gcc make pkg-config libcgroup-dev libseccomp-dev libinih-dev libcmocka-dev
-CHECK_PKGS  := qemu-system-x86 busybox-static cpio jq cgroup-tools clang
+CHECK_PKGS  := qemu-system-x86 busybox-static cpio jq cgroup-tools clang valgrind
 FUZZ_SECONDS ?= 20
 
 RUNNER_SRC  := runner/util.c runner/log.c runner/options.c runner/cg_detect.c runner/cg_sandbox.c \
@@ -139,7 +139,8 @@ asan: $(B)/asan/memrun $(UNIT_TESTS:%=$(B)/asan/tests/%) all
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 		tests/unit/run.sh $(UNIT_TESTS:%=$(B)/asan/tests/%)
 	@ASAN_OPTIONS=detect_leaks=1 MEMRUN=$(CURDIR)/$(B)/asan/memrun EXAMPLES=$(CURDIR)/$(B)/examples \
-		HELPERS=$(CURDIR)/$(B)/tests/helpers CONFIGS=$(CURDIR)/config MEMRUN_TEST_SANITIZER=1 sh tests/host/run.sh
+		HELPERS=$(CURDIR)/$(B)/tests/helpers CONFIGS=$(CURDIR)/config MEMRUN_TEST_SANITIZER=1 \
+		MEMRUN_PRELOAD_LIB=$(CURDIR)/$(B)/libmemlimit-preload.so sh tests/host/run.sh
 
 # Fuzz targets (libFuzzer via clang; a sanitized standalone driver without it), bounded in time.
 fuzz: $(B)/.deps-build
@@ -171,6 +172,7 @@ demo: all
 
 bench: all $(B)/.deps-check
 	@sh bench/launch.sh $(B)
+	@sh bench/limiter.sh $(B)
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(PREFIX)/share/memrun
