@@ -20,8 +20,9 @@
 # wake-ups from voluntary_ctxt_switches, memory from /proc/PID/status.
 #
 # Knobs (environment): BENCH_IDLE_SECONDS (N, default 60), MEMRUN (default BUILD_DIR/memrun), MLCLIENT
-# (default BUILD_DIR/tests/helpers/mlclient), LEAK (default BUILD_DIR/examples/leak), BENCH_NOTE (appended
-# to the machine line).
+# (default BUILD_DIR/tests/helpers/mlclient), LEAK (default BUILD_DIR/examples/leak), TIMEOUT (the timeout
+# program, default timeout from PATH; busybox's applet would not do: it execs the command in its own pid),
+# BENCH_NOTE (appended to the machine line).
 #
 # Safety: memrun creates its sandboxes beneath this shell's own cgroup; on exit, error or signal this
 # script ends only the processes it started, by pid.
@@ -32,6 +33,7 @@ B=${1:?usage: sh bench/idle.sh BUILD_DIR}
 MEMRUN=${MEMRUN:-$(cd "$B" && pwd)/memrun}
 MLCLIENT=${MLCLIENT:-$(cd "$B" && pwd)/tests/helpers/mlclient}
 LEAK=${LEAK:-$(cd "$B" && pwd)/examples/leak}
+TIMEOUT=${TIMEOUT:-timeout}
 N=${BENCH_IDLE_SECONDS:-60}
 SETTLE=5
 LIFE=$((N + SETTLE + 2))
@@ -41,7 +43,7 @@ die() { echo "bench/idle.sh: error: $*" >&2; exit 1; }
 [ -x "$MEMRUN" ] || die "$MEMRUN not built: run 'make all' first"
 [ -x "$MLCLIENT" ] || die "$MLCLIENT not built: run 'make all' first"
 [ -x "$LEAK" ] || die "$LEAK not built: run 'make all' first"
-for t in timeout sleep awk; do
+for t in "$TIMEOUT" sleep awk; do
 	command -v "$t" >/dev/null 2>&1 || die "$t not found"
 done
 [ -r /proc/self/status ] || die "/proc is not mounted"
@@ -107,7 +109,7 @@ start parked "$MEMRUN" -q --limit 256M -- "$LEAK" --step 16M --interval 0 --max 
 start client1 "$MEMRUN" -q --limit 256M -- "$MLCLIENT" --exit-after "$LIFE" >"$T/client1.out"
 start client16 "$MEMRUN" -q --limit 256M -- sh -c \
 	'i=0; while [ $i -lt 16 ]; do "$0" --exit-after "$1" & i=$((i + 1)); done; wait' "$MLCLIENT" "$LIFE" >"$T/client16.out"
-start timeout timeout 1000 sleep "$LIFE"
+start timeout "$TIMEOUT" 1000 sleep "$LIFE"
 CASES="memrun memrun50 memrun10 parked client1 client16 timeout"
 
 # snap PID: "ns vcs rss hwm anon file shmem" of one process (CPU in ns; RSS figures in KiB)

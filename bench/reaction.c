@@ -4,9 +4,9 @@
  *   reaction --summarize FILE
  *
  * Run mode (as the command of `memrun --policy P --limit L`, where P has a level with `usage = PCT` and
- * `actions = signal:USR1`): grows its sandbox in 64 KiB steps (one touched byte per page), and after each
- * step reads its own sandbox's usage (v2 memory.current, v1 memory.usage_in_bytes, found from
- * $MEMRUN_CGROUP). The crossing time is the start of the first step after which usage >= PCT of
+ * `actions = signal:USR1`): grows its sandbox in 64 KiB steps (one touched byte per 4 KiB page, huge pages
+ * off), and after each step reads its own sandbox's usage (v2 memory.current, v1 memory.usage_in_bytes,
+ * found from $MEMRUN_CGROUP). The crossing time is the start of the first step after which usage >= PCT of
  * $MEMRUN_LIMIT (memrun's own rounding). Three reactions are timed from that moment, in the same process:
  *   memrun     its SIGUSR1 handler runs (memrun saw the crossing, took its decision, sent the signal);
  *   in-process the program signals itself (SIGUSR2) right after its read shows the crossing: the floor of
@@ -250,6 +250,9 @@ static int run(int argc, char **argv)
         unsigned char *mem = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (mem == MAP_FAILED)
                 die("mmap %zu bytes: %s", len, strerror(errno));
+        /* 4 KiB pages, as in the steps: with transparent huge pages (always on in Debian's kernel) usage
+         * would jump 2 MiB at a time and the crossing step would be a 2 MiB fault. */
+        (void)madvise(mem, len, MADV_NOHUGEPAGE);
 
         struct timespec seed;
         clock_gettime(CLOCK_MONOTONIC, &seed);

@@ -35,7 +35,8 @@ mkdir -p "$ROOT/bench" "$ROOT/usr/libexec/memrun"
 cp "$HERE/reaction.sh" "$HERE/idle.sh" "$ROOT/bench/"
 cp "$B/bench/reaction" "$B/tests/helpers/mlclient" "$B/examples/leak" "$ROOT/usr/libexec/memrun/"
 # The host's coreutils timeout and sleep, so the baseline is the same program as on the host (busybox's
-# timeout execs the command in its own pid and leaves the watching to a grandchild).
+# timeout execs the command in its own pid and leaves the watching to a grandchild; busybox sh runs its
+# own applet for a bare "timeout", hence TIMEOUT=/usr/bin/timeout below).
 for t in timeout sleep; do
 	p=$(command -v "$t") || die "no $t on this host (coreutils)"
 	[ "$(head -c 4 "$p" | od -An -c | tr -d ' ')" = '177ELF' ] || die "$p is not an executable (coreutils)"
@@ -46,7 +47,7 @@ NOTE="Inside qemu with TCG (full emulation, no KVM), $SMP vCPU(s), 1 GiB RAM, on
 cat >"$ROOT/bench/in-vm.sh" <<EOF
 # Run by tests/vm/run.sh inside the VM.
 export MEMRUN=/usr/bin/memrun BENCH_REACTION=/usr/libexec/memrun/reaction MLCLIENT=/usr/libexec/memrun/mlclient
-export LEAK=/usr/libexec/memrun/leak BENCH_OUT=/tmp BENCH_IDLE_SECONDS=$IDLE BENCH_NOTE="$NOTE"
+export LEAK=/usr/libexec/memrun/leak TIMEOUT=/usr/bin/timeout BENCH_OUT=/tmp BENCH_IDLE_SECONDS=$IDLE BENCH_NOTE="$NOTE"
 ${BENCH_REACTION_RUNS:+export BENCH_REACTION_RUNS=$BENCH_REACTION_RUNS}
 ${BENCH_BURST_RUNS:+export BENCH_BURST_RUNS=$BENCH_BURST_RUNS}
 rc=0
