@@ -1,5 +1,6 @@
 /* main: memrun's command line to exit status: place, limit, spawn, supervise, clean up, report. */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,7 +125,7 @@ static int run(const struct options *o, const char *name)
         struct cg_placement place;
         struct registry reg = { .fd = -1 };
         char rundir[PATH_MAX];
-        _cleanup_close_ int kfd = -1;
+        _cleanup_close_ int kfd = -1, tl_fd = -1;
         int r, ret = EXIT_MEMRUN;
 
         sigset_t mask, orig;
@@ -227,6 +228,14 @@ static int run(const struct options *o, const char *name)
         }
 
         int status = 0, reaped = 0;
+        if (o->timeline) {
+                tl_fd = strcmp(o->timeline, "-") == 0
+                                ? fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3)
+                                : open(o->timeline, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_APPEND, 0644);
+                static const char header[] = "time_s,usage,soft,hard,psi_some,psi_full,level\n";
+                if (tl_fd < 0 || write(tl_fd, header, sizeof header - 1) < 0)
+                        log_warn("cannot write timeline %s: %m", o->timeline);
+        }
         struct monitor_cfg mcfg = {
                 .policy = &policy,
                 .limit = o->limit,
@@ -237,6 +246,7 @@ static int run(const struct options *o, const char *name)
                 .limiter_ctx = &link,
                 .log = &replog,
                 .t0 = t0,
+                .timeline_fd = tl_fd,
         };
         r = monitor_run(&mcfg, &sb, sigfd, child, &status);
         link.act = NULL;

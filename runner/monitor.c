@@ -213,6 +213,27 @@ static void arm_timer(struct monitor *m, uint64_t usec)
         timerfd_settime(m->tfd, 0, &its, NULL);
 }
 
+/* One CSV row per sample, written with one write(2) from the stack: nothing allocated while the
+ * sandbox is under pressure. A short write drops the row rather than stall the loop. */
+static void timeline_row(struct monitor *m, double now, const struct level_sample *s)
+{
+        char row[192];
+        char soft[24], hard[24];
+        if (m->act.high == SIZE_MAX_VALUE)
+                snprintf(soft, sizeof soft, "max");
+        else
+                snprintf(soft, sizeof soft, "%llu", (unsigned long long)m->act.high);
+        if (m->eng.limit == SIZE_MAX_VALUE)
+                snprintf(hard, sizeof hard, "max");
+        else
+                snprintf(hard, sizeof hard, "%llu", (unsigned long long)m->eng.limit);
+        int n = snprintf(row, sizeof row, "%.3f,%llu,%s,%s,%.2f,%.2f,%s\n", now - m->cfg->t0,
+                         (unsigned long long)s->usage, soft, hard, (double)s->psi_some_ppm / 1e4,
+                         (double)s->psi_full_ppm / 1e4, level_name(m->eng.cur));
+        if (n > 0 && (size_t)n < sizeof row)
+                (void)!write(m->cfg->timeline_fd, row, (size_t)n);
+}
+
 static void sample(struct monitor *m)
 {
         double now = now_mono();
@@ -248,6 +269,9 @@ static void sample(struct monitor *m)
                         report_log_level(m->cfg->log, now - m->cfg->t0, d.to, s.usage, level_reason_name(d.reason));
                 actions_run(&m->act, &m->eng, &d, s.usage, now);
         }
+
+        if (m->cfg->timeline_fd >= 0)
+                timeline_row(m, now, &s);
 
         /* Stall: only v2 has memory.high to be stuck on. */
         if (m->sb->mode == CG_V2 && m->p->stall_enabled && !m->stalled_kill &&

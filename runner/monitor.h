@@ -19,6 +19,7 @@ struct monitor_cfg {
         void *limiter_ctx;
         struct report_log *log;
         double t0;
+        int timeline_fd;                /* CSV rows per sample; -1 none */
 };
 
 /* Run until the main child has been reaped; its wait status goes to *ret_status. */

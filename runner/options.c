@@ -18,6 +18,7 @@ enum {
         OPT_NO_HINTS,
         OPT_CHECK_POLICY,
         OPT_PRELOAD,
+        OPT_TIMELINE,
 };
 
 static const struct option longopts[] = {
@@ -29,6 +30,7 @@ static const struct option longopts[] = {
         { "name", required_argument, NULL, 'n' },
         { "cgroup", required_argument, NULL, OPT_CGROUP },
         { "report", required_argument, NULL, OPT_REPORT },
+        { "timeline", required_argument, NULL, OPT_TIMELINE },
         { "expect-oom", no_argument, NULL, OPT_EXPECT_OOM },
         { "no-hints", no_argument, NULL, OPT_NO_HINTS },
         { "preload", no_argument, NULL, OPT_PRELOAD },
@@ -52,6 +54,7 @@ void options_usage(void)
               "  -n, --name NAME       sandbox name (cgroup directory, log prefix); default memrun-PID\n"
               "      --cgroup PATH     place the sandbox beneath this (delegated) cgroup\n"
               "      --report FILE     JSON report at exit ('-' = stdout)\n"
+              "      --timeline FILE   CSV time series: time, usage, soft, hard, PSI some/full, level\n"
               "      --expect-oom      exit 0 if and only if the sandbox was OOM-killed\n"
               "      --preload         inject libmemlimit into the command (LD_PRELOAD): unmodified programs\n"
               "                        answer trim/collect with malloc_trim\n"
@@ -171,6 +174,13 @@ int options_parse(int argc, char **argv, uint64_t ram, struct options *ret)
                                 return -EINVAL;
                         }
                         o.report = optarg;
+                        break;
+                case OPT_TIMELINE:
+                        if (!*optarg) {
+                                log_error("--timeline '': expected a file name or '-'");
+                                return -EINVAL;
+                        }
+                        o.timeline = optarg;
                         break;
                 case OPT_EXPECT_OOM:
                         o.expect_oom = true;

@@ -14,6 +14,7 @@ struct options {
         const char *name;     /* sandbox name, NULL = memrun-<pid> */
         const char *cgroup;   /* --cgroup parent, NULL = placement rules */
         const char *report;   /* JSON report path, "-" = stdout */
+        const char *timeline; /* CSV time series path, "-" = stdout */
         bool expect_oom;
         bool no_hints;
         bool preload;         /* --preload: LD_PRELOAD libmemlimit into the command */

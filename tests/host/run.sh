@@ -425,6 +425,23 @@ t_hostile_clients() {
         grep -q "level=$l" "$T/ml" || fail "the well-behaved client missed $l: $(cat "$T/ml")"
     done
 }
+t_timeline() {
+    mr -q --limit 64M --timeline "$T/tl.csv" --report "$T/r.json" -- "$LEAK" --step 1M --interval 20 --max 56M
+    expect_rc 0
+    [ "$(head -1 "$T/tl.csv")" = "time_s,usage,soft,hard,psi_some,psi_full,level" ] || fail "header: $(head -1 "$T/tl.csv")"
+    rows=$(($(wc -l < "$T/tl.csv") - 1))
+    [ "$rows" -ge 5 ] || fail "only $rows rows"
+    # every row: 7 fields, increasing time, the limits of the run, a known level
+    awk -F, -v hard=67108864 'NR > 1 {
+        if (NF != 7 || $4 != hard || $1 + 0 < prev || $7 !~ /^(ok|moderate|high|critical)$/) { print "bad row " NR ": " $0; bad = 1 }
+        prev = $1 + 0 } END { exit bad }' "$T/tl.csv" > "$T/awk" || fail "$(cat "$T/awk")"
+    # the levels the report lists all appear in the timeline
+    for l in $(jq -r '.levels[].level' "$T/r.json"); do
+        grep -q ",$l\$" "$T/tl.csv" || fail "level $l of the report is not in the timeline"
+    done
+    max=$(awk -F, 'NR > 1 && $2 > m { m = $2 } END { print m + 0 }' "$T/tl.csv")
+    [ "$max" -ge $((40 * 1048576)) ] || fail "timeline never saw the usage grow: max $max"
+}
 t_pressure_environment() {
     mr -q --limit 64M -- sh -c 'echo "$MEMORY_PRESSURE_WATCH"; echo "$MEMORY_PRESSURE_WRITE"; echo "$MEMRUN_LIMITER"'
     expect_rc 0
@@ -485,7 +502,7 @@ for t in ${MEMRUN_TESTS:-t_exit_passthrough t_exit_signal t_exit_126_127 t_stdio
     t_report_odd_command t_quiet_and_summary t_signal_forwarding t_grandchildren_killed t_memrun_sigkilled \
     t_explicit_cgroup t_v2_delegated_supervisor_split t_v2_memrun_subtree t_v2_not_delegated \
     t_v2_readonly_cgroupfs t_check_policy t_bad_policy_leaves_nothing t_ladder_with_hooks t_hook_timeout \
-    t_signal_action t_limiter_client t_hostile_clients t_pressure_environment t_reclaim t_stall_escalation \
+    t_signal_action t_limiter_client t_hostile_clients t_timeline t_pressure_environment t_reclaim t_stall_escalation \
     t_stall_kill t_limiter_cache_survives t_limiter_standalone t_limiter_preload_fragment t_limiter_prefork \
     t_limiter_cachesrv_sheds t_many_runs_leave_nothing}; do
     run "$t"
