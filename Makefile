@@ -27,7 +27,7 @@ RUNNER_SRC  := runner/util.c runner/log.c runner/options.c runner/cg_detect.c ru
 LIBS        := $$(pkg-config --libs inih) -lm
 MAIN_SRC    := runner/main.c
 EXAMPLES    := leak cachefill fragment loadgen
-LIB_EXAMPLES := cachesrv prefork
+LIB_EXAMPLES := cachesrv prefork burst forkgrow
 UNIT_TESTS  := test_size test_options test_cg test_registry test_kmsg test_report test_level test_psi \
                test_lsrv test_policy test_preload test_memlimit
 HELPERS     := mlclient
@@ -134,6 +134,7 @@ unit: $(UNIT_TESTS:%=$(B)/tests/%)
 host: all
 	@MEMRUN=$(CURDIR)/$(B)/memrun EXAMPLES=$(CURDIR)/$(B)/examples HELPERS=$(CURDIR)/$(B)/tests/helpers \
 		CONFIGS=$(CURDIR)/config sh tests/host/run.sh
+	@MEMRUN=$(CURDIR)/$(B)/memrun EXAMPLES=$(CURDIR)/$(B)/examples sh tests/scenarios/run.sh
 
 asan: $(B)/asan/memrun $(UNIT_TESTS:%=$(B)/asan/tests/%) all
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
@@ -150,7 +151,7 @@ vm: all $(B)/.deps-check
 	@rm -rf $(B)/vm-root
 	@$(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/$(B)/vm-root PREFIX=/usr >/dev/null
 	@mkdir -p $(B)/vm-root/tests $(B)/vm-root/usr/libexec/memrun
-	@cp -r tests/host $(B)/vm-root/tests/
+	@cp -r tests/host tests/scenarios $(B)/vm-root/tests/
 	@cp $(EXAMPLES:%=$(B)/examples/%) $(LIB_EXAMPLES:%=$(B)/examples/%) $(HELPERS:%=$(B)/tests/helpers/%) \
 		$(B)/vm-root/usr/libexec/memrun/
 	@cp $$(command -v jq) $$(command -v setpriv) $(B)/vm-root/usr/bin/
@@ -158,6 +159,8 @@ vm: all $(B)/.deps-check
 		env MEMRUN=/usr/bin/memrun EXAMPLES=/usr/libexec/memrun HELPERS=/usr/libexec/memrun \
 		PRELOAD_SO=/usr/lib/memrun/libmemlimit-preload.so \
 		CONFIGS=/usr/share/memrun sh /tests/host/run.sh
+	MEMRUN_VM_LOG=$(B)/vm-scenarios.log tests/vm/run.sh $(B)/vm-root -- \
+		env MEMRUN=/usr/bin/memrun EXAMPLES=/usr/libexec/memrun sh /tests/scenarios/run.sh
 
 check: $(B)/.deps-check
 	@$(MAKE) --no-print-directory unit
