@@ -17,7 +17,7 @@ SAN_FLAGS   := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-
 
 # Debian packages: to build, and to run every test (the VM suite, the benchmark baseline).
 BUILD_PKGS  := gcc make pkg-config libcgroup-dev libseccomp-dev libinih-dev libcmocka-dev
-CHECK_PKGS  := qemu-system-x86 busybox-static cpio jq cgroup-tools clang valgrind
+CHECK_PKGS  := qemu-system-x86 busybox-static cpio jq cgroup-tools clang valgrind gnuplot-nox
 FUZZ_SECONDS ?= 20
 
 RUNNER_SRC  := runner/util.c runner/log.c runner/options.c runner/cg_detect.c runner/cg_sandbox.c \
@@ -174,8 +174,7 @@ demo: all
 	@sh examples/demo.sh $(B)
 
 bench: all $(B)/.deps-check
-	@sh bench/launch.sh $(B)
-	@sh bench/limiter.sh $(B)
+	@sh bench/report.sh $(B)
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(PREFIX)/share/memrun

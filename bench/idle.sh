@@ -83,7 +83,7 @@ actions = trim, collect, reclaim
 [level.critical]
 usage    = 95%
 psi_full = 5%
-actions  = shed, signal:USR1
+actions  = shed
 '
 for iv in 50ms 10ms; do
 	printf '%s\n[monitor]\ninterval_min = %s\ninterval_max = %s\n' "$BUILTIN_LEVELS" "$iv" "$iv" >"$T/pin-$iv.ini"

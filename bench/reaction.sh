@@ -14,15 +14,16 @@
 #                notification memrun listens to, alone). cgroup v2 has no usage notification: memrun
 #                samples memory.current on an adaptive timer there ([monitor] interval_min/interval_max).
 # Scenarios, interleaved round by round (order rotated every round):
-#   steady       grows at 64 KiB per ms (62.5 MiB/s) from 0.2 s after start, built-in [monitor] values;
+#   steady       grows at 64 KiB per ms (62.5 MiB/s) from 0.2-0.4 s after start (random, so the crossing
+#                falls at a random phase of memrun's sampling timer), built-in [monitor] values;
 #   steady-10ms  the same with `[monitor] interval_min = 10ms` in the policy (default: 50ms);
 #   burst        idles 5.5-7.5 s (random; the v2 sampling timer has backed off to interval_max = 2s),
 #                then grows as fast as it can.
 #
 # Knobs (environment): BENCH_REACTION_RUNS (runs of each steady scenario, default 100), BENCH_BURST_RUNS
 # (default 40), MEMRUN (default BUILD_DIR/memrun), BENCH_REACTION (a prebuilt bench/reaction.c; else it
-# is built here with cc into BUILD_DIR/bench/), BENCH_OUT (directory for raw results, default
-# BUILD_DIR/bench), BENCH_NOTE (appended to the machine line, e.g. "qemu TCG").
+# is built here with cc into BUILD_DIR/bench/), BENCH_OUT (directory for the raw results, reaction.txt;
+# default BUILD_DIR/bench), BENCH_NOTE (appended to the machine line, e.g. "qemu TCG").
 #
 # Safety: memrun creates each sandbox beneath this shell's own cgroup and removes it; the program arms
 # its eventfd threshold on its own sandbox only. Nothing else is touched.
@@ -49,8 +50,10 @@ else
 	command -v "$CC" >/dev/null 2>&1 || die "no C compiler '$CC' to build bench/reaction.c (apt-get install gcc)"
 	mkdir -p "$B/bench"
 	REACTION=$(cd "$B" && pwd)/bench/reaction
-	"$CC" -std=gnu11 -O2 -Wall -Wextra -Wconversion -Wformat=2 -pthread -o "$REACTION" "$HERE/reaction.c" -lm ||
+	# Built beside, then renamed: another run may be executing the old one.
+	"$CC" -std=gnu11 -O2 -Wall -Wextra -Wconversion -Wformat=2 -pthread -o "$REACTION.$$" "$HERE/reaction.c" -lm ||
 		die "cannot build $REACTION from bench/reaction.c"
+	mv -f "$REACTION.$$" "$REACTION" || die "cannot rename $REACTION.$$"
 fi
 
 if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
@@ -69,14 +72,14 @@ trap 'exit 129' HUP
 printf '[level.high]\nusage = %s\nactions = signal:USR1\n' "$USAGE" >"$T/default.ini"
 printf '[level.high]\nusage = %s\nactions = signal:USR1\n\n[monitor]\ninterval_min = 10ms\n' "$USAGE" >"$T/fast.ini"
 "$MEMRUN" --check-policy "$T/fast.ini" >/dev/null || die "memrun refuses the benchmark policy $T/fast.ini"
-RES=$OUT/reaction.txt
+RES=$T/reaction.txt    # private while running (runs may overlap); copied to $OUT/reaction.txt at the end
 : >"$RES" || die "cannot write $RES"
 
 # one SCENARIO: a fresh memrun, its child's result line appended to $RES
 one() {
 	case $1 in
-	steady) pol=default.ini; set -- steady --pace 1000 --idle 200 ;;
-	steady-10ms) pol=fast.ini; set -- steady-10ms --pace 1000 --idle 200 ;;
+	steady) pol=default.ini; set -- steady --pace 1000 --idle 200 --jitter 200 ;;
+	steady-10ms) pol=fast.ini; set -- steady-10ms --pace 1000 --idle 200 --jitter 200 ;;
 	burst) pol=default.ini; set -- burst --pace 0 --idle 5500 --jitter 2000 ;;
 	esac
 	name=$1
@@ -95,7 +98,7 @@ one steady
 
 rounds=$RUNS
 [ "$BURST_RUNS" -le "$rounds" ] || rounds=$BURST_RUNS
-echo "reaction: $rounds interleaved rounds ($RUNS steady, $RUNS steady-10ms, $BURST_RUNS burst runs; about $((BURST_RUNS * 7 + RUNS * 2 * 3 / 4)) s) ..." >&2
+echo "reaction: $rounds interleaved rounds ($RUNS steady, $RUNS steady-10ms, $BURST_RUNS burst runs; about $((BURST_RUNS * 7 + RUNS * 2 * 17 / 20)) s) ..." >&2
 start=$(date +%s)
 r=0
 while [ "$r" -lt "$rounds" ]; do
@@ -130,10 +133,13 @@ if [ "$MODE" = v2 ]; then
 else
 	echo "its own eventfd threshold on the same cgroup waking a blocked thread (kernel eventfd: the notification memrun uses, alone)."
 fi
-echo "steady: 64 KiB per ms; burst: 5.5-7.5 s idle, then as fast as it can; step = median time of one 64 KiB step"
+echo "steady: 64 KiB per ms after 0.2-0.4 s idle; burst: 5.5-7.5 s idle, then as fast as it can (idle times random);"
+echo "step = median time of one 64 KiB step"
 echo "(touch 16 pages + read usage), the resolution of the crossing time. p99 is by nearest rank (the maximum below 100 runs)."
 echo
 "$REACTION" --summarize "$RES" || die "reaction --summarize failed"
+cp "$RES" "$OUT/reaction.txt.$$" || die "cannot write $OUT/reaction.txt.$$"
+mv -f "$OUT/reaction.txt.$$" "$OUT/reaction.txt" || die "cannot rename $OUT/reaction.txt.$$"
 echo
-echo "Raw results: $RES (one line per run)."
+echo "Raw results: $OUT/reaction.txt (one line per run)."
 exit 0

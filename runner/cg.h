@@ -84,10 +84,10 @@ int cg_sandbox_watch(struct cg_sandbox *s);
 int cg_sandbox_event(struct cg_sandbox *s);
 /* memory.current / memory.usage_in_bytes only: the cheap read for sampling. */
 int cg_sandbox_usage(struct cg_sandbox *s, uint64_t *ret);
-/* v1: an eventfd that fires when usage crosses threshold (either way). */
-int cg_sandbox_usage_event(struct cg_sandbox *s, uint64_t threshold);
-/* v1: an eventfd for memory.pressure_level at "low", "medium" or "critical". */
-int cg_sandbox_pressure_level_event(struct cg_sandbox *s, const char *level);
+/* v1: make eventfd efd fire on FILE's event (memory.usage_in_bytes + a threshold in bytes, crossed
+ * either way; memory.pressure_level + "low"/"medium"/"critical"). The write can block for an RCU
+ * grace period (tens of ms): the monitor does it from a helper process. */
+int cg_sandbox_event_register(const struct cg_sandbox *s, int efd, const char *file, const char *arg);
 /* v2: write memory.high (the stall escalation raises it). */
 int cg_sandbox_set_high(struct cg_sandbox *s, uint64_t high);
 /* v2: does the kernel offer memory.reclaim for this sandbox? */

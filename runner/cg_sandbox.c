@@ -339,36 +339,16 @@ int cg_sandbox_usage(struct cg_sandbox *s, uint64_t *ret)
         return 0;
 }
 
-static int v1_event(struct cg_sandbox *s, const char *file, const char *arg)
+int cg_sandbox_event_register(const struct cg_sandbox *s, int efd, const char *file, const char *arg)
 {
         if (s->mode == CG_V2)
                 return -EOPNOTSUPP;
         _cleanup_close_ int ctl = openat(s->mem_fd, file, O_RDONLY | O_CLOEXEC);
         if (ctl < 0)
                 return -errno;
-        int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        if (efd < 0)
-                return -errno;
         char buf[96];
         snprintf(buf, sizeof buf, "%d %d %s", efd, ctl, arg);
-        int r = write_at(s->mem_fd, "cgroup.event_control", buf);
-        if (r < 0) {
-                close(efd);
-                return r;
-        }
-        return efd;
-}
-
-int cg_sandbox_usage_event(struct cg_sandbox *s, uint64_t threshold)
-{
-        char arg[32];
-        snprintf(arg, sizeof arg, "%llu", (unsigned long long)threshold);
-        return v1_event(s, "memory.usage_in_bytes", arg);
-}
-
-int cg_sandbox_pressure_level_event(struct cg_sandbox *s, const char *level)
-{
-        return v1_event(s, "memory.pressure_level", level);
+        return write_at(s->mem_fd, "cgroup.event_control", buf);
 }
 
 int cg_sandbox_set_high(struct cg_sandbox *s, uint64_t high)

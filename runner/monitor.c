@@ -9,6 +9,8 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
@@ -21,6 +23,7 @@
 #include "util.h"
 
 #define MAX_TRIGGERS 6
+#define V1_REGISTER_AFTER_S 0.02
 
 enum src { SRC_SIGNAL = 1, SRC_EVENTS, SRC_TIMER, SRC_TRIGGER, SRC_V1_EVENT, SRC_LIMITER };
 
@@ -41,8 +44,18 @@ struct monitor {
         bool psi_ok, psi_system;
         struct trigger trig[MAX_TRIGGERS];
         unsigned n_trig;
-        int v1_fds[_LEVEL_MAX + 1];
+        struct v1_event {
+                int fd;
+                const char *file;
+                char arg[32];
+        } v1[_LEVEL_MAX + 1];
         unsigned n_v1;
+        bool v1_pending;
+        int psi_dir;              /* where memory.pressure is, for triggers armed later */
+        const char *psi_file;
+        bool triggers_pending;
+        bool sources_ready;       /* PSI and v1 events set up (after the first 100 ms) */
+        struct level_sample last; /* for the timeline's closing row */
         struct level_engine eng;
         struct stall_detector stall;
         struct actions act;
@@ -116,8 +129,17 @@ static void setup_psi(struct monitor *m)
                                  "/proc/pressure/memory");
         }
         m->psi_ok = true;
+        m->psi_dir = fcntl(dir, F_DUPFD_CLOEXEC, 3);
+        m->psi_file = file;
+        m->triggers_pending = m->psi_dir >= 0;
+}
 
+/* Triggers are armed once the command has outlived its first samples: creating and destroying one
+ * each costs an RCU grace period in the kernel (~10-30 ms), which a short command should not pay. */
+static void arm_triggers(struct monitor *m)
+{
         bool said = false;
+        m->triggers_pending = false;
         for (int l = LEVEL_MODERATE; l < _LEVEL_MAX; l++) {
                 const struct policy_level *pl = &m->p->levels[l];
                 if (!pl->defined)
@@ -127,10 +149,11 @@ static void setup_psi(struct monitor *m)
                         if (!ppm || m->n_trig >= MAX_TRIGGERS)
                                 continue;
                         uint64_t win;
-                        int fd = psi_trigger_open(dir, file, full ? "full" : "some", ppm, m->p->psi_window_usec, &win);
+                        int fd = psi_trigger_open(m->psi_dir, m->psi_file, full ? "full" : "some", ppm,
+                                                  m->p->psi_window_usec, &win);
                         if (fd < 0) {
                                 log_warn("cannot arm a PSI trigger on %s (%s): %s avg10 is sampled instead",
-                                         file, strerror(-fd), full ? "full" : "some");
+                                         m->psi_file, strerror(-fd), full ? "full" : "some");
                                 continue;
                         }
                         if (win != m->p->psi_window_usec && !said) {
@@ -150,26 +173,51 @@ static void setup_psi(struct monitor *m)
         }
 }
 
-/* v1 has no memory.events: usage thresholds at each level's boundary, and the pressure level. */
+/* v1 has no memory.events: usage thresholds at each level's boundary, and the pressure level. The
+ * eventfds are ours (in the loop from the start); their registration writes to cgroup.event_control
+ * can each block for an RCU grace period, so a helper process makes them: the loop never waits. */
 static void setup_v1(struct monitor *m)
 {
         if (m->sb->mode == CG_V2)
                 return;
-        for (int l = LEVEL_MODERATE; l < _LEVEL_MAX; l++) {
-                uint64_t thr = level_usage_threshold(&m->eng, (enum level)l);
-                if (thr == SIZE_MAX_VALUE)
+        for (int l = LEVEL_MODERATE; l <= _LEVEL_MAX; l++) {
+                struct v1_event *ev = &m->v1[m->n_v1];
+                if (l < _LEVEL_MAX) {
+                        uint64_t thr = level_usage_threshold(&m->eng, (enum level)l);
+                        if (thr == SIZE_MAX_VALUE)
+                                continue;
+                        ev->file = "memory.usage_in_bytes";
+                        snprintf(ev->arg, sizeof ev->arg, "%llu", (unsigned long long)thr);
+                } else {
+                        ev->file = "memory.pressure_level";
+                        snprintf(ev->arg, sizeof ev->arg, "medium");
+                }
+                ev->fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+                if (ev->fd < 0)
                         continue;
-                int fd = cg_sandbox_usage_event(m->sb, thr);
-                if (fd >= 0 && add_fd(m, fd, EPOLLIN, SRC_V1_EVENT, m->n_v1) == 0)
-                        m->v1_fds[m->n_v1++] = fd;
-                else if (fd >= 0)
-                        close(fd);
+                if (add_fd(m, ev->fd, EPOLLIN, SRC_V1_EVENT, m->n_v1) < 0) {
+                        close(ev->fd);
+                        continue;
+                }
+                m->n_v1++;
         }
-        int fd = cg_sandbox_pressure_level_event(m->sb, "medium");
-        if (fd >= 0 && add_fd(m, fd, EPOLLIN, SRC_V1_EVENT, m->n_v1) == 0)
-                m->v1_fds[m->n_v1++] = fd;
-        else if (fd >= 0)
-                close(fd);
+        m->v1_pending = m->n_v1 > 0;
+}
+
+static void register_v1(struct monitor *m)
+{
+        m->v1_pending = false;
+        pid_t pid = fork();
+        if (pid != 0) {
+                if (pid < 0)
+                        log_warn("cannot start the v1 event registration (%m): usage is sampled instead");
+                return;
+        }
+        (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+        int bad = 0;
+        for (unsigned i = 0; i < m->n_v1; i++)
+                bad |= cg_sandbox_event_register(m->sb, m->v1[i].fd, m->v1[i].file, m->v1[i].arg) < 0;
+        _exit(bad);
 }
 
 /* Slow far from the next threshold, fast near it: half the time the growth needs to reach it, never
@@ -203,6 +251,8 @@ static uint64_t next_interval(struct monitor *m, uint64_t usage)
         uint64_t iv = target < backoff ? target : backoff;
         if (iv < lo)
                 iv = lo;
+        if (m->v1_pending && iv > (uint64_t)(V1_REGISTER_AFTER_S * 1e6))
+                iv = (uint64_t)(V1_REGISTER_AFTER_S * 1e6);
         m->iv = iv;
         return iv;
 }
@@ -270,8 +320,21 @@ static void sample(struct monitor *m)
                 actions_run(&m->act, &m->eng, &d, s.usage, now);
         }
 
+        m->last = s;
         if (m->cfg->timeline_fd >= 0)
                 timeline_row(m, now, &s);
+        /* Not at once: back-to-back short commands would queue on each other's registrations (each
+         * waits for an RCU grace period, as does the next command's cgroup.procs write). */
+        if (m->v1_pending && now - m->cfg->t0 >= V1_REGISTER_AFTER_S)
+                register_v1(m);
+        if (now - m->cfg->t0 >= 0.1) {
+                if (!m->sources_ready) {
+                        m->sources_ready = true;
+                        setup_psi(m);
+                }
+                if (m->triggers_pending)
+                        arm_triggers(m);
+        }
 
         /* Stall: only v2 has memory.high to be stuck on. */
         if (m->sb->mode == CG_V2 && m->p->stall_enabled && !m->stalled_kill &&
@@ -295,7 +358,7 @@ static void sample(struct monitor *m)
 int monitor_run(const struct monitor_cfg *cfg, struct cg_sandbox *sb, int sigfd, pid_t child, int *ret_status)
 {
         struct monitor m = { .cfg = cfg, .p = cfg->policy, .sb = sb, .child = child, .ep = -1, .tfd = -1,
-                             .psi_fd = -1 };
+                             .psi_fd = -1, .psi_dir = -1 };
         int reaped = 0, status = 0, r = 0;
 
         level_engine_init(&m.eng, m.p, cfg->limit);
@@ -315,7 +378,9 @@ int monitor_run(const struct monitor_cfg *cfg, struct cg_sandbox *sb, int sigfd,
                 (void)add_fd(&m, sb->events_fd, sb->mode == CG_V2 ? EPOLLPRI : EPOLLIN, SRC_EVENTS, 0);
         if (cfg->limiter_fd >= 0)
                 (void)add_fd(&m, cfg->limiter_fd, EPOLLIN, SRC_LIMITER, 0);
-        setup_psi(&m);
+        /* v1 thresholds 20 ms in (see sample(); a program can fill a limit in tens of milliseconds),
+         * registered by a helper process; PSI once the command has run 100 ms (see sample()): trigger setup and
+         * teardown cost an RCU grace period that a short command should not pay. */
         setup_v1(&m);
 
         monitor_reap(child, &status, &reaped, &m.act, sb);
@@ -380,7 +445,7 @@ int monitor_run(const struct monitor_cfg *cfg, struct cg_sandbox *sb, int sigfd,
                                 break;
                         case SRC_V1_EVENT:
                                 if (idx < m.n_v1)
-                                        (void)!read(m.v1_fds[idx], &junk, sizeof junk);
+                                        (void)!read(m.v1[idx].fd, &junk, sizeof junk);
                                 want_sample = true;
                                 break;
                         case SRC_LIMITER:
@@ -393,13 +458,22 @@ int monitor_run(const struct monitor_cfg *cfg, struct cg_sandbox *sb, int sigfd,
                         sample(&m);
         }
         *ret_status = status;
+        if (cfg->timeline_fd >= 0) {
+                /* A closing row: where usage stood when the command ended (its peak may lie between
+                 * samples; the report has memory.peak). */
+                struct level_sample fin = m.last;
+                fin.t = now_mono();
+                if (cg_sandbox_usage(sb, &fin.usage) == 0)
+                        timeline_row(&m, fin.t, &fin);
+        }
 out:
         actions_shutdown(&m.act, now_mono());
         for (unsigned i = 0; i < m.n_trig; i++)
                 close(m.trig[i].fd);
         for (unsigned i = 0; i < m.n_v1; i++)
-                close(m.v1_fds[i]);
+                close(m.v1[i].fd);
         close_fd(&m.psi_fd);
+        close_fd(&m.psi_dir);
         close_fd(&m.tfd);
         close_fd(&m.ep);
         return r;
