@@ -38,7 +38,7 @@ LIB_OBJ     := $(LIB_SRC:%.c=$(B)/obj/%.pic.o)
 INCLUDEDIR  ?= $(PREFIX)/include
 LIBS_OUT    := $(B)/libmemlimit.so $(B)/libmemlimit.a $(B)/memlimit.pc
 
-HDRS        := $(wildcard runner/*.h config/*.h limiter/*.h tests/unit/*.h)
+HDRS        := $(wildcard examples/*.h runner/*.h config/*.h limiter/*.h tests/unit/*.h)
 OBJ         := $(RUNNER_SRC:%.c=$(B)/obj/%.o)
 SAN_OBJ     := $(RUNNER_SRC:%.c=$(B)/asan/obj/%.o)
 

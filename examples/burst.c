@@ -20,27 +20,15 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common.h"
+
 #include "memlimit.h"
 
 #define MAX_HOLD 256
 
 static unsigned long long num_arg(const char *s)
 {
-        char *end;
-        errno = 0;
-        unsigned long long v = strtoull(s, &end, 10);
-        if (errno || end == s || *s == '-')
-                goto bad;
-        switch (*end) {
-        case 'K': case 'k': v <<= 10; end++; break;
-        case 'M': case 'm': v <<= 20; end++; break;
-        case 'G': case 'g': v <<= 30; end++; break;
-        }
-        if (*end == '\0')
-                return v;
-bad:
-        fprintf(stderr, "burst: bad number '%s'\n", s);
-        exit(2);
+        return example_size_arg("burst", s);
 }
 
 struct req {

@@ -35,6 +35,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common.h"
+
 #include "memlimit.h"
 
 #define HDR_MAX (8u << 10)          /* request line + headers */
@@ -515,21 +517,7 @@ static bool conn_write(struct conn *c)
 
 static unsigned long long size_arg(const char *s)
 {
-        char *end;
-        errno = 0;
-        unsigned long long v = strtoull(s, &end, 10);
-        if (errno || end == s || *s == '-')
-                goto bad;
-        switch (*end) {
-        case 'K': case 'k': v <<= 10; end++; break;
-        case 'M': case 'm': v <<= 20; end++; break;
-        case 'G': case 'g': v <<= 30; end++; break;
-        }
-        if (*end == '\0')
-                return v;
-bad:
-        fprintf(stderr, "cachesrv: bad number '%s'\n", s);
-        exit(2);
+        return example_size_arg("cachesrv", s);
 }
 
 static void accept_all(int lfd)

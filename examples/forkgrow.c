@@ -26,6 +26,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common.h"
+
 #include "memlimit.h"
 
 #define ENTRY (256u << 10)
@@ -37,21 +39,7 @@ static unsigned long long grown, freed_total, trims, ops;
 
 static unsigned long long num_arg(const char *s)
 {
-        char *end;
-        errno = 0;
-        unsigned long long v = strtoull(s, &end, 10);
-        if (errno || end == s || *s == '-')
-                goto bad;
-        switch (*end) {
-        case 'K': case 'k': v <<= 10; end++; break;
-        case 'M': case 'm': v <<= 20; end++; break;
-        case 'G': case 'g': v <<= 30; end++; break;
-        }
-        if (*end == '\0')
-                return v;
-bad:
-        fprintf(stderr, "forkgrow: bad number '%s'\n", s);
-        exit(2);
+        return example_size_arg("forkgrow", s);
 }
 
 static double now(void)
