@@ -22,14 +22,14 @@ FUZZ_SECONDS ?= 20
 
 RUNNER_SRC  := runner/util.c runner/log.c runner/options.c runner/cg_detect.c runner/cg_sandbox.c \
                runner/registry.c runner/spawn.c runner/kmsg.c runner/report.c runner/monitor.c \
-               runner/level.c runner/psi.c runner/actions.c runner/lsrv.c runner/preload.c config/size.c \
+               runner/level.c runner/governor.c runner/proc.c runner/psi.c runner/actions.c runner/lsrv.c runner/preload.c config/size.c \
                config/policy.c
 LIBS        := $$(pkg-config --libs inih) -lm
 MAIN_SRC    := runner/main.c
 EXAMPLES    := leak cachefill fragment loadgen
-LIB_EXAMPLES := cachesrv prefork burst forkgrow
+LIB_EXAMPLES := cachesrv prefork burst forkgrow holdcache
 UNIT_TESTS  := test_size test_options test_cg test_registry test_kmsg test_report test_level test_psi \
-               test_lsrv test_policy test_preload test_memlimit
+               test_lsrv test_policy test_preload test_memlimit test_governor
 HELPERS     := mlclient
 
 LIB_SRC     := limiter/memlimit.c limiter/memlimit_client.c limiter/memlimit_actions.c \

@@ -20,6 +20,7 @@
 #define POLICY_FILE_MAX (1024 * 1024)
 #define USEC_PER_MSEC 1000ull
 #define USEC_PER_SEC 1000000ull
+#define USEC_PER_MIN (60ull * USEC_PER_SEC)
 #define USEC_PER_HOUR (3600ull * USEC_PER_SEC)
 #define QUOTE_MAX 48 /* characters of a bad value quoted in a message */
 
@@ -54,6 +55,9 @@ static void policy_base(struct policy *p)
         p->interval_min_usec = 50 * USEC_PER_MSEC;
         p->interval_max_usec = 2 * USEC_PER_SEC;
         p->hook_timeout_usec = 10 * USEC_PER_SEC;
+        p->hold = true;
+        p->giveup_usec = USEC_PER_SEC;
+        p->ask_timeout_usec = USEC_PER_SEC;
         p->stall_enabled = true;
         p->stall_psi_full_ppm = 200000;
         p->stall_duration_usec = 10 * USEC_PER_SEC;
@@ -83,6 +87,11 @@ void policy_default(struct policy *ret)
         c->defined = true;
         c->usage_ppm = 950000;
         c->psi_full_ppm = 50000;
+        /* Trimming at every level: shedding is the governor's last step, taken only when trimming,
+         * collecting and kernel reclaim come back short. */
+        add_action(c, ACTION_TRIM, 0);
+        add_action(c, ACTION_COLLECT, 0);
+        add_action(c, ACTION_RECLAIM, 0);
         add_action(c, ACTION_SHED, 0);
         /* Not DESIGN.md's signal:USR1: USR1 terminates a program that does not handle it, so as a
          * default it would kill every unmodified program at 95%. Policies opt in to signals. */
@@ -173,11 +182,6 @@ static const char *fmt_duration(uint64_t usec, char *buf, size_t size)
         return buf;
 }
 
-static uint64_t share(uint64_t total, uint32_t ppm)
-{
-        return (uint64_t)((u128)total * ppm / PCT_ONE);
-}
-
 /* ---------------------------------------------------------------- signals */
 
 static const struct {
@@ -263,12 +267,13 @@ enum section {
         SECT_RECOVERY,
         SECT_MONITOR,
         SECT_STALL,
+        SECT_GOVERNOR,
         _SECT_MAX,
         SECT_NONE = -1,
 };
 
 static const char *const section_names[_SECT_MAX] = { "memory",   "level.moderate", "level.high", "level.critical",
-                                                       "recovery", "monitor",        "stall" };
+                                                       "recovery", "monitor",        "stall",      "governor" };
 
 #define IS_LEVEL(s) ((s) >= SECT_MODERATE && (s) <= SECT_CRITICAL)
 /* Sections are in level order, so SECT_MODERATE + n is LEVEL_MODERATE + n. */
@@ -317,6 +322,9 @@ static const struct key keys[] = {
         { SECT_STALL, "duration", K_DURATION, P(stall_duration_usec), USEC_PER_MSEC, USEC_PER_HOUR },
         { SECT_STALL, "action", K_STALL_ACTION, P(stall_action), 0, 0 },
         { SECT_STALL, "step", K_PCT, P(stall_step_ppm), 1, PCT_ONE },
+        { SECT_GOVERNOR, "hold", K_BOOL, P(hold), 0, 0 },
+        { SECT_GOVERNOR, "giveup", K_DURATION, P(giveup_usec), 0, USEC_PER_HOUR },
+        { SECT_GOVERNOR, "ask_timeout", K_DURATION, P(ask_timeout_usec), 10 * USEC_PER_MSEC, USEC_PER_MIN },
 };
 
 #define N_KEYS (sizeof keys / sizeof keys[0])
@@ -401,7 +409,7 @@ static void section_header(struct parser *ps, const char *line)
         char name[QUOTE_MAX + 1];
         snprintf(name, sizeof name, "%.*s", (int)(n < QUOTE_MAX ? n : QUOTE_MAX), b);
         perr(ps, "unknown section [%s] (expected [memory], [level.moderate], [level.high], [level.critical], "
-                 "[recovery], [monitor] or [stall])",
+                 "[recovery], [monitor], [stall] or [governor])",
              quote(name, q, sizeof q));
 }
 
@@ -1017,7 +1025,7 @@ void policy_print(FILE *f, const struct policy *p)
                 fprintf(f, "  soft: not set (from the command line, else 90%% of limit)\n");
         else if (p->soft_ppm && limit_known)
                 fprintf(f, "  soft: %s of limit (%s)\n", fmt_pct(p->soft_ppm, a, sizeof a),
-                        size_format(share(p->limit, p->soft_ppm), b, sizeof b));
+                        size_format(size_share(p->limit, p->soft_ppm), b, sizeof b));
         else if (p->soft_ppm)
                 fprintf(f, "  soft: %s of limit\n", fmt_pct(p->soft_ppm, a, sizeof a));
         else
@@ -1044,7 +1052,7 @@ void policy_print(FILE *f, const struct policy *p)
                 if (pl->usage_ppm) {
                         if (limit_known)
                                 fprintf(f, "  usage >= %s of limit (%s of %s)\n", fmt_pct(pl->usage_ppm, a, sizeof a),
-                                        size_format(share(p->limit, pl->usage_ppm), b, sizeof b),
+                                        size_format(size_share(p->limit, pl->usage_ppm), b, sizeof b),
                                         size_format(p->limit, c, sizeof c));
                         else
                                 fprintf(f, "  usage >= %s of limit\n", fmt_pct(pl->usage_ppm, a, sizeof a));
@@ -1070,7 +1078,7 @@ void policy_print(FILE *f, const struct policy *p)
                         if (limit_known)
                                 fprintf(f, "  repeat: actions again each time usage grows %s of limit (%s)\n",
                                         fmt_pct(pl->repeat_ppm, a, sizeof a),
-                                        size_format(share(p->limit, pl->repeat_ppm), b, sizeof b));
+                                        size_format(size_share(p->limit, pl->repeat_ppm), b, sizeof b));
                         else
                                 fprintf(f, "  repeat: actions again each time usage grows %s of limit\n",
                                         fmt_pct(pl->repeat_ppm, a, sizeof a));
@@ -1085,6 +1093,19 @@ void policy_print(FILE *f, const struct policy *p)
         fprintf(f, "  interval_min: %s\n", fmt_duration(p->interval_min_usec, a, sizeof a));
         fprintf(f, "  interval_max: %s\n", fmt_duration(p->interval_max_usec, a, sizeof a));
         fprintf(f, "  hook_timeout: %s\n", fmt_duration(p->hook_timeout_usec, a, sizeof a));
+        fprintf(f, "governor:\n");
+        if (p->hold) {
+                fprintf(f, "  hold: yes (above a level's target, keep asking: trim -> collect -> reclaim -> shed, as the "
+                           "level's actions allow)\n");
+                fprintf(f, "  ask_timeout: %s\n", fmt_duration(p->ask_timeout_usec, a, sizeof a));
+                if (p->giveup_usec)
+                        fprintf(f, "  giveup: %s above the soft limit with nothing left to free: lift memory.high, "
+                                   "let memory.max act\n", fmt_duration(p->giveup_usec, a, sizeof a));
+                else
+                        fprintf(f, "  giveup: never\n");
+        } else {
+                fprintf(f, "  hold: no (each level's actions run once when it is entered, and on repeat)\n");
+        }
         fprintf(f, "stall:\n");
         if (!p->stall_enabled) {
                 fprintf(f, "  disabled\n");

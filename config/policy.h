@@ -55,6 +55,10 @@ struct policy {
         uint64_t psi_window_usec;       /* PSI trigger window (kernel: 500ms..10s) */
         uint64_t interval_min_usec, interval_max_usec;  /* usage sampling period bounds */
         uint64_t hook_timeout_usec;     /* exec: hooks are killed after this */
+        /* [governor]: the soft limit as a control loop (DESIGN.md) */
+        bool hold;                      /* keep asking while above target; no = the fire-once ladder */
+        uint64_t giveup_usec;           /* above the soft limit with nothing freeable this long: give up */
+        uint64_t ask_timeout_usec;      /* an unanswered ask is written off after this */
         /* [stall] */
         bool stall_enabled;
         uint32_t stall_psi_full_ppm;

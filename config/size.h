@@ -14,3 +14,9 @@ int pct_parse(const char *s, uint32_t *ret_ppm);
 int duration_parse(const char *s, uint64_t *ret_usec);
 /* Human form for messages: "256M", "2.5G", "max". */
 const char *size_format(uint64_t v, char *buf, unsigned long size);
+
+/* ppm parts per million of total (PCT_ONE = all of it), without overflow. */
+static inline uint64_t size_share(uint64_t total, uint32_t ppm)
+{
+        return (uint64_t)((unsigned __int128)total * ppm / PCT_ONE);
+}

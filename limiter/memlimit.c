@@ -384,15 +384,25 @@ struct ml_work {
         bool have;
         bool reply;               /* a LEVEL from memrun: answer with RESULTs */
         enum memlimit_level level;
-        uint32_t actions, seq;
+        uint32_t actions, seq;    /* what to run and answer (SHED too, answered as such) */
         uint64_t goal;
+        bool shed;                /* the shedding state to apply (the newest message's) */
 };
 
 static void note_level(struct ml_work *w, uint32_t level, uint32_t actions, uint64_t goal, uint32_t seq, bool reply)
 {
-        /* The newest state wins: RESULTs for a LEVEL overtaken before it was read may be dropped. */
+        /* The newest state (level, shedding) wins. An ask (trim/collect) read in the same round and
+         * overtaken by a LEVEL that asks nothing is still answered, under its own seq: memrun waits for
+         * that answer before it asks this process again. */
+        bool asks = actions & (MEMLIMIT_ACT_TRIM | MEMLIMIT_ACT_COLLECT);
+        if (w->have && w->reply && !asks && reply && (w->actions & (MEMLIMIT_ACT_TRIM | MEMLIMIT_ACT_COLLECT))) {
+                w->level = (enum memlimit_level)level;
+                w->shed = (actions & MEMLIMIT_ACT_SHED) != 0;
+                return;
+        }
         *w = (struct ml_work){ .have = true, .reply = reply, .level = (enum memlimit_level)level,
-                               .actions = actions, .goal = goal, .seq = seq };
+                               .actions = actions, .goal = goal, .seq = seq,
+                               .shed = (actions & MEMLIMIT_ACT_SHED) != 0 };
 }
 
 /* memrun went away or said BYE: back to normal, nobody to answer. */
@@ -517,11 +527,20 @@ static int dispatch(bool *ret_busy)
                         break;
 
                 struct ml_result res[3];
-                memlimit__apply_level(w.level, w.actions);
+                memlimit__apply_level(w.level, w.shed ? MEMLIMIT_ACT_SHED : 0);
                 unsigned n = memlimit__run_actions(w.level, w.actions, w.goal, res);
                 handled++;
-                if (!w.reply)
+                if (!w.reply) {
+                        if (w.actions && atomic_load(&g->mode) == MEMLIMIT_MODE_STANDALONE) {
+                                uint64_t freed = 0;
+                                for (unsigned i = 0; i < n; i++)
+                                        freed += res[i].freed;
+                                pthread_mutex_lock(&g->lock);
+                                memlimit__standalone_reply(&g->sa, w.goal, freed);
+                                pthread_mutex_unlock(&g->lock);
+                        }
                         continue;
+                }
                 pthread_mutex_lock(&g->lock);
                 /* After a fork or shutdown inside a callback, the connection is not ours to answer on. */
                 if (gen == atomic_load(&g->gen))

@@ -41,11 +41,10 @@ void memlimit__apply_level(enum memlimit_level level, uint32_t actions)
         int old = atomic_load_explicit(&g->level, memory_order_relaxed);
         bool old_shed = atomic_load_explicit(&g->shedding, memory_order_relaxed), shed = old_shed;
 
-        if (actions & MEMLIMIT_ACT_SHED) {
-                shed = true;
-                g->shed_level = (int)level;
-        } else if (shed && (int)level < g->shed_level)
-                shed = false;
+        /* Every LEVEL states the shedding it wants: memrun's governor keeps SHED in its asks while it
+         * sheds, and sends one without it when shedding ends. */
+        shed = (actions & MEMLIMIT_ACT_SHED) != 0;
+        g->shed_level = shed ? (int)level : MEMLIMIT_LEVEL_MAX;
         atomic_store_explicit(&g->level, (int)level, memory_order_release);
         atomic_store_explicit(&g->shedding, shed, memory_order_release);
 
@@ -80,11 +79,15 @@ static bool run_one(struct ml_run *run, struct ml_callback *c, size_t (*trim)(vo
 {
         struct ml_state *g = &memlimit__g;
 
-        if (c->futile >= ML_FUTILE_SKIP) {
-                run->futile_skips++;
-                return true;
-        }
         uint64_t w0 = memlimit__now_ns(CLOCK_MONOTONIC);
+        if (c->futile >= ML_FUTILE_SKIP) {
+                /* Skipped, but not for ever: a cache that was empty may have filled again. */
+                if (w0 - c->futile_ns < ML_FUTILE_RETRY_NS) {
+                        run->futile_skips++;
+                        return true;
+                }
+                c->futile = ML_FUTILE_SKIP - 1;
+        }
         if (!memlimit__budget_allows(&g->budget, w0)) {
                 run->budget_skip = true;
                 return false;
@@ -98,6 +101,8 @@ static bool run_one(struct ml_run *run, struct ml_callback *c, size_t (*trim)(vo
         run->ran++;
         run->usec += (w1 > w0 ? w1 - w0 : 0) / 1000;
         c->futile = freed ? 0 : c->futile + 1;
+        if (c->futile == ML_FUTILE_SKIP)
+                c->futile_ns = w1;
         run->freed += freed;
         run->remaining = run->remaining > freed ? run->remaining - freed : 0;
         memlimit__debug("%s %s freed %zu bytes (asked %llu)%s", trim ? "collect" : "callback", c->name, freed,
@@ -139,9 +144,17 @@ unsigned memlimit__run_actions(enum memlimit_level level, uint32_t actions, uint
                  * met; with no goal, every cache is asked to free what it can spare. */
                 struct ml_run run = { .level = level, .goal = goal, .remaining = goal };
                 unsigned n = atomic_load_explicit(&g->n_caches, memory_order_acquire);
+                bool heap = !(g->flags & MEMLIMIT_F_NO_MALLOC_TRIM);
+                uint64_t before = 0, after = 0;
+                heap = heap && n > 0 && memlimit__rss(&before) == 0;
                 for (unsigned i = 0; i < n && !(goal && run.remaining == 0); i++)
                         if (!run_one(&run, &g->caches[i], NULL))
                                 break;
+                /* What a cache frees with free() may stay in malloc's heap (below its top, or under a
+                 * raised mmap threshold): if resident memory fell by less than half of it, hand the free
+                 * heap pages back, or trimming frees nothing the kernel sees. */
+                if (heap && run.freed && memlimit__rss(&after) == 0 && (before < after || before - after < run.freed / 2))
+                        (void)malloc_trim(0);
                 finish(&results[k++], MEMLIMIT_ACT_TRIM, &run, n > 0);
         }
         if (actions & MEMLIMIT_ACT_COLLECT) {

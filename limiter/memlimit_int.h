@@ -14,13 +14,15 @@
 
 #define ML_NAME_MAX 32
 #define ML_BUDGET_WINDOW_NS UINT64_C(1000000000)   /* burst allowance: pct of this window */
-#define ML_FUTILE_SKIP 2                           /* freed nothing this many times in a row: skip */
+#define ML_FUTILE_SKIP 2                           /* freed nothing this many times in a row: skip ... */
+#define ML_FUTILE_RETRY_NS UINT64_C(1000000000)    /* ... for this long, then try once more */
 
 struct ml_callback {
         memlimit_fn fn;
         void *ctx;
         char name[ML_NAME_MAX];
         unsigned futile;          /* consecutive runs that freed nothing; dispatcher-only */
+        uint64_t futile_ns;       /* when it reached ML_FUTILE_SKIP */
 };
 
 struct ml_level_handler {
@@ -50,6 +52,9 @@ struct ml_standalone {
         enum memlimit_level level;
         uint64_t last_usage;      /* at the last actions run */
         uint64_t last_run_ns;
+        unsigned step;            /* escalation: 0 trim, 1 + collect, 2 + shed */
+        unsigned short_streak;    /* asks in a row that came back short */
+        uint64_t below_ns;        /* under target since (0: not) */
 };
 
 struct ml_state {
@@ -108,6 +113,8 @@ ML_HIDDEN extern int (*memlimit__memory_source)(uint64_t *ret);   /* tests repla
 ML_HIDDEN void memlimit__standalone_step(struct ml_standalone *sa, uint64_t usage, uint64_t now_ns,
                                          enum memlimit_level *ret_level, uint32_t *ret_actions,
                                          uint64_t *ret_goal);
+/* What the last ask freed of its goal: short asks escalate. */
+ML_HIDDEN void memlimit__standalone_reply(struct ml_standalone *sa, uint64_t asked, uint64_t freed);
 ML_HIDDEN uint64_t memlimit__standalone_period_ns(const struct ml_standalone *sa, uint64_t usage);
 
 /* client */

@@ -1,5 +1,6 @@
 /* memlimit_standalone: levels without memrun, from MEMLIMIT=SIZE: the process's resident memory
- * (/proc/self/statm) against that soft limit with memrun's built-in thresholds. Parsing and the level
+ * (/proc/self/statm) against that soft limit with memrun's built-in thresholds, held there by the
+ * same law as memrun's governor. Parsing and the level
  * engine are pure; reading memory goes through a replaceable source. Self-contained: the .so links
  * nothing else of the project. */
 #include <errno.h>
@@ -19,9 +20,7 @@ static const uint32_t level_actions[MEMLIMIT_LEVEL_MAX] = {
         MEMLIMIT_ACT_TRIM | MEMLIMIT_ACT_COLLECT | MEMLIMIT_ACT_SHED,
 };
 #define HYSTERESIS_PCT 5          /* leave a level this far below its threshold */
-#define GOAL_PCT 65               /* a goal brings usage back under moderate's exit point */
-#define REPEAT_GROWTH_PCT 2       /* at the same level, run again after usage grew this much ... */
-#define REPEAT_MIN_NS UINT64_C(1000000000)   /* ... and this long after the last run */
+#define DOWN_NS UINT64_C(1000000000)   /* under target this long: one escalation step down */
 
 /* "512M", "2.5G", "1048576", "64KiB": base 1024, case-insensitive, decimals allowed. */
 int memlimit__size_parse(const char *s, uint64_t *ret)
@@ -100,11 +99,18 @@ int (*memlimit__memory_source)(uint64_t *ret) = memlimit__rss;
 
 static uint64_t pct_of(uint64_t v, unsigned pct) { return v / 100 * pct + v % 100 * pct / 100; }
 
+static uint32_t cumulative[3] = { MEMLIMIT_ACT_TRIM, MEMLIMIT_ACT_TRIM | MEMLIMIT_ACT_COLLECT,
+                                  MEMLIMIT_ACT_TRIM | MEMLIMIT_ACT_COLLECT | MEMLIMIT_ACT_SHED };
+
+/* memrun's governor, in-process: while usage is above the level's target, ask again at every sample;
+ * asks that come back short escalate trim -> collect -> shed as far as the level allows, and the
+ * escalation steps down once usage has stayed under target for DOWN_NS. */
 void memlimit__standalone_step(struct ml_standalone *sa, uint64_t usage, uint64_t now_ns,
                                enum memlimit_level *ret_level, uint32_t *ret_actions, uint64_t *ret_goal)
 {
         enum memlimit_level raw = MEMLIMIT_NORMAL, down = MEMLIMIT_NORMAL, cur = sa->level, next = cur;
         uint32_t actions = 0;
+        uint64_t goal = 0;
 
         for (int l = MEMLIMIT_MODERATE; l < MEMLIMIT_LEVEL_MAX; l++) {
                 if (usage >= pct_of(sa->soft, thresholds[l]))
@@ -117,27 +123,61 @@ void memlimit__standalone_step(struct ml_standalone *sa, uint64_t usage, uint64_
         else if (down < cur)
                 next = down;
 
-        if (next > cur || (next == cur && next > MEMLIMIT_NORMAL && usage > sa->last_usage &&
-                           usage - sa->last_usage >= pct_of(sa->soft, REPEAT_GROWTH_PCT) &&
-                           now_ns - sa->last_run_ns >= REPEAT_MIN_NS))
-                actions = level_actions[next];
+        uint64_t target = next > MEMLIMIT_NORMAL ? pct_of(sa->soft, thresholds[next] - HYSTERESIS_PCT) : UINT64_MAX;
+        if (next > MEMLIMIT_NORMAL && usage > target) {
+                sa->below_ns = 0;
+                uint32_t allowed = level_actions[next];
+                actions = cumulative[sa->step] & allowed;
+                if (!actions)
+                        actions = allowed & -allowed;   /* the level's cheapest */
+                goal = usage - target;
+        } else {
+                if (!sa->below_ns)
+                        sa->below_ns = now_ns ? now_ns : 1;
+                if (sa->step && now_ns - sa->below_ns >= DOWN_NS) {
+                        sa->step--;
+                        sa->short_streak = 0;
+                        sa->below_ns = now_ns;
+                }
+                if (next > cur) {
+                        /* Entered (usage at the threshold's edge): one ask for the way to target. */
+                        actions = cumulative[sa->step] & level_actions[next];
+                        goal = pct_of(usage, 5);
+                }
+        }
         if (actions) {
                 sa->last_usage = usage;
                 sa->last_run_ns = now_ns;
-        } else if (next < cur)
-                sa->last_usage = usage;
+        }
         sa->level = next;
-        uint64_t floor = pct_of(sa->soft, GOAL_PCT);
         *ret_level = next;
         *ret_actions = actions;
-        *ret_goal = actions && usage > floor ? usage - floor : 0;
+        *ret_goal = goal;
 }
 
-/* Sample often near the limit (a sample costs one small read of /proc), less far from it; a program
- * growing fast from far below still gets several samples before it crosses moderate. */
+void memlimit__standalone_reply(struct ml_standalone *sa, uint64_t asked, uint64_t freed)
+{
+        if (!asked)
+                return;
+        if (freed * 2 >= asked) {
+                sa->short_streak = 0;
+                return;
+        }
+        if (++sa->short_streak >= 2 && sa->step < 2) {
+                sa->step++;
+                sa->short_streak = 0;
+        }
+}
+
+/* A sample costs one small read of /proc: every 10 ms while above target, faster the nearer usage is
+ * to the first threshold, slowly far below it. */
 uint64_t memlimit__standalone_period_ns(const struct ml_standalone *sa, uint64_t usage)
 {
-        if (sa->level > MEMLIMIT_NORMAL || usage >= pct_of(sa->soft, 50))
+        if (sa->level > MEMLIMIT_NORMAL && usage > pct_of(sa->soft, thresholds[sa->level] - HYSTERESIS_PCT))
+                return UINT64_C(10000000);
+        if (sa->level > MEMLIMIT_NORMAL || usage >= pct_of(sa->soft, thresholds[MEMLIMIT_MODERATE] - 15))
+                return UINT64_C(20000000);
+        if (usage >= pct_of(sa->soft, 40))
                 return UINT64_C(50000000);
         return UINT64_C(200000000);
 }

@@ -15,26 +15,25 @@
 
 #include "../config/size.h"
 #include "log.h"
+#include "proc.h"
 #include "util.h"
-
-static uint64_t share(uint64_t total, uint32_t ppm)
-{
-        return (uint64_t)((unsigned __int128)total * ppm / PCT_ONE);
-}
 
 void actions_init(struct actions *a, const struct policy *p, struct cg_sandbox *sb, pid_t child, uint64_t limit,
                   uint64_t high, struct report_log *log, double t0)
 {
         *a = (struct actions){ .p = p, .sb = sb, .child = child, .limit = limit, .high = high,
-                               .max_configured_high = high, .log = log, .t0 = t0 };
+                               .max_configured_high = high, .log = log, .t0 = t0, .proc_fd = -1 };
         log->high_final = high;
+        log->governor = p->hold;
+        log->gave_up_t = -1;
+        gov_init(&a->gov, p, limit);
 }
 
 uint64_t actions_goal(const struct level_engine *e, enum level l, uint64_t usage)
 {
         uint64_t thr = level_usage_threshold(e, l);
         if (thr != SIZE_MAX_VALUE) {
-                uint64_t margin = share(e->limit, e->p->hysteresis_ppm);
+                uint64_t margin = size_share(e->limit, e->p->hysteresis_ppm);
                 uint64_t target = thr > margin ? thr - margin : 0;
                 if (usage > target)
                         return usage - target;
@@ -119,6 +118,18 @@ void actions_run(struct actions *a, const struct level_engine *e, const struct l
         uint32_t mask = 0;
         char gbuf[32];
 
+        if (a->p->hold) {
+                /* The governor asks; limiters hear the level, and whether shedding is on. */
+                if (a->limiter.broadcast && !d->repeat) {
+                        uint32_t shed = a->gov.shedding && (gov_limiter_actions(a->p, l, GOV_SHED) & ACTION_MASK(ACTION_SHED))
+                                                ? ACTION_MASK(ACTION_SHED)
+                                                : 0;
+                        (void)a->limiter.broadcast(a->limiter.ctx, l, shed, 0, usage, NULL);
+                }
+                if (!d->run_actions)
+                        return;
+                goto entry_actions;
+        }
         for (unsigned i = 0; i < pl->n_actions; i++) {
                 enum action_type t = pl->actions[i].type;
                 if (t == ACTION_TRIM || t == ACTION_COLLECT || t == ACTION_SHED)
@@ -145,12 +156,15 @@ void actions_run(struct actions *a, const struct level_engine *e, const struct l
         if (!d->run_actions)
                 return;
 
+entry_actions:
         for (unsigned i = 0; i < pl->n_actions; i++) {
                 const struct policy_action *pa = &pl->actions[i];
                 struct report_action *r;
                 struct action_proc *slot;
                 switch (pa->type) {
                 case ACTION_RECLAIM:
+                        if (a->p->hold && cg_sandbox_can_reclaim(a->sb))
+                                break; /* the governor's */
                         r = entry(a, now, "reclaim", l);
                         if (!cg_sandbox_can_reclaim(a->sb)) {
                                 if (r)
@@ -180,6 +194,23 @@ void actions_run(struct actions *a, const struct level_engine *e, const struct l
                         break;
                 case ACTION_SIGNAL:
                         r = entry(a, now, "signal", l);
+                        /* Never kill by accident: a warning the program does not catch would end it. */
+                        int caught = signal_default_kills(pa->signal) && a->proc_fd >= 0
+                                             ? proc_catches(a->proc_fd, a->child, pa->signal)
+                                             : 1;
+                        if (caught == 0) {
+                                a->log->signals_skipped++;
+                                if (r) {
+                                        snprintf(r->detail, sizeof r->detail, "SIG%s skipped: not handled by pid %d",
+                                                 sigabbrev_np(pa->signal), (int)a->child);
+                                        r->ms = 0;
+                                }
+                                if (a->said_unhandled++ == 0)
+                                        log_warn("%s: not sending SIG%s: pid %d does not handle it, and it would end "
+                                                 "the program (signal actions are warnings)",
+                                                 level_name(l), sigabbrev_np(pa->signal), (int)a->child);
+                                break;
+                        }
                         int k = kill(a->child, pa->signal);
                         if (r) {
                                 snprintf(r->detail, sizeof r->detail, "SIG%s to pid %d%s", sigabbrev_np(pa->signal),
@@ -236,6 +267,19 @@ bool actions_reaped(struct actions *a, pid_t pid, int status, uint64_t usage_now
                                                  " (kernel reclaimed less)");
                         }
                 }
+                if (p->governor) {
+                        /* memory.reclaim succeeds only once it reclaimed all it was asked; short of that the
+                         * drop in usage is what it did (a growing program hides some of it). */
+                        uint64_t drop = p->usage_before > usage_now ? p->usage_before - usage_now : 0;
+                        uint64_t freed = code == 0 ? p->asked : drop;
+                        if (!r)
+                                a->freed_total += drop;
+                        a->log->agg[ACTION_RECLAIM].freed += freed;
+                        a->log->agg[ACTION_RECLAIM].ms += (now - p->started) * 1000.0;
+                        a->tl_freed += freed;
+                        a->gov_reclaiming = false;
+                        gov_reply(&a->gov, now, true, p->asked, freed, -1);
+                }
                 log_debug("%s pid %d ended with status %d after %.0f ms", p->reclaim ? "reclaim" : "hook", (int)pid,
                           code, (now - p->started) * 1000.0);
                 *p = (struct action_proc){};
@@ -264,6 +308,10 @@ void actions_limiter_result(struct actions *a, uint32_t seq, enum action_type ty
 {
         a->freed_total += freed;
         a->log->limiter_freed += freed;
+        if ((unsigned)type < _ACTION_TYPE_MAX) {
+                a->log->agg[type].freed += freed;
+                a->log->agg[type].ms += ms;
+        }
         const char *name = action_type_name(type);
         for (unsigned i = a->log->n_actions; i-- > 0;) {
                 struct report_action *r = &a->log->actions[i];
@@ -275,6 +323,145 @@ void actions_limiter_result(struct actions *a, uint32_t seq, enum action_type ty
                         r->ms = ms;
                 return;
         }
+}
+
+/* The first governor asks go into the report's actions in full; the rest are only counted. */
+static struct report_action *gov_entry(struct actions *a, double now, const char *what, enum level l)
+{
+        if (a->log->gov_entries >= REPORT_GOV_ENTRIES) {
+                a->log->gov_more++;
+                return NULL;
+        }
+        struct report_action *r = entry(a, now, what, l);
+        if (r)
+                a->log->gov_entries++;
+        return r;
+}
+
+static void govern_limiters(struct actions *a, enum level l, uint32_t mask, uint64_t goal, uint64_t usage, double now)
+{
+        uint32_t seq = 0;
+        char gbuf[32];
+        int n = a->limiter.ask(a->limiter.ctx, l, mask, goal, usage, &seq);
+        if (n <= 0)
+                return;
+        a->tl_asked += goal;
+        for (int t = 0; t < _ACTION_TYPE_MAX; t++) {
+                if (!(mask & ACTION_MASK(t)))
+                        continue;
+                a->log->agg[t].asks += (uint64_t)n;
+                a->log->agg[t].asked += goal;
+        }
+        /* One entry per round, named by its cheapest action. */
+        struct report_action *r = gov_entry(a, now, action_type_name((enum action_type)__builtin_ctz(mask)), l);
+        if (r) {
+                r->seq = seq;
+                snprintf(r->detail, sizeof r->detail, "goal %s, %d limiter%s (governor, %s)",
+                         size_format(goal, gbuf, sizeof gbuf), n, n == 1 ? "" : "s", gov_step_name(a->gov.step));
+        }
+        log_debug("governor: %s asks %d limiter%s for %s (usage %llu)", level_name(l), n, n == 1 ? "" : "s", gbuf,
+                  (unsigned long long)usage);
+}
+
+static void govern_reclaim(struct actions *a, enum level l, uint64_t bytes, uint64_t usage, double now)
+{
+        char gbuf[32];
+        struct action_proc *slot = free_proc(a);
+        if (!slot)
+                return;
+        pid_t pid = spawn_reclaim(a, bytes);
+        if (pid < 0) {
+                log_debug("governor: cannot fork for memory.reclaim: %m");
+                return;
+        }
+        struct report_action *r = gov_entry(a, now, "reclaim", l);
+        if (r)
+                snprintf(r->detail, sizeof r->detail, "goal %s (governor)", size_format(bytes, gbuf, sizeof gbuf));
+        *slot = (struct action_proc){ .pid = pid, .started = now, .entry = r, .usage_before = usage, .reclaim = true,
+                                      .governor = true, .asked = bytes };
+        a->gov_reclaiming = true;
+        a->log->agg[ACTION_RECLAIM].asks++;
+        a->log->agg[ACTION_RECLAIM].asked += bytes;
+        a->tl_asked += bytes;
+}
+
+static void give_up(struct actions *a, enum level l, uint64_t usage, unsigned clients, bool can_reclaim, double now)
+{
+        char b1[32], b2[32], b3[32];
+        struct report_action *r = entry(a, now, "giveup", l);
+        a->log->giveups++;
+        if (a->log->gave_up_t < 0)
+                a->log->gave_up_t = now - a->t0;
+        int w = a->sb->mode == CG_V2 && a->high != SIZE_MAX_VALUE ? cg_sandbox_set_high(a->sb, SIZE_MAX_VALUE) : 0;
+        a->lifted = a->sb->mode == CG_V2 && w == 0;
+        if (a->lifted)
+                a->log->high_final = SIZE_MAX_VALUE;
+        if (r)
+                snprintf(r->detail, sizeof r->detail, "nothing left to free at %s for %.1fs%s",
+                         size_format(usage, b1, sizeof b1), (double)a->p->giveup_usec / 1e6,
+                         a->lifted ? ": memory.high lifted" : "");
+        log_warn("governor: usage %s sat at the soft limit %s for %.1fs with nothing left to free (%s, %s); giving "
+                 "up: %s, memory.max (%s) decides",
+                 size_format(usage, b1, sizeof b1), size_format(a->high, b2, sizeof b2),
+                 (double)a->p->giveup_usec / 1e6, clients ? "the limiters gave back nothing" : "no limiter attached",
+                 can_reclaim ? "nothing reclaimable" : "no kernel reclaim here",
+                 a->lifted ? "memory.high lifted" : "no more asks", size_format(a->limit, b3, sizeof b3));
+}
+
+void actions_govern(struct actions *a, const struct level_engine *e, const struct level_sample *ls, bool entered,
+                    double now)
+{
+        if (!a->p->hold)
+                return;
+        struct gov_sample s = {
+                .t = now, .usage = ls->usage, .level = e->cur, .entered = entered, .rate = e->rate, .soft = a->high,
+                .reclaimable = SIZE_MAX_VALUE, .can_reclaim = cg_sandbox_can_reclaim(a->sb),
+                .reclaim_running = a->gov_reclaiming,
+        };
+        if (a->limiter.state)
+                a->limiter.state(a->limiter.ctx, a->p->ask_timeout_usec * 1000, &s.clients, &s.outstanding,
+                                 &s.askable);
+        /* memory.stat only when reclaim is in question: the idle sample stays one read. */
+        if (s.can_reclaim && e->cur != LEVEL_OK && ls->usage > gov_target(&a->gov, e->cur, a->high)) {
+                uint64_t rc;
+                if (cg_sandbox_reclaimable(a->sb, &rc) == 0)
+                        s.reclaimable = rc;
+        }
+        struct gov_decision d;
+        gov_step(&a->gov, &s, &d);
+        a->last = d;
+        if (a->gov.step_max > GOV_TRIM || d.limiter || d.reclaim)
+                a->log->step_max = gov_step_name(a->gov.step_max);
+
+        if (d.shed_changed && a->limiter.broadcast) {
+                log_debug("governor: shedding %s", d.shedding ? "on" : "off");
+                (void)a->limiter.broadcast(a->limiter.ctx, e->cur, d.shedding ? ACTION_MASK(ACTION_SHED) : 0, 0,
+                                           ls->usage, NULL);
+        }
+        if (d.limiter && a->limiter.ask)
+                govern_limiters(a, e->cur, d.limiter, d.limiter_goal, ls->usage, now);
+        if (d.reclaim)
+                govern_reclaim(a, e->cur, d.reclaim, ls->usage, now);
+        if (d.giveup)
+                give_up(a, e->cur, ls->usage, s.clients, s.can_reclaim, now);
+        if (d.resume) {
+                if (a->lifted && cg_sandbox_set_high(a->sb, a->high) == 0) {
+                        a->lifted = false;
+                        a->log->high_final = a->high;
+                }
+                log_info("governor: usage is back under target: holding the soft limit again");
+        }
+}
+
+void actions_round(struct actions *a, uint32_t seq, uint32_t actions, unsigned clients, uint64_t goal,
+                   uint64_t freed, double latency_s, double now)
+{
+        (void)seq;
+        (void)actions;
+        (void)clients;
+        a->log->rounds++;
+        a->tl_freed += freed;
+        gov_reply(&a->gov, now, false, goal, freed, latency_s);
 }
 
 int actions_stall(struct actions *a, uint64_t usage, double now)
@@ -294,7 +481,7 @@ int actions_stall(struct actions *a, uint64_t usage, double now)
                 (void)cg_sandbox_kill(a->sb);
                 return 1;
         }
-        uint64_t step = share(a->limit - a->high, p->stall_step_ppm);
+        uint64_t step = size_share(a->limit - a->high, p->stall_step_ppm);
         if (step < 4096)
                 step = a->limit - a->high;
         uint64_t nh = a->high + step > a->limit ? a->limit : a->high + step;

@@ -1,6 +1,7 @@
-/* actions: what memrun does at a level: tell the limiters (trim/collect/shed), kernel reclaim,
- * signal the command, run hooks; plus the stall escalation. Nothing here blocks the event loop:
- * reclaim and hooks run in child processes, limiter messages never wait. */
+/* actions: what memrun does: the governor's asks (limiters: trim/collect/shed; kernel reclaim), its
+ * give-up, what a level does on entry (signal the command, run hooks; with hold = no, everything),
+ * and the stall escalation. Nothing here blocks the event loop: reclaim and hooks run in child
+ * processes, limiter messages never wait. */
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
@@ -8,6 +9,7 @@
 
 #include "../config/policy.h"
 #include "cg.h"
+#include "governor.h"
 #include "level.h"
 #include "report.h"
 
@@ -19,6 +21,12 @@ struct limiter_ops {
         /* Send a level and the actions to run; returns how many limiters it reached, -errno. */
         int (*broadcast)(void *ctx, enum level level, uint32_t actions, uint64_t goal, uint64_t usage,
                          uint32_t *ret_seq);
+        /* The governor's ask, to the clients free to answer; returns how many were asked, -errno. */
+        int (*ask)(void *ctx, enum level level, uint32_t actions, uint64_t goal, uint64_t usage, uint32_t *ret_seq);
+        /* Attached clients; bytes asked and unanswered (asks older than timeout written off); how many
+         * could be asked now. */
+        void (*state)(void *ctx, uint64_t timeout_ns, unsigned *ret_clients, uint64_t *ret_outstanding,
+                      unsigned *ret_askable);
         void *ctx;
 };
 
@@ -29,6 +37,8 @@ struct action_proc {
         const struct policy_action *pa;
         uint64_t usage_before;
         bool reclaim;
+        bool governor;            /* a reclaim the governor asked for: its reply goes back to it */
+        uint64_t asked;
         bool timed_out;
 };
 
@@ -43,11 +53,25 @@ struct actions {
         struct action_proc procs[ACTIONS_MAX_PROCS];
         uint64_t freed_total;     /* by reclaim and limiters: the stall detector watches it */
         bool said_no_reclaim, said_no_limiter;
+        int proc_fd;              /* /proc, to see which signals the command catches; -1: unknown */
+        struct governor gov;
+        bool lifted;              /* the governor gave up: memory.high is at max, a->high is what it was */
+        bool gov_reclaiming;
+        unsigned said_unhandled;  /* signal actions skipped, for the log */
+        struct gov_decision last; /* the latest decision, for the timeline */
+        uint64_t tl_asked, tl_freed;  /* bytes asked / given back since the last timeline row */
 };
 
 void actions_init(struct actions *a, const struct policy *p, struct cg_sandbox *sb, pid_t child, uint64_t limit,
                   uint64_t high, struct report_log *log, double t0);
-/* Run level l's actions (d says why); usage is the sample that led here. */
+/* The governor, once per sample: ask what the excess over target needs, escalate, give up. */
+void actions_govern(struct actions *a, const struct level_engine *e, const struct level_sample *s, bool entered,
+                    double now);
+/* A limiter round came back: every client asked answered (or timed out). */
+void actions_round(struct actions *a, uint32_t seq, uint32_t actions, unsigned clients, uint64_t goal,
+                   uint64_t freed, double latency_s, double now);
+/* Level l was entered or left (d says why); usage is the sample that led here. With [governor]
+ * hold, only signal and exec actions run here (trim/collect/shed/reclaim are the governor's). */
 void actions_run(struct actions *a, const struct level_engine *e, const struct level_decision *d, uint64_t usage,
                  double now);
 /* A child exited: is it one of ours (hook, reclaim)? Records the outcome. */

@@ -66,6 +66,7 @@ struct cg_sandbox {
         int mem_parent_fd, mem_fd;
         int uni_parent_fd, uni_fd; /* v2: same directory as mem; v1: -1 */
         int events_fd;             /* v2: memory.events (EPOLLPRI); v1: OOM eventfd */
+        int usage_fd;              /* memory.current / memory.usage_in_bytes, held for sampling */
         bool split_supervisor, memrun_subtree;
         uint64_t oom_notifications; /* v1: counted from the eventfd */
         uint64_t max_seen;          /* peak fallback when the kernel has no peak file */
@@ -84,6 +85,9 @@ int cg_sandbox_watch(struct cg_sandbox *s);
 int cg_sandbox_event(struct cg_sandbox *s);
 /* memory.current / memory.usage_in_bytes only: the cheap read for sampling. */
 int cg_sandbox_usage(struct cg_sandbox *s, uint64_t *ret);
+/* Pure: bytes the kernel could reclaim without swap, from memory.stat text. -ENODATA: no such keys. */
+int cg_stat_reclaimable(const char *text, enum cg_mode mode, uint64_t *ret);
+int cg_sandbox_reclaimable(const struct cg_sandbox *s, uint64_t *ret);
 /* v1: make eventfd efd fire on FILE's event (memory.usage_in_bytes + a threshold in bytes, crossed
  * either way; memory.pressure_level + "low"/"medium"/"critical"). The write can block for an RCU
  * grace period (tens of ms): the monitor does it from a helper process. */

@@ -17,7 +17,7 @@
 void cg_sandbox_init(struct cg_sandbox *s)
 {
         memset(s, 0, sizeof *s);
-        s->mem_parent_fd = s->mem_fd = s->uni_parent_fd = s->uni_fd = s->events_fd = -1;
+        s->mem_parent_fd = s->mem_fd = s->uni_parent_fd = s->uni_fd = s->events_fd = s->usage_fd = -1;
 }
 
 void cg_sandbox_close(struct cg_sandbox *s)
@@ -27,6 +27,7 @@ void cg_sandbox_close(struct cg_sandbox *s)
         close_fd(&s->uni_parent_fd);
         close_fd(&s->uni_fd);
         close_fd(&s->events_fd);
+        close_fd(&s->usage_fd);
 }
 
 static void sleep_ms(long ms)
@@ -330,13 +331,55 @@ int cg_sandbox_event(struct cg_sandbox *s)
 int cg_sandbox_usage(struct cg_sandbox *s, uint64_t *ret)
 {
         uint64_t v;
-        int r = read_u64_at(s->mem_fd, s->mode == CG_V2 ? "memory.current" : "memory.usage_in_bytes", &v);
+        char buf[32];
+        /* The sampler's one read: a pread on a held fd, no open/close per sample. */
+        if (s->usage_fd < 0)
+                s->usage_fd = openat(s->mem_fd, s->mode == CG_V2 ? "memory.current" : "memory.usage_in_bytes",
+                                     O_RDONLY | O_CLOEXEC);
+        if (s->usage_fd < 0)
+                return -errno;
+        ssize_t n = read_fd(s->usage_fd, buf, sizeof buf);
+        if (n < 0)
+                return (int)n;
+        int r = parse_u64(buf, &v);
         if (r < 0)
                 return r;
         if (v > s->max_seen)
                 s->max_seen = v;
         *ret = v;
         return 0;
+}
+
+int cg_stat_reclaimable(const char *text, enum cg_mode mode, uint64_t *ret)
+{
+        /* What reclaim can take without swap: the file LRUs and reclaimable slab. shmem sits on the anon
+         * LRUs, so it is not counted here. v1 spells them total_* (hierarchical) and has no slab line. */
+        static const char *const v2[] = { "active_file", "inactive_file", "slab_reclaimable" };
+        static const char *const v1[] = { "total_active_file", "total_inactive_file" };
+        const char *const *keys = mode == CG_V2 ? v2 : v1;
+        size_t n = mode == CG_V2 ? ELEMENTSOF(v2) : ELEMENTSOF(v1);
+        uint64_t sum = 0;
+        bool any = false;
+        for (size_t i = 0; i < n; i++) {
+                uint64_t v;
+                if (keyed_u64(text, keys[i], &v) == 0) {
+                        any = true;
+                        sum = __builtin_add_overflow(sum, v, &sum) ? UINT64_MAX : sum;
+                }
+        }
+        if (!any)
+                return -ENODATA;
+        *ret = sum;
+        return 0;
+}
+
+int cg_sandbox_reclaimable(const struct cg_sandbox *s, uint64_t *ret)
+{
+        char buf[8192];
+        ssize_t n = read_at(s->mem_fd, "memory.stat", buf, sizeof buf);
+        if (n < 0)
+                return (int)n;
+        return cg_stat_reclaimable(buf, s->mode, ret);
 }
 
 int cg_sandbox_event_register(const struct cg_sandbox *s, int efd, const char *file, const char *arg)

@@ -9,11 +9,6 @@
 #define RATE_TAU_S 2.0   /* growth-rate smoothing time constant */
 #define RATE_MIN_DT 0.01 /* samples closer than this do not update the rate */
 
-static uint64_t share(uint64_t total, uint32_t ppm)
-{
-        return (uint64_t)((unsigned __int128)total * ppm / PCT_ONE);
-}
-
 const char *level_reason_name(enum level_reason r)
 {
         static const char *const names[_REASON_MAX] = { "none", "usage", "psi_some", "psi_full", "predict",
@@ -31,7 +26,7 @@ uint64_t level_usage_threshold(const struct level_engine *e, enum level l)
         const struct policy_level *pl = &e->p->levels[l];
         if (l == LEVEL_OK || !pl->defined || !pl->usage_ppm || e->limit == SIZE_MAX_VALUE)
                 return SIZE_MAX_VALUE;
-        return share(e->limit, pl->usage_ppm);
+        return size_share(e->limit, pl->usage_ppm);
 }
 
 uint64_t level_next_threshold(const struct level_engine *e)
@@ -79,7 +74,7 @@ static bool may_leave(const struct level_engine *e, enum level l, const struct l
         uint64_t thr = level_usage_threshold(e, l);
         if (thr == SIZE_MAX_VALUE)
                 return true;
-        uint64_t margin = share(e->limit, e->p->hysteresis_ppm);
+        uint64_t margin = size_share(e->limit, e->p->hysteresis_ppm);
         return s->usage + margin < thr;
 }
 
@@ -158,7 +153,7 @@ int level_feed(struct level_engine *e, const struct level_sample *s, struct leve
 
         /* Same level, still climbing: ask again each time usage rises a step above its low point. */
         const struct policy_level *pl = &e->p->levels[e->cur];
-        if (pl->repeat_ppm && e->limit != SIZE_MAX_VALUE && s->usage >= e->floor + share(e->limit, pl->repeat_ppm)) {
+        if (pl->repeat_ppm && e->limit != SIZE_MAX_VALUE && s->usage >= e->floor + size_share(e->limit, pl->repeat_ppm)) {
                 e->floor = s->usage;
                 d.run_actions = true;
                 d.repeat = true;

@@ -36,6 +36,66 @@ static uint64_t add_sat(uint64_t a, uint64_t b)
         return __builtin_add_overflow(a, b, &r) ? UINT64_MAX : r;
 }
 
+static uint64_t mono_ns(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static struct lsrv_round *round_of(struct lsrv *s, uint32_t seq)
+{
+        for (size_t i = 0; seq && i < LSRV_ROUNDS; i++)
+                if (s->rounds[i].seq == seq)
+                        return &s->rounds[i];
+        return NULL;
+}
+
+static void round_check(struct lsrv *s, struct lsrv_round *r, uint64_t now)
+{
+        if (r->answered < r->asked)
+                return;
+        r->latency_ns = now > r->sent_ns ? now - r->sent_ns : 0;
+        struct lsrv_round done = *r;
+        *r = (struct lsrv_round){};
+        if (done.asked && s->on_round)
+                s->on_round(&done, s->round_userdata);
+}
+
+/* The client's ask is over: answered (or written off, or the client left) with what it gave back so
+ * far; withdrawn: it never reached the client. A client that gave back nothing rests before the next. */
+static void ask_done(struct lsrv *s, struct lsrv_client *c, bool withdrawn, uint64_t now)
+{
+        if (!c->ask_seq)
+                return;
+        struct lsrv_round *r = round_of(s, c->ask_seq);
+        uint64_t freed = c->ask_freed;
+        c->ask_seq = 0;
+        c->ask_left = 0;
+        c->credit = c->credit / 2 + freed / 2;
+        if (!withdrawn) {
+                if (freed == 0) {
+                        c->backoff_ns = c->backoff_ns ? c->backoff_ns * 2 : LSRV_BACKOFF_MIN_NS;
+                        if (c->backoff_ns > LSRV_BACKOFF_MAX_NS)
+                                c->backoff_ns = LSRV_BACKOFF_MAX_NS;
+                        c->rest_until_ns = now + c->backoff_ns;
+                } else {
+                        c->backoff_ns = 0;
+                        c->rest_until_ns = 0;
+                }
+        }
+        if (!r)
+                return;
+        if (withdrawn) {
+                r->asked--;
+                r->goal = r->goal > c->ask_goal ? r->goal - c->ask_goal : 0;
+        } else {
+                r->answered++;
+                r->freed = add_sat(r->freed, freed);
+        }
+        round_check(s, r, now);
+}
+
 int lsrv_cgroup_inside(const char *text, enum cg_mode mode, const char *sandbox)
 {
         size_t slen;
@@ -165,6 +225,7 @@ static void client_drop(struct lsrv *s, struct lsrv_client *c, const char *why)
                 log_debug("limiter: pid %d dropped before HELLO: %s", (int)c->pid, why);
         if (c->has_pending)
                 s->st.pending--;
+        ask_done(s, c, false, mono_ns());
         (void)epoll_ctl(s->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
         close(c->fd);
         memset(c, 0, sizeof *c);
@@ -299,6 +360,12 @@ static void on_result(struct lsrv *s, struct lsrv_client *c, const struct memlim
                 s->st.seq_freed = add_sat(s->st.seq_freed, r->freed);
                 if (futile)
                         s->st.seq_futile++;
+        }
+        if (c->ask_seq && m->seq == c->ask_seq) {
+                c->ask_freed = add_sat(c->ask_freed, r->freed);
+                c->ask_left &= ~r->action;
+                if (!c->ask_left)
+                        ask_done(s, c, false, mono_ns());
         }
         /* A legitimate client answers a LEVEL with at most one RESULT per action: log those, not floods. */
         if (m->seq != c->log_seq) {
@@ -531,6 +598,8 @@ int lsrv_broadcast(struct lsrv *s, enum level level, uint32_t actions, uint64_t 
                         if (c->pending.type == MEMLIMIT_MSG_WELCOME)
                                 set_welcome_state(s, &c->pending);
                         else {
+                                if (c->ask_seq == c->pending.seq)
+                                        ask_done(s, c, true, mono_ns());
                                 c->coalesced++;
                                 s->st.coalesced++;
                                 c->pending = m;
@@ -551,6 +620,103 @@ int lsrv_broadcast(struct lsrv *s, enum level level, uint32_t actions, uint64_t 
         if (ret_seq)
                 *ret_seq = s->st.seq;
         return count;
+}
+
+void lsrv_on_round(struct lsrv *s, lsrv_round_fn fn, void *userdata)
+{
+        s->on_round = fn;
+        s->round_userdata = userdata;
+}
+
+static bool askable(const struct lsrv_client *c, uint64_t now)
+{
+        return c->fd >= 0 && c->attached && !c->ask_seq && !c->has_pending && now >= c->rest_until_ns;
+}
+
+int lsrv_ask(struct lsrv *s, enum level level, uint32_t actions, uint64_t goal_bytes, uint64_t usage_bytes,
+             uint32_t *ret_seq)
+{
+        if ((unsigned)level >= _LEVEL_MAX || !actions || (actions & ~MEMLIMIT_ACT_ALL))
+                return -EINVAL;
+        uint64_t now = mono_ns();
+        unsigned n = 0;
+        unsigned __int128 weight = 0;
+        for (size_t i = 0; i < LSRV_MAX_CLIENTS; i++)
+                if (askable(&s->clients[i], now)) {
+                        n++;
+                        weight += s->clients[i].credit + LSRV_SHARE_FLOOR;
+                }
+        if (!n)
+                return 0;
+        struct lsrv_round *r = round_of(s, 0);
+        for (size_t i = 0; !r && i < LSRV_ROUNDS; i++)
+                if (!s->rounds[i].seq)
+                        r = &s->rounds[i];
+        if (!r)
+                return -ENOBUFS;
+        if (++s->st.seq == 0)
+                s->st.seq = 1;
+        s->level = (uint32_t)level;
+        s->actions = actions;
+        s->goal = goal_bytes;
+        *r = (struct lsrv_round){ .seq = s->st.seq, .actions = actions, .sent_ns = now };
+
+        struct memlimit_msg m;
+        memlimit_msg_init(&m, MEMLIMIT_MSG_LEVEL);
+        m.seq = s->st.seq;
+        m.u.level.level = (uint32_t)level;
+        m.u.level.actions = actions;
+        m.u.level.usage = usage_bytes;
+        for (size_t i = 0; i < LSRV_MAX_CLIENTS; i++) {
+                struct lsrv_client *c = &s->clients[i];
+                if (!askable(c, now))
+                        continue;
+                uint64_t g = (uint64_t)((unsigned __int128)goal_bytes * (c->credit + LSRV_SHARE_FLOOR) / weight);
+                m.u.level.goal = g ? g : 1;
+                m.u.level.coalesced = 0;
+                if (!client_send(s, c, &m))
+                        continue;
+                c->ask_seq = m.seq;
+                c->ask_left = actions;
+                c->ask_goal = m.u.level.goal;
+                c->ask_freed = 0;
+                c->ask_sent_ns = now;
+                r->asked++;
+                r->goal = add_sat(r->goal, m.u.level.goal);
+                s->st.asks++;
+                s->st.asked = add_sat(s->st.asked, m.u.level.goal);
+        }
+        int asked = (int)r->asked;
+        if (r->asked)
+                s->st.rounds++;
+        else
+                *r = (struct lsrv_round){};
+        if (ret_seq)
+                *ret_seq = s->st.seq;
+        return asked;
+}
+
+void lsrv_ask_state(struct lsrv *s, uint64_t timeout_ns, uint64_t *ret_outstanding, unsigned *ret_askable)
+{
+        uint64_t now = mono_ns(), out = 0;
+        unsigned n = 0;
+        for (size_t i = 0; i < LSRV_MAX_CLIENTS; i++) {
+                struct lsrv_client *c = &s->clients[i];
+                if (c->fd < 0 || !c->attached)
+                        continue;
+                if (c->ask_seq && now - c->ask_sent_ns >= timeout_ns) {
+                        s->st.ask_timeouts++;
+                        log_debug("limiter: pid %d (%s) did not answer ask %u within %.0f ms", (int)c->pid, c->comm,
+                                  c->ask_seq, (double)timeout_ns / 1e6);
+                        ask_done(s, c, false, now);
+                }
+                if (c->ask_seq)
+                        out = add_sat(out, c->ask_goal > c->ask_freed ? c->ask_goal - c->ask_freed : 0);
+                else if (askable(c, now))
+                        n++;
+        }
+        *ret_outstanding = out;
+        *ret_askable = n;
 }
 
 static int bind_abstract(int fd, char *name, size_t size)

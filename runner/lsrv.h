@@ -31,6 +31,23 @@ struct lsrv_result {
 };
 typedef void (*lsrv_result_fn)(const struct lsrv_result *r, void *userdata);
 
+/* One ask round (lsrv_ask): the clients it went to, and what they gave back once every one of them
+ * answered, timed out, hung up, or had the ask withdrawn (a newer message replaced it undelivered). */
+struct lsrv_round {
+        uint32_t seq;                 /* 0: free slot */
+        uint32_t actions;
+        unsigned asked, answered;
+        uint64_t goal, freed;
+        uint64_t sent_ns;             /* CLOCK_MONOTONIC */
+        uint64_t latency_ns;          /* when it completed, from sent_ns */
+};
+typedef void (*lsrv_round_fn)(const struct lsrv_round *r, void *userdata);
+
+#define LSRV_ROUNDS 64                /* ask rounds unanswered at once; more wait for a free one */
+#define LSRV_BACKOFF_MIN_NS 250000000ull   /* a client that gave back nothing rests this long ... */
+#define LSRV_BACKOFF_MAX_NS 2000000000ull  /* ... doubling each time, up to this */
+#define LSRV_SHARE_FLOOR (1024u * 1024)    /* goal shares weigh recent giving plus this */
+
 struct lsrv_stats {
         unsigned clients;             /* attached now (HELLO accepted) */
         unsigned connected;           /* connections now, attached or not */
@@ -48,6 +65,9 @@ struct lsrv_stats {
         uint64_t sent;                /* WELCOME and LEVEL messages delivered */
         uint64_t slow;                /* sends that found a client's socket full (EAGAIN) */
         uint64_t coalesced;           /* LEVELs replaced, undelivered, by a newer one */
+        uint64_t asks, rounds;        /* asks sent to clients, rounds they made up */
+        uint64_t ask_timeouts;        /* asks written off unanswered */
+        uint64_t asked;               /* bytes asked, summed over asks (saturating) */
         /* The latest broadcast and what has come back for it so far. */
         uint32_t seq;
         uint32_t seq_clients;         /* clients it was sent or queued to */
@@ -68,6 +88,12 @@ struct lsrv_client {
         uint32_t coalesced;           /* LEVELs replaced since the last delivery */
         uint64_t results, freed;
         uint32_t log_seq, log_n;      /* RESULT log lines for log_seq so far */
+        /* The ask outstanding (lsrv_ask): no new one until it is answered or written off. */
+        uint32_t ask_seq;             /* 0: none */
+        uint32_t ask_left;            /* action bits not answered yet */
+        uint64_t ask_goal, ask_freed, ask_sent_ns;
+        uint64_t credit;              /* smoothed bytes given back per ask: weighs its next share */
+        uint64_t backoff_ns, rest_until_ns;
         char comm[16];                /* sanitized, for logs */
         struct memlimit_msg pending;
 };
@@ -84,6 +110,9 @@ struct lsrv {
         uint32_t next_id, next_gen;
         lsrv_result_fn on_result;
         void *userdata;
+        lsrv_round_fn on_round;
+        void *round_userdata;
+        struct lsrv_round rounds[LSRV_ROUNDS];
         struct lsrv_stats st;
         char cgbuf[16384];            /* <pid>/cgroup, read at accept */
         struct lsrv_client clients[LSRV_MAX_CLIENTS];
@@ -114,6 +143,17 @@ int lsrv_dispatch(struct lsrv *s);
 int lsrv_broadcast(struct lsrv *s, enum level level, uint32_t actions, uint64_t goal_bytes,
                    uint64_t usage_bytes, uint32_t *ret_seq);
 void lsrv_stats(const struct lsrv *s, struct lsrv_stats *ret);
+/* Called when an ask round completes, from lsrv_dispatch, lsrv_ask_state or lsrv_broadcast. */
+void lsrv_on_round(struct lsrv *s, lsrv_round_fn fn, void *userdata);
+/* The governor's ask: a LEVEL with these actions to every attached client that has no ask outstanding
+ * and is not resting after giving back nothing, goal_bytes shared among them by what each gave back
+ * lately. Returns how many were asked (>= 0; 0 when none could be), -EINVAL, or -ENOBUFS when every
+ * round slot is in use. The seq goes to *ret_seq (may be NULL). */
+int lsrv_ask(struct lsrv *s, enum level level, uint32_t actions, uint64_t goal_bytes, uint64_t usage_bytes,
+             uint32_t *ret_seq);
+/* Write off asks older than timeout_ns (their rounds complete with what came back), then: bytes asked
+ * and not answered, and how many clients could be asked now. */
+void lsrv_ask_state(struct lsrv *s, uint64_t timeout_ns, uint64_t *ret_outstanding, unsigned *ret_askable);
 /* Say BYE to everyone, close everything. Accepts NULL and never-opened (lsrv_init) servers. */
 void lsrv_close(struct lsrv *s);
 

@@ -63,6 +63,27 @@ static int limiter_broadcast(void *ctx, enum level level, uint32_t actions, uint
         return lsrv_broadcast(ctx, level, actions, goal, usage, ret_seq);
 }
 
+static int limiter_ask(void *ctx, enum level level, uint32_t actions, uint64_t goal, uint64_t usage, uint32_t *ret_seq)
+{
+        return lsrv_ask(ctx, level, actions, goal, usage, ret_seq);
+}
+
+static void limiter_state(void *ctx, uint64_t timeout_ns, unsigned *ret_clients, uint64_t *ret_outstanding,
+                          unsigned *ret_askable)
+{
+        struct lsrv *s = ctx;
+        lsrv_ask_state(s, timeout_ns, ret_outstanding, ret_askable);
+        *ret_clients = s->st.clients;
+}
+
+static void limiter_round(const struct lsrv_round *r, void *userdata)
+{
+        struct limiter_link *link = userdata;
+        if (link->act)
+                actions_round(link->act, r->seq, r->actions, r->asked, r->goal, r->freed, (double)r->latency_ns / 1e9,
+                              now_mono());
+}
+
 static void limiter_result(const struct lsrv_result *r, void *userdata)
 {
         struct limiter_link *link = userdata;
@@ -180,6 +201,7 @@ static int run(const struct options *o, const char *name)
         } else {
                 lsrv_set_limits(&limiter, o->limit, o->soft);
                 lsrv_on_result(&limiter, limiter_result, &link);
+                lsrv_on_round(&limiter, limiter_round, &link);
         }
         pressure_env(&h, &sb, &policy, watch, sizeof watch, write64, sizeof write64);
         char preload[PATH_MAX * 2] = "";
@@ -232,7 +254,7 @@ static int run(const struct options *o, const char *name)
                 tl_fd = strcmp(o->timeline, "-") == 0
                                 ? fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3)
                                 : open(o->timeline, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_APPEND, 0644);
-                static const char header[] = "time_s,usage,soft,hard,psi_some,psi_full,level\n";
+                static const char header[] = "time_s,usage,soft,hard,psi_some,psi_full,level,asked,freed,step\n";
                 if (tl_fd < 0 || write(tl_fd, header, sizeof header - 1) < 0)
                         log_warn("cannot write timeline %s: %m", o->timeline);
         }
@@ -240,7 +262,9 @@ static int run(const struct options *o, const char *name)
                 .policy = &policy,
                 .limit = o->limit,
                 .soft = o->soft,
-                .limiter = { endpoint[0] ? limiter_broadcast : NULL, &limiter },
+                .limiter = { endpoint[0] ? limiter_broadcast : NULL, endpoint[0] ? limiter_ask : NULL,
+                             endpoint[0] ? limiter_state : NULL, &limiter },
+                .proc_root = env_or("MEMRUN_PROC_ROOT", "/proc"),
                 .limiter_fd = endpoint[0] ? lsrv_fd(&limiter) : -1,
                 .limiter_dispatch = limiter_dispatch,
                 .limiter_ctx = &link,

@@ -24,6 +24,7 @@
 
 #define MAX_TRIGGERS 6
 #define V1_REGISTER_AFTER_S 0.02
+#define MONITOR_REASK_USEC 5000   /* a reply while above target brings the next sample this close */
 
 enum src { SRC_SIGNAL = 1, SRC_EVENTS, SRC_TIMER, SRC_TRIGGER, SRC_V1_EVENT, SRC_LIMITER };
 
@@ -63,11 +64,6 @@ struct monitor {
         uint64_t iv;              /* current sampling period, usec */
         bool stalled_kill;
 };
-
-static uint64_t share(uint64_t total, uint32_t ppm)
-{
-        return (uint64_t)((unsigned __int128)total * ppm / PCT_ONE);
-}
 
 void monitor_reap(pid_t child, int *status, int *reaped, struct actions *a, struct cg_sandbox *sb)
 {
@@ -221,40 +217,61 @@ static void register_v1(struct monitor *m)
 }
 
 /* Slow far from the next threshold, fast near it: half the time the growth needs to reach it, never
- * slower than twice the last period (so a burst after a quiet spell is caught), and at most
- * dwell/4 while a level is held (to time the way down). v2 has no usage notifications: this is how
- * thresholds are seen there. */
-static uint64_t next_interval(struct monitor *m, uint64_t usage)
+ * slower than twice the last period (so a burst after a quiet spell is caught), at most dwell/4 while
+ * a level is held (to time the way down), and fast while the governor is above target. v2 has no
+ * usage notifications: this is how thresholds are seen there, so its idle period is capped (one
+ * pread of memory.current each). */
+uint64_t monitor_interval(const struct interval_in *in)
 {
-        uint64_t lo = m->p->interval_min_usec, hi = m->p->interval_max_usec;
+        uint64_t lo = in->lo, hi = in->hi;
+        if (in->v2 && hi > MONITOR_V2_IDLE_MAX_USEC)
+                hi = MONITOR_V2_IDLE_MAX_USEC;
+        if (lo > hi)
+                lo = hi;
         uint64_t target = hi;
-        uint64_t thr = level_next_threshold(&m->eng);
-        double rate = m->eng.rate > m->eng.inst_rate ? m->eng.rate : m->eng.inst_rate;
-        if (thr != SIZE_MAX_VALUE && m->eng.limit != SIZE_MAX_VALUE) {
-                uint64_t dist = thr > usage ? thr - usage : 0;
-                uint64_t band = share(m->eng.limit, 200000);
-                target = dist >= band ? hi : lo + (uint64_t)((double)(hi - lo) * (double)dist / (double)band);
-                if (rate > 0) {
-                        double half_eta_us = (double)dist / rate * 1e6 / 2;
+        if (in->next_threshold != SIZE_MAX_VALUE && in->limit != SIZE_MAX_VALUE) {
+                uint64_t dist = in->next_threshold > in->usage ? in->next_threshold - in->usage : 0;
+                uint64_t band = size_share(in->limit, 200000);
+                target = dist >= band || !band ? hi : lo + (uint64_t)((double)(hi - lo) * (double)dist / (double)band);
+                if (in->rate > 0) {
+                        double half_eta_us = (double)dist / in->rate * 1e6 / 2;
                         if (half_eta_us < (double)target)
                                 target = half_eta_us < (double)lo ? lo : (uint64_t)half_eta_us;
                 }
         }
+        if (in->predicting && in->rate > 0 && target > lo * 4)
+                target = lo * 4;
+        if (in->in_level && in->dwell / 4 < target)
+                target = in->dwell / 4;
+        if (in->holding && target > MONITOR_HOLD_USEC)
+                target = MONITOR_HOLD_USEC;
+        uint64_t backoff = in->last ? in->last * 2 : lo;
+        uint64_t iv = target < backoff ? target : backoff;
+        if (iv < lo && !in->holding)
+                iv = lo;
+        if (iv < 1000)
+                iv = 1000;
+        if (in->v1_pending && iv > (uint64_t)(V1_REGISTER_AFTER_S * 1e6))
+                iv = (uint64_t)(V1_REGISTER_AFTER_S * 1e6);
+        return iv;
+}
+
+static uint64_t next_interval(struct monitor *m, uint64_t usage)
+{
         bool predicting = false;
         for (int l = LEVEL_MODERATE; l < _LEVEL_MAX; l++)
                 predicting |= m->p->levels[l].defined && m->p->levels[l].predict_usec;
-        if (predicting && rate > 0 && target > lo * 4)
-                target = lo * 4;
-        if (m->eng.cur != LEVEL_OK && m->p->dwell_usec / 4 < target)
-                target = m->p->dwell_usec / 4;
-        uint64_t backoff = m->iv ? m->iv * 2 : lo;
-        uint64_t iv = target < backoff ? target : backoff;
-        if (iv < lo)
-                iv = lo;
-        if (m->v1_pending && iv > (uint64_t)(V1_REGISTER_AFTER_S * 1e6))
-                iv = (uint64_t)(V1_REGISTER_AFTER_S * 1e6);
-        m->iv = iv;
-        return iv;
+        const struct gov_decision *d = &m->act.last;
+        struct interval_in in = {
+                .lo = m->p->interval_min_usec, .hi = m->p->interval_max_usec, .last = m->iv, .usage = usage,
+                .limit = m->eng.limit, .next_threshold = level_next_threshold(&m->eng),
+                .rate = m->eng.rate > m->eng.inst_rate ? m->eng.rate : m->eng.inst_rate, .predicting = predicting,
+                .in_level = m->eng.cur != LEVEL_OK, .dwell = m->p->dwell_usec,
+                .holding = m->p->hold && !m->act.gov.given_up && d->target != SIZE_MAX_VALUE && usage > d->target,
+                .v2 = m->sb->mode == CG_V2, .v1_pending = m->v1_pending,
+        };
+        m->iv = monitor_interval(&in);
+        return m->iv;
 }
 
 static void arm_timer(struct monitor *m, uint64_t usec)
@@ -269,7 +286,7 @@ static void timeline_row(struct monitor *m, double now, const struct level_sampl
 {
         char row[192];
         char soft[24], hard[24];
-        if (m->act.high == SIZE_MAX_VALUE)
+        if (m->act.high == SIZE_MAX_VALUE || m->act.lifted)
                 snprintf(soft, sizeof soft, "max");
         else
                 snprintf(soft, sizeof soft, "%llu", (unsigned long long)m->act.high);
@@ -277,9 +294,14 @@ static void timeline_row(struct monitor *m, double now, const struct level_sampl
                 snprintf(hard, sizeof hard, "max");
         else
                 snprintf(hard, sizeof hard, "%llu", (unsigned long long)m->eng.limit);
-        int n = snprintf(row, sizeof row, "%.3f,%llu,%s,%s,%.2f,%.2f,%s\n", now - m->cfg->t0,
+        int n = snprintf(row, sizeof row, "%.3f,%llu,%s,%s,%.2f,%.2f,%s,%llu,%llu,%s\n", now - m->cfg->t0,
                          (unsigned long long)s->usage, soft, hard, (double)s->psi_some_ppm / 1e4,
-                         (double)s->psi_full_ppm / 1e4, level_name(m->eng.cur));
+                         (double)s->psi_full_ppm / 1e4, level_name(m->eng.cur), (unsigned long long)m->act.tl_asked,
+                         (unsigned long long)m->act.tl_freed,
+                         !m->p->hold || m->act.last.target == SIZE_MAX_VALUE ? "-"
+                         : m->act.gov.given_up                                 ? "gaveup"
+                                                                               : gov_step_name(m->act.last.step));
+        m->act.tl_asked = m->act.tl_freed = 0;
         if (n > 0 && (size_t)n < sizeof row)
                 (void)!write(m->cfg->timeline_fd, row, (size_t)n);
 }
@@ -293,7 +315,11 @@ static void sample(struct monitor *m)
 
         if (cg_sandbox_usage(m->sb, &s.usage) < 0)
                 return;
-        if (m->psi_ok && psi_read_fd(m->psi_fd, &psi) == 0) {
+        /* Idle, with triggers armed for the policy's PSI conditions, the sample is one read of usage. */
+        bool psi_wanted = m->cfg->timeline_fd >= 0 || m->eng.cur != LEVEL_OK || m->n_trig == 0 || m->p->stall_enabled;
+        for (unsigned i = 0; i < m->n_trig && !psi_wanted; i++)
+                psi_wanted = m->trig[i].fired_until >= now;
+        if (m->psi_ok && psi_wanted && psi_read_fd(m->psi_fd, &psi) == 0) {
                 s.psi_valid = true;
                 s.psi_some_ppm = psi.some.avg10;
                 s.psi_full_ppm = psi.full.avg10;
@@ -309,7 +335,9 @@ static void sample(struct monitor *m)
         }
 
         struct level_decision d;
+        bool entered = false;
         if (level_feed(&m->eng, &s, &d) == 1) {
+                entered = d.to > d.from;
                 log_debug("level %s -> %s%s (%s; usage %s of %s, psi some %.2f%% full %.2f%%%s)", level_name(d.from),
                           level_name(d.to), d.repeat ? " again" : "", level_reason_name(d.reason),
                           size_format(s.usage, ub, sizeof ub), size_format(m->eng.limit, lb, sizeof lb),
@@ -319,6 +347,7 @@ static void sample(struct monitor *m)
                         report_log_level(m->cfg->log, now - m->cfg->t0, d.to, s.usage, level_reason_name(d.reason));
                 actions_run(&m->act, &m->eng, &d, s.usage, now);
         }
+        actions_govern(&m->act, &m->eng, &s, entered, now);
 
         m->last = s;
         if (m->cfg->timeline_fd >= 0)
@@ -337,8 +366,9 @@ static void sample(struct monitor *m)
         }
 
         /* Stall: only v2 has memory.high to be stuck on. */
-        if (m->sb->mode == CG_V2 && m->p->stall_enabled && !m->stalled_kill &&
-            s.usage + m->act.high / 50 >= m->act.high) {
+        /* With the governor, only once it was asked again and could not give back. */
+        if (m->sb->mode == CG_V2 && m->p->stall_enabled && !m->stalled_kill && !m->act.lifted &&
+            (!m->p->hold || m->act.gov.exhausted) && s.usage + m->act.high / 50 >= m->act.high) {
                 char buf[512];
                 uint64_t high_ev = m->ev_high;
                 if (read_fd(m->sb->events_fd >= 0 ? m->sb->events_fd : -1, buf, sizeof buf) >= 0)
@@ -365,6 +395,7 @@ int monitor_run(const struct monitor_cfg *cfg, struct cg_sandbox *sb, int sigfd,
         stall_init(&m.stall, m.p);
         actions_init(&m.act, m.p, sb, child, cfg->limit, cfg->soft, cfg->log, cfg->t0);
         m.act.limiter = cfg->limiter;
+        m.act.proc_fd = open(cfg->proc_root ? cfg->proc_root : "/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
         m.ep = epoll_create1(EPOLL_CLOEXEC);
         m.tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
@@ -448,10 +479,18 @@ int monitor_run(const struct monitor_cfg *cfg, struct cg_sandbox *sb, int sigfd,
                                         (void)!read(m.v1[idx].fd, &junk, sizeof junk);
                                 want_sample = true;
                                 break;
-                        case SRC_LIMITER:
+                        case SRC_LIMITER: {
+                                uint64_t rounds = cfg->log->rounds;
                                 if (cfg->limiter_dispatch)
                                         cfg->limiter_dispatch(cfg->limiter_ctx, &m.act);
+                                /* A reply while above target: ask again soon, paced, never in a tight loop. */
+                                if (cfg->log->rounds != rounds && m.iv > MONITOR_REASK_USEC &&
+                                    m.act.last.target != SIZE_MAX_VALUE && m.last.usage > m.act.last.target) {
+                                        m.iv = MONITOR_REASK_USEC;
+                                        arm_timer(&m, MONITOR_REASK_USEC);
+                                }
                                 break;
+                        }
                         }
                 }
                 if (want_sample && !reaped)
@@ -468,6 +507,7 @@ int monitor_run(const struct monitor_cfg *cfg, struct cg_sandbox *sb, int sigfd,
         }
 out:
         actions_shutdown(&m.act, now_mono());
+        close_fd(&m.act.proc_fd);
         for (unsigned i = 0; i < m.n_trig; i++)
                 close(m.trig[i].fd);
         for (unsigned i = 0; i < m.n_v1; i++)

@@ -20,9 +20,27 @@ struct monitor_cfg {
         struct report_log *log;
         double t0;
         int timeline_fd;                /* CSV rows per sample; -1 none */
+        const char *proc_root;          /* where /proc is (signal actions look at SigCgt); NULL: /proc */
 };
 
 /* Run until the main child has been reaped; its wait status goes to *ret_status. */
 int monitor_run(const struct monitor_cfg *cfg, struct cg_sandbox *sb, int sigfd, pid_t child, int *ret_status);
+/* The sampling period: slow far from the next threshold, fast near it and while the governor holds
+ * a level. Pure (earlyoom's sleep_time_ms): the inputs below, nothing else. */
+struct interval_in {
+        uint64_t lo, hi;                /* [monitor] interval_min/max, usec */
+        uint64_t last;                  /* the previous period (0: first) */
+        uint64_t usage, limit, next_threshold;   /* bytes; UINT64_MAX: none */
+        double rate;                    /* bytes/s, the faster of smoothed and instantaneous growth */
+        bool predicting;                /* a level has a predict condition */
+        bool in_level;                  /* a level above ok is held */
+        uint64_t dwell;                 /* [recovery] dwell, usec */
+        bool holding;                   /* the governor has usage above target */
+        bool v2;                        /* no usage notifications: cap idle periods */
+        bool v1_pending;                /* v1 thresholds not registered yet */
+};
+#define MONITOR_V2_IDLE_MAX_USEC 100000  /* cgroup v2 has no usage notification: never sample slower */
+#define MONITOR_HOLD_USEC 20000          /* at most this while usage is above the governor's target */
+uint64_t monitor_interval(const struct interval_in *in);
 /* Reap exited children without blocking: the main child's status, actions' children, the rest. */
 void monitor_reap(pid_t child, int *status, int *reaped, struct actions *a, struct cg_sandbox *sb);

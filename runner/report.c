@@ -146,6 +146,26 @@ static void report_json_log(FILE *f, const struct report_log *l)
                         l->dropped_actions);
         fprintf(f, "  \"limiter\": { \"clients\": %u, \"freed\": %llu },\n", l ? l->limiter_clients : 0,
                 (unsigned long long)(l ? l->limiter_freed : 0));
+        if (!l || !l->governor)
+                return;
+        /* The loop's totals: "actions" holds only its first asks. */
+        fputs("  \"governor\": { \"asks\": {", f);
+        static const enum action_type order[] = { ACTION_TRIM, ACTION_COLLECT, ACTION_RECLAIM, ACTION_SHED };
+        for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
+                const struct report_agg *g = &l->agg[order[i]];
+                fprintf(f, "%s \"%s\": { \"asks\": %llu, \"asked\": %llu, \"freed\": %llu, \"ms\": %.1f }",
+                        i ? "," : "", action_type_name(order[i]), (unsigned long long)g->asks,
+                        (unsigned long long)g->asked, (unsigned long long)g->freed, g->ms);
+        }
+        fprintf(f, " },\n    \"rounds\": %llu, \"not_listed\": %llu, \"step_max\": \"%s\", \"giveups\": %u, "
+                   "\"gave_up_t\": ",
+                (unsigned long long)l->rounds, (unsigned long long)l->gov_more, l->step_max ? l->step_max : "trim",
+                l->giveups);
+        if (l->gave_up_t >= 0)
+                fprintf(f, "%.3f", l->gave_up_t);
+        else
+                fputs("null", f);
+        fprintf(f, ", \"signals_skipped\": %llu },\n", (unsigned long long)l->signals_skipped);
 }
 
 void report_json(FILE *f, const struct report *r)
@@ -244,6 +264,27 @@ void report_summary(FILE *f, const char *prefix, const struct report *r)
                 r->stats.ev_high == 1 ? "" : "s");
         if (r->mode != CG_V2)
                 fputs(" (v1: no memory.high)", f);
+        const struct report_log *l = r->log;
+        if (l && l->governor) {
+                uint64_t asks = 0, asked = 0, freed = 0;
+                for (int t = 0; t < _ACTION_TYPE_MAX; t++) {
+                        /* A round asks several actions at once: count it once. */
+                        if (t != ACTION_RECLAIM && l->agg[t].asks > asks)
+                                asks = l->agg[t].asks;
+                        if (t != ACTION_RECLAIM && l->agg[t].asked > asked)
+                                asked = l->agg[t].asked;
+                        freed += l->agg[t].freed;
+                }
+                char a[32], b[32];
+                uint64_t rc = l->agg[ACTION_RECLAIM].asks;
+                if (asks || rc)
+                        fprintf(f, "; %llu ask%s, %llu reclaim%s, %s freed of %s asked", (unsigned long long)asks,
+                                asks == 1 ? "" : "s", (unsigned long long)rc, rc == 1 ? "" : "s",
+                                size_format(freed, a, sizeof a),
+                                size_format(asked + l->agg[ACTION_RECLAIM].asked, b, sizeof b));
+                if (l->giveups)
+                        fprintf(f, "; gave up holding the soft limit at %.2fs", l->gave_up_t);
+        }
         fputc('\n', f);
 }
 

@@ -31,6 +31,16 @@ struct report_action {
         char detail[96];
 };
 
+/* Per-action totals: the governor asks many times a second, so the log keeps the first asks in full
+ * and these sums for all of them. */
+struct report_agg {
+        uint64_t asks;             /* clients asked (limiters) or memory.reclaim writes */
+        uint64_t asked, freed;     /* bytes */
+        double ms;                 /* time spent answering, summed */
+};
+
+#define REPORT_GOV_ENTRIES 32      /* governor asks logged in full; the rest are counted */
+
 struct report_log {
         struct report_level levels[REPORT_MAX_LEVELS];
         struct report_action actions[REPORT_MAX_ACTIONS];
@@ -39,6 +49,16 @@ struct report_log {
         uint64_t limiter_freed;
         uint64_t high_final;       /* memory.high at the end (stall escalation may raise it) */
         bool stall_killed;
+        /* the governor */
+        bool governor;             /* [governor] hold: asks were the governor's */
+        struct report_agg agg[_ACTION_TYPE_MAX];
+        unsigned gov_entries;      /* governor asks in actions[] */
+        uint64_t gov_more;         /* governor asks not in actions[] */
+        uint64_t rounds;           /* limiter rounds completed */
+        unsigned giveups;
+        double gave_up_t;          /* first give-up, seconds from start; < 0: never */
+        const char *step_max;      /* highest escalation step used */
+        uint64_t signals_skipped;  /* signal actions skipped: the command does not handle them */
 };
 
 void report_log_level(struct report_log *l, double t, enum level level, uint64_t usage, const char *reason);

@@ -428,16 +428,19 @@ t_hostile_clients() {
 t_timeline() {
     mr -q --limit 64M --timeline "$T/tl.csv" --report "$T/r.json" -- "$LEAK" --step 1M --interval 20 --max 56M
     expect_rc 0
-    [ "$(head -1 "$T/tl.csv")" = "time_s,usage,soft,hard,psi_some,psi_full,level" ] || fail "header: $(head -1 "$T/tl.csv")"
+    [ "$(head -1 "$T/tl.csv")" = "time_s,usage,soft,hard,psi_some,psi_full,level,asked,freed,step" ] ||
+        fail "header: $(head -1 "$T/tl.csv")"
     rows=$(($(wc -l < "$T/tl.csv") - 1))
     [ "$rows" -ge 5 ] || fail "only $rows rows"
-    # every row: 7 fields, increasing time, the limits of the run, a known level
+    # every row: 10 fields, increasing time, the limits of the run, a known level and governor step
     awk -F, -v hard=67108864 'NR > 1 {
-        if (NF != 7 || $4 != hard || $1 + 0 < prev || $7 !~ /^(ok|moderate|high|critical)$/) { print "bad row " NR ": " $0; bad = 1 }
+        if (NF != 10 || $4 != hard || $1 + 0 < prev || $7 !~ /^(ok|moderate|high|critical)$/ ||
+            $8 !~ /^[0-9]+$/ || $9 !~ /^[0-9]+$/ || $10 !~ /^(-|trim|collect|reclaim|shed|exhausted|gaveup)$/) {
+            print "bad row " NR ": " $0; bad = 1 }
         prev = $1 + 0 } END { exit bad }' "$T/tl.csv" > "$T/awk" || fail "$(cat "$T/awk")"
     # the levels the report lists all appear in the timeline
     for l in $(jq -r '.levels[].level' "$T/r.json"); do
-        grep -q ",$l\$" "$T/tl.csv" || fail "level $l of the report is not in the timeline"
+        awk -F, -v l="$l" '$7 == l { f = 1 } END { exit !f }' "$T/tl.csv" || fail "level $l of the report is not in the timeline"
     done
     max=$(awk -F, 'NR > 1 && $2 > m { m = $2 } END { print m + 0 }' "$T/tl.csv")
     [ "$max" -ge $((40 * 1048576)) ] || fail "timeline never saw the usage grow: max $max"
@@ -489,6 +492,8 @@ t_stall_kill() {
 
 # libmemlimit: cache trims, standalone MEMLIMIT=, --preload, pre-fork, shedding under load
 . "$(dirname "$0")/limiter.sh"
+# the governor: the soft limit held as a control loop
+. "$(dirname "$0")/governor.sh"
 
 # ---------------------------------------------------------------- run
 say "# memrun integration tests: $MEMRUN, cgroup $MODE, sandboxes in $SANDBOXES, kernel $(uname -r)"
@@ -504,7 +509,8 @@ for t in ${MEMRUN_TESTS:-t_exit_passthrough t_exit_signal t_exit_126_127 t_stdio
     t_v2_readonly_cgroupfs t_check_policy t_bad_policy_leaves_nothing t_ladder_with_hooks t_hook_timeout \
     t_signal_action t_limiter_client t_hostile_clients t_timeline t_pressure_environment t_reclaim t_stall_escalation \
     t_stall_kill t_limiter_cache_survives t_limiter_standalone t_limiter_preload_fragment t_limiter_prefork \
-    t_limiter_cachesrv_sheds t_many_runs_leave_nothing}; do
+    t_limiter_cachesrv_sheds t_governor_holds t_governor_shipped_policies t_governor_contrast \
+    t_governor_futile_client t_governor_leak_gives_up t_governor_signal_not_handled t_many_runs_leave_nothing}; do
     run "$t"
 done
 say "host: $PASS passed, $FAIL failed, $SKIP skipped"

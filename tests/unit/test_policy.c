@@ -649,7 +649,11 @@ static void test_default(void **state)
         assert_int_equal(p.levels[LEVEL_CRITICAL].usage_ppm, 950000);
         assert_int_equal(p.levels[LEVEL_CRITICAL].psi_full_ppm, 50000);
         /* No signal:USR1 (unlike DESIGN.md's example): it would kill programs that do not handle it. */
-        assert_string_equal(actions_str(&p.levels[LEVEL_CRITICAL], got, sizeof got), "shed");
+        /* Trimming at every level: the governor sheds only when trimming, collecting and reclaim fall short. */
+        assert_string_equal(actions_str(&p.levels[LEVEL_CRITICAL], got, sizeof got), "trim,collect,reclaim,shed");
+        assert_true(p.hold);
+        assert_int_equal(p.giveup_usec, 1 * SEC);
+        assert_int_equal(p.ask_timeout_usec, 1 * SEC);
         assert_true(p.builtin);
         assert_false(p.levels[LEVEL_OK].defined);
         assert_int_equal(p.hysteresis_ppm, 50000);
@@ -670,7 +674,7 @@ static void test_default(void **state)
         struct policy q;
         parse_ok("[level.moderate]\nusage    = 70%\npsi_some = 10%\nactions  = trim\n"
                  "[level.high]\nusage   = 85%\nactions = trim, collect, reclaim\n"
-                 "[level.critical]\nusage    = 95%\npsi_full = 5%\nactions  = shed\n"
+                 "[level.critical]\nusage    = 95%\npsi_full = 5%\nactions  = trim, collect, reclaim, shed\n"
                  "[recovery]\nhysteresis = 5%\ndwell      = 2s\n",
                  &q);
         q.builtin = true;
@@ -913,7 +917,7 @@ static void test_print(void **state)
                 "  actions: trim, collect, reclaim\n",
                 "  usage >= 95% of limit (243.2M of 256M)\n",
                 "  psi full avg10 >= 5%\n",
-                "  actions: shed\n",
+                "  actions: trim, collect, reclaim, shed\n",
                 "recovery:\n",
                 "  hysteresis: 5% of limit",
                 "  dwell: 2s\n",
@@ -921,6 +925,10 @@ static void test_print(void **state)
                 "  interval_min: 50ms\n",
                 "  interval_max: 2s\n",
                 "  hook_timeout: 10s\n",
+                "governor:\n",
+                "  hold: yes",
+                "  ask_timeout: 1s\n",
+                "  giveup: 1s above the soft limit with nothing left to free",
                 "psi full avg10 >= 20% for 10s",
                 "  action: raise memory.high by 50% of (memory.max - memory.high)\n",
                 NULL,

@@ -1,0 +1,75 @@
+/* proc: what memrun reads of a process under /proc: the signals it catches. */
+#include "proc.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "util.h"
+
+int proc_parse_sigcgt(const char *status, uint64_t *ret)
+{
+        static const char key[] = "SigCgt:";
+        for (const char *line = status; line && *line; line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
+                if (strncmp(line, key, sizeof key - 1) != 0)
+                        continue;
+                const char *v = line + sizeof key - 1;
+                while (*v == ' ' || *v == '\t')
+                        v++;
+                uint64_t m = 0;
+                unsigned digits = 0;
+                for (; *v && *v != '\n'; v++, digits++) {
+                        int d;
+                        if (*v >= '0' && *v <= '9')
+                                d = *v - '0';
+                        else if (*v >= 'a' && *v <= 'f')
+                                d = *v - 'a' + 10;
+                        else if (*v >= 'A' && *v <= 'F')
+                                d = *v - 'A' + 10;
+                        else
+                                return -EINVAL;
+                        if (digits >= 16)
+                                return -EINVAL;
+                        m = m << 4 | (uint64_t)d;
+                }
+                if (!digits)
+                        return -EINVAL;
+                *ret = m;
+                return 0;
+        }
+        return -ENOENT;
+}
+
+int proc_catches(int proc_fd, pid_t pid, int sig)
+{
+        char path[32], buf[8192];
+        if (sig < 1 || sig > 64)
+                return -EINVAL;
+        snprintf(path, sizeof path, "%d/status", (int)pid);
+        ssize_t n = read_at(proc_fd, path, buf, sizeof buf);
+        if (n < 0)
+                return (int)n;
+        uint64_t m;
+        int r = proc_parse_sigcgt(buf, &m);
+        if (r < 0)
+                return r;
+        return (m >> (sig - 1)) & 1;
+}
+
+bool signal_default_kills(int sig)
+{
+        switch (sig) {
+        case SIGCHLD:
+        case SIGCONT:
+        case SIGURG:
+        case SIGWINCH:
+        case SIGSTOP:
+        case SIGTSTP:
+        case SIGTTIN:
+        case SIGTTOU:
+                return false;
+        default:
+                return true;
+        }
+}

@@ -1,0 +1,15 @@
+/* proc: what memrun reads of a process under /proc: the signals it catches. Reads go through a
+ * dirfd of the proc root (MEMRUN_PROC_ROOT in tests); parsing is pure. */
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Pure: the SigCgt mask (bit N-1 = signal N) from /proc/PID/status text. 0, -ENOENT (no such line)
+ * or -EINVAL. */
+int proc_parse_sigcgt(const char *status, uint64_t *ret);
+/* Does pid catch sig? 1 yes, 0 no, -errno when it cannot be told. */
+int proc_catches(int proc_fd, pid_t pid, int sig);
+/* Does sig's default disposition end the process (SIGUSR1 does; SIGCHLD, SIGWINCH, SIGURG, SIGCONT
+ * and the stop signals do not)? */
+bool signal_default_kills(int sig);

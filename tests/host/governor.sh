@@ -1,0 +1,103 @@
+# governor.sh: the soft limit as a control loop, on a real kernel (host v1/hybrid, and cgroup v2 in
+# the VM). Sourced by run.sh. holdcache adds 1 MiB entries, 600 MiB in all, through a 128M budget and
+# frees exactly what it is asked: it lives only if memrun keeps asking.
+HOLDCACHE=$EXAMPLES/holdcache
+FIRE_ONCE=$(dirname "$0")/fire-once.ini
+# The VM is emulated (TCG): 1 MiB per 2 ms is faster than it can allocate, 5 and 20 ms are not.
+if [ $MODE = v2 ]; then GOV_RATES=${GOV_RATES:-"5 20"}; else GOV_RATES=${GOV_RATES:-"2 5 20"}; fi
+
+# survives: exit 0, no OOM kill, peak at most 98% of memory.max, asked more than once
+gov_holds() { # REPORT WHAT
+    expect_rc 0 "$2"
+    [ "$(jqr .events.oom_kill "$1")" = 0 ] || fail "$2: oom_kill: $(jq -c .events "$1")"
+    peak=$(jqr .memory.peak "$1")
+    [ "$peak" -le $((128 * 1048576 * 98 / 100)) ] || fail "$2: peak $peak above 98% of 128M"
+    asks=$(jqr '.governor.asks.trim.asks' "$1")
+    [ "$asks" -ge 3 ] || fail "$2: asked $asks times: $(jq -c .governor "$1")"
+    freed=$(jqr '.governor.asks.trim.freed' "$1")
+    [ "$freed" -ge $((400 * 1048576)) ] || fail "$2: trims freed only $freed bytes of 600M added"
+    grep -q "holdcache: added=600 " "$T/out" || fail "$2: $(cat "$T/out")"
+}
+
+t_governor_holds() {
+    [ -x "$HOLDCACHE" ] || { fail "$HOLDCACHE missing"; return; }
+    for ms in $GOV_RATES; do
+        mr --limit 128M --report "$T/r.json" -- "$HOLDCACHE" --every "$ms"
+        gov_holds "$T/r.json" "built-in policy, 1M per $ms ms"
+    done
+}
+
+t_governor_shipped_policies() {
+    ms=${GOV_RATES%% *}
+    for p in web-service batch-job; do
+        mr --limit 128M --policy "$CONFIGS/$p.ini" --report "$T/r.json" -- "$HOLDCACHE" --every "$ms"
+        gov_holds "$T/r.json" "$p.ini, 1M per $ms ms"
+    done
+    # web-service.ini's signal:USR1 would kill holdcache (it does not handle it): skipped, said so
+    mr --limit 128M --policy "$CONFIGS/web-service.ini" --report "$T/r.json" -- "$HOLDCACHE" --every "$ms" --total 300M
+    expect_rc 0 "web-service.ini never signals a program to death"
+    # ci-oom-repro.ini is watch-only on purpose: the OOM must happen, the same way every time
+    mr --limit 128M --policy "$CONFIGS/ci-oom-repro.ini" --report "$T/r.json" -- "$HOLDCACHE" --every "$ms"
+    expect_rc 137 "ci-oom-repro.ini does not intervene"
+}
+
+# The contrast: the same program under the old fire-once ladder and under plain memory.max dies.
+t_governor_contrast() {
+    ms=${GOV_RATES%% *}
+    mr --limit 128M --policy "$FIRE_ONCE" --report "$T/r.json" -- "$HOLDCACHE" --every "$ms"
+    expect_rc 137 "fire-once ladder: OOM-killed"
+    [ "$(jqr .exit.oom_killed "$T/r.json")" = true ] || fail "fire-once: not an OOM kill: $(jq -c .exit "$T/r.json")"
+    [ "$(jq '.governor // null' "$T/r.json")" = null ] || fail "fire-once: governor ran: $(jq -c .governor "$T/r.json")"
+    printf '[memory]\nsoft = 100%%\n' > "$T/plain.ini"
+    mr --limit 128M --policy "$T/plain.ini" --report "$T/r.json" -- "$HOLDCACHE" --every "$ms"
+    expect_rc 137 "plain memory.max: OOM-killed"
+}
+
+# A client that frees nothing: escalated past within 3 asks, asked at most a few times a second.
+t_governor_futile_client() {
+    mr --limit 128M --report "$T/r.json" -- "$HOLDCACHE" --every 20 --ignore
+    expect_rc 137 "nothing freed: memory.max ends it"
+    [ "$(jqr .exit.oom_killed "$T/r.json")" = true ] || fail "not an OOM kill: $(jq -c .exit "$T/r.json")"
+    trims=$(jqr .governor.asks.trim.asks "$T/r.json")
+    dur=$(jqr .duration_s "$T/r.json")
+    [ "$(jqr .governor.step_max "$T/r.json")" != trim ] || fail "never escalated past trim: $(jq -c .governor "$T/r.json")"
+    awk -v n="$trims" -v d="$dur" 'BEGIN { exit !(n >= 1 && n <= 5 * d + 3) }' ||
+        fail "futile client asked $trims times in ${dur}s: $(jq -c .governor "$T/r.json")"
+}
+
+# A plain leak (no limiter, nothing reclaimable) at the soft limit: memrun gives up after [governor]
+# giveup and memory.max ends it; with giveup = 0s (and no stall escalation) it stays parked at
+# memory.high, alive, until this test ends it.
+t_governor_leak_gives_up() {
+    [ $MODE = v2 ] || { skip "cgroup v2 only: v1 has no memory.high to be parked at (runs in the VM suite)"; return; }
+    mr --limit 128M --report "$T/r.json" -- "$LEAK" --step 1M --interval 5
+    expect_rc 137 "the leak ends by the OOM killer"
+    [ "$(jqr .exit.oom_killed "$T/r.json")" = true ] || fail "not an OOM kill: $(jq -c .exit "$T/r.json")"
+    [ "$(jqr .governor.giveups "$T/r.json")" = 1 ] || fail "no give-up: $(jq -c .governor "$T/r.json")"
+    expect_err "giving up"
+    jq -e '[.actions[] | select(.action == "giveup")] | length == 1' "$T/r.json" >/dev/null ||
+        fail "no giveup action: $(jq -c .actions "$T/r.json")"
+    # the contrast: never giving up, the same leak is still alive, throttled, 8 s in
+    cp "$FIRE_ONCE" "$T/never.ini"
+    sed -i 's/^hold = no/hold = yes\ngiveup = 0s/' "$T/never.ini"
+    printf '[stall]\nenabled = no\n' >> "$T/never.ini"
+    "$MEMRUN" -q --limit 128M --policy "$T/never.ini" -- "$LEAK" --step 1M --interval 5 >"$T/out" 2>"$T/err" &
+    mpid=$!
+    sleep 8
+    alive $mpid || fail "with giveup = 0s the leak died: $(cat "$T/err")"
+    kill -TERM $mpid 2>/dev/null
+    wait $mpid
+}
+
+# A signal action is never sent to a program that does not handle it (it would die of it).
+t_governor_signal_not_handled() {
+    printf '[level.moderate]\nusage = 10%%\nactions = signal:USR1\n' > "$T/sig.ini"
+    mr --limit 128M --policy "$T/sig.ini" --report "$T/r.json" -- "$LEAK" --step 1M --interval 10 --max 30M
+    expect_rc 0 "USR1 not sent to a program without a handler"
+    [ "$(jqr .governor.signals_skipped "$T/r.json")" -ge 1 ] || fail "not reported: $(jq -c .governor "$T/r.json")"
+    expect_err "does not handle it"
+    # the contrast: a program that catches USR1 gets it
+    mr --limit 128M --policy "$T/sig.ini" -- sh -c "trap 'echo got-usr1' USR1; \"$LEAK\" --step 1M --interval 10 --max 30M; wait"
+    expect_rc 0
+    expect_out got-usr1
+}
