@@ -1,5 +1,8 @@
-# memrun — the one build. `make` builds build/memrun; `make check` runs every test; `make demo`
-# shows memrun on a bundled example; `make install PREFIX=/usr/local DESTDIR=`.
+# memrun — the one build. `make deps` installs what the build needs (Debian, as root) and nothing
+# else does that for plain `make`; `make` builds build/memrun and the library; `make check` installs
+# what the tests need (`check-deps`) and runs every test; `make demo` shows memrun on the bundled
+# examples; `make install PREFIX=/usr/local DESTDIR=`. CFLAGS, CPPFLAGS and LDFLAGS from the
+# environment reach every compile and link; WERROR=1 (CI) turns warnings into errors.
 VERSION     := 0.1.0
 PREFIX      ?= /usr/local
 BINDIR      ?= $(PREFIX)/bin
@@ -8,16 +11,22 @@ DESTDIR     ?=
 B           := build
 
 CC          ?= cc
-WARN        := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wconversion
+WARN        := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wconversion \
+               $(if $(filter 1,$(WERROR)),-Werror)
 CFLAGS      ?= -O2 -g
 LIBDIR      ?= $(PREFIX)/lib
-ALL_CFLAGS  := -std=gnu11 $(WARN) $(CFLAGS) -DMEMRUN_VERSION='"$(VERSION)"' -D_GNU_SOURCE \
-               -DMEMRUN_LIBDIR='"$(LIBDIR)/memrun"' 
-SAN_FLAGS   := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+# One flag set: the normal build adds CFLAGS, the sanitizer build its own optimisation and -fsanitize.
+BASE_CFLAGS := -std=gnu11 $(WARN) $(CPPFLAGS) -DMEMRUN_VERSION='"$(VERSION)"' -D_GNU_SOURCE \
+               -DMEMRUN_LIBDIR='"$(LIBDIR)/memrun"'
+ALL_CFLAGS  := $(BASE_CFLAGS) $(CFLAGS)
+SAN_FLAGS   := $(BASE_CFLAGS) -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-# Debian packages: to build, and to run every test (the VM suite, the benchmark baseline).
-BUILD_PKGS  := gcc make pkg-config libcgroup-dev libseccomp-dev libinih-dev libcmocka-dev
-CHECK_PKGS  := qemu-system-x86 busybox-static cpio jq cgroup-tools clang valgrind gnuplot-nox
+# Debian packages, each list only what is used: to build; to run every test (cmocka, the VM suite,
+# fuzzing, jq for the reports); to benchmark (callgrind counts, the cgroup-tools and Go baselines,
+# the plots).
+BUILD_PKGS  := gcc make pkg-config libinih-dev
+CHECK_PKGS  := libcmocka-dev qemu-system-x86 busybox-static cpio jq clang
+BENCH_PKGS  := valgrind cgroup-tools golang-go gnuplot-nox
 FUZZ_SECONDS ?= 20
 
 RUNNER_SRC  := runner/util.c runner/log.c runner/options.c runner/cg_detect.c runner/cg_sandbox.c \
@@ -49,8 +58,9 @@ all: $(B)/memrun $(LIBS_OUT) $(B)/libmemlimit-preload.so $(EXAMPLES:%=$(B)/examp
 # Install what the build needs, once, on a Debian machine (root); elsewhere say what is missing.
 deps: $(B)/.deps-build
 check-deps: $(B)/.deps-check
-$(B)/.deps-build $(B)/.deps-check: PKGS = $(if $(findstring check,$@),$(BUILD_PKGS) $(CHECK_PKGS),$(BUILD_PKGS))
-$(B)/.deps-build $(B)/.deps-check:
+$(B)/.deps-build $(B)/.deps-check $(B)/.deps-bench: PKGS = $(BUILD_PKGS) $(if $(findstring check,$@),$(CHECK_PKGS)) \
+	$(if $(findstring bench,$@),$(CHECK_PKGS) $(BENCH_PKGS))
+$(B)/.deps-build $(B)/.deps-check $(B)/.deps-bench:
 	@mkdir -p $(B)
 	@missing=$$(for p in $(PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
@@ -63,28 +73,35 @@ $(B)/.deps-build $(B)/.deps-check:
 	fi
 	@touch $@
 
-$(B)/obj/%.o: %.c $(HDRS) | $(B)/.deps-build
+# Plain make installs nothing: it says what is missing and how to get it.
+$(B)/.build-ok:
+	@mkdir -p $(B)
+	@pkg-config --exists inih 2>/dev/null || { echo "error: inih not found by pkg-config: run 'make deps' (Debian: apt-get install libinih-dev)"; exit 1; }
+	@touch $@
+
+$(B)/obj/%.o: %.c $(HDRS) | $(B)/.build-ok
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-$(B)/asan/obj/%.o: %.c $(HDRS) | $(B)/.deps-build
+$(B)/asan/obj/%.o: %.c $(HDRS) | $(B)/.build-ok
 	@mkdir -p $(dir $@)
-	$(CC) -std=gnu11 $(WARN) $(SAN_FLAGS) -DMEMRUN_VERSION='"$(VERSION)"' -D_GNU_SOURCE -c -o $@ $<
+	$(CC) $(SAN_FLAGS) -c -o $@ $<
 
 $(B)/memrun: $(OBJ) $(B)/obj/runner/main.o
-	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 $(B)/asan/memrun: $(SAN_OBJ) $(B)/asan/obj/runner/main.o
-	$(CC) $(SAN_FLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(SAN_FLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 # --- libmemlimit: only memlimit_* exported (hidden visibility + version script) ---
-$(B)/obj/limiter/%.pic.o: limiter/%.c $(HDRS) | $(B)/.deps-build
+$(B)/obj/limiter/%.pic.o: limiter/%.c $(HDRS) | $(B)/.build-ok
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -fPIC -pthread -fvisibility=hidden -c -o $@ $<
 
 $(B)/libmemlimit.so: $(LIB_OBJ) limiter/memlimit.map
-	$(CC) -shared -pthread -Wl,-soname,libmemlimit.so.0 -Wl,--version-script=limiter/memlimit.map -Wl,-z,defs \
-		-o $@ $(LIB_OBJ)
+	$(CC) $(CFLAGS) $(LDFLAGS) -shared -pthread -Wl,-soname,libmemlimit.so.0 -Wl,--version-script=limiter/memlimit.map \
+		-Wl,-z,defs -o $@ $(LIB_OBJ)
+	ln -sf libmemlimit.so $(B)/libmemlimit.so.0
 
 $(B)/libmemlimit.a: $(LIB_OBJ)
 	rm -f $@ && $(AR) rcs $@ $^
@@ -95,38 +112,38 @@ $(B)/memlimit.pc: limiter/memlimit.pc.in
 
 $(B)/tests/test_memlimit: tests/unit/test_memlimit.c $(B)/libmemlimit.a $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(B)/libmemlimit.a $$(pkg-config --cflags --libs cmocka) -pthread
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libmemlimit.a $$(pkg-config --cflags --libs cmocka) -pthread
 
 $(B)/asan/tests/test_memlimit: tests/unit/test_memlimit.c $(LIB_SRC) $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) -std=gnu11 $(WARN) $(SAN_FLAGS) -D_GNU_SOURCE -pthread -fvisibility=hidden -o $@ $< $(LIB_SRC) \
+	$(CC) $(SAN_FLAGS) $(LDFLAGS) -pthread -fvisibility=hidden -o $@ $< $(LIB_SRC) \
 		$$(pkg-config --cflags --libs cmocka)
 
 # --preload's library: the whole of libmemlimit plus a malloc_trim handler, in one .so
 $(B)/libmemlimit-preload.so: limiter/preload.c $(HDRS) limiter/memlimit.map $(B)/libmemlimit.a
-	$(CC) $(ALL_CFLAGS) -fPIC -shared -fvisibility=hidden -Ilimiter -o $@ $< \
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -fPIC -shared -fvisibility=hidden -Ilimiter -o $@ $< \
 		-Wl,--whole-archive $(B)/libmemlimit.a -Wl,--no-whole-archive -Wl,--version-script=limiter/memlimit.map -pthread
 
 $(LIB_EXAMPLES:%=$(B)/examples/%): $(B)/examples/%: examples/%.c $(HDRS) $(B)/libmemlimit.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Ilimiter -o $@ $< $(B)/libmemlimit.a -pthread
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -Ilimiter -o $@ $< $(B)/libmemlimit.a -pthread
 
-$(B)/examples/%: examples/%.c | $(B)/.deps-build
+$(B)/examples/%: examples/%.c | $(B)/.build-ok
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $<
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $<
 
 # --- tests ---
-$(B)/tests/helpers/%: tests/helpers/%.c $(HDRS) | $(B)/.deps-build
+$(B)/tests/helpers/%: tests/helpers/%.c $(HDRS) | $(B)/.build-ok
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $<
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $<
 
 $(B)/tests/%: tests/unit/%.c $(OBJ) $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(OBJ) $$(pkg-config --cflags --libs cmocka) $(LIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(OBJ) $$(pkg-config --cflags --libs cmocka) $(LIBS)
 
 $(B)/asan/tests/%: tests/unit/%.c $(SAN_OBJ) $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) -std=gnu11 $(WARN) $(SAN_FLAGS) -D_GNU_SOURCE -o $@ $< $(SAN_OBJ) $$(pkg-config --cflags --libs cmocka) $(LIBS)
+	$(CC) $(SAN_FLAGS) $(LDFLAGS) -o $@ $< $(SAN_OBJ) $$(pkg-config --cflags --libs cmocka) $(LIBS)
 
 unit: $(UNIT_TESTS:%=$(B)/tests/%)
 	@tests/unit/run.sh $^
@@ -144,8 +161,8 @@ asan: $(B)/asan/memrun $(UNIT_TESTS:%=$(B)/asan/tests/%) all
 		MEMRUN_PRELOAD_LIB=$(CURDIR)/$(B)/libmemlimit-preload.so sh tests/host/run.sh
 
 # Fuzz targets (libFuzzer via clang; a sanitized standalone driver without it), bounded in time.
-fuzz: $(B)/.deps-build
-	@B=$(B) FUZZ_SECONDS=$(FUZZ_SECONDS) sh tests/fuzz/run.sh
+fuzz: $(B)/.deps-check
+	@B=$(B) FUZZ_SECONDS=$(FUZZ_SECONDS) WARN="$(WARN)" CPPFLAGS="$(CPPFLAGS)" LDFLAGS="$(LDFLAGS)" sh tests/fuzz/run.sh
 
 vm: all $(B)/.deps-check
 	@rm -rf $(B)/vm-root
@@ -162,7 +179,7 @@ vm: all $(B)/.deps-check
 	MEMRUN_VM_LOG=$(B)/vm-scenarios.log tests/vm/run.sh $(B)/vm-root -- \
 		env MEMRUN=/usr/bin/memrun EXAMPLES=/usr/libexec/memrun sh /tests/scenarios/run.sh
 
-check: $(B)/.deps-check
+check: check-deps
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory host
 	@$(MAKE) --no-print-directory asan
@@ -173,8 +190,13 @@ check: $(B)/.deps-check
 demo: all
 	@sh examples/demo.sh $(B)
 
-bench: all $(B)/.deps-check
+bench: all $(B)/.deps-bench $(B)/gohold
 	@sh bench/report.sh $(B)
+
+# The Go side of the "soft limit holds" benchmark: Debian's golang, static (it runs in the VM too).
+$(B)/gohold: bench/gohold/main.go bench/gohold/go.mod | $(B)/.deps-bench
+	cd bench/gohold && CGO_ENABLED=0 GOCACHE=$(CURDIR)/$(B)/gocache GOPATH=$(CURDIR)/$(B)/gopath GOFLAGS=-mod=mod \
+		go build -o $(CURDIR)/$(B)/gohold .
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(PREFIX)/share/memrun

@@ -6,6 +6,8 @@
 #   launch         bench/launch.sh     (launch overhead)
 #   reaction       bench/reaction.sh   (threshold crossed -> action starts)
 #   limiter        bench/limiter.sh    (libmemlimit hot path, level-to-callback latency)
+#   holds          bench/holds.sh      (the soft limit held: governor, fire-once, memory.high, Go's GOMEMLIMIT)
+#   holds-vm       bench/holds.sh --vm (the same in the cgroup v2 VM)
 # Plots: one PNG per scenario (a panel per configuration: memory over time, level bands, soft and hard
 # limits), from the cgroup v2 VM's timelines when that part ran (memory.high is real there), else from
 # this host's; results.md says which.
@@ -86,6 +88,12 @@ else
 	echo "skipped: no qemu-system-x86_64 (apt-get install qemu-system-x86)" >"$W/reaction-vm.md.status"
 fi
 part limiter "$W/limiter.md" sh "$HERE/limiter.sh" "$B"
+part holds "$W/holds.md" sh "$HERE/holds.sh" "$B"
+if command -v qemu-system-x86_64 >/dev/null 2>&1; then
+	part holds-vm "$W/holds-vm.md" env BENCH_HOLDS_PLOT="$HERE/holds-loop.png" sh "$HERE/holds.sh" --vm "$B"
+else
+	echo "skipped: no qemu-system-x86_64 (apt-get install qemu-system-x86)" >"$W/holds-vm.md.status"
+fi
 
 # --- plots: from the VM's timelines when there are any, else from this host's -------------------------
 PLOTDIR='' PLOTFROM=''
@@ -135,6 +143,12 @@ CPU=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -n
 	if [ "$(status "$W/scenarios-vm.md")" = ok ] && [ -s "$VMDIR/machine.txt" ]; then
 		echo "cgroup v2 numbers: $(cat "$VMDIR/machine.txt")."
 	fi
+	echo
+	echo "## The soft limit holds (bench/holds.sh)"
+	echo
+	section "bench/holds.sh --vm" "$W/holds-vm.md"
+	echo
+	section "bench/holds.sh" "$W/holds.md"
 	echo
 	echo "## Scenarios: one run each, side by side"
 	echo

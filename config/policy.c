@@ -1097,6 +1097,21 @@ void policy_print(FILE *f, const struct policy *p)
         if (p->hold) {
                 fprintf(f, "  hold: yes (above a level's target, keep asking: trim -> collect -> reclaim -> shed, as the "
                            "level's actions allow)\n");
+                uint32_t lowest = 0;
+                for (int l = LEVEL_MODERATE; l < _LEVEL_MAX && !lowest; l++)
+                        if (p->levels[l].defined && p->levels[l].usage_ppm)
+                                lowest = p->levels[l].usage_ppm;
+                if (lowest > p->hysteresis_ppm) {
+                        uint32_t t = lowest - p->hysteresis_ppm;
+                        if (limit_known)
+                                fprintf(f, "  target: %s of limit (%s), at most the soft limit less max(3%%, 1M)\n",
+                                        fmt_pct(t, a, sizeof a), size_format(size_share(p->limit, t), b, sizeof b));
+                        else
+                                fprintf(f, "  target: %s of limit, at most the soft limit less max(3%%, 1M)\n",
+                                        fmt_pct(t, a, sizeof a));
+                } else {
+                        fprintf(f, "  target: none (no level with a usage threshold)\n");
+                }
                 fprintf(f, "  ask_timeout: %s\n", fmt_duration(p->ask_timeout_usec, a, sizeof a));
                 if (p->giveup_usec)
                         fprintf(f, "  giveup: %s above the soft limit with nothing left to free: lift memory.high, "

@@ -15,7 +15,7 @@
 #define ML_NAME_MAX 32
 #define ML_BUDGET_WINDOW_NS UINT64_C(1000000000)   /* burst allowance: pct of this window */
 #define ML_FUTILE_SKIP 2                           /* freed nothing this many times in a row: skip ... */
-#define ML_FUTILE_RETRY_NS UINT64_C(1000000000)    /* ... for this long, then try once more */
+#define ML_FUTILE_RETRY_NS UINT64_C(100000000)     /* ... for this long, then try once more */
 
 struct ml_callback {
         memlimit_fn fn;

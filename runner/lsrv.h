@@ -44,8 +44,8 @@ struct lsrv_round {
 typedef void (*lsrv_round_fn)(const struct lsrv_round *r, void *userdata);
 
 #define LSRV_ROUNDS 64                /* ask rounds unanswered at once; more wait for a free one */
-#define LSRV_BACKOFF_MIN_NS 250000000ull   /* a client that gave back nothing rests this long ... */
-#define LSRV_BACKOFF_MAX_NS 2000000000ull  /* ... doubling each time, up to this */
+#define LSRV_BACKOFF_MIN_NS 50000000ull    /* a client that gave back nothing rests this long ... */
+#define LSRV_BACKOFF_MAX_NS 500000000ull   /* ... doubling each time, up to this (2 asks a second) */
 #define LSRV_SHARE_FLOOR (1024u * 1024)    /* goal shares weigh recent giving plus this */
 
 struct lsrv_stats {

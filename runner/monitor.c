@@ -267,7 +267,11 @@ static uint64_t next_interval(struct monitor *m, uint64_t usage)
                 .limit = m->eng.limit, .next_threshold = level_next_threshold(&m->eng),
                 .rate = m->eng.rate > m->eng.inst_rate ? m->eng.rate : m->eng.inst_rate, .predicting = predicting,
                 .in_level = m->eng.cur != LEVEL_OK, .dwell = m->p->dwell_usec,
-                .holding = m->p->hold && !m->act.gov.given_up && d->target != SIZE_MAX_VALUE && usage > d->target,
+                /* Above target, or close enough to cross it before the next sample at the program's
+                 * allocation rate: the governor's pace. */
+                .holding = m->p->hold && !m->act.gov.given_up && d->target != SIZE_MAX_VALUE &&
+                           (double)usage + m->act.gov.alloc_rate * (double)m->p->interval_min_usec / 1e6 >
+                                   (double)d->target,
                 .v2 = m->sb->mode == CG_V2, .v1_pending = m->v1_pending,
         };
         m->iv = monitor_interval(&in);

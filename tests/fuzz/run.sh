@@ -20,8 +20,9 @@ case $SECONDS_EACH in '' | *[!0-9]*) echo "run.sh: FUZZ_SECONDS must be a number
 # libFuzzer reads -max_total_time=0 as "no limit": 0 means run the corpus once instead.
 if [ "$SECONDS_EACH" -eq 0 ]; then BOUND=-runs=0; else BOUND=-max_total_time=$SECONDS_EACH; fi
 
-WARN="-Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wconversion"
-BASE="-std=gnu11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer $WARN"
+# The Makefile's warning set (WARN, with -Werror under WERROR=1) and the environment's CPPFLAGS.
+WARN=${WARN:-"-Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wconversion"}
+BASE="-std=gnu11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer $WARN ${CPPFLAGS:-}"
 INIH=$(pkg-config --cflags --libs inih 2>/dev/null || echo -linih)
 
 # Pick the build mode once: libFuzzer if it links, else the standalone driver.
@@ -63,7 +64,7 @@ failed=""
 for t in $targets; do
     [ -f "tests/fuzz/fuzz_$t.c" ] || { echo "run.sh: no target tests/fuzz/fuzz_$t.c" >&2; exit 2; }
     bin=$OUT/fuzz_$t
-    if ! $CCX $BASE $SAN -o "$bin" "tests/fuzz/fuzz_$t.c" $DRIVER $(srcs "$t") $(libs "$t"); then
+    if ! $CCX $BASE $SAN ${LDFLAGS:-} -o "$bin" "tests/fuzz/fuzz_$t.c" $DRIVER $(srcs "$t") $(libs "$t"); then
         echo "fuzz: $t: build failed"
         failed="$failed $t"
         continue

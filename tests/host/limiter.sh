@@ -141,12 +141,23 @@ t_limiter_prefork() {
     [ ! -s "$T/levels" ] || fail "contrast: levels arrived with no levels in the policy: $(cat "$T/levels")"
 }
 
-# (e) cachesrv under load with a limit below its working set (2000 keys x 64K = 125M under 64M):
-# it stays up, sheds (503s) and loses no accepted request. Contrast: without levels it is
-# OOM-killed and requests in flight are lost.
+# (e) cachesrv under load with a limit below its working set (2000 keys x 64K = 125M under 64M).
+# With shedding the only thing asked, it stays up, sheds (503s) and loses no accepted request. With
+# trim first, the governor sheds only if trimming falls behind: it stays up and loses nothing.
+# Contrast: without levels it is OOM-killed and requests in flight are lost.
 t_limiter_cachesrv_sheds() {
     lim_need "$CACHESRV" "$LOADGEN" || return
-    printf '[level.moderate]\nusage = 50%%\nactions = trim, shed\n[level.high]\nusage = 70%%\nactions = trim, collect, shed\n[recovery]\ndwell = 300ms\n' > "$T/shed.ini"
+    printf '[level.moderate]\nusage = 50%%\nactions = trim, shed\n[level.high]\nusage = 70%%\nactions = trim, collect, shed\n[recovery]\ndwell = 300ms\n' > "$T/trim.ini"
+    srv_start --limit 64M --policy "$T/trim.ini" --report "$T/r.json" -- "$CACHESRV" 0 || return
+    load --count 6000 --conns 8 --size 64K --keys 2000 --get 30
+    alive $srv_pid || fail "cachesrv died under load (trim first): $(cat "$T/srv.err")"
+    srv_stop
+    expect_rc 0
+    [ "$(lg_field lost)" = 0 ] || fail "trim first: lost requests: $lg"
+    [ "$(jqr .events.oom_kill "$T/r.json")" = 0 ] || fail "trim first: oom_kill: $(jq -c .events "$T/r.json")"
+    [ "$(jqr .governor.asks.trim.freed "$T/r.json")" -gt 0 ] || fail "trim first: nothing trimmed: $(jq -c .governor "$T/r.json")"
+
+    printf '[level.moderate]\nusage = 50%%\nactions = shed\n[level.high]\nusage = 70%%\nactions = shed\n[recovery]\ndwell = 300ms\n' > "$T/shed.ini"
     srv_start --limit 64M --policy "$T/shed.ini" --report "$T/r.json" -- "$CACHESRV" 0 || return
     load --count 6000 --conns 8 --size 64K --keys 2000 --get 30
     alive $srv_pid || fail "cachesrv died under load: $(cat "$T/srv.err")"

@@ -1,0 +1,3 @@
+module memrun/bench/gohold
+
+go 1.19
