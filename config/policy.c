@@ -93,8 +93,9 @@ void policy_default(struct policy *ret)
         add_action(c, ACTION_COLLECT, 0);
         add_action(c, ACTION_RECLAIM, 0);
         add_action(c, ACTION_SHED, 0);
-        /* Not DESIGN.md's signal:USR1: USR1 terminates a program that does not handle it, so as a
-         * default it would kill every unmodified program at 95%. Policies opt in to signals. */
+        /* Not the signal:USR1 of docs/ARCHITECTURE.md's policy example: USR1 terminates a program that
+         * does not handle it (memrun skips such a signal, but a default should not need that).
+         * Policies opt in to signals. */
         ret->builtin = true;
 }
 

@@ -55,7 +55,7 @@ struct policy {
         uint64_t psi_window_usec;       /* PSI trigger window (kernel: 500ms..10s) */
         uint64_t interval_min_usec, interval_max_usec;  /* usage sampling period bounds */
         uint64_t hook_timeout_usec;     /* exec: hooks are killed after this */
-        /* [governor]: the soft limit as a control loop (DESIGN.md) */
+        /* [governor]: the soft limit as a control loop (docs/ARCHITECTURE.md, "The governor") */
         bool hold;                      /* keep asking while above target; no = the fire-once ladder */
         uint64_t giveup_usec;           /* above the soft limit with nothing freeable this long: give up */
         uint64_t ask_timeout_usec;      /* an unanswered ask is written off after this */
@@ -67,7 +67,7 @@ struct policy {
         uint32_t stall_step_ppm;        /* raise memory.high by this share of (max - high) */
 };
 
-/* The built-in policy (DESIGN.md). */
+/* The built-in policy (memrun.ini(5), BUILT-IN POLICY). */
 void policy_default(struct policy *ret);
 /* Parse INI text. name is used in messages ("FILE:LINE: message"). On error returns -EINVAL and
  * writes the message to err (always NUL-terminated). Starts from an empty policy (no levels),

@@ -44,7 +44,7 @@ struct cg_placement {
         bool split_supervisor;        /* v2: memrun first moves itself to <own>/supervisor */
         bool memrun_subtree;          /* v2: parent is /memrun, created on demand */
 };
-/* Decide where the sandbox goes (DESIGN.md placement order). -EPERM with a logged explanation
+/* Decide where the sandbox goes (docs/ARCHITECTURE.md, and memrun(1) "Where the sandbox goes"). -EPERM with a logged explanation
  * when no usable place exists. */
 int cg_place(const struct cg_place_facts *f, struct cg_placement *ret);
 /* Gather the facts for cg_place from the live host. */

@@ -1,4 +1,4 @@
-/* governor: the soft limit as a control loop, not an alarm (DESIGN.md). Pure: samples, replies and
+/* governor: the soft limit as a control loop, not an alarm (docs/ARCHITECTURE.md). Pure: samples, replies and
  * their clock in, asks out. The law is Go's GOMEMLIMIT pacer across a process boundary: the goal is
  * re-derived from the limit at every sample, asks go out as often as the excess requires and replies
  * allow, and when nothing can be freed the limit stops being defended (golang/go#58106: die fast

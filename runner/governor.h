@@ -1,4 +1,4 @@
-/* governor: the soft limit as a control loop, not an alarm (DESIGN.md). While usage is above the
+/* governor: the soft limit as a control loop, not an alarm (docs/ARCHITECTURE.md). While usage is above the
  * current level's target it keeps asking: each ask's goal is the excess plus the growth expected until
  * replies arrive, minus what is already asked and unanswered; asks that come back short escalate
  * (trim -> collect -> reclaim -> shed, as far as the level's actions allow); once nothing can be freed

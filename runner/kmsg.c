@@ -2,6 +2,7 @@
 #include "kmsg.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <fcntl.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -83,10 +84,44 @@ static bool beneath(const char *path, const char *cgroup)
         return strncmp(path, cgroup, n) == 0 && (path[n] == '\0' || path[n] == '/');
 }
 
-int kmsg_find_oom(int fd, const char *cgroup, struct oom_victim *ret)
+int kmsg_parse_killed(const char *text, struct oom_victim *ret)
+{
+        const char *semi = strchr(text, ';');
+        const char *msg = semi ? semi + 1 : text;
+        const char *k = strstr(msg, "Killed process ");
+        if (!k)
+                return -ENOENT;
+        k += strlen("Killed process ");
+        size_t nd = strspn(k, "0123456789");
+        char num[16];
+        if (nd == 0 || nd >= sizeof num || k[nd] != ' ' || k[nd + 1] != '(')
+                return -EINVAL;
+        memcpy(num, k, nd);
+        num[nd] = '\0';
+        uint64_t n;
+        if (parse_u64(num, &n) < 0 || n == 0 || n > INT32_MAX)
+                return -EINVAL;
+        /* The comm may hold ") ": it ends where the kernel's " total-vm:" begins. */
+        const char *c = k + nd + 2, *e = strstr(c, ") total-vm:");
+        if (!e)
+                e = strrchr(c, ')');
+        struct oom_victim v = {};
+        if (!e || e == c || (size_t)(e - c) >= sizeof v.comm)
+                return -EINVAL;
+        memcpy(v.comm, c, (size_t)(e - c));
+        v.pid = (pid_t)n;
+        *ret = v;
+        return 0;
+}
+
+/* Read what is new: the last summary record of a victim in cgroup, else the last "Killed process"
+ * record of pid (0: none wanted). */
+static int scan(int fd, const char *cgroup, pid_t pid, struct oom_victim *ret)
 {
         char rec[8192];
         int found = 0;
+        struct oom_victim by_pid;
+        bool have_pid = false;
 
         for (;;) {
                 ssize_t n = read(fd, rec, sizeof rec - 1);
@@ -101,10 +136,39 @@ int kmsg_find_oom(int fd, const char *cgroup, struct oom_victim *ret)
                         break;
                 rec[n] = '\0';
                 struct oom_victim v;
-                if (kmsg_parse_oom(rec, &v) == 0 && beneath(v.task_memcg, cgroup)) {
-                        *ret = v;
-                        found = 1;
+                if (kmsg_parse_oom(rec, &v) == 0) {
+                        if (beneath(v.task_memcg, cgroup)) {
+                                *ret = v;
+                                found = 1;
+                        }
+                } else if (pid > 0 && kmsg_parse_killed(rec, &v) == 0 && v.pid == pid) {
+                        by_pid = v;
+                        have_pid = true;
                 }
         }
+        if (!found && have_pid) {
+                *ret = by_pid;
+                found = 1;
+        }
         return found;
+}
+
+int kmsg_find_oom(int fd, const char *cgroup, struct oom_victim *ret)
+{
+        return scan(fd, cgroup, 0, ret);
+}
+
+int kmsg_wait_oom(int fd, const char *cgroup, pid_t pid, int timeout_ms, struct oom_victim *ret)
+{
+        double end = now_mono() + timeout_ms / 1000.0;
+        for (;;) {
+                if (scan(fd, cgroup, pid, ret) > 0)
+                        return 1;
+                int left = (int)((end - now_mono()) * 1000.0);
+                if (left <= 0)
+                        return 0;
+                struct pollfd p = { .fd = fd, .events = POLLIN };
+                if (poll(&p, 1, left) < 0 && errno != EINTR)
+                        return 0;
+        }
 }

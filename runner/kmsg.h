@@ -17,3 +17,10 @@ int kmsg_open(const char *path);
 int kmsg_parse_oom(const char *text, struct oom_victim *ret);
 /* Read new records; keep the last OOM kill whose victim lived in cgroup (or beneath it). 1 found, 0 not. */
 int kmsg_find_oom(int fd, const char *cgroup, struct oom_victim *ret);
+/* Pure: the "...: Killed process PID (COMM) total-vm:..." record. The kernel always logs it, while
+ * the oom-kill: summary above it is rate-limited (10 per 5 s, machine-wide). Fills pid and comm. */
+int kmsg_parse_killed(const char *text, struct oom_victim *ret);
+/* As kmsg_find_oom, waiting up to timeout_ms for the record (the kernel counts the kill in
+ * memory.events before a /dev/kmsg reader is sure to see it); when the summary was rate-limited
+ * away, a "Killed process" record of pid (the command) names it. 1 found, 0 not. */
+int kmsg_wait_oom(int fd, const char *cgroup, pid_t pid, int timeout_ms, struct oom_victim *ret);

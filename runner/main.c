@@ -305,7 +305,7 @@ static int run(const struct options *o, const char *name)
         }
         bool sandbox_oom = rep.stats.ev_oom_kill > 0 || rep.stats.ev_oom_group_kill > 0;
         if (sandbox_oom && kfd >= 0)
-                rep.victim_known = kmsg_find_oom(kfd, sb.path, &rep.victim) > 0;
+                rep.victim_known = kmsg_wait_oom(kfd, sb.path, child, 500, &rep.victim) > 0;
 
         if (WIFSIGNALED(status)) {
                 rep.signal = WTERMSIG(status);

@@ -39,48 +39,71 @@ static int parse_pct2(const char *s, const char **end, uint32_t *ret)
         return 0;
 }
 
+/* " avg10=X avg60=Y avg300=Z total=N", in any order. A field the kernel adds later (" key=value")
+ * is passed over, so a newer kernel does not turn PSI off; the four known ones are required and
+ * parsed strictly. */
 static int parse_line(const char *p, struct psi_line *ret)
 {
-        static const char *const keys[] = { " avg10=", " avg60=", " avg300=" };
+        static const char *const keys[] = { "avg10=", "avg60=", "avg300=", "total=" };
         struct psi_line l = {};
         uint32_t *dst[] = { &l.avg10, &l.avg60, &l.avg300 };
-        for (size_t i = 0; i < 3; i++) {
-                size_t kl = strlen(keys[i]);
-                if (strncmp(p, keys[i], kl) != 0)
-                        return -EINVAL;
-                if (parse_pct2(p + kl, &p, dst[i]) < 0)
+        unsigned seen = 0;
+        while (*p == ' ') {
+                p++;
+                size_t i;
+                for (i = 0; i < 4; i++)
+                        if (strncmp(p, keys[i], strlen(keys[i])) == 0)
+                                break;
+                if (i < 4) {
+                        if (seen & (1u << i))
+                                return -EINVAL;
+                        seen |= 1u << i;
+                        p += strlen(keys[i]);
+                        if (i < 3) {
+                                if (parse_pct2(p, &p, dst[i]) < 0)
+                                        return -EINVAL;
+                        } else {
+                                char num[24];
+                                size_t n = strspn(p, "0123456789");
+                                if (n == 0 || n >= sizeof num)
+                                        return -EINVAL;
+                                memcpy(num, p, n);
+                                num[n] = '\0';
+                                if (parse_u64(num, &l.total) < 0)
+                                        return -EINVAL;
+                                p += n;
+                        }
+                } else {
+                        /* an unknown field: a name, '=', a value without spaces */
+                        size_t k = strspn(p, "abcdefghijklmnopqrstuvwxyz0123456789_");
+                        if (k == 0 || p[k] != '=')
+                                return -EINVAL;
+                        p += k + 1;
+                        p += strcspn(p, " \n");
+                }
+                if (*p != ' ' && *p != '\n' && *p != '\0')
                         return -EINVAL;
         }
-        if (strncmp(p, " total=", 7) != 0)
-                return -EINVAL;
-        p += 7;
-        char num[24];
-        size_t n = strspn(p, "0123456789");
-        if (n == 0 || n >= sizeof num || (p[n] != '\n' && p[n] != '\0'))
-                return -EINVAL;
-        memcpy(num, p, n);
-        num[n] = '\0';
-        if (parse_u64(num, &l.total) < 0)
+        if ((*p != '\n' && *p != '\0') || seen != 0xf)
                 return -EINVAL;
         *ret = l;
         return 0;
 }
 
+/* "some ..." and "full ..." lines; lines of another kind (a later kernel's) are passed over. */
 int psi_parse(const char *buf, struct psi *ret)
 {
         struct psi v = {};
         bool have_some = false;
         for (const char *line = buf; line && *line;) {
-                if (strncmp(line, "some", 4) == 0) {
+                if (strncmp(line, "some ", 5) == 0) {
                         if (have_some || parse_line(line + 4, &v.some) < 0)
                                 return -EINVAL;
                         have_some = true;
-                } else if (strncmp(line, "full", 4) == 0) {
+                } else if (strncmp(line, "full ", 5) == 0) {
                         if (v.has_full || parse_line(line + 4, &v.full) < 0)
                                 return -EINVAL;
                         v.has_full = true;
-                } else {
-                        return -EINVAL;
                 }
                 line = strchr(line, '\n');
                 if (line)

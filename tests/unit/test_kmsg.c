@@ -278,6 +278,61 @@ static void test_memcg_with_comma(void **state)
                           "oom_memcg \"%s\"; want \"/deleg,x/sb\" for both", v.task_memcg, v.memcg);
 }
 
+/* The rate-limited summary missing: the always-logged "Killed process" record of the command's pid
+ * names the victim; another pid's does not; a summary that matches the cgroup still wins. */
+static void test_killed_fallback(void **state)
+{
+        (void)state;
+        struct oom_victim v;
+        static const struct {
+                const char *text;
+                int r;
+                int pid;
+                const char *comm;
+        } t[] = {
+                { "3,740,1960606,-;Memory cgroup out of memory: Killed process 4242 (python3) total-vm:217000kB, "
+                  "anon-rss:65184kB, file-rss:4kB, shmem-rss:0kB, UID:0 pgtables:176kB oom_score_adj:0\n",
+                  0, 4242, "python3" },
+                { "Out of memory: Killed process 7 (a) b) total-vm:1kB\n", 0, 7, "a) b" },
+                { "Killed process 7 (x)", 0, 7, "x" },
+                { "Killed process (x) total-vm:1kB", -EINVAL, 0, NULL },
+                { "Killed process 0 (x) total-vm:1kB", -EINVAL, 0, NULL },
+                { "Killed process 99999999999 (x) total-vm:1kB", -EINVAL, 0, NULL },
+                { "Killed process 5 () total-vm:1kB", -EINVAL, 0, NULL },
+                { "Killed process 5 x", -EINVAL, 0, NULL },
+                { "oom-kill:constraint=CONSTRAINT_MEMCG", -ENOENT, 0, NULL },
+        };
+        for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+                memset(&v, 0, sizeof v);
+                assert_int_equal(kmsg_parse_killed(t[i].text, &v), t[i].r);
+                if (t[i].r == 0) {
+                        assert_int_equal(v.pid, t[i].pid);
+                        assert_string_equal(v.comm, t[i].comm);
+                }
+        }
+        const char *const recs[] = {
+                "3,1,2,-;Memory cgroup out of memory: Killed process 50 (other) total-vm:1kB\n",
+                "3,2,3,-;Memory cgroup out of memory: Killed process 51 (ours) total-vm:1kB\n",
+                NULL,
+        };
+        int fd = records(recs);
+        assert_int_equal(kmsg_wait_oom(fd, "/a/b", 51, 0, &v), 1);
+        assert_int_equal(v.pid, 51);
+        assert_string_equal(v.comm, "ours");
+        close(fd);
+        fd = records(recs);
+        assert_int_equal(kmsg_wait_oom(fd, "/a/b", 52, 0, &v), 0);
+        close(fd);
+        fd = records(recs);
+        assert_int_equal(kmsg_find_oom(fd, "/a/b", &v), 0); /* no pid given: no fallback */
+        close(fd);
+        const char *const both[] = { recs[1], REC("/a/b", "summary", "51"), NULL };
+        fd = records(both);
+        assert_int_equal(kmsg_wait_oom(fd, "/a/b", 51, 0, &v), 1);
+        assert_string_equal(v.comm, "summary");
+        close(fd);
+}
+
 int main(void)
 {
         setvbuf(stdout, NULL, _IOLBF, 0);
@@ -285,6 +340,7 @@ int main(void)
                 cmocka_unit_test(test_parse_real_lines),
                 cmocka_unit_test(test_parse_table),
                 cmocka_unit_test(test_find_matches_cgroup),
+                cmocka_unit_test(test_killed_fallback),
                 cmocka_unit_test(test_open),
                 cmocka_unit_test(test_memcg_with_comma),
         };

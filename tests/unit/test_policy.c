@@ -648,7 +648,7 @@ static void test_default(void **state)
         assert_string_equal(actions_str(&p.levels[LEVEL_HIGH], got, sizeof got), "trim,collect,reclaim");
         assert_int_equal(p.levels[LEVEL_CRITICAL].usage_ppm, 950000);
         assert_int_equal(p.levels[LEVEL_CRITICAL].psi_full_ppm, 50000);
-        /* No signal:USR1 (unlike DESIGN.md's example): it would kill programs that do not handle it. */
+        /* No signal:USR1 (unlike docs/ARCHITECTURE.md's example): it would kill programs that do not handle it. */
         /* Trimming at every level: the governor sheds only when trimming, collecting and reclaim fall short. */
         assert_string_equal(actions_str(&p.levels[LEVEL_CRITICAL], got, sizeof got), "trim,collect,reclaim,shed");
         assert_true(p.hold);
@@ -669,8 +669,8 @@ static void test_default(void **state)
         assert_int_equal(p.stall_step_ppm, 500000);
         assert_int_equal(policy_validate(&p, err, sizeof err), 0);
 
-        /* The DESIGN.md policy, written out, is the built-in one (except the example exec: hook and
-         * signal:USR1). */
+        /* The built-in policy, written out as INI (docs/ARCHITECTURE.md's example, with trim, collect and
+         * reclaim before shed at critical, and without its signal:USR1 and exec: hook). */
         struct policy q;
         parse_ok("[level.moderate]\nusage    = 70%\npsi_some = 10%\nactions  = trim\n"
                  "[level.high]\nusage   = 85%\nactions = trim, collect, reclaim\n"
@@ -681,7 +681,7 @@ static void test_default(void **state)
         assert_memory_equal(&p, &q, sizeof p);
 }
 
-/* The example of DESIGN.md's "Policy INI" section, verbatim. */
+/* The example of docs/ARCHITECTURE.md's "Policy INI" contract, verbatim. */
 static void test_design_example(void **state)
 {
         (void)state;
@@ -722,7 +722,7 @@ static void test_design_example(void **state)
         static const char *const lines[] = { "  soft: 90% of limit (2.2G)\n", "  usage >= 70% of limit (1.8G of 2.5G)\n",
                                              "  actions: shed, signal:SIGUSR1, exec:/usr/local/bin/page-oncall\n",
                                              NULL };
-        assert_contains(out, lines, "DESIGN.md example");
+        assert_contains(out, lines, "docs/ARCHITECTURE.md example");
         free(out);
 }
 
