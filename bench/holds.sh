@@ -5,7 +5,8 @@
 #
 #   governor    memrun's built-in policy: keeps asking while above target
 #   fire-once   the same levels with [governor] hold = no: each level's actions once, on entry
-#   high        memory.high = 115M and memory.max, nobody asked anything (on v1: memory.max only)
+#   high        memory.high = 115M and memory.max, nobody asked anything (on v1: memory.max only); the
+#               default [stall] escalation still raises memory.high after 10 s of a throttled stall
 #   go          Go's own GOMEMLIMIT=115MiB (GOGC=off) holding bench/gohold, the same workload in Go
 #               whose dropped entries are garbage; memory.max only, memrun asks nothing
 #
@@ -44,7 +45,7 @@ plot "$1" every ::1 using 1:(\$2/1048576) with lines lw 2 title "usage", \\
      "" every ::1 using 1:(\$3/1048576) with lines dt 2 title "soft (memory.high)", \\
      "" every ::1 using 1:(\$4/1048576) with lines dt 3 title "hard (memory.max)", \\
      "" every ::1 using 1:(\$8 > 0 ? \$8/1048576 : NaN) with impulses title "asked (MiB)"
-set title "memory.high alone (nobody asked)"
+set title "memory.high alone (nobody asked; [stall] raises memory.high at 10 s)"
 plot "$2" every ::1 using 1:(\$2/1048576) with lines lw 2 title "usage", \\
      "" every ::1 using 1:(\$3/1048576) with lines dt 2 title "soft (memory.high)", \\
      "" every ::1 using 1:(\$4/1048576) with lines dt 3 title "hard (memory.max)"

@@ -10,6 +10,8 @@
 #   memrun-50ms      the same with the built-in levels and [monitor] interval_min = interval_max = 50ms:
 #                    a sandbox that sits near a threshold, sampled at the default interval_min all the time
 #   memrun-10ms      the same at 10ms
+#   memrun-100ms     the same at 100ms: what an idle sandbox costs on cgroup v2, where the sampler never
+#                    backs off past 100 ms (no usage notification there; one pread of the usage file)
 #   memrun-parked    memrun -q --limit 256M -- leak --max 166M --hold T: built-in policy, the sandbox parked
 #                    at 65% of its limit, 5% below the moderate threshold (the timer samples faster there)
 #   memrun+1client   memrun -q --limit 256M -- mlclient --exit-after T (one limiter client attached)
@@ -83,9 +85,9 @@ actions = trim, collect, reclaim
 [level.critical]
 usage    = 95%
 psi_full = 5%
-actions  = shed
+actions  = trim, collect, reclaim, shed
 '
-for iv in 50ms 10ms; do
+for iv in 100ms 50ms 10ms; do
 	printf '%s\n[monitor]\ninterval_min = %s\ninterval_max = %s\n' "$BUILTIN_LEVELS" "$iv" "$iv" >"$T/pin-$iv.ini"
 	"$MEMRUN" --check-policy "$T/pin-$iv.ini" >/dev/null || die "memrun refuses $T/pin-$iv.ini"
 done
@@ -105,12 +107,13 @@ echo "idle: $N s window after ${SETTLE} s of settling; all cases run at the same
 start memrun "$MEMRUN" -q --limit 256M -- sleep "$LIFE"
 start memrun50 "$MEMRUN" -q --limit 256M --policy "$T/pin-50ms.ini" -- sleep "$LIFE"
 start memrun10 "$MEMRUN" -q --limit 256M --policy "$T/pin-10ms.ini" -- sleep "$LIFE"
+start memrun100 "$MEMRUN" -q --limit 256M --policy "$T/pin-100ms.ini" -- sleep "$LIFE"
 start parked "$MEMRUN" -q --limit 256M -- "$LEAK" --step 16M --interval 0 --max 166M --hold "$LIFE" >/dev/null
 start client1 "$MEMRUN" -q --limit 256M -- "$MLCLIENT" --exit-after "$LIFE" >"$T/client1.out"
 start client16 "$MEMRUN" -q --limit 256M -- sh -c \
 	'i=0; while [ $i -lt 16 ]; do "$0" --exit-after "$1" & i=$((i + 1)); done; wait' "$MLCLIENT" "$LIFE" >"$T/client16.out"
 start timeout "$TIMEOUT" 1000 sleep "$LIFE"
-CASES="memrun memrun50 memrun10 parked client1 client16 timeout"
+CASES="memrun memrun100 memrun50 memrun10 parked client1 client16 timeout"
 
 # snap PID: "ns vcs rss hwm anon file shmem" of one process (CPU in ns; RSS figures in KiB)
 snap() {
@@ -172,6 +175,7 @@ label() {
 	memrun) echo '`memrun --limit 256M -- sleep` (built-in policy)' ;;
 	memrun50) echo 'the same, sampling pinned at 50 ms (`interval_min = interval_max = 50ms`)' ;;
 	memrun10) echo 'the same, sampling pinned at 10 ms' ;;
+	memrun100) echo 'the same, sampling pinned at 100 ms (what an idle sandbox does on cgroup v2)' ;;
 	parked) echo 'memrun, sandbox parked at 65% of its limit (`leak --max 166M`; built-in moderate: 70%)' ;;
 	client1) echo '`memrun --limit 256M -- mlclient` (1 limiter client attached)' ;;
 	client16) echo 'memrun, 16 limiter clients attached' ;;

@@ -320,7 +320,9 @@ static void sample(struct monitor *m)
         if (cg_sandbox_usage(m->sb, &s.usage) < 0)
                 return;
         /* Idle, with triggers armed for the policy's PSI conditions, the sample is one read of usage. */
-        bool psi_wanted = m->cfg->timeline_fd >= 0 || m->eng.cur != LEVEL_OK || m->n_trig == 0 || m->p->stall_enabled;
+        bool near_high = m->sb->mode == CG_V2 && m->p->stall_enabled && s.usage + m->act.high / 50 >= m->act.high;
+        bool psi_wanted = m->cfg->timeline_fd >= 0 || m->eng.cur != LEVEL_OK || near_high ||
+                          (m->n_trig == 0 && policy_uses_psi(m->p));
         for (unsigned i = 0; i < m->n_trig && !psi_wanted; i++)
                 psi_wanted = m->trig[i].fired_until >= now;
         if (m->psi_ok && psi_wanted && psi_read_fd(m->psi_fd, &psi) == 0) {

@@ -4,6 +4,7 @@
 #include "unit.h"
 
 #include <sys/resource.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
@@ -914,6 +915,99 @@ static void test_close_unopened(void **state)
         free(s);
 }
 
+/* ---------- the governor's asks: one outstanding per client, rounds, shares, rest after nothing ---------- */
+struct rounds {
+        unsigned n;
+        struct lsrv_round last;
+};
+static void record_round(const struct lsrv_round *r, void *userdata)
+{
+        struct rounds *rs = userdata;
+        rs->n++;
+        rs->last = *r;
+}
+
+static void test_ask_rounds(void **state)
+{
+        struct fixture *f = *state;
+        struct rounds rs = {};
+        struct memlimit_msg m;
+        uint64_t out;
+        unsigned askable;
+        uint32_t seq;
+        lsrv_on_round(f->srv, record_round, &rs);
+
+        assert_int_equal(lsrv_ask(f->srv, LEVEL_MODERATE, MEMLIMIT_ACT_TRIM, 1 << 20, 1 << 26, &seq), 0); /* nobody */
+        int a = attach(f, NULL), b = attach(f, NULL);
+        lsrv_ask_state(f->srv, 1000000000ull, &out, &askable);
+        assert_int_equal(askable, 2);
+        assert_int_equal(out, 0);
+        assert_int_equal(lsrv_ask(f->srv, LEVEL_MODERATE, MEMLIMIT_ACT_TRIM | MEMLIMIT_ACT_COLLECT, 4 << 20, 1 << 26, &seq),
+                         2);
+        expect_msg(a, &m, MEMLIMIT_MSG_LEVEL);
+        assert_int_equal(m.seq, seq);
+        assert_int_equal(m.u.level.goal, 2 << 20); /* shared evenly: neither gave anything yet */
+        expect_msg(b, &m, MEMLIMIT_MSG_LEVEL);
+        assert_int_equal(m.u.level.goal, 2 << 20);
+        /* Outstanding: not asked again. */
+        lsrv_ask_state(f->srv, 1000000000ull, &out, &askable);
+        assert_int_equal(askable, 0);
+        assert_int_equal(out, 4 << 20);
+        assert_int_equal(lsrv_ask(f->srv, LEVEL_MODERATE, MEMLIMIT_ACT_TRIM, 1 << 20, 1 << 26, NULL), 0);
+        expect_nothing(a);
+
+        /* a answers both actions; b only one: the round is not complete yet. */
+        send_result(a, seq, MEMLIMIT_ACT_TRIM, 3 << 20, 0);
+        send_result(a, seq, MEMLIMIT_ACT_COLLECT, 0, MEMLIMIT_RESULT_FUTILE);
+        send_result(b, seq, MEMLIMIT_ACT_TRIM, 0, MEMLIMIT_RESULT_FUTILE);
+        dispatch(f);
+        assert_int_equal(rs.n, 0);
+        lsrv_ask_state(f->srv, 1000000000ull, &out, &askable);
+        assert_int_equal(askable, 1); /* a */
+        send_result(b, seq, MEMLIMIT_ACT_COLLECT, 0, MEMLIMIT_RESULT_FUTILE);
+        dispatch(f);
+        assert_int_equal(rs.n, 1);
+        assert_int_equal(rs.last.seq, seq);
+        assert_int_equal(rs.last.asked, 2);
+        assert_int_equal(rs.last.answered, 2);
+        assert_int_equal(rs.last.goal, 4 << 20);
+        assert_int_equal(rs.last.freed, 3 << 20);
+        /* b gave nothing: it rests; a is asked, with the larger share for what it gave. */
+        lsrv_ask_state(f->srv, 1000000000ull, &out, &askable);
+        assert_int_equal(askable, 1);
+        assert_int_equal(lsrv_ask(f->srv, LEVEL_MODERATE, MEMLIMIT_ACT_TRIM, 8 << 20, 1 << 26, &seq), 1);
+        expect_msg(a, &m, MEMLIMIT_MSG_LEVEL);
+        assert_int_equal(m.u.level.goal, 8 << 20);
+        expect_nothing(b);
+
+        /* An ask nobody answers is written off after the timeout: the round completes short. */
+        lsrv_ask_state(f->srv, 0, &out, &askable);
+        assert_int_equal(rs.n, 2);
+        assert_int_equal(rs.last.freed, 0);
+        assert_int_equal(stats(f).ask_timeouts, 1);
+        /* A client that hangs up with an ask outstanding ends its part of the round. */
+        struct timespec ts = { 0, 60000000 }; /* both rests (50 ms: they gave nothing) are over */
+        nanosleep(&ts, NULL);
+        assert_int_equal(lsrv_ask(f->srv, LEVEL_HIGH, MEMLIMIT_ACT_TRIM, 2 << 20, 1 << 26, &seq), 2);
+        expect_msg(a, &m, MEMLIMIT_MSG_LEVEL);
+        expect_msg(b, &m, MEMLIMIT_MSG_LEVEL);
+        assert_int_equal(m.seq, seq);
+        close(b);
+        dispatch(f);
+        assert_int_equal(rs.n, 2); /* a has not answered */
+        send_result(a, seq, MEMLIMIT_ACT_TRIM, 1 << 20, 0);
+        dispatch(f);
+        assert_int_equal(rs.n, 3);
+        assert_int_equal(rs.last.seq, seq);
+        assert_int_equal(rs.last.answered, 2);
+        assert_int_equal(rs.last.freed, 1 << 20);
+        assert_int_equal(stats(f).asks, 5);
+        assert_int_equal(stats(f).rounds, 3);
+        assert_int_equal(lsrv_ask(f->srv, LEVEL_HIGH, 0, 1, 1, NULL), -EINVAL);
+        close(a);
+        dispatch(f);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -931,6 +1025,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_never_reader_does_not_block, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_flood_is_paced, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_table_full, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_ask_rounds, setup, teardown),
                 cmocka_unit_test(test_close_unopened),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
