@@ -1,5 +1,6 @@
 #!/bin/sh
-# run.sh: builds the fuzz targets (fuzz_policy, fuzz_size, fuzz_psi, fuzz_proto) and runs each for a bounded time.
+# run.sh: builds the fuzz targets (fuzz_policy, fuzz_size, fuzz_psi, fuzz_proto, fuzz_kmsg, fuzz_registry) and
+# runs each for a bounded time.
 # Usage: tests/fuzz/run.sh [TARGET...]   (from anywhere; default: every target)
 # Env: FUZZ_SECONDS (per target, default 20), FUZZ_CC (default clang), B (build dir, default build).
 # With clang's libFuzzer the targets are coverage-guided (-fsanitize=fuzzer,address,undefined); without
@@ -51,6 +52,8 @@ srcs() {
     size) echo "config/size.c" ;;
     psi) echo "runner/psi.c runner/util.c" ;;
     proto) echo "runner/lsrv.c runner/util.c runner/log.c config/policy.c config/size.c" ;;
+    kmsg) echo "runner/kmsg.c runner/util.c" ;;
+    registry) echo "runner/registry.c runner/cg_sandbox.c runner/cg_detect.c runner/log.c runner/util.c" ;;
     esac
 }
 libs() {
@@ -59,7 +62,7 @@ libs() {
     esac
 }
 
-targets=${*:-policy size psi proto}
+targets=${*:-policy size psi proto kmsg registry}
 failed=""
 for t in $targets; do
     [ -f "tests/fuzz/fuzz_$t.c" ] || { echo "run.sh: no target tests/fuzz/fuzz_$t.c" >&2; exit 2; }
