@@ -120,15 +120,22 @@ void gov_reply(struct governor *g, double t, bool reclaim, uint64_t asked, uint6
         if (asked == 0)
                 return;
         if (freed * 2 >= asked) {
-                /* Given back: whatever was exhausted is not any more. */
+                /* Given back: whatever was exhausted is not any more, and a run of such answers takes
+                 * the escalation a step back down (the cheaper step may do; if not, it comes back). */
                 g->short_streak = 0;
                 if (g->step >= _GOV_STEP_MAX)
                         g->step = GOV_SHED;
                 g->exhausted = false;
                 g->exhausted_since = -1;
+                if (++g->good_streak >= GOV_GOOD_STREAK && g->step > GOV_TRIM) {
+                        g->step = (enum gov_step)(g->step - 1);
+                        g->good_streak = 0;
+                }
                 return;
         }
-        if (++g->short_streak >= GOV_SHORT_STREAK && g->step < _GOV_STEP_MAX)
+        g->good_streak = 0;
+        /* Nothing at all: this step has nothing to give, go past it now; something, but short: twice. */
+        if ((freed == 0 || ++g->short_streak >= GOV_SHORT_STREAK) && g->step < _GOV_STEP_MAX)
                 set_step(g, (enum gov_step)(g->step + 1));
 }
 
@@ -186,6 +193,7 @@ void gov_step(struct governor *g, const struct gov_sample *s, struct gov_decisio
                                                                             : (enum gov_step)(g->step - 1);
                                 g->step = to;
                                 g->short_streak = 0;
+                                g->good_streak = 0;
                                 g->below_since = s->t;
                                 eff = effective(g, s, &exhausted);
                         }

@@ -15,7 +15,8 @@
 enum gov_step { GOV_TRIM, GOV_COLLECT, GOV_RECLAIM, GOV_SHED, _GOV_STEP_MAX };
 
 #define GOV_MIN_ASK (64u * 1024)          /* smaller excesses are not worth a message */
-#define GOV_SHORT_STREAK 2                /* short replies in a row before escalating */
+#define GOV_SHORT_STREAK 2                /* short replies in a row before escalating (empty ones: one) */
+#define GOV_GOOD_STREAK 4                 /* full replies in a row before stepping back down */
 
 struct gov_sample {
         double t;                 /* seconds, any monotonic origin */
@@ -48,7 +49,7 @@ struct governor {
         const struct policy *p;
         uint64_t limit;
         enum gov_step step;       /* escalation reached (may be above what a level allows) */
-        unsigned short_streak;
+        unsigned short_streak, good_streak;
         bool exhausted;           /* escalated past the last available step: nothing more to ask */
         bool given_up, shedding;
         double below_since;       /* usage under target since (for de-escalation); < 0: not */

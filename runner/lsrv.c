@@ -628,9 +628,12 @@ void lsrv_on_round(struct lsrv *s, lsrv_round_fn fn, void *userdata)
         s->round_userdata = userdata;
 }
 
-static bool askable(const struct lsrv_client *c, uint64_t now)
+/* Free to be asked: attached, nothing outstanding or undelivered, and not resting -- a rest after
+ * giving back nothing holds only for what was asked: an escalated ask (a new action) goes out at once. */
+static bool askable(const struct lsrv_client *c, uint64_t now, uint32_t actions)
 {
-        return c->fd >= 0 && c->attached && !c->ask_seq && !c->has_pending && now >= c->rest_until_ns;
+        return c->fd >= 0 && c->attached && !c->ask_seq && !c->has_pending &&
+               (now >= c->rest_until_ns || (actions & ~c->last_actions) != 0);
 }
 
 int lsrv_ask(struct lsrv *s, enum level level, uint32_t actions, uint64_t goal_bytes, uint64_t usage_bytes,
@@ -642,7 +645,7 @@ int lsrv_ask(struct lsrv *s, enum level level, uint32_t actions, uint64_t goal_b
         unsigned n = 0;
         unsigned __int128 weight = 0;
         for (size_t i = 0; i < LSRV_MAX_CLIENTS; i++)
-                if (askable(&s->clients[i], now)) {
+                if (askable(&s->clients[i], now, actions)) {
                         n++;
                         weight += s->clients[i].credit + LSRV_SHARE_FLOOR;
                 }
@@ -669,7 +672,7 @@ int lsrv_ask(struct lsrv *s, enum level level, uint32_t actions, uint64_t goal_b
         m.u.level.usage = usage_bytes;
         for (size_t i = 0; i < LSRV_MAX_CLIENTS; i++) {
                 struct lsrv_client *c = &s->clients[i];
-                if (!askable(c, now))
+                if (!askable(c, now, actions))
                         continue;
                 uint64_t g = (uint64_t)((unsigned __int128)goal_bytes * (c->credit + LSRV_SHARE_FLOOR) / weight);
                 m.u.level.goal = g ? g : 1;
@@ -678,6 +681,7 @@ int lsrv_ask(struct lsrv *s, enum level level, uint32_t actions, uint64_t goal_b
                         continue;
                 c->ask_seq = m.seq;
                 c->ask_left = actions;
+                c->last_actions = actions;
                 c->ask_goal = m.u.level.goal;
                 c->ask_freed = 0;
                 c->ask_sent_ns = now;
@@ -712,7 +716,7 @@ void lsrv_ask_state(struct lsrv *s, uint64_t timeout_ns, uint64_t *ret_outstandi
                 }
                 if (c->ask_seq)
                         out = add_sat(out, c->ask_goal > c->ask_freed ? c->ask_goal - c->ask_freed : 0);
-                else if (askable(c, now))
+                else if (askable(c, now, UINT32_MAX)) /* resting or not: the next ask may escalate */
                         n++;
         }
         *ret_outstanding = out;

@@ -94,6 +94,7 @@ struct lsrv_client {
         uint64_t ask_goal, ask_freed, ask_sent_ns;
         uint64_t credit;              /* smoothed bytes given back per ask: weighs its next share */
         uint64_t backoff_ns, rest_until_ns;
+        uint32_t last_actions;        /* of the latest ask: a rest holds for these only */
         char comm[16];                /* sanitized, for logs */
         struct memlimit_msg pending;
 };
@@ -146,13 +147,14 @@ void lsrv_stats(const struct lsrv *s, struct lsrv_stats *ret);
 /* Called when an ask round completes, from lsrv_dispatch, lsrv_ask_state or lsrv_broadcast. */
 void lsrv_on_round(struct lsrv *s, lsrv_round_fn fn, void *userdata);
 /* The governor's ask: a LEVEL with these actions to every attached client that has no ask outstanding
- * and is not resting after giving back nothing, goal_bytes shared among them by what each gave back
- * lately. Returns how many were asked (>= 0; 0 when none could be), -EINVAL, or -ENOBUFS when every
+ * and is not resting after giving back nothing to the same actions, goal_bytes shared among them by
+ * what each gave back lately. Returns how many were asked (>= 0; 0 when none could be), -EINVAL, or -ENOBUFS when every
  * round slot is in use. The seq goes to *ret_seq (may be NULL). */
 int lsrv_ask(struct lsrv *s, enum level level, uint32_t actions, uint64_t goal_bytes, uint64_t usage_bytes,
              uint32_t *ret_seq);
 /* Write off asks older than timeout_ns (their rounds complete with what came back), then: bytes asked
- * and not answered, and how many clients could be asked now. */
+ * and not answered, and how many clients have no ask outstanding (some may be resting: lsrv_ask
+ * skips those unless the actions changed). */
 void lsrv_ask_state(struct lsrv *s, uint64_t timeout_ns, uint64_t *ret_outstanding, unsigned *ret_askable);
 /* Say BYE to everyone, close everything. Accepts NULL and never-opened (lsrv_init) servers. */
 void lsrv_close(struct lsrv *s);

@@ -148,9 +148,10 @@ static void test_escalation(void **state)
                 assert_int_equal(d.limiter, want[i].limiter);
                 assert_int_equal(d.reclaim != 0, want[i].reclaim);
                 assert_int_equal(d.shedding, want[i].shedding);
-                gov_reply(&g, t, d.reclaim != 0 && d.limiter == 0, d.limiter_goal, 0, 0.01);
-                if (i >= 4 && i < 6)
-                        gov_reply(&g, t, true, d.reclaim, 0, -1);
+                /* short, not empty: a quarter of what was asked */
+                gov_reply(&g, t, false, d.limiter_goal, d.limiter_goal / 4, 0.01);
+                if (d.reclaim)
+                        gov_reply(&g, t, true, d.reclaim, d.reclaim / 4, -1);
         }
         assert_true(g.exhausted || g.step == GOV_SHED);
         /* At moderate only trim is allowed: the escalation asks no more than that. */
@@ -167,6 +168,27 @@ static void test_escalation(void **state)
                 gov_step(&g, &s, &d);
         }
         assert_true(g.step < before);
+}
+
+/* An empty answer escalates at once; a run of full answers takes the escalation a step back down. */
+static void test_empty_and_full_answers(void **state)
+{
+        (void)state;
+        struct governor g;
+        struct gov_decision d;
+        setup_gov(&g);
+        struct gov_sample s = smp(0.02, SOFT, LEVEL_CRITICAL, 1);
+        gov_step(&g, &s, &d);
+        assert_int_equal(d.limiter, T_TRIM);
+        gov_reply(&g, s.t, false, d.limiter_goal, 0, 0.01);
+        s.t = 0.04;
+        gov_step(&g, &s, &d);
+        assert_int_equal(d.limiter, T_TRIM | T_COLLECT);
+        for (int i = 0; i < GOV_GOOD_STREAK; i++)
+                gov_reply(&g, s.t, false, 8 * MiB, 8 * MiB, 0.01);
+        s.t = 0.06;
+        gov_step(&g, &s, &d);
+        assert_int_equal(d.limiter, T_TRIM);
 }
 
 /* A client that frees nothing is escalated past within three asks. */
@@ -323,7 +345,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_target),         cmocka_unit_test(test_keeps_asking),
                 cmocka_unit_test(test_goal_includes_growth), cmocka_unit_test(test_escalation),
-                cmocka_unit_test(test_futile_client),  cmocka_unit_test(test_giveup),
+                cmocka_unit_test(test_futile_client),  cmocka_unit_test(test_empty_and_full_answers),  cmocka_unit_test(test_giveup),
                 cmocka_unit_test(test_entered_by_pressure), cmocka_unit_test(test_interval),
                 cmocka_unit_test(test_sigcgt),         cmocka_unit_test(test_reclaimable),
         };

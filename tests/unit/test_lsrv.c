@@ -972,13 +972,25 @@ static void test_ask_rounds(void **state)
         assert_int_equal(rs.last.answered, 2);
         assert_int_equal(rs.last.goal, 4 << 20);
         assert_int_equal(rs.last.freed, 3 << 20);
-        /* b gave nothing: it rests; a is asked, with the larger share for what it gave. */
+        /* b gave nothing: it rests (still counted free: an escalated ask would reach it); a is asked,
+         * with the larger share for what it gave. */
         lsrv_ask_state(f->srv, 1000000000ull, &out, &askable);
-        assert_int_equal(askable, 1);
+        assert_int_equal(askable, 2);
         assert_int_equal(lsrv_ask(f->srv, LEVEL_MODERATE, MEMLIMIT_ACT_TRIM, 8 << 20, 1 << 26, &seq), 1);
         expect_msg(a, &m, MEMLIMIT_MSG_LEVEL);
         assert_int_equal(m.u.level.goal, 8 << 20);
         expect_nothing(b);
+        /* An escalated ask (a new action) reaches the resting b at once. */
+        assert_int_equal(lsrv_ask(f->srv, LEVEL_HIGH, MEMLIMIT_ACT_TRIM | MEMLIMIT_ACT_COLLECT | MEMLIMIT_ACT_SHED,
+                                  1 << 20, 1 << 26, &seq), 1);
+        expect_msg(b, &m, MEMLIMIT_MSG_LEVEL);
+        send_result(b, seq, MEMLIMIT_ACT_TRIM, 0, MEMLIMIT_RESULT_FUTILE);
+        send_result(b, seq, MEMLIMIT_ACT_COLLECT, 0, MEMLIMIT_RESULT_FUTILE);
+        send_result(b, seq, MEMLIMIT_ACT_SHED, 0, 0);
+        dispatch(f);
+        assert_int_equal(rs.n, 2);
+        assert_int_equal(rs.last.answered, 1);
+        rs.n = 1;
 
         /* An ask nobody answers is written off after the timeout: the round completes short. */
         lsrv_ask_state(f->srv, 0, &out, &askable);
@@ -986,7 +998,7 @@ static void test_ask_rounds(void **state)
         assert_int_equal(rs.last.freed, 0);
         assert_int_equal(stats(f).ask_timeouts, 1);
         /* A client that hangs up with an ask outstanding ends its part of the round. */
-        struct timespec ts = { 0, 60000000 }; /* both rests (50 ms: they gave nothing) are over */
+        struct timespec ts = { 0, 150000000 }; /* both rests (50 and 100 ms: they gave nothing) are over */
         nanosleep(&ts, NULL);
         assert_int_equal(lsrv_ask(f->srv, LEVEL_HIGH, MEMLIMIT_ACT_TRIM, 2 << 20, 1 << 26, &seq), 2);
         expect_msg(a, &m, MEMLIMIT_MSG_LEVEL);
@@ -1001,8 +1013,8 @@ static void test_ask_rounds(void **state)
         assert_int_equal(rs.last.seq, seq);
         assert_int_equal(rs.last.answered, 2);
         assert_int_equal(rs.last.freed, 1 << 20);
-        assert_int_equal(stats(f).asks, 5);
-        assert_int_equal(stats(f).rounds, 3);
+        assert_int_equal(stats(f).asks, 6);
+        assert_int_equal(stats(f).rounds, 4);
         assert_int_equal(lsrv_ask(f->srv, LEVEL_HIGH, 0, 1, 1, NULL), -EINVAL);
         close(a);
         dispatch(f);
