@@ -17,6 +17,9 @@
 #   memrun+1client   memrun -q --limit 256M -- mlclient --exit-after T (one limiter client attached)
 #   memrun+16clients memrun -q --limit 256M -- sh -c '16 x mlclient &; wait'
 #   timeout          timeout 1000 sleep T: a wrapper that only forks, waits and forwards signals (baseline)
+#   wake             bench/wake.c: a periodic 100 ms timerfd and one pread of a usage file, nothing else --
+#                    the floor of any 100 ms sampler on this machine (the baseline of memrun-100ms); built
+#                    with cc here, or taken from WAKE (bench/vm.sh builds it on the host)
 # Only the supervising process is measured (memrun, timeout), never its children. CPU comes from
 # /proc/PID/schedstat (nanoseconds on CPU; utime+stime ticks from /proc/PID/stat where it is missing),
 # wake-ups from voluntary_ctxt_switches, memory from /proc/PID/status.
@@ -87,6 +90,14 @@ usage    = 95%
 psi_full = 5%
 actions  = trim, collect, reclaim, shed
 '
+WAKE=${WAKE:-}
+if [ -z "$WAKE" ] && command -v "${CC:-cc}" >/dev/null 2>&1; then
+	"${CC:-cc}" -O2 -o "$T/wake" "$(dirname "$0")/wake.c" && WAKE=$T/wake
+fi
+USAGE_FILE=/proc/self/statm
+for f in /sys/fs/cgroup/memory.current /sys/fs/cgroup/memory/memory.usage_in_bytes; do
+	[ -r "$f" ] && { USAGE_FILE=$f; break; }
+done
 for iv in 100ms 50ms 10ms; do
 	printf '%s\n[monitor]\ninterval_min = %s\ninterval_max = %s\n' "$BUILTIN_LEVELS" "$iv" "$iv" >"$T/pin-$iv.ini"
 	"$MEMRUN" --check-policy "$T/pin-$iv.ini" >/dev/null || die "memrun refuses $T/pin-$iv.ini"
@@ -114,6 +125,12 @@ start client16 "$MEMRUN" -q --limit 256M -- sh -c \
 	'i=0; while [ $i -lt 16 ]; do "$0" --exit-after "$1" & i=$((i + 1)); done; wait' "$MLCLIENT" "$LIFE" >"$T/client16.out"
 start timeout "$TIMEOUT" 1000 sleep "$LIFE"
 CASES="memrun memrun100 memrun50 memrun10 parked client1 client16 timeout"
+if [ -n "$WAKE" ]; then
+	start wake "$WAKE" "$USAGE_FILE" "$LIFE"
+	CASES="$CASES wake"
+else
+	echo "idle: no C compiler and no WAKE: the bare 100 ms loop baseline is not measured" >&2
+fi
 
 # snap PID: "ns vcs rss hwm anon file shmem" of one process (CPU in ns; RSS figures in KiB)
 snap() {
@@ -180,6 +197,7 @@ label() {
 	client1) echo '`memrun --limit 256M -- mlclient` (1 limiter client attached)' ;;
 	client16) echo 'memrun, 16 limiter clients attached' ;;
 	timeout) echo '`timeout 1000 sleep` (wrapper baseline)' ;;
+	wake) echo 'bare 100 ms loop: timerfd + one `pread` of the usage file (`bench/wake.c`; baseline of the 100 ms row)' ;;
 	sleep) echo '`sleep` (the child of `timeout`)' ;;
 	mlclient) echo '`mlclient` (the limiter client)' ;;
 	esac

@@ -38,7 +38,8 @@ trap 'exit 129' HUP
 mkdir -p "$ROOT/bench" "$ROOT/usr/libexec/memrun"
 "$CC" -std=gnu11 -O2 -Wall -Wextra -Wconversion -Wformat=2 -pthread -o "$ROOT/usr/libexec/memrun/reaction" \
 	"$HERE/reaction.c" -lm || die "cannot build bench/reaction.c"
-cp "$HERE/reaction.sh" "$HERE/idle.sh" "$ROOT/bench/"
+"$CC" -std=gnu11 -O2 -Wall -Wextra -o "$ROOT/usr/libexec/memrun/wake" "$HERE/wake.c" || die "cannot build bench/wake.c"
+cp "$HERE/reaction.sh" "$HERE/idle.sh" "$HERE/wake.c" "$ROOT/bench/"
 cp "$B/tests/helpers/mlclient" "$B/examples/leak" "$ROOT/usr/libexec/memrun/"
 # The host's coreutils timeout and sleep, so the baseline is the same program as on the host (busybox's
 # timeout execs the command in its own pid and leaves the watching to a grandchild; busybox sh runs its
@@ -53,7 +54,7 @@ NOTE="Inside qemu with TCG (full emulation, no KVM), $SMP vCPU(s), 1 GiB RAM, on
 cat >"$ROOT/bench/in-vm.sh" <<EOF
 # Run by tests/vm/run.sh inside the VM.
 export MEMRUN=/usr/bin/memrun BENCH_REACTION=/usr/libexec/memrun/reaction MLCLIENT=/usr/libexec/memrun/mlclient
-export LEAK=/usr/libexec/memrun/leak TIMEOUT=/usr/bin/timeout BENCH_OUT=/tmp BENCH_IDLE_SECONDS=$IDLE BENCH_NOTE="$NOTE"
+export LEAK=/usr/libexec/memrun/leak WAKE=/usr/libexec/memrun/wake TIMEOUT=/usr/bin/timeout BENCH_OUT=/tmp BENCH_IDLE_SECONDS=$IDLE BENCH_NOTE="$NOTE"
 ${BENCH_REACTION_RUNS:+export BENCH_REACTION_RUNS=$BENCH_REACTION_RUNS}
 ${BENCH_BURST_RUNS:+export BENCH_BURST_RUNS=$BENCH_BURST_RUNS}
 rc=0

@@ -418,7 +418,8 @@ void actions_govern(struct actions *a, const struct level_engine *e, const struc
                 .reclaimable = SIZE_MAX_VALUE, .can_reclaim = cg_sandbox_can_reclaim(a->sb),
                 .reclaim_running = a->gov_reclaiming,
         };
-        if (a->limiter.state)
+        /* At ok nothing is asked: the idle sample does not walk the client table. */
+        if (a->limiter.state && (e->cur != LEVEL_OK || a->gov.shedding))
                 a->limiter.state(a->limiter.ctx, a->p->ask_timeout_usec * 1000, &s.clients, &s.outstanding,
                                  &s.askable);
         /* memory.stat only when reclaim is in question: the idle sample stays one read. */

@@ -338,9 +338,14 @@ int cg_sandbox_usage(struct cg_sandbox *s, uint64_t *ret)
                                      O_RDONLY | O_CLOEXEC);
         if (s->usage_fd < 0)
                 return -errno;
-        ssize_t n = read_fd(s->usage_fd, buf, sizeof buf);
+        /* One pread: the value (at most 20 digits and a newline) comes whole in one read. */
+        ssize_t n;
+        do
+                n = pread(s->usage_fd, buf, sizeof buf - 1, 0);
+        while (n < 0 && errno == EINTR);
         if (n < 0)
-                return (int)n;
+                return -errno;
+        buf[n] = '\0';
         int r = parse_u64(buf, &v);
         if (r < 0)
                 return r;

@@ -703,10 +703,13 @@ int lsrv_ask(struct lsrv *s, enum level level, uint32_t actions, uint64_t goal_b
 void lsrv_ask_state(struct lsrv *s, uint64_t timeout_ns, uint64_t *ret_outstanding, unsigned *ret_askable)
 {
         uint64_t now = mono_ns(), out = 0;
-        unsigned n = 0;
-        for (size_t i = 0; i < LSRV_MAX_CLIENTS; i++) {
+        unsigned n = 0, seen = 0;
+        for (size_t i = 0; i < LSRV_MAX_CLIENTS && seen < s->st.connected; i++) {
                 struct lsrv_client *c = &s->clients[i];
-                if (c->fd < 0 || !c->attached)
+                if (c->fd < 0)
+                        continue;
+                seen++;
+                if (!c->attached)
                         continue;
                 if (c->ask_seq && now - c->ask_sent_ns >= timeout_ns) {
                         s->st.ask_timeouts++;

@@ -62,6 +62,7 @@ struct monitor {
         struct actions act;
         uint64_t ev_high;
         uint64_t iv;              /* current sampling period, usec */
+        uint64_t armed_usec;      /* the timer's period as armed (0: not yet) */
         bool stalled_kill;
 };
 
@@ -89,12 +90,17 @@ static int add_fd(struct monitor *m, int fd, uint32_t events, enum src src, uint
         return epoll_ctl(m->ep, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
 }
 
-static bool policy_uses_psi(const struct policy *p)
+static bool levels_use_psi(const struct policy *p)
 {
         for (int l = LEVEL_MODERATE; l < _LEVEL_MAX; l++)
                 if (p->levels[l].defined && (p->levels[l].psi_some_ppm || p->levels[l].psi_full_ppm))
                         return true;
-        return p->stall_enabled;
+        return false;
+}
+
+static bool policy_uses_psi(const struct policy *p)
+{
+        return levels_use_psi(p) || p->stall_enabled;
 }
 
 /* Per-cgroup PSI from the sandbox (v2, or the unified sibling on hybrid); else system-wide. */
@@ -278,10 +284,15 @@ static uint64_t next_interval(struct monitor *m, uint64_t usage)
         return m->iv;
 }
 
+/* A periodic timer: while the period stays the same (an idle sandbox), no system call re-arms it. */
 static void arm_timer(struct monitor *m, uint64_t usec)
 {
-        struct itimerspec its = { .it_value = { (time_t)(usec / 1000000), (long)(usec % 1000000) * 1000 } };
-        timerfd_settime(m->tfd, 0, &its, NULL);
+        if (usec == m->armed_usec)
+                return;
+        struct timespec ts = { (time_t)(usec / 1000000), (long)(usec % 1000000) * 1000 };
+        struct itimerspec its = { .it_interval = ts, .it_value = ts };
+        if (timerfd_settime(m->tfd, 0, &its, NULL) == 0)
+                m->armed_usec = usec;
 }
 
 /* One CSV row per sample, written with one write(2) from the stack: nothing allocated while the
@@ -322,7 +333,7 @@ static void sample(struct monitor *m)
         /* Idle, with triggers armed for the policy's PSI conditions, the sample is one read of usage. */
         bool near_high = m->sb->mode == CG_V2 && m->p->stall_enabled && s.usage + m->act.high / 50 >= m->act.high;
         bool psi_wanted = m->cfg->timeline_fd >= 0 || m->eng.cur != LEVEL_OK || near_high ||
-                          (m->n_trig == 0 && policy_uses_psi(m->p));
+                          (m->n_trig == 0 && levels_use_psi(m->p));
         for (unsigned i = 0; i < m->n_trig && !psi_wanted; i++)
                 psi_wanted = m->trig[i].fired_until >= now;
         if (m->psi_ok && psi_wanted && psi_read_fd(m->psi_fd, &psi) == 0) {
