@@ -12,7 +12,8 @@
 #
 # Workloads (holdcache; gohold for the go arm): a cache growing 1 MiB every 2, 5 and 20 ms (600M in
 # all), the step test (live set 10% -> 80% of the soft limit in 8 steps, the rest evictable), a spike
-# (300M as fast as it can), a leak (examples/leak: nothing to give), an uncooperative client
+# (300M as fast as it can), fragmentation (examples/fragment with --preload: freed heap that only
+# malloc_trim returns), a leak (examples/leak: nothing to give), an uncooperative client
 # (holdcache --ignore). Columns: peak and p99 usage / soft limit, share of time above it (from
 # --timeline), OOM kills, asks per second and bytes freed / asked (report), goodput (baseline wall
 # time / this wall time; 0 when killed), p99 entry latency against the baseline's, the share of CPU
@@ -54,7 +55,7 @@ GP
 }
 
 if [ $VM = 1 ]; then
-	for f in memrun examples/holdcache examples/leak gohold; do [ -x "$B/$f" ] || die "$B/$f missing (make all; go build)"; done
+	for f in memrun examples/holdcache examples/leak examples/fragment gohold; do [ -x "$B/$f" ] || die "$B/$f missing (make all; go build)"; done
 	ROOT=$(mktemp -d "$(mkdir -p "$B/bench" && cd "$B/bench" && pwd)/holds-root.XXXXXX") || die mktemp
 	trap 'rm -rf "$ROOT" "$ROOT.console"' EXIT
 	trap 'exit 130' INT
@@ -64,8 +65,8 @@ if [ $VM = 1 ]; then
 	cp "$HERE/holds.sh" "$ROOT/bench/"
 	cp "$TOP/tests/host/fire-once.ini" "$ROOT/tests/host/"
 	cp /usr/bin/memrun "$ROOT/build/" 2>/dev/null || cp "$ROOT/usr/bin/memrun" "$ROOT/build/"
-	cp "$B/examples/holdcache" "$B/examples/leak" "$ROOT/build/examples/"
-	cp "$B/gohold" "$ROOT/build/"
+	cp "$B/examples/holdcache" "$B/examples/leak" "$B/examples/fragment" "$ROOT/build/examples/"
+	cp "$B/gohold" "$B/libmemlimit-preload.so" "$ROOT/build/"
 	cp "$(command -v jq)" "$(command -v timeout)" "$ROOT/usr/bin/"
 	cat >"$ROOT/bench/in-vm.sh" <<EOF
 export BENCH_HOLDS_RATES="${BENCH_HOLDS_RATES:-5 20}" BENCH_HOLDS_NOTE="inside the cgroup v2 VM: Debian's kernel under qemu TCG"
@@ -89,9 +90,9 @@ EOF
 	exit 0
 fi
 
-M=$B/memrun H=$B/examples/holdcache L=$B/examples/leak G=$B/gohold
+M=$B/memrun H=$B/examples/holdcache L=$B/examples/leak G=$B/gohold F=$B/examples/fragment
 FIRE=$TOP/tests/host/fire-once.ini
-for f in "$M" "$H" "$L"; do [ -x "$f" ] || die "$f missing: run make"; done
+for f in "$M" "$H" "$L" "$F"; do [ -x "$f" ] || die "$f missing: run make"; done
 command -v jq >/dev/null || die "jq missing (apt-get install jq)"
 W=$(mktemp -d "${TMPDIR:-/tmp}/memrun-holds.XXXXXX") || die mktemp
 trap 'rm -rf "$W"' EXIT
@@ -122,6 +123,7 @@ wl_go() {
 }
 prog() { # WORKLOAD ARM -> the command
 	if [ "$1" = leak ]; then echo "$L --step 1M --interval 5"; return; fi
+	if [ "$1" = fragment ]; then echo "$F"; return; fi
 	if [ "$2" = go ]; then echo "env GOGC=off GOMEMLIMIT=$SOFT $G $(wl_go "$1")"; else echo "$H $(wl_c "$1")"; fi
 }
 field() { sed -n "s/.* $1=\([0-9]*\).*/\1/p" "$2" | tail -1; }
@@ -139,19 +141,22 @@ echo "p99 entry latency against the same workload unconstrained, same run. \`-\`
 echo
 echo "| workload | holder | exit | peak/soft | p99/soft | time > soft | OOM kills | asks/s | freed/asked | goodput | p99 latency ×base | callback CPU |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
-for wl in $(for r in $RATES; do printf 'cache-%s ' "$r"; done) step spike leak uncooperative; do
+for wl in $(for r in $RATES; do printf 'cache-%s ' "$r"; done) step spike fragment leak uncooperative; do
 	for arm in governor fire-once high go; do
 		if [ $arm = go ] && { [ ! -x "$G" ] || [ -z "$(wl_go $wl)" ]; }; then
 			echo "| $wl | $arm | - | | | | | | | | | |"
 			continue
 		fi
+		# fragment's freed heap goes back only through malloc_trim: --preload answers trim/collect with it
+		pre=""
+		[ $wl = fragment ] && [ $arm != go ] && pre=--preload
 		case $arm in
 		governor) pol="" ;;
 		fire-once) pol="--policy $FIRE" ;;
 		high) pol="--policy $W/high.ini" ;;
 		go) pol="--policy $W/max.ini --no-hints" ;;
 		esac
-		timeout 120 "$M" -q --limit 128M $pol --timeline "$W/tl.csv" --report "$W/r.json" -- $(prog $wl $arm) \
+		timeout 120 "$M" -q --limit 128M $pre $pol --timeline "$W/tl.csv" --report "$W/r.json" -- $(prog $wl $arm) \
 			>"$W/out" 2>"$W/err"
 		rc=$?
 		if [ -n "${BENCH_HOLDS_KEEP:-}" ] && [ $wl = cache-5 ] && { [ $arm = governor ] || [ $arm = high ]; }; then
@@ -176,6 +181,7 @@ for wl in $(for r in $RATES; do printf 'cache-%s ' "$r"; done) step spike leak u
 		lat=$(field p99_add_us "$W/out") blat=$(field p99_add_us "$base" 2>/dev/null)
 		cb=$(field cb_cpu_ms "$W/out"); [ -n "$cb" ] || cb=$(field gc_cpu_ms "$W/out")
 		goodput=0 latx=- cbs=-
+		[ $rc = 0 ] && [ -z "$wall" ] && goodput=-   # the program does not time itself (fragment)
 		[ $rc = 0 ] && [ -n "$wall" ] && [ -n "$bwall" ] && goodput=$(awk -v b="$bwall" -v w="$wall" 'BEGIN { printf "%.2f", (w > 0 ? b / w : 0) }')
 		[ -n "$lat" ] && [ -n "$blat" ] && latx=$(awk -v b="$blat" -v l="$lat" 'BEGIN { printf "%.1f", (b > 0 ? l / b : 0) }')
 		[ -n "$cb" ] && [ -n "$wall" ] && cbs=$(awk -v c="$cb" -v w="$wall" 'BEGIN { printf "%.2f%%", (w > 0 ? 100 * c / w : 0) }')
