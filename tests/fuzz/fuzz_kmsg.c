@@ -5,9 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "../../runner/kmsg.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void check(int r, const struct oom_victim *v, const struct oom_victim *before)
 {
@@ -24,11 +23,9 @@ static void check(int r, const struct oom_victim *v, const struct oom_victim *be
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-        char *s = malloc(size + 1);
+        char *s = fuzz_text(data, size);
         if (!s)
                 return 0;
-        memcpy(s, data, size);
-        s[size] = '\0';
         static struct oom_victim v, before;
         memset(&v, 0xa5, sizeof v);
         v.comm[sizeof v.comm - 1] = v.task_memcg[sizeof v.task_memcg - 1] = v.memcg[sizeof v.memcg - 1] = '\0';

@@ -5,9 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "../../config/policy.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -18,11 +17,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (!sink)
                 sink = fopen("/dev/null", "we");
         /* The parser takes a C string; NUL bytes in the input end it, as they would for a caller. */
-        char *text = malloc(size + 1);
+        char *text = fuzz_text(data, size);
         if (!text)
                 return 0;
-        memcpy(text, data, size);
-        text[size] = '\0';
 
         memset(err, 0x55, sizeof err);
         int r = policy_parse_string(text, "fuzz.ini", &p, err, sizeof err);

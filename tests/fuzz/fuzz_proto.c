@@ -5,10 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "../../limiter/memlimit_proto.h"
 #include "../../runner/lsrv.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -21,11 +20,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (r == 0 && size != MEMLIMIT_MSG_SIZE)
                 abort(); /* only whole messages are valid */
 
-        char *text = malloc(size + 1);
+        char *text = fuzz_text(data, size);
         if (!text)
                 return 0;
-        memcpy(text, data, size);
-        text[size] = '\0';
         for (int mode = 0; mode < _CG_MODE_MAX; mode++) {
                 int in = lsrv_cgroup_inside(text, (enum cg_mode)mode, "/sandbox/memrun-1");
                 if (in != 0 && in != 1 && in != -ENOENT && in != -EINVAL)

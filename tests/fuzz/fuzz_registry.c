@@ -6,18 +6,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "../../runner/cg.h"
 #include "../../runner/registry.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-        char *s = malloc(size + 1);
+        char *s = fuzz_text(data, size);
         if (!s)
                 return 0;
-        memcpy(s, data, size);
-        s[size] = '\0';
         static char mem[PATH_MAX], uni[PATH_MAX];
         int mode = -1;
         if (registry_parse(s, &mode, mem, sizeof mem, uni, sizeof uni) == 0) {
