@@ -52,8 +52,9 @@
 #             plain-max, plain-high: killed. memrun (trim, repeated): survives, every process trimmed.
 #   stall     leak grows to 316M (above memory.high = 288M, below memory.max = 320M) and holds it 3 s,
 #             no swap. plain-max: survives (no memory.high). plain-high: stalled (throttled while it
-#             allocates past memory.high, it hits the 25 s timeout). memrun ([stall] duration 2s, raise): the escalation raises
-#             memory.high and it completes (survived).
+#             allocates past memory.high, it hits the 25 s timeout). memrun: nothing can be given back,
+#             so the governor gives up after [governor] giveup (1 s) and lifts memory.high (the [stall]
+#             raise after 2 s would come next); it completes (survived).
 set -u
 
 if [ $# -ne 3 ]; then
