@@ -222,7 +222,8 @@ uninstall:
 		$(DESTDIR)$(LIBDIR)/libmemlimit.so $(DESTDIR)$(LIBDIR)/libmemlimit.a $(DESTDIR)$(INCLUDEDIR)/memlimit.h \
 		$(DESTDIR)$(LIBDIR)/pkgconfig/memlimit.pc $(DESTDIR)$(MANDIR)/man3/memlimit.3 \
 		$(DESTDIR)$(LIBDIR)/memrun/libmemlimit-preload.so
+	-rmdir $(DESTDIR)$(LIBDIR)/memrun 2>/dev/null
 
 clean:
 	rm -rf $(B)/obj $(B)/asan $(B)/tests $(B)/examples $(B)/memrun $(B)/vm-root $(B)/vm.log $(B)/fuzz \
-		$(LIBS_OUT) $(B)/libmemlimit-preload.so
+		$(LIBS_OUT) $(B)/libmemlimit.so.0 $(B)/libmemlimit-preload.so $(B)/gohold $(B)/.build-ok
