@@ -64,13 +64,11 @@ static void child_reset(void)
 
 static pid_t spawn_reclaim(struct actions *a, uint64_t bytes)
 {
-        char buf[32];
-        snprintf(buf, sizeof buf, "%llu", (unsigned long long)bytes);
         pid_t pid = fork();
         if (pid == 0) {
                 child_reset();
                 /* memory.reclaim blocks until done: that is why it runs here, not in the loop. */
-                int r = write_at(a->sb->mem_fd, "memory.reclaim", buf);
+                int r = cg_sandbox_reclaim(a->sb, bytes);
                 _exit(r < 0 ? (-r & 0x7f) : 0);
         }
         return pid;

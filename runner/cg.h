@@ -94,6 +94,9 @@ int cg_sandbox_reclaimable(const struct cg_sandbox *s, uint64_t *ret);
 int cg_sandbox_event_register(const struct cg_sandbox *s, int efd, const char *file, const char *arg);
 /* v2: write memory.high (the stall escalation raises it). */
 int cg_sandbox_set_high(struct cg_sandbox *s, uint64_t high);
+/* v2: proactive reclaim of bytes (memory.reclaim). Blocks until the kernel is done: call it from a
+ * child process. -EAGAIN when the kernel reclaimed less. */
+int cg_sandbox_reclaim(const struct cg_sandbox *s, uint64_t bytes);
 /* v2: does the kernel offer memory.reclaim for this sandbox? */
 bool cg_sandbox_can_reclaim(const struct cg_sandbox *s);
 /* In a freshly forked child: move the calling process into the sandbox. No allocation. */

@@ -406,6 +406,15 @@ int cg_sandbox_set_high(struct cg_sandbox *s, uint64_t high)
         return set_value(s, "memory.high", high, false);
 }
 
+int cg_sandbox_reclaim(const struct cg_sandbox *s, uint64_t bytes)
+{
+        char buf[32];
+        if (s->mode != CG_V2)
+                return -EOPNOTSUPP;
+        snprintf(buf, sizeof buf, "%llu", (unsigned long long)bytes);
+        return write_at(s->mem_fd, "memory.reclaim", buf);
+}
+
 bool cg_sandbox_can_reclaim(const struct cg_sandbox *s)
 {
         return s->mode == CG_V2 && faccessat(s->mem_fd, "memory.reclaim", W_OK, 0) == 0;
