@@ -78,10 +78,7 @@ static pid_t spawn_hook(struct actions *a, const char *cmd, enum level l, uint64
 {
         char u[32], lim[32];
         snprintf(u, sizeof u, "%llu", (unsigned long long)usage);
-        if (a->limit == SIZE_MAX_VALUE)
-                snprintf(lim, sizeof lim, "max");
-        else
-                snprintf(lim, sizeof lim, "%llu", (unsigned long long)a->limit);
+        u64_or_max(a->limit, lim, sizeof lim);
         pid_t pid = fork();
         if (pid == 0) {
                 child_reset();
@@ -192,6 +189,8 @@ entry_actions:
                         break;
                 case ACTION_SIGNAL:
                         r = entry(a, now, "signal", l);
+                        char sn[24];
+                        signal_name(pa->signal, sn, sizeof sn);
                         /* Never kill by accident: a warning the program does not catch would end it. */
                         int caught = signal_default_kills(pa->signal) && a->proc_fd >= 0
                                              ? proc_catches(a->proc_fd, a->child, pa->signal)
@@ -199,23 +198,23 @@ entry_actions:
                         if (caught == 0) {
                                 a->log->signals_skipped++;
                                 if (r) {
-                                        snprintf(r->detail, sizeof r->detail, "SIG%s skipped: not handled by pid %d",
-                                                 sigabbrev_np(pa->signal), (int)a->child);
+                                        snprintf(r->detail, sizeof r->detail, "%s skipped: not handled by pid %d", sn,
+                                                 (int)a->child);
                                         r->ms = 0;
                                 }
                                 if (a->said_unhandled++ == 0)
-                                        log_warn("%s: not sending SIG%s: pid %d does not handle it, and it would end "
+                                        log_warn("%s: not sending %s: pid %d does not handle it, and it would end "
                                                  "the program (signal actions are warnings)",
-                                                 level_name(l), sigabbrev_np(pa->signal), (int)a->child);
+                                                 level_name(l), sn, (int)a->child);
                                 break;
                         }
                         int k = kill(a->child, pa->signal);
                         if (r) {
-                                snprintf(r->detail, sizeof r->detail, "SIG%s to pid %d%s", sigabbrev_np(pa->signal),
-                                         (int)a->child, k < 0 ? " failed" : "");
+                                snprintf(r->detail, sizeof r->detail, "%s to pid %d%s", sn, (int)a->child,
+                                         k < 0 ? " failed" : "");
                                 r->ms = 0;
                         }
-                        log_debug("%s: SIG%s to pid %d", level_name(l), sigabbrev_np(pa->signal), (int)a->child);
+                        log_debug("%s: %s to pid %d", level_name(l), sn, (int)a->child);
                         break;
                 case ACTION_EXEC:
                         r = entry(a, now, "exec", l);

@@ -239,10 +239,10 @@ int cg_sandbox_create(const struct cg_host *h, const struct cg_placement *p, str
 static int set_value(struct cg_sandbox *s, const char *file, uint64_t v, bool minus_one_for_max)
 {
         char buf[32];
-        if (v == SIZE_MAX_VALUE)
-                snprintf(buf, sizeof buf, "%s", minus_one_for_max ? "-1" : "max");
+        if (v == SIZE_MAX_VALUE && minus_one_for_max)
+                snprintf(buf, sizeof buf, "-1"); /* v1 spells "no limit" -1 */
         else
-                snprintf(buf, sizeof buf, "%llu", (unsigned long long)v);
+                u64_or_max(v, buf, sizeof buf);
         int r = write_at(s->mem_fd, file, buf);
         if (r < 0)
                 log_error("cannot set %s/%s to %s: %s", s->path, file, buf, strerror(-r));

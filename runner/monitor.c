@@ -301,14 +301,8 @@ static void timeline_row(struct monitor *m, double now, const struct level_sampl
 {
         char row[192];
         char soft[24], hard[24];
-        if (m->act.high == SIZE_MAX_VALUE || m->act.lifted)
-                snprintf(soft, sizeof soft, "max");
-        else
-                snprintf(soft, sizeof soft, "%llu", (unsigned long long)m->act.high);
-        if (m->eng.limit == SIZE_MAX_VALUE)
-                snprintf(hard, sizeof hard, "max");
-        else
-                snprintf(hard, sizeof hard, "%llu", (unsigned long long)m->eng.limit);
+        u64_or_max(m->act.lifted ? SIZE_MAX_VALUE : m->act.high, soft, sizeof soft);
+        u64_or_max(m->eng.limit, hard, sizeof hard);
         int n = snprintf(row, sizeof row, "%.3f,%llu,%s,%s,%.2f,%.2f,%s,%llu,%llu,%s\n", now - m->cfg->t0,
                          (unsigned long long)s->usage, soft, hard, (double)s->psi_some_ppm / 1e4,
                          (double)s->psi_full_ppm / 1e4, level_name(m->eng.cur), (unsigned long long)m->act.tl_asked,
@@ -451,6 +445,7 @@ int monitor_run(const struct monitor_cfg *cfg, struct cg_sandbox *sb, int sigfd,
                         switch (src) {
                         case SRC_SIGNAL: {
                                 struct signalfd_siginfo si;
+                                char sn[24];
                                 while (read(sigfd, &si, sizeof si) == (ssize_t)sizeof si) {
                                         int sig = (int)si.ssi_signo;
                                         if (sig == SIGCHLD)
@@ -458,11 +453,11 @@ int monitor_run(const struct monitor_cfg *cfg, struct cg_sandbox *sb, int sigfd,
                                         /* A terminal signals the whole foreground group, the command included:
                                          * forwarding would deliver those twice. */
                                         if (si.ssi_code == SI_KERNEL) {
-                                                log_debug("SIG%s from the terminal reached the command directly",
-                                                          sigabbrev_np(sig));
+                                                log_debug("%s from the terminal reached the command directly",
+                                                          signal_name(sig, sn, sizeof sn));
                                                 continue;
                                         }
-                                        log_debug("forwarding SIG%s to pid %d", sigabbrev_np(sig), (int)child);
+                                        log_debug("forwarding %s to pid %d", signal_name(sig, sn, sizeof sn), (int)child);
                                         kill(child, sig);
                                 }
                                 monitor_reap(child, &status, &reaped, &m.act, sb);

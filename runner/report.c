@@ -1,5 +1,6 @@
 /* report: what happened, as the JSON report (--report), the stderr summary and the OOM line. */
 #include "report.h"
+#include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -81,16 +82,6 @@ static void json_u64(FILE *f, uint64_t v)
                 fputs("null", f);
         else
                 fprintf(f, "%llu", (unsigned long long)v);
-}
-
-static const char *signal_name(int sig, char *buf, size_t size)
-{
-        const char *abbrev = sigabbrev_np(sig);
-        if (abbrev)
-                snprintf(buf, size, "SIG%s", abbrev);
-        else
-                snprintf(buf, size, "SIG%d", sig);
-        return buf;
 }
 
 void report_log_level(struct report_log *l, double t, enum level level, uint64_t usage, const char *reason)

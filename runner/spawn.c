@@ -32,11 +32,7 @@ int spawn_exec_status(int err)
 static void setenv_u64(const char *name, uint64_t v)
 {
         char buf[32];
-        if (v == SIZE_MAX_VALUE)
-                snprintf(buf, sizeof buf, "max");
-        else
-                snprintf(buf, sizeof buf, "%llu", (unsigned long long)v);
-        setenv(name, buf, 1);
+        setenv(name, u64_or_max(v, buf, sizeof buf), 1);
 }
 
 /* v2: clone3(CLONE_INTO_CGROUP) starts the child inside the sandbox, skipping the cgroup.procs

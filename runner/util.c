@@ -2,6 +2,8 @@
 #include "util.h"
 
 #include <fcntl.h>
+#include <stdio.h>
+#include <signal.h>
 #include <string.h>
 #include <time.h>
 
@@ -113,6 +115,25 @@ int keyed_u64(const char *buf, const char *key, uint64_t *ret)
                 return parse_u64(num, ret);
         }
         return -ENOENT;
+}
+
+const char *u64_or_max(uint64_t v, char *buf, size_t size)
+{
+        if (v == UINT64_MAX)
+                snprintf(buf, size, "max");
+        else
+                snprintf(buf, size, "%llu", (unsigned long long)v);
+        return buf;
+}
+
+const char *signal_name(int sig, char *buf, size_t size)
+{
+        const char *abbrev = sigabbrev_np(sig);
+        if (abbrev)
+                snprintf(buf, size, "SIG%s", abbrev);
+        else
+                snprintf(buf, size, "SIG%d", sig);
+        return buf;
 }
 
 double now_mono(void)

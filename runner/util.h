@@ -35,5 +35,11 @@ int keyed_u64(const char *buf, const char *key, uint64_t *ret);
 /* Base64 (RFC 4648, padded) of len bytes into out (size >= 4 * ceil(len / 3) + 1). */
 void base64_encode(const void *data, size_t len, char *out);
 
+/* A cgroup value as the kernel writes it: decimal, or "max" for UINT64_MAX. Returns buf. */
+const char *u64_or_max(uint64_t v, char *buf, size_t size);
+
+/* "SIGUSR1", or "SIG34" where the C library has no name (real-time signals). Returns buf. */
+const char *signal_name(int sig, char *buf, size_t size);
+
 /* Monotonic seconds. */
 double now_mono(void);
