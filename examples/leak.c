@@ -8,23 +8,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common.h"
+
 static unsigned long long size_arg(const char *s)
 {
-        char *end;
-        errno = 0;
-        unsigned long long v = strtoull(s, &end, 10);
-        if (errno || end == s)
-                goto bad;
-        switch (*end) {
-        case 'K': case 'k': v <<= 10; end++; break;
-        case 'M': case 'm': v <<= 20; end++; break;
-        case 'G': case 'g': v <<= 30; end++; break;
-        }
-        if (*end == '\0')
-                return v;
-bad:
-        fprintf(stderr, "leak: bad size '%s'\n", s);
-        exit(2);
+        return example_size_arg("leak", s);
 }
 
 int main(int argc, char **argv)

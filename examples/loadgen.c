@@ -29,6 +29,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common.h"
+
 #define MAX_CONNS 256
 #define MAX_SAMPLES (1u << 21)   /* latency samples kept; past it, the rest are not sampled */
 #define MAX_RECONNECTS 16        /* per connection, after the server closed it */
@@ -74,23 +76,9 @@ static double now(void)
         return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static unsigned long long num_arg(const char *s, const char *what)
+static unsigned long long num_arg(const char *s)
 {
-        char *end;
-        errno = 0;
-        unsigned long long v = strtoull(s, &end, 10);
-        if (errno || end == s || *s == '-')
-                goto bad;
-        switch (*end) {
-        case 'K': case 'k': v <<= 10; end++; break;
-        case 'M': case 'm': v <<= 20; end++; break;
-        case 'G': case 'g': v <<= 30; end++; break;
-        }
-        if (*end == '\0')
-                return v;
-bad:
-        fprintf(stderr, "loadgen: %s: bad number '%s'\n", what, s);
-        exit(2);
+        return example_size_arg("loadgen", s);
 }
 
 static double dbl_arg(const char *s, const char *what)
@@ -259,16 +247,16 @@ int main(int argc, char **argv)
                 if (!v)
                         goto usage;
                 i++;
-                if (strcmp(o, "--port") == 0) pport = num_arg(v, o);
-                else if (strcmp(o, "--conns") == 0) conns = num_arg(v, o);
-                else if (strcmp(o, "--size") == 0) size = num_arg(v, o);
-                else if (strcmp(o, "--count") == 0) count_max = num_arg(v, o);
+                if (strcmp(o, "--port") == 0) pport = num_arg(v);
+                else if (strcmp(o, "--conns") == 0) conns = num_arg(v);
+                else if (strcmp(o, "--size") == 0) size = num_arg(v);
+                else if (strcmp(o, "--count") == 0) count_max = num_arg(v);
                 else if (strcmp(o, "--duration") == 0) duration = dbl_arg(v, o);
                 else if (strcmp(o, "--rate") == 0) rate = dbl_arg(v, o);
-                else if (strcmp(o, "--keys") == 0) keys = num_arg(v, o);
-                else if (strcmp(o, "--get") == 0) get_pct = (unsigned)num_arg(v, o);
+                else if (strcmp(o, "--keys") == 0) keys = num_arg(v);
+                else if (strcmp(o, "--get") == 0) get_pct = (unsigned)num_arg(v);
                 else if (strcmp(o, "--grace") == 0) grace = dbl_arg(v, o);
-                else if (strcmp(o, "--seed") == 0) seed = num_arg(v, o);
+                else if (strcmp(o, "--seed") == 0) seed = num_arg(v);
                 else goto usage;
         }
         if (pport == 0 || pport > 65535 || conns == 0 || conns > MAX_CONNS || keys == 0 || get_pct > 100 ||
