@@ -152,7 +152,7 @@ int cg_host_open(const char *root, const char *proc_root, struct cg_host *ret)
         }
         if (h.mem_root_fd < 0 || (h.mode != CG_V1 && h.uni_root_fd < 0)) {
                 r = -errno;
-                log_error("cannot open the cgroup hierarchies under %s: %s", root, strerror(-r));
+                log_error_errno(r, "cannot open the cgroup hierarchies under %s: %m", root);
                 cg_host_close(&h);
                 return r;
         }
@@ -167,8 +167,8 @@ int cg_host_open(const char *root, const char *proc_root, struct cg_host *ret)
         }
         r = cg_parse_self(buf, h.mode, h.own_mem, sizeof h.own_mem, h.own_uni, sizeof h.own_uni);
         if (r < 0) {
-                log_error("%s does not name memrun's %s cgroup (%s): is %s the host's cgroup filesystem?", path,
-                          h.mode == CG_V2 ? "unified" : "memory", strerror(-r), root);
+                log_error_errno(r, "%s does not name memrun's %s cgroup (%m): is %s the host's cgroup filesystem?", path,
+                          h.mode == CG_V2 ? "unified" : "memory", root);
                 cg_host_close(&h);
                 return r;
         }

@@ -81,7 +81,7 @@ static int enable_memory(int dir_fd, const char *path)
                 return r;
         }
         if (r < 0) {
-                log_error("cannot enable +memory in %s/cgroup.subtree_control: %s%s", path, strerror(-r),
+                log_error_errno(r, "cannot enable +memory in %s/cgroup.subtree_control: %m%s", path,
                           advice(-r));
                 return r;
         }
@@ -119,7 +119,7 @@ static int split_supervisor(const struct cg_host *h, const char *own)
         _cleanup_close_ int sup_fd = cg_open_dir(h->mem_root_fd, path);
         int r = sup_fd < 0 ? sup_fd : write_at(sup_fd, "cgroup.procs", pid);
         if (r < 0) {
-                log_error("cannot move memrun into %s: %s%s", path, strerror(-r), advice(-r));
+                log_error_errno(r, "cannot move memrun into %s: %m%s", path, advice(-r));
                 unlinkat(own_fd, "supervisor", AT_REMOVEDIR);
                 return r;
         }
@@ -178,7 +178,7 @@ int cg_sandbox_create(const struct cg_host *h, const struct cg_placement *p, str
                                 return r;
                         if (mkdirat(h->mem_root_fd, "memrun", 0755) < 0 && errno != EEXIST) {
                                 r = -errno;
-                                log_error("cannot create cgroup /memrun: %s%s", strerror(-r), advice(-r));
+                                log_error_errno(r, "cannot create cgroup /memrun: %m%s", advice(-r));
                                 return r;
                         }
                         s->memrun_subtree = true;
@@ -197,7 +197,7 @@ int cg_sandbox_create(const struct cg_host *h, const struct cg_placement *p, str
                 if (r == -ENOENT && p->parent[0] && strcmp(p->parent, h->own_mem) != 0)
                         log_error("--cgroup %s: no such cgroup under %s", p->parent, h->root);
                 else
-                        log_error("cannot open cgroup %s: %s", p->parent, strerror(-r));
+                        log_error_errno(r, "cannot open cgroup %s: %m", p->parent);
                 return r;
         }
         if (h->mode == CG_V2) {
@@ -245,7 +245,7 @@ static int set_value(struct cg_sandbox *s, const char *file, uint64_t v, bool mi
                 u64_or_max(v, buf, sizeof buf);
         int r = write_at(s->mem_fd, file, buf);
         if (r < 0)
-                log_error("cannot set %s/%s to %s: %s", s->path, file, buf, strerror(-r));
+                log_error_errno(r, "cannot set %s/%s to %s: %m", s->path, file, buf);
         else
                 log_debug("%s/%s = %s", s->path, file, buf);
         return r;
@@ -541,7 +541,7 @@ static int rmdir_retry(int parent_fd, const char *name, const char *path)
                 sleep_ms(i < 20 ? 1 : 10);
         }
         int r = -errno;
-        log_warn("cannot remove cgroup %s: %s", path, strerror(-r));
+        log_warn_errno(r, "cannot remove cgroup %s: %m", path);
         return r;
 }
 

@@ -1,6 +1,7 @@
 /* log: the supervisor's stderr messages, with verbosity and a remembered last error for tests. */
 #include "log.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 
@@ -12,22 +13,40 @@ void log_set_verbosity(int v) { verbosity = v; }
 void log_set_prefix(const char *p) { prefix = p; }
 const char *log_last_error(void) { return last_error; }
 
-void log_msg(enum log_level level, const char *fmt, ...)
+static void log_va(enum log_level level, const char *fmt, va_list ap)
 {
-        va_list ap;
         /* Errors always print; warnings unless -q; info is the summary level; debug needs -v. */
         static const int need[_LOG_LEVEL_MAX] = { -1, 0, 0, 1 };
+        va_list aq;
 
         if (level == LOG_ERR) {
-                va_start(ap, fmt);
-                vsnprintf(last_error, sizeof last_error, fmt, ap);
-                va_end(ap);
+                va_copy(aq, ap);
+                vsnprintf(last_error, sizeof last_error, fmt, aq);
+                va_end(aq);
         }
         if (verbosity < need[level])
                 return;
         char buf[2048];
-        va_start(ap, fmt);
         vsnprintf(buf, sizeof buf, fmt, ap);
-        va_end(ap);
         fprintf(stderr, "%s: %s%s\n", prefix, level == LOG_WARN ? "warning: " : "", buf);
+}
+
+void log_msg(enum log_level level, const char *fmt, ...)
+{
+        va_list ap;
+        va_start(ap, fmt);
+        log_va(level, fmt, ap);
+        va_end(ap);
+}
+
+int log_msg_errno(enum log_level level, int r, const char *fmt, ...)
+{
+        int saved = errno;
+        va_list ap;
+        errno = r < 0 ? -r : r;
+        va_start(ap, fmt);
+        log_va(level, fmt, ap);
+        va_end(ap);
+        errno = saved;
+        return r;
 }

@@ -10,7 +10,14 @@ void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(p
 /* The text of the last LOG_ERR message, for unit tests. */
 const char *log_last_error(void);
 
+/* systemd's convention: log with errno set from r (a -errno), so "%m" in fmt names the error; errno
+ * is restored afterwards. Returns r, for "return log_error_errno(r, ...)". */
+int log_msg_errno(enum log_level level, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 #define log_error(...) log_msg(LOG_ERR, __VA_ARGS__)
 #define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)
 #define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
 #define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
+#define log_error_errno(r, ...) log_msg_errno(LOG_ERR, (r), __VA_ARGS__)
+#define log_warn_errno(r, ...) log_msg_errno(LOG_WARN, (r), __VA_ARGS__)
+#define log_debug_errno(r, ...) log_msg_errno(LOG_DEBUG, (r), __VA_ARGS__)

@@ -169,7 +169,7 @@ static int run(const struct options *o, const char *name)
 
         r = registry_dir(rundir, sizeof rundir);
         if (r < 0) {
-                log_error("cannot use runtime directory %s: %s", rundir, strerror(-r));
+                log_error_errno(r, "cannot use runtime directory %s: %m", rundir);
                 goto out_host;
         }
         (void)registry_sweep(rundir, &h);
@@ -180,7 +180,7 @@ static int run(const struct options *o, const char *name)
         cg_sandbox_paths(&h, &place, name, &sb);
         r = registry_add(rundir, &sb, &reg);
         if (r < 0) {
-                log_error("cannot record the sandbox in %s: %s", rundir, strerror(-r));
+                log_error_errno(r, "cannot record the sandbox in %s: %m", rundir);
                 goto out_host;
         }
         if (cg_sandbox_create(&h, &place, &sb) < 0)
@@ -189,14 +189,13 @@ static int run(const struct options *o, const char *name)
                 goto out_remove;
         r = cg_sandbox_watch(&sb);
         if (r < 0)
-                log_warn("cannot watch memory events of %s: %s (OOM kills are still read at exit)", sb.path,
-                         strerror(-r));
+                log_warn_errno(r, "cannot watch memory events of %s: %m (OOM kills are still read at exit)", sb.path);
 
         char endpoint[128] = "", watch[PATH_MAX], write64[128];
         struct limiter_link link = {};
         r = lsrv_open(&limiter, h.mode, sb.path, env_or("MEMRUN_PROC_ROOT", "/proc"), endpoint, sizeof endpoint);
         if (r < 0) {
-                log_warn("cannot open the limiter endpoint (%s): trim/collect/shed reach no one", strerror(-r));
+                log_warn_errno(r, "cannot open the limiter endpoint (%m): trim/collect/shed reach no one");
                 endpoint[0] = '\0';
         } else {
                 lsrv_set_limits(&limiter, o->limit, o->soft);
@@ -209,8 +208,8 @@ static int run(const struct options *o, const char *name)
                 char lib[PATH_MAX];
                 r = preload_find("/proc/self/exe", MEMRUN_LIBDIR, lib, sizeof lib);
                 if (r < 0)
-                        log_warn("--preload: libmemlimit-preload.so not found beside memrun or in %s (%s): running "
-                                 "the command without it", MEMRUN_LIBDIR, strerror(-r));
+                        log_warn_errno(r, "--preload: libmemlimit-preload.so not found beside memrun or in %s (%m): running "
+                                 "the command without it", MEMRUN_LIBDIR);
                 else if (preload_value(o->argv[0], lib, getenv("LD_PRELOAD"), preload, sizeof preload) > 0)
                         log_debug("LD_PRELOAD=%s", preload);
         }
@@ -228,7 +227,7 @@ static int run(const struct options *o, const char *name)
 
         kfd = kmsg_open("/dev/kmsg");
         if (kfd < 0)
-                log_debug("/dev/kmsg not readable (%s): OOM victims will not be named", strerror(-kfd));
+                log_debug_errno(kfd, "/dev/kmsg not readable (%m): OOM victims will not be named");
         /* Orphaned grandchildren come to us, so they are reaped and the cgroup can empty. */
         (void)prctl(PR_SET_CHILD_SUBREAPER, 1);
 
@@ -275,7 +274,7 @@ static int run(const struct options *o, const char *name)
         r = monitor_run(&mcfg, &sb, sigfd, child, &status);
         link.act = NULL;
         if (r < 0) {
-                log_error("event loop failed: %s; killing the sandbox", strerror(-r));
+                log_error_errno(r, "event loop failed: %m; killing the sandbox");
                 (void)cg_sandbox_kill(&sb);
                 while (waitpid(child, &status, 0) < 0 && errno == EINTR)
                         ;
@@ -335,7 +334,7 @@ static int run(const struct options *o, const char *name)
         if (o->report) {
                 r = report_write(o->report, &rep);
                 if (r < 0) {
-                        log_error("cannot write report %s: %s", o->report, strerror(-r));
+                        log_error_errno(r, "cannot write report %s: %m", o->report);
                         return EXIT_MEMRUN;
                 }
         }

@@ -154,8 +154,8 @@ static void arm_triggers(struct monitor *m)
                         int fd = psi_trigger_open(m->psi_dir, m->psi_file, full ? "full" : "some", ppm,
                                                   m->p->psi_window_usec, &win);
                         if (fd < 0) {
-                                log_warn("cannot arm a PSI trigger on %s (%s): %s avg10 is sampled instead",
-                                         m->psi_file, strerror(-fd), full ? "full" : "some");
+                                log_warn_errno(fd, "cannot arm a PSI trigger on %s (%m): %s avg10 is sampled instead",
+                                         m->psi_file, full ? "full" : "some");
                                 continue;
                         }
                         if (win != m->p->psi_window_usec && !said) {

@@ -135,7 +135,7 @@ int registry_sweep(const char *dir, const struct cg_host *h)
                 if (r == 0 && mode == CG_HYBRID && uni[0] && h->uni_root_fd >= 0)
                         r = cg_remove_stale(h->uni_root_fd, uni);
                 if (r < 0) {
-                        log_warn("cannot remove stale sandbox %s: %s", mem, strerror(-r));
+                        log_warn_errno(r, "cannot remove stale sandbox %s: %m", mem);
                         continue;
                 }
                 log_debug("removed stale sandbox %s (its memrun is gone)", mem);
