@@ -106,34 +106,22 @@ static bool policy_uses_psi(const struct policy *p)
 /* Per-cgroup PSI from the sandbox (v2, or the unified sibling on hybrid); else system-wide. */
 static void setup_psi(struct monitor *m)
 {
-        int dir = m->sb->uni_fd;
-        const char *file = "memory.pressure";
-        _cleanup_close_ int proc = -1;
-        struct psi probe;
-
-        m->psi_fd = dir >= 0 ? openat(dir, file, O_RDONLY | O_CLOEXEC) : -1;
-        if (m->psi_fd < 0 || psi_read_fd(m->psi_fd, &probe) < 0) {
-                close_fd(&m->psi_fd);
-                proc = open("/proc/pressure", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                dir = proc;
-                file = "memory";
-                m->psi_fd = proc >= 0 ? openat(proc, file, O_RDONLY | O_CLOEXEC) : -1;
-                if (m->psi_fd < 0 || psi_read_fd(m->psi_fd, &probe) < 0) {
-                        close_fd(&m->psi_fd);
-                        if (policy_uses_psi(m->p))
-                                log_warn("no pressure stall information on this kernel (PSI off: boot with psi=1); "
-                                         "psi_some/psi_full conditions never hold");
-                        return;
-                }
-                m->psi_system = true;
+        struct psi_source src;
+        if (psi_source_open(m->sb->uni_fd, m->cfg->proc_root, &src) < 0) {
                 if (policy_uses_psi(m->p))
-                        log_warn("no per-cgroup PSI for this sandbox: psi conditions use the system-wide "
-                                 "/proc/pressure/memory");
+                        log_warn("no pressure stall information on this kernel (PSI off: boot with psi=1); "
+                                 "psi_some/psi_full conditions never hold");
+                return;
         }
+        if (src.system && policy_uses_psi(m->p))
+                log_warn("no per-cgroup PSI for this sandbox: psi conditions use the system-wide "
+                         "/proc/pressure/memory");
+        m->psi_system = src.system;
         m->psi_ok = true;
-        m->psi_dir = fcntl(dir, F_DUPFD_CLOEXEC, 3);
-        m->psi_file = file;
-        m->triggers_pending = m->psi_dir >= 0;
+        m->psi_fd = src.fd;
+        m->psi_dir = src.dir;
+        m->psi_file = src.file;
+        m->triggers_pending = true;
 }
 
 /* Triggers are armed once the command has outlived its first samples: creating and destroying one

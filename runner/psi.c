@@ -115,6 +115,42 @@ int psi_parse(const char *buf, struct psi *ret)
         return 0;
 }
 
+static int try_source(int dir, const char *file, bool system, struct psi_source *ret)
+{
+        struct psi probe;
+        if (dir < 0)
+                return -ENOENT;
+        int fd = openat(dir, file, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        int r = psi_read_fd(fd, &probe);
+        int d = r < 0 ? -1 : fcntl(dir, F_DUPFD_CLOEXEC, 3);
+        if (r < 0 || d < 0) {
+                close(fd);
+                return r < 0 ? r : -errno;
+        }
+        *ret = (struct psi_source){ .fd = fd, .dir = d, .file = file, .system = system };
+        return 0;
+}
+
+int psi_source_open(int cg_dir, const char *proc_root, struct psi_source *ret)
+{
+        if (try_source(cg_dir, "memory.pressure", false, ret) == 0)
+                return 0;
+        char path[256];
+        snprintf(path, sizeof path, "%s/pressure", proc_root ? proc_root : "/proc");
+        _cleanup_close_ int proc = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (proc < 0)
+                return -errno;
+        return try_source(proc, "memory", true, ret);
+}
+
+void psi_source_close(struct psi_source *s)
+{
+        close_fd(&s->fd);
+        close_fd(&s->dir);
+}
+
 int psi_read_fd(int fd, struct psi *ret)
 {
         char buf[256];

@@ -19,6 +19,18 @@ int psi_parse(const char *buf, struct psi *ret);
 /* Read an open pressure file from offset 0 and parse it. */
 int psi_read_fd(int fd, struct psi *ret);
 
+/* Where memory pressure is read: the cgroup's memory.pressure (cg_dir, -1 for none), else the
+ * system-wide pressure/memory under proc_root -- the first that opens and parses. */
+struct psi_source {
+        int fd;                        /* for reads */
+        int dir;                       /* the directory, for triggers on file */
+        const char *file;
+        bool system;                   /* the system-wide file */
+};
+/* 0 with *ret filled (the caller closes fd and dir), or -errno when neither works (PSI off). */
+int psi_source_open(int cg_dir, const char *proc_root, struct psi_source *ret);
+void psi_source_close(struct psi_source *s);
+
 /* The window the kernel will accept: clamped to 500ms..10s and, when unprivileged, rounded up to
  * a multiple of 2s. Pure. */
 uint64_t psi_window_fix(uint64_t window_usec, bool privileged);
