@@ -51,7 +51,7 @@ HDRS        := $(wildcard examples/*.h runner/*.h config/*.h limiter/*.h tests/u
 OBJ         := $(RUNNER_SRC:%.c=$(B)/obj/%.o)
 SAN_OBJ     := $(RUNNER_SRC:%.c=$(B)/asan/obj/%.o)
 
-.PHONY: all deps check-deps demo check unit host vm asan fuzz bench install uninstall clean
+.PHONY: all deps check-deps demo check lint unit host vm asan fuzz bench install uninstall clean
 all: $(B)/memrun $(LIBS_OUT) $(B)/libmemlimit-preload.so $(EXAMPLES:%=$(B)/examples/%) \
      $(LIB_EXAMPLES:%=$(B)/examples/%) $(HELPERS:%=$(B)/tests/helpers/%)
 
@@ -148,6 +148,10 @@ $(B)/asan/tests/%: tests/unit/%.c $(SAN_OBJ) $(HDRS)
 unit: $(UNIT_TESTS:%=$(B)/tests/%)
 	@tests/unit/run.sh $^
 
+# One owner per kernel interface: no cgroupfs, /proc or /sys file opened by name outside its module.
+lint:
+	@sh tests/lint/owners.sh
+
 host: all
 	@MEMRUN=$(CURDIR)/$(B)/memrun EXAMPLES=$(CURDIR)/$(B)/examples HELPERS=$(CURDIR)/$(B)/tests/helpers \
 		CONFIGS=$(CURDIR)/config sh tests/host/run.sh
@@ -180,6 +184,7 @@ vm: all $(B)/.deps-check
 		env MEMRUN=/usr/bin/memrun EXAMPLES=/usr/libexec/memrun sh /tests/scenarios/run.sh
 
 check: check-deps
+	@$(MAKE) --no-print-directory lint
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory host
 	@$(MAKE) --no-print-directory asan

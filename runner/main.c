@@ -103,7 +103,7 @@ static void pressure_env(const struct cg_host *h, const struct cg_sandbox *sb, c
                          size_t watch_size, char *write64, size_t write_size)
 {
         int n = -1;
-        if (sb->uni_fd >= 0 && faccessat(sb->uni_fd, "memory.pressure", F_OK, 0) == 0)
+        if (psi_cgroup_has_pressure(sb->uni_fd))
                 n = snprintf(watch, watch_size, "%s%s%s/memory.pressure", h->root,
                              h->mode == CG_HYBRID ? "/unified" : "", sb->uni_path);
         if (n < 0 || (size_t)n >= watch_size)

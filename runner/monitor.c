@@ -19,6 +19,7 @@
 #include "../config/size.h"
 #include "level.h"
 #include "log.h"
+#include "proc.h"
 #include "psi.h"
 #include "util.h"
 
@@ -394,7 +395,7 @@ int monitor_run(const struct monitor_cfg *cfg, struct cg_sandbox *sb, int sigfd,
         stall_init(&m.stall, m.p);
         actions_init(&m.act, m.p, sb, child, cfg->limit, cfg->soft, cfg->log, cfg->t0);
         m.act.limiter = cfg->limiter;
-        m.act.proc_fd = open(cfg->proc_root ? cfg->proc_root : "/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        m.act.proc_fd = proc_open_root(cfg->proc_root);
 
         m.ep = epoll_create1(EPOLL_CLOEXEC);
         m.tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);

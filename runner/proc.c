@@ -2,11 +2,18 @@
 #include "proc.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "util.h"
+
+int proc_open_root(const char *root)
+{
+        int fd = open(root ? root : "/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        return fd < 0 ? -errno : fd;
+}
 
 int proc_parse_sigcgt(const char *status, uint64_t *ret)
 {

@@ -5,6 +5,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* Open the proc root (MEMRUN_PROC_ROOT in tests; NULL: /proc) as a directory fd, or -errno. */
+int proc_open_root(const char *root);
 /* Pure: the SigCgt mask (bit N-1 = signal N) from /proc/PID/status text. 0, -ENOENT (no such line)
  * or -EINVAL. */
 int proc_parse_sigcgt(const char *status, uint64_t *ret);

@@ -145,6 +145,11 @@ int psi_source_open(int cg_dir, const char *proc_root, struct psi_source *ret)
         return try_source(proc, "memory", true, ret);
 }
 
+bool psi_cgroup_has_pressure(int cg_dir)
+{
+        return cg_dir >= 0 && faccessat(cg_dir, "memory.pressure", F_OK, 0) == 0;
+}
+
 void psi_source_close(struct psi_source *s)
 {
         close_fd(&s->fd);

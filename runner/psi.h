@@ -30,6 +30,8 @@ struct psi_source {
 /* 0 with *ret filled (the caller closes fd and dir), or -errno when neither works (PSI off). */
 int psi_source_open(int cg_dir, const char *proc_root, struct psi_source *ret);
 void psi_source_close(struct psi_source *s);
+/* Does the cgroup directory have a memory.pressure file (per-cgroup PSI)? */
+bool psi_cgroup_has_pressure(int cg_dir);
 
 /* The window the kernel will accept: clamped to 500ms..10s and, when unprivileged, rounded up to
  * a multiple of 2s. Pure. */
