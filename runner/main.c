@@ -51,7 +51,6 @@ static const char *env_or(const char *name, const char *def)
 /* Big and fixed-size: static, so nothing of it is allocated while the sandbox is under pressure. */
 static struct lsrv limiter;
 static struct report_log replog;
-static struct policy policy;
 
 struct limiter_link {
         struct actions *act;
@@ -138,270 +137,329 @@ static void empty_sandbox(struct cg_sandbox *sb, pid_t child, int *status, int *
         log_warn("processes remain in %s after SIGKILL (stuck in the kernel?)", sb->path);
 }
 
-static int run(const struct options *o, const char *name)
-{
+/* Everything decided before the run starts, from argv and the policy: made once in main, then only
+ * read. Static storage, like the rest of the big state: nothing of it is allocated. */
+struct plan {
+        struct options o;
+        struct policy policy;
+        char name[256];
+        const char *cgroup_root, *proc_root;
+};
+
+/* What a run holds; run_teardown releases all of it, whatever stage the run reached. */
+struct run {
+        const struct plan *plan;
         struct cg_host h;
+        bool host_open;
         struct cg_sandbox sb;
+        bool recorded;            /* the registry knows the sandbox: remove it at teardown */
+        struct registry reg;
+        int sigfd, kfd, tl_fd;
+        sigset_t orig;
+        struct limiter_link link;
+        char endpoint[128], watch[PATH_MAX], write64[128], preload[PATH_MAX * 2];
+        const char *env[12];
+        pid_t child;              /* 0: not spawned */
+        int status, reaped;
+        bool emptied;
+        double t0;
+        struct report rep;
+        bool sandbox_oom;
+};
+
+static struct plan plan;
+
+/* Place, create, limit, watch, open the limiter, spawn. 0 when the command runs; else the exit
+ * status to give (125, or 126/127 from spawn), with what was made left for run_teardown. */
+static int run_setup(struct run *R)
+{
+        const struct options *o = &R->plan->o;
         struct cg_place_facts facts;
         struct cg_placement place;
-        struct registry reg = { .fd = -1 };
         char rundir[PATH_MAX];
-        _cleanup_close_ int kfd = -1, tl_fd = -1;
-        int r, ret = EXIT_MEMRUN;
+        sigset_t mask;
+        int r;
 
-        sigset_t mask, orig;
         sigemptyset(&mask);
         for (const int *s = (const int[]){ SIGCHLD, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, 0 };
              *s; s++)
                 sigaddset(&mask, *s);
-        sigprocmask(SIG_BLOCK, &mask, &orig);
-        _cleanup_close_ int sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-        if (sigfd < 0) {
+        sigprocmask(SIG_BLOCK, &mask, &R->orig);
+        R->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+        if (R->sigfd < 0) {
                 log_error("signalfd: %m");
                 return EXIT_MEMRUN;
         }
-
-        if (cg_host_open(env_or("MEMRUN_CGROUP_ROOT", "/sys/fs/cgroup"), env_or("MEMRUN_PROC_ROOT", "/proc"), &h) <
-            0)
+        if (cg_host_open(R->plan->cgroup_root, R->plan->proc_root, &R->h) < 0)
                 return EXIT_MEMRUN;
-        cg_sandbox_init(&sb);
-        lsrv_init(&limiter);
+        R->host_open = true;
 
         r = registry_dir(rundir, sizeof rundir);
-        if (r < 0) {
-                log_error_errno(r, "cannot use runtime directory %s: %m", rundir);
-                goto out_host;
-        }
-        (void)registry_sweep(rundir, &h);
-
-        cg_place_facts_read(&h, o->cgroup, &facts);
-        if (cg_place(&facts, &place) < 0)
-                goto out_host;
-        cg_sandbox_paths(&h, &place, name, &sb);
-        r = registry_add(rundir, &sb, &reg);
-        if (r < 0) {
-                log_error_errno(r, "cannot record the sandbox in %s: %m", rundir);
-                goto out_host;
-        }
-        if (cg_sandbox_create(&h, &place, &sb) < 0)
-                goto out_remove;
-        if (cg_sandbox_set_limits(&sb, o->limit, o->soft, o->swap) < 0)
-                goto out_remove;
-        r = cg_sandbox_watch(&sb);
         if (r < 0)
-                log_warn_errno(r, "cannot watch memory events of %s: %m (OOM kills are still read at exit)", sb.path);
+                return log_error_errno(r, "cannot use runtime directory %s: %m", rundir), EXIT_MEMRUN;
+        (void)registry_sweep(rundir, &R->h);
 
-        char endpoint[128] = "", watch[PATH_MAX], write64[128];
-        struct limiter_link link = {};
-        r = lsrv_open(&limiter, h.mode, sb.path, env_or("MEMRUN_PROC_ROOT", "/proc"), endpoint, sizeof endpoint);
+        cg_place_facts_read(&R->h, o->cgroup, &facts);
+        if (cg_place(&facts, &place) < 0)
+                return EXIT_MEMRUN;
+        cg_sandbox_paths(&R->h, &place, R->plan->name, &R->sb);
+        r = registry_add(rundir, &R->sb, &R->reg);
+        if (r < 0)
+                return log_error_errno(r, "cannot record the sandbox in %s: %m", rundir), EXIT_MEMRUN;
+        R->recorded = true;
+        if (cg_sandbox_create(&R->h, &place, &R->sb) < 0)
+                return EXIT_MEMRUN;
+        if (cg_sandbox_set_limits(&R->sb, o->limit, o->soft, o->swap) < 0)
+                return EXIT_MEMRUN;
+        r = cg_sandbox_watch(&R->sb);
+        if (r < 0)
+                log_warn_errno(r, "cannot watch memory events of %s: %m (OOM kills are still read at exit)", R->sb.path);
+
+        r = lsrv_open(&limiter, R->h.mode, R->sb.path, R->plan->proc_root, R->endpoint, sizeof R->endpoint);
         if (r < 0) {
                 log_warn_errno(r, "cannot open the limiter endpoint (%m): trim/collect/shed reach no one");
-                endpoint[0] = '\0';
+                R->endpoint[0] = '\0';
         } else {
                 lsrv_set_limits(&limiter, o->limit, o->soft);
-                lsrv_on_result(&limiter, limiter_result, &link);
-                lsrv_on_round(&limiter, limiter_round, &link);
+                lsrv_on_result(&limiter, limiter_result, &R->link);
+                lsrv_on_round(&limiter, limiter_round, &R->link);
         }
-        pressure_env(&h, &sb, &policy, watch, sizeof watch, write64, sizeof write64);
-        char preload[PATH_MAX * 2] = "";
+        pressure_env(&R->h, &R->sb, &R->plan->policy, R->watch, sizeof R->watch, R->write64, sizeof R->write64);
         if (o->preload) {
                 char lib[PATH_MAX];
                 r = preload_find("/proc/self/exe", MEMRUN_LIBDIR, lib, sizeof lib);
                 if (r < 0)
-                        log_warn_errno(r, "--preload: libmemlimit-preload.so not found beside memrun or in %s (%m): running "
-                                 "the command without it", MEMRUN_LIBDIR);
-                else if (preload_value(o->argv[0], lib, getenv("LD_PRELOAD"), preload, sizeof preload) > 0)
-                        log_debug("LD_PRELOAD=%s", preload);
+                        log_warn_errno(r, "--preload: libmemlimit-preload.so not found beside memrun or in %s (%m): "
+                                       "running the command without it", MEMRUN_LIBDIR);
+                else if (preload_value(o->argv[0], lib, getenv("LD_PRELOAD"), R->preload, sizeof R->preload) > 0)
+                        log_debug("LD_PRELOAD=%s", R->preload);
         }
-        const char *env[12] = { "MEMORY_PRESSURE_WATCH", watch, "MEMORY_PRESSURE_WRITE", write64 };
-        size_t ne = 4;
-        if (endpoint[0]) {
-                env[ne++] = "MEMRUN_LIMITER";
-                env[ne++] = endpoint;
+        size_t ne = 0;
+        R->env[ne++] = "MEMORY_PRESSURE_WATCH";
+        R->env[ne++] = R->watch;
+        R->env[ne++] = "MEMORY_PRESSURE_WRITE";
+        R->env[ne++] = R->write64;
+        if (R->endpoint[0]) {
+                R->env[ne++] = "MEMRUN_LIMITER";
+                R->env[ne++] = R->endpoint;
         }
-        if (preload[0]) {
-                env[ne++] = "LD_PRELOAD";
-                env[ne++] = preload;
+        if (R->preload[0]) {
+                R->env[ne++] = "LD_PRELOAD";
+                R->env[ne++] = R->preload;
         }
-        env[ne] = NULL;
+        R->env[ne] = NULL;
 
-        kfd = kmsg_open("/dev/kmsg");
-        if (kfd < 0)
-                log_debug_errno(kfd, "/dev/kmsg not readable (%m): OOM victims will not be named");
+        R->kfd = kmsg_open("/dev/kmsg");
+        if (R->kfd < 0)
+                log_debug_errno(R->kfd, "/dev/kmsg not readable (%m): OOM victims will not be named");
         /* Orphaned grandchildren come to us, so they are reaped and the cgroup can empty. */
         (void)prctl(PR_SET_CHILD_SUBREAPER, 1);
 
         struct spawn_req req = {
                 .argv = o->argv,
-                .sandbox = &sb,
+                .sandbox = &R->sb,
                 .limit = o->limit,
                 .soft = o->soft,
                 .hints = !o->no_hints,
-                .child_mask = &orig,
-                .env = env,
+                .child_mask = &R->orig,
+                .env = R->env,
         };
-        pid_t child;
-        double t0 = now_mono();
-        r = spawn_child(&req, &child);
+        R->t0 = now_mono();
+        r = spawn_child(&req, &R->child);
         if (r > 0) {
-                ret = r;
-                goto out_remove;
+                R->child = 0;
+                return r;
         }
+        return 0;
+}
 
-        int status = 0, reaped = 0;
+/* The command runs: the monitor's loop until it is reaped. */
+static void run_supervise(struct run *R)
+{
+        const struct options *o = &R->plan->o;
+        bool lim = R->endpoint[0] != '\0';
         if (o->timeline) {
-                tl_fd = strcmp(o->timeline, "-") == 0
-                                ? fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3)
-                                : open(o->timeline, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_APPEND, 0644);
+                R->tl_fd = strcmp(o->timeline, "-") == 0
+                                   ? fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3)
+                                   : open(o->timeline, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_APPEND, 0644);
                 static const char header[] = "time_s,usage,soft,hard,psi_some,psi_full,level,asked,freed,step\n";
-                if (tl_fd < 0 || write(tl_fd, header, sizeof header - 1) < 0)
+                if (R->tl_fd < 0 || write(R->tl_fd, header, sizeof header - 1) < 0)
                         log_warn("cannot write timeline %s: %m", o->timeline);
         }
         struct monitor_cfg mcfg = {
-                .policy = &policy,
+                .policy = &R->plan->policy,
                 .limit = o->limit,
                 .soft = o->soft,
-                .limiter = { endpoint[0] ? limiter_broadcast : NULL, endpoint[0] ? limiter_ask : NULL,
-                             endpoint[0] ? limiter_state : NULL, &limiter },
-                .proc_root = env_or("MEMRUN_PROC_ROOT", "/proc"),
-                .limiter_fd = endpoint[0] ? lsrv_fd(&limiter) : -1,
+                .limiter = { lim ? limiter_broadcast : NULL, lim ? limiter_ask : NULL, lim ? limiter_state : NULL,
+                             &limiter },
+                .proc_root = R->plan->proc_root,
+                .limiter_fd = lim ? lsrv_fd(&limiter) : -1,
                 .limiter_dispatch = limiter_dispatch,
-                .limiter_ctx = &link,
+                .limiter_ctx = &R->link,
                 .log = &replog,
-                .t0 = t0,
-                .timeline_fd = tl_fd,
+                .t0 = R->t0,
+                .timeline_fd = R->tl_fd,
         };
-        r = monitor_run(&mcfg, &sb, sigfd, child, &status);
-        link.act = NULL;
+        int r = monitor_run(&mcfg, &R->sb, R->sigfd, R->child, &R->status);
+        R->link.act = NULL;
         if (r < 0) {
                 log_error_errno(r, "event loop failed: %m; killing the sandbox");
-                (void)cg_sandbox_kill(&sb);
-                while (waitpid(child, &status, 0) < 0 && errno == EINTR)
+                (void)cg_sandbox_kill(&R->sb);
+                while (waitpid(R->child, &R->status, 0) < 0 && errno == EINTR)
                         ;
         }
-        double t1 = now_mono();
+}
 
-        struct report rep = {
+/* What happened: the sandbox's counters, emptied, the OOM victim, the exit status. */
+static void run_post_mortem(struct run *R)
+{
+        const struct options *o = &R->plan->o;
+        struct report *rep = &R->rep;
+        *rep = (struct report){
                 .argv = o->argv,
-                .duration_s = t1 - t0,
-                .mode = h.mode,
-                .cgroup_path = sb.path,
+                .duration_s = now_mono() - R->t0,
+                .mode = R->h.mode,
+                .cgroup_path = R->sb.path,
                 .max = o->limit,
                 .high = o->soft,
                 .swap_max = o->swap,
                 .log = &replog,
         };
-        (void)cg_sandbox_stats(&sb, &rep.stats);
-        empty_sandbox(&sb, child, &status, &reaped);
+        (void)cg_sandbox_stats(&R->sb, &rep->stats);
+        empty_sandbox(&R->sb, R->child, &R->status, &R->reaped);
+        R->emptied = true;
         /* Counters may have moved while the rest of the tree died (group OOM kill in flight). */
         struct cg_stats late;
-        if (cg_sandbox_stats(&sb, &late) == 0) {
-                rep.stats.ev_oom_kill = late.ev_oom_kill;
-                rep.stats.ev_oom_group_kill = late.ev_oom_group_kill;
-                rep.stats.ev_oom = late.ev_oom;
-                if (late.peak > rep.stats.peak)
-                        rep.stats.peak = late.peak;
+        if (cg_sandbox_stats(&R->sb, &late) == 0) {
+                rep->stats.ev_oom_kill = late.ev_oom_kill;
+                rep->stats.ev_oom_group_kill = late.ev_oom_group_kill;
+                rep->stats.ev_oom = late.ev_oom;
+                if (late.peak > rep->stats.peak)
+                        rep->stats.peak = late.peak;
         }
-        bool sandbox_oom = rep.stats.ev_oom_kill > 0 || rep.stats.ev_oom_group_kill > 0;
-        if (sandbox_oom && kfd >= 0)
-                rep.victim_known = kmsg_wait_oom(kfd, sb.path, child, 500, &rep.victim) > 0;
-
-        if (WIFSIGNALED(status)) {
-                rep.signal = WTERMSIG(status);
-                rep.exit_code = 128 + rep.signal;
-                rep.oom_killed = rep.signal == SIGKILL && sandbox_oom;
+        R->sandbox_oom = rep->stats.ev_oom_kill > 0 || rep->stats.ev_oom_group_kill > 0;
+        if (R->sandbox_oom && R->kfd >= 0)
+                rep->victim_known = kmsg_wait_oom(R->kfd, R->sb.path, R->child, 500, &rep->victim) > 0;
+        if (WIFSIGNALED(R->status)) {
+                rep->signal = WTERMSIG(R->status);
+                rep->exit_code = 128 + rep->signal;
+                rep->oom_killed = rep->signal == SIGKILL && R->sandbox_oom;
         } else {
-                rep.exit_code = WEXITSTATUS(status);
+                rep->exit_code = WEXITSTATUS(R->status);
         }
-        ret = rep.exit_code;
-
         struct lsrv_stats ls;
         lsrv_stats(&limiter, &ls);
         replog.limiter_clients = (unsigned)ls.clients_ever;
-        lsrv_close(&limiter);
-        cg_sandbox_remove(&h, &sb);
-        registry_drop(&reg);
+}
 
-        if (rep.oom_killed)
-                report_oom_line(stderr, "memrun", &rep);
-        else if (sandbox_oom)
-                log_warn("the OOM killer ended %s in the sandbox (oom_kill %llu), but %s itself %s %d",
-                         rep.victim_known ? rep.victim.comm : "a process",
-                         (unsigned long long)rep.stats.ev_oom_kill, o->argv[0],
-                         rep.signal ? "died with status" : "exited", rep.exit_code);
-        if (o->verbosity >= 0)
-                report_summary(stderr, "memrun", &rep);
-        if (o->report) {
-                r = report_write(o->report, &rep);
-                if (r < 0) {
-                        log_error_errno(r, "cannot write report %s: %m", o->report);
-                        return EXIT_MEMRUN;
+/* The one way out: whatever the run made is undone, in reverse. */
+static void run_teardown(struct run *R)
+{
+        lsrv_close(&limiter);
+        if (R->recorded) {
+                if (!R->emptied && R->sb.mem_fd >= 0) {
+                        int st = 0, rp = 0;
+                        empty_sandbox(&R->sb, -1, &st, &rp);
                 }
+                cg_sandbox_remove(&R->h, &R->sb);
+                registry_drop(&R->reg);
+        }
+        cg_sandbox_close(&R->sb);
+        if (R->host_open)
+                cg_host_close(&R->h);
+        close_fd(&R->kfd);
+        close_fd(&R->tl_fd);
+        close_fd(&R->sigfd);
+}
+
+/* Say what happened: the OOM line, the summary, the report; the exit status. */
+static int run_emit(const struct run *R)
+{
+        const struct options *o = &R->plan->o;
+        const struct report *rep = &R->rep;
+        if (rep->oom_killed)
+                report_oom_line(stderr, "memrun", rep);
+        else if (R->sandbox_oom)
+                log_warn("the OOM killer ended %s in the sandbox (oom_kill %llu), but %s itself %s %d",
+                         rep->victim_known ? rep->victim.comm : "a process",
+                         (unsigned long long)rep->stats.ev_oom_kill, o->argv[0],
+                         rep->signal ? "died with status" : "exited", rep->exit_code);
+        if (o->verbosity >= 0)
+                report_summary(stderr, "memrun", rep);
+        if (o->report) {
+                int r = report_write(o->report, rep);
+                if (r < 0)
+                        return log_error_errno(r, "cannot write report %s: %m", o->report), EXIT_MEMRUN;
         }
         if (o->expect_oom) {
-                if (sandbox_oom)
+                if (R->sandbox_oom)
                         return 0;
                 log_error("--expect-oom: %s was not OOM-killed (%s %d)", o->argv[0],
-                          rep.signal ? "status" : "exit status", rep.exit_code);
-                return rep.exit_code ? rep.exit_code : 1;
+                          rep->signal ? "status" : "exit status", rep->exit_code);
+                return rep->exit_code ? rep->exit_code : 1;
         }
-        cg_host_close(&h);
-        return ret;
+        return rep->exit_code;
+}
 
-out_remove:
-        lsrv_close(&limiter);
-        if (sb.mem_fd >= 0) {
-                int st = 0, rp = 0;
-                empty_sandbox(&sb, -1, &st, &rp);
+static int run(const struct plan *p)
+{
+        static struct run R;
+        R = (struct run){ .plan = p, .reg = { .fd = -1 }, .sigfd = -1, .kfd = -1, .tl_fd = -1 };
+        cg_sandbox_init(&R.sb);
+        lsrv_init(&limiter);
+
+        int r = run_setup(&R);
+        if (r != 0) {
+                run_teardown(&R);
+                return r;
         }
-        cg_sandbox_remove(&h, &sb);
-        registry_drop(&reg);
-out_host:
-        cg_sandbox_close(&sb);
-        cg_host_close(&h);
-        return ret;
+        run_supervise(&R);
+        run_post_mortem(&R);
+        run_teardown(&R);
+        return run_emit(&R);
 }
 
 int main(int argc, char **argv)
 {
-        struct options o;
-        char name[256];
+        struct options *o = &plan.o;
 
-        if (options_parse(argc, argv, physical_ram(), &o) < 0)
+        if (options_parse(argc, argv, physical_ram(), o) < 0)
                 return EXIT_MEMRUN;
-        if (o.help) {
+        if (o->help) {
                 options_usage();
                 return 0;
         }
-        if (o.version) {
+        if (o->version) {
                 printf("memrun %s\n", MEMRUN_VERSION);
                 return 0;
         }
-        log_set_verbosity(o.verbosity);
+        log_set_verbosity(o->verbosity);
 
-        const char *policy_file = o.check_policy ? o.check_policy : o.policy;
+        const char *policy_file = o->check_policy ? o->check_policy : o->policy;
         char err[1024];
         if (policy_file) {
-                if (policy_parse_file(policy_file, &policy, err, sizeof err) < 0) {
+                if (policy_parse_file(policy_file, &plan.policy, err, sizeof err) < 0) {
                         log_error("%s", err);
                         return EXIT_MEMRUN;
                 }
         } else {
-                policy_default(&policy);
+                policy_default(&plan.policy);
         }
-        if (options_apply_policy(&o, &policy) < 0)
+        if (options_apply_policy(o, &plan.policy) < 0)
                 return EXIT_MEMRUN;
-        if (policy_validate(&policy, err, sizeof err) < 0) {
+        if (policy_validate(&plan.policy, err, sizeof err) < 0) {
                 log_error("%s%s%s", policy_file ? policy_file : "", policy_file ? ": " : "", err);
                 return EXIT_MEMRUN;
         }
-        if (o.check_policy) {
-                policy_print(stdout, &policy);
+        if (o->check_policy) {
+                policy_print(stdout, &plan.policy);
                 return 0;
         }
-        if (o.name)
-                snprintf(name, sizeof name, "%s", o.name);
+        if (o->name)
+                snprintf(plan.name, sizeof plan.name, "%s", o->name);
         else
-                snprintf(name, sizeof name, "memrun-%d", (int)getpid());
-        return run(&o, name);
+                snprintf(plan.name, sizeof plan.name, "memrun-%d", (int)getpid());
+        plan.cgroup_root = env_or("MEMRUN_CGROUP_ROOT", "/sys/fs/cgroup");
+        plan.proc_root = env_or("MEMRUN_PROC_ROOT", "/proc");
+        return run(&plan);
 }
