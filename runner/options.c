@@ -117,6 +117,17 @@ static int size_error(const char *opt, const char *text, int r)
         return -EINVAL;
 }
 
+/* The soft limit in bytes, the one rule for the command line and the policy alike: ppm of the limit
+ * when given as a percentage, else the bytes given, else 90% of the limit (max stays max). */
+static uint64_t soft_bytes(uint64_t limit, uint32_t ppm, bool have_bytes, uint64_t bytes)
+{
+        if (ppm)
+                return limit == SIZE_MAX_VALUE ? SIZE_MAX_VALUE : size_share(limit, ppm);
+        if (have_bytes)
+                return bytes;
+        return limit == SIZE_MAX_VALUE ? SIZE_MAX_VALUE : size_share(limit, 900000);
+}
+
 int options_parse(int argc, char **argv, uint64_t ram, struct options *ret)
 {
         struct options o = { .limit = SIZE_MAX_VALUE, .soft = SIZE_MAX_VALUE };
@@ -255,8 +266,7 @@ int options_parse(int argc, char **argv, uint64_t ram, struct options *ret)
                                 return -EINVAL;
                         }
                         o.soft_ppm = ppm;
-                        o.soft = o.limit == SIZE_MAX_VALUE ? SIZE_MAX_VALUE
-                                                           : (uint64_t)((unsigned __int128)o.limit * ppm / PCT_ONE);
+                        o.soft = soft_bytes(o.limit, ppm, false, 0);
                 } else {
                         r = size_parse(soft_text, 0, &o.soft);
                         if (r < 0)
@@ -272,8 +282,8 @@ int options_parse(int argc, char **argv, uint64_t ram, struct options *ret)
                                   size_format(o.soft, a, sizeof a), size_format(o.limit, b, sizeof b));
                         return -EINVAL;
                 }
-        } else if (o.limit != SIZE_MAX_VALUE) {
-                o.soft = (uint64_t)((unsigned __int128)o.limit * 9 / 10);
+        } else {
+                o.soft = soft_bytes(o.limit, 0, false, 0);
         }
         o.argv = optind < argc ? argv + optind : NULL;
         *ret = o;
@@ -291,15 +301,7 @@ int options_apply_policy(struct options *o, struct policy *p)
                 soft_ppm = o->soft_ppm;
         else if (p->soft_set)
                 soft_ppm = p->soft_ppm;
-        if (soft_ppm)
-                soft = limit == SIZE_MAX_VALUE ? SIZE_MAX_VALUE
-                                               : (uint64_t)((unsigned __int128)limit * soft_ppm / PCT_ONE);
-        else if (o->soft_set)
-                soft = o->soft;
-        else if (p->soft_set)
-                soft = p->soft;
-        else
-                soft = limit == SIZE_MAX_VALUE ? SIZE_MAX_VALUE : (uint64_t)((unsigned __int128)limit * 9 / 10);
+        soft = soft_bytes(limit, soft_ppm, o->soft_set || p->soft_set, o->soft_set ? o->soft : p->soft);
         if (soft_ppm && limit == SIZE_MAX_VALUE) {
                 log_error("soft limit %.4g%% needs a limit (--limit or [memory] limit)", (double)soft_ppm / 1e4);
                 return -EINVAL;
