@@ -296,7 +296,7 @@ int main(int argc, char **argv)
                         break;
                 if (!sending && deadline == 0)
                         deadline = t + grace;
-                if (deadline && t >= deadline)
+                if (deadline != 0 && t >= deadline)
                         break;
                 /* start requests on idle connections, as the rate allows */
                 int timeout = 100;

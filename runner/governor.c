@@ -67,7 +67,7 @@ static bool available(const struct governor *g, const struct gov_sample *s, enum
  * available one, the highest (and the governor is exhausted). _GOV_STEP_MAX: none available. */
 static enum gov_step effective(const struct governor *g, const struct gov_sample *s, bool *ret_exhausted)
 {
-        for (int st = g->step; st < _GOV_STEP_MAX; st++)
+        for (int st = (int)g->step; st < _GOV_STEP_MAX; st++)
                 if (available(g, s, (enum gov_step)st)) {
                         *ret_exhausted = false;
                         return (enum gov_step)st;

@@ -13,6 +13,7 @@ void log_set_verbosity(int v) { verbosity = v; }
 void log_set_prefix(const char *p) { prefix = p; }
 const char *log_last_error(void) { return last_error; }
 
+static void log_va(enum log_level level, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 static void log_va(enum log_level level, const char *fmt, va_list ap)
 {
         /* Errors always print; warnings unless -q; info is the summary level; debug needs -v. */

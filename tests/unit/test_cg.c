@@ -273,7 +273,7 @@ static void test_host_open_hybrid_and_v1(void **state)
         assert_int_equal(h.mode, CG_HYBRID);
         assert_string_equal(h.own_mem, V1_OWN);
         assert_string_equal(h.own_uni, "/");
-        assert_int_equal(faccessat(h.mem_root_fd, V1_OWN + 1, F_OK, 0), 0);
+        assert_int_equal(faccessat(h.mem_root_fd, &V1_OWN[1], F_OK, 0), 0);
         assert_int_equal(faccessat(h.uni_root_fd, "cgroup.controllers", F_OK, 0), 0);
         cg_host_close(&h);
 
