@@ -275,7 +275,7 @@ bool actions_reaped(struct actions *a, pid_t pid, int status, uint64_t usage_now
                         a->log->agg[ACTION_RECLAIM].ms += (now - p->started) * 1000.0;
                         a->tl_freed += freed;
                         a->gov_reclaiming = false;
-                        gov_reply(&a->gov, now, true, p->asked, freed, -1);
+                        gov_reply(&a->gov, true, p->asked, freed, -1);
                 }
                 log_debug("%s pid %d ended with status %d after %.0f ms", p->reclaim ? "reclaim" : "hook", (int)pid,
                           code, (now - p->started) * 1000.0);
@@ -343,6 +343,8 @@ static void govern_limiters(struct actions *a, enum level l, uint32_t mask, uint
         if (n <= 0)
                 return;
         a->tl_asked += goal;
+        a->log->asks += (uint64_t)n;
+        a->log->asked += goal;
         for (int t = 0; t < _ACTION_TYPE_MAX; t++) {
                 if (!(mask & ACTION_MASK(t)))
                         continue;
@@ -451,15 +453,11 @@ void actions_govern(struct actions *a, const struct level_engine *e, const struc
         }
 }
 
-void actions_round(struct actions *a, uint32_t seq, uint32_t actions, unsigned clients, uint64_t goal,
-                   uint64_t freed, double latency_s, double now)
+void actions_round(struct actions *a, uint64_t goal, uint64_t freed, double latency_s)
 {
-        (void)seq;
-        (void)actions;
-        (void)clients;
         a->log->rounds++;
         a->tl_freed += freed;
-        gov_reply(&a->gov, now, false, goal, freed, latency_s);
+        gov_reply(&a->gov, false, goal, freed, latency_s);
 }
 
 int actions_stall(struct actions *a, uint64_t usage, double now)

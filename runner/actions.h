@@ -68,8 +68,7 @@ void actions_init(struct actions *a, const struct policy *p, struct cg_sandbox *
 void actions_govern(struct actions *a, const struct level_engine *e, const struct level_sample *s, bool entered,
                     double now);
 /* A limiter round came back: every client asked answered (or timed out). */
-void actions_round(struct actions *a, uint32_t seq, uint32_t actions, unsigned clients, uint64_t goal,
-                   uint64_t freed, double latency_s, double now);
+void actions_round(struct actions *a, uint64_t goal, uint64_t freed, double latency_s);
 /* Level l was entered or left (d says why); usage is the sample that led here. With [governor]
  * hold, only signal and exec actions run here (trim/collect/shed/reclaim are the governor's). */
 void actions_run(struct actions *a, const struct level_engine *e, const struct level_decision *d, uint64_t usage,

@@ -9,6 +9,7 @@
 
 #include "../config/size.h"
 #include "actions.h"
+#include "level.h"
 
 #define LATENCY_INIT_S 0.05       /* reply latency assumed before the first reply */
 #define LATENCY_MIN_S 0.02
@@ -111,9 +112,8 @@ static void set_step(struct governor *g, enum gov_step st)
                 g->step_max = st;
 }
 
-void gov_reply(struct governor *g, double t, bool reclaim, uint64_t asked, uint64_t freed, double latency_s)
+void gov_reply(struct governor *g, bool reclaim, uint64_t asked, uint64_t freed, double latency_s)
 {
-        (void)t;
         if (!reclaim && latency_s >= 0)
                 g->latency += (latency_s - g->latency) * LATENCY_ALPHA;
         g->freed_since += freed;
@@ -125,7 +125,6 @@ void gov_reply(struct governor *g, double t, bool reclaim, uint64_t asked, uint6
                 g->short_streak = 0;
                 if (g->step >= _GOV_STEP_MAX)
                         g->step = GOV_SHED;
-                g->exhausted = false;
                 g->exhausted_since = -1;
                 if (++g->good_streak >= GOV_GOOD_STREAK && g->step > GOV_TRIM) {
                         g->step = (enum gov_step)(g->step - 1);
@@ -166,7 +165,6 @@ void gov_step(struct governor *g, const struct gov_sample *s, struct gov_decisio
         uint64_t target = s->level == LEVEL_OK ? SIZE_MAX_VALUE : gov_target(g, s->level, s->soft);
         uint64_t down = g->limit == SIZE_MAX_VALUE ? 0 : size_share(g->limit, DOWN_MARGIN_PPM);
 
-        g->exhausted = exhausted;
         d.target = target;
 
         if (g->given_up) {
@@ -204,6 +202,7 @@ void gov_step(struct governor *g, const struct gov_sample *s, struct gov_decisio
                 g->below_since = -1;
         }
 
+        g->exhausted = exhausted;
         bool shed = eff == GOV_SHED && s->level != LEVEL_OK;
         if (shed != g->shedding) {
                 g->shedding = shed;
@@ -241,7 +240,7 @@ void gov_step(struct governor *g, const struct gov_sample *s, struct gov_decisio
         }
 
         /* Nothing left to ask and parked at the soft limit: after giveup, let memory.max act. */
-        bool at_soft = s->soft != SIZE_MAX_VALUE && s->usage + s->soft / 50 >= s->soft;
+        bool at_soft = level_at_high(s->usage, s->soft);
         if (above && g->exhausted && at_soft && p->giveup_usec) {
                 if (g->exhausted_since < 0)
                         g->exhausted_since = s->t;

@@ -75,7 +75,7 @@ uint64_t gov_target(const struct governor *g, enum level l, uint64_t soft);
 void gov_step(struct governor *g, const struct gov_sample *s, struct gov_decision *ret);
 /* An ask came back (all clients of one limiter round, or one memory.reclaim): asked and freed bytes,
  * how long the replies took. */
-void gov_reply(struct governor *g, double t, bool reclaim, uint64_t asked, uint64_t freed, double latency_s);
+void gov_reply(struct governor *g, bool reclaim, uint64_t asked, uint64_t freed, double latency_s);
 const char *gov_step_name(enum gov_step s);
 /* ACTION_MASK() bits of the limiter actions a decision at step s asks at level l (cumulative:
  * collecting still trims). */

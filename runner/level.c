@@ -178,8 +178,7 @@ int stall_feed(struct stall_detector *d, const struct stall_sample *s)
         }
         bool throttled = d->primed && s->ev_high > d->last_ev_high;
         bool freeing = d->primed && s->freed_total > d->last_freed;
-        /* "At memory.high": the kernel keeps usage around high by throttling; allow 2% slack. */
-        bool at_high = s->usage + s->high / 50 >= s->high;
+        bool at_high = level_at_high(s->usage, s->high);
         bool pressured = !s->psi_valid || s->psi_full_ppm >= p->stall_psi_full_ppm;
         d->primed = true;
         d->last_ev_high = s->ev_high;

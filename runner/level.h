@@ -49,6 +49,13 @@ uint64_t level_usage_threshold(const struct level_engine *e, enum level l);
 double level_eta(const struct level_engine *e, uint64_t usage);
 const char *level_reason_name(enum level_reason r);
 
+/* "At memory.high": the kernel keeps usage around high by throttling, so allow 2% slack. False for
+ * an unlimited (UINT64_MAX) high. */
+static inline bool level_at_high(uint64_t usage, uint64_t high)
+{
+        return high != UINT64_MAX && usage + high / 50 >= high;
+}
+
 /* --- stall: a sandbox parked above memory.high, throttled, with nothing being freed --- */
 struct stall_sample {
         double t;

@@ -79,8 +79,7 @@ static void limiter_round(const struct lsrv_round *r, void *userdata)
 {
         struct limiter_link *link = userdata;
         if (link->act)
-                actions_round(link->act, r->seq, r->actions, r->asked, r->goal, r->freed, (double)r->latency_ns / 1e9,
-                              now_mono());
+                actions_round(link->act, r->goal, r->freed, (double)r->latency_ns / 1e9);
 }
 
 static void limiter_result(const struct lsrv_result *r, void *userdata)

@@ -64,6 +64,7 @@ struct monitor {
         uint64_t ev_high;
         uint64_t iv;              /* current sampling period, usec */
         uint64_t armed_usec;      /* the timer's period as armed (0: not yet) */
+        bool predicting;          /* a level has a predict condition (the policy's, fixed) */
         bool stalled_kill;
 };
 
@@ -253,14 +254,11 @@ uint64_t monitor_interval(const struct interval_in *in)
 
 static uint64_t next_interval(struct monitor *m, uint64_t usage)
 {
-        bool predicting = false;
-        for (int l = LEVEL_MODERATE; l < _LEVEL_MAX; l++)
-                predicting |= m->p->levels[l].defined && m->p->levels[l].predict_usec;
         const struct gov_decision *d = &m->act.last;
         struct interval_in in = {
                 .lo = m->p->interval_min_usec, .hi = m->p->interval_max_usec, .last = m->iv, .usage = usage,
                 .limit = m->eng.limit, .next_threshold = level_next_threshold(&m->eng),
-                .rate = m->eng.rate > m->eng.inst_rate ? m->eng.rate : m->eng.inst_rate, .predicting = predicting,
+                .rate = m->eng.rate > m->eng.inst_rate ? m->eng.rate : m->eng.inst_rate, .predicting = m->predicting,
                 .in_level = m->eng.cur != LEVEL_OK, .dwell = m->p->dwell_usec,
                 /* Above target, or close enough to cross it before the next sample at the program's
                  * allocation rate: the governor's pace. */
@@ -314,7 +312,7 @@ static void sample(struct monitor *m)
         if (cg_sandbox_usage(m->sb, &s.usage) < 0)
                 return;
         /* Idle, with triggers armed for the policy's PSI conditions, the sample is one read of usage. */
-        bool near_high = m->sb->mode == CG_V2 && m->p->stall_enabled && s.usage + m->act.high / 50 >= m->act.high;
+        bool near_high = m->sb->mode == CG_V2 && m->p->stall_enabled && level_at_high(s.usage, m->act.high);
         bool psi_wanted = m->cfg->timeline_fd >= 0 || m->eng.cur != LEVEL_OK || near_high ||
                           (m->n_trig == 0 && levels_use_psi(m->p));
         for (unsigned i = 0; i < m->n_trig && !psi_wanted; i++)
@@ -367,8 +365,7 @@ static void sample(struct monitor *m)
 
         /* Stall: only v2 has memory.high to be stuck on. */
         /* With the governor, only once it was asked again and could not give back. */
-        if (m->sb->mode == CG_V2 && m->p->stall_enabled && !m->stalled_kill && !m->act.lifted &&
-            (!m->p->hold || m->act.gov.exhausted) && s.usage + m->act.high / 50 >= m->act.high) {
+        if (near_high && !m->stalled_kill && !m->act.lifted && (!m->p->hold || m->act.gov.exhausted)) {
                 char buf[512];
                 uint64_t high_ev = m->ev_high;
                 if (read_fd(m->sb->events_fd >= 0 ? m->sb->events_fd : -1, buf, sizeof buf) >= 0)
@@ -392,6 +389,8 @@ int monitor_run(const struct monitor_cfg *cfg, struct cg_sandbox *sb, int sigfd,
         int reaped = 0, status = 0, r = 0;
 
         level_engine_init(&m.eng, m.p, cfg->limit);
+        for (int l = LEVEL_MODERATE; l < _LEVEL_MAX; l++)
+                m.predicting |= m.p->levels[l].defined && m.p->levels[l].predict_usec;
         stall_init(&m.stall, m.p);
         actions_init(&m.act, m.p, sb, child, cfg->limit, cfg->soft, cfg->log, cfg->t0);
         m.act.limiter = cfg->limiter;

@@ -257,15 +257,9 @@ void report_summary(FILE *f, const char *prefix, const struct report *r)
                 fputs(" (v1: no memory.high)", f);
         const struct report_log *l = r->log;
         if (l && l->governor) {
-                uint64_t asks = 0, asked = 0, freed = 0;
-                for (int t = 0; t < _ACTION_TYPE_MAX; t++) {
-                        /* A round asks several actions at once: count it once. */
-                        if (t != ACTION_RECLAIM && l->agg[t].asks > asks)
-                                asks = l->agg[t].asks;
-                        if (t != ACTION_RECLAIM && l->agg[t].asked > asked)
-                                asked = l->agg[t].asked;
+                uint64_t asks = l->asks, asked = l->asked, freed = 0;
+                for (int t = 0; t < _ACTION_TYPE_MAX; t++)
                         freed += l->agg[t].freed;
-                }
                 char a[32], b[32];
                 uint64_t rc = l->agg[ACTION_RECLAIM].asks;
                 if (asks || rc)

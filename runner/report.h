@@ -55,6 +55,7 @@ struct report_log {
         unsigned gov_entries;      /* governor asks in actions[] */
         uint64_t gov_more;         /* governor asks not in actions[] */
         uint64_t rounds;           /* limiter rounds completed */
+        uint64_t asks, asked;      /* limiter asks sent (processes) and bytes asked, each round once */
         unsigned giveups;
         double gave_up_t;          /* first give-up, seconds from start; < 0: never */
         const char *step_max;      /* highest escalation step used */

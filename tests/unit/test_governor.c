@@ -71,7 +71,7 @@ static void test_keeps_asking(void **state)
                 assert_true(d.limiter_goal >= 10 * MiB);
                 assert_false(d.giveup);
                 assert_false(d.shedding);
-                gov_reply(&g, s.t + 0.001, false, d.limiter_goal, d.limiter_goal, 0.001);
+                gov_reply(&g, false, d.limiter_goal, d.limiter_goal, 0.001);
         }
         assert_int_equal(g.step, GOV_TRIM);
         /* Outstanding asks are subtracted; nothing left to ask: no ask. */
@@ -110,7 +110,7 @@ static void test_goal_includes_growth(void **state)
                 struct gov_sample s = smp(i * 0.02, usage, LEVEL_MODERATE, 1);
                 gov_step(&g, &s, &d);
                 /* 10 MiB given back every 20 ms and usage flat: 500 MiB/s of allocation. */
-                gov_reply(&g, s.t + 0.01, false, d.limiter_goal, 10 * MiB, 0.05);
+                gov_reply(&g, false, d.limiter_goal, 10 * MiB, 0.05);
         }
         struct gov_sample s = smp(2.0, usage, LEVEL_MODERATE, 1);
         gov_step(&g, &s, &d);
@@ -149,9 +149,9 @@ static void test_escalation(void **state)
                 assert_int_equal(d.reclaim != 0, want[i].reclaim);
                 assert_int_equal(d.shedding, want[i].shedding);
                 /* short, not empty: a quarter of what was asked */
-                gov_reply(&g, t, false, d.limiter_goal, d.limiter_goal / 4, 0.01);
+                gov_reply(&g, false, d.limiter_goal, d.limiter_goal / 4, 0.01);
                 if (d.reclaim)
-                        gov_reply(&g, t, true, d.reclaim, d.reclaim / 4, -1);
+                        gov_reply(&g, true, d.reclaim, d.reclaim / 4, -1);
         }
         assert_true(g.exhausted || g.step == GOV_SHED);
         /* At moderate only trim is allowed: the escalation asks no more than that. */
@@ -180,12 +180,12 @@ static void test_empty_and_full_answers(void **state)
         struct gov_sample s = smp(0.02, SOFT, LEVEL_CRITICAL, 1);
         gov_step(&g, &s, &d);
         assert_int_equal(d.limiter, T_TRIM);
-        gov_reply(&g, s.t, false, d.limiter_goal, 0, 0.01);
+        gov_reply(&g, false, d.limiter_goal, 0, 0.01);
         s.t = 0.04;
         gov_step(&g, &s, &d);
         assert_int_equal(d.limiter, T_TRIM | T_COLLECT);
         for (int i = 0; i < GOV_GOOD_STREAK; i++)
-                gov_reply(&g, s.t, false, 8 * MiB, 8 * MiB, 0.01);
+                gov_reply(&g, false, 8 * MiB, 8 * MiB, 0.01);
         s.t = 0.06;
         gov_step(&g, &s, &d);
         assert_int_equal(d.limiter, T_TRIM);
@@ -204,7 +204,7 @@ static void test_futile_client(void **state)
                 gov_step(&g, &s, &d);
                 if (d.limiter == T_TRIM)
                         trims++;
-                gov_reply(&g, s.t, false, d.limiter_goal, 0, 0.001);
+                gov_reply(&g, false, d.limiter_goal, 0, 0.001);
         }
         assert_true(trims <= 3);
         assert_true(trims >= 1);
@@ -249,7 +249,7 @@ static void test_giveup(void **state)
                 s = smp(i * 0.02, SOFT, LEVEL_HIGH, 1);
                 gov_step(&g, &s, &d);
                 assert_false(d.giveup);
-                gov_reply(&g, s.t, false, d.limiter_goal, d.limiter_goal, 0.001);
+                gov_reply(&g, false, d.limiter_goal, d.limiter_goal, 0.001);
         }
         /* giveup = 0s: never. */
         setup_gov(&g);
