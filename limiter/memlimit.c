@@ -394,8 +394,8 @@ static void note_level(struct ml_work *w, uint32_t level, uint32_t actions, uint
         /* The newest state (level, shedding) wins. An ask (trim/collect) read in the same round and
          * overtaken by a LEVEL that asks nothing is still answered, under its own seq: memrun waits for
          * that answer before it asks this process again. */
-        bool asks = actions & (MEMLIMIT_ACT_TRIM | MEMLIMIT_ACT_COLLECT);
-        if (w->have && w->reply && !asks && reply && (w->actions & (MEMLIMIT_ACT_TRIM | MEMLIMIT_ACT_COLLECT))) {
+        const uint32_t ask = MEMLIMIT_ACT_TRIM | MEMLIMIT_ACT_COLLECT;
+        if (w->have && w->reply && reply && !(actions & ask) && (w->actions & ask)) {
                 w->level = (enum memlimit_level)level;
                 w->shed = (actions & MEMLIMIT_ACT_SHED) != 0;
                 return;

@@ -411,8 +411,7 @@ int cg_sandbox_reclaim(const struct cg_sandbox *s, uint64_t bytes)
         char buf[32];
         if (s->mode != CG_V2)
                 return -EOPNOTSUPP;
-        snprintf(buf, sizeof buf, "%llu", (unsigned long long)bytes);
-        return write_at(s->mem_fd, "memory.reclaim", buf);
+        return write_at(s->mem_fd, "memory.reclaim", u64_or_max(bytes, buf, sizeof buf));
 }
 
 bool cg_sandbox_can_reclaim(const struct cg_sandbox *s)

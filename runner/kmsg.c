@@ -40,6 +40,23 @@ static int field(const char *text, const char *key, const char *end, char *out, 
         return 0;
 }
 
+/* The decimal pid at p, its digits ending at p + *ret_len: 1..INT32_MAX. */
+static int parse_pid(const char *p, size_t *ret_len, pid_t *ret)
+{
+        char num[16];
+        size_t nd = strspn(p, "0123456789");
+        uint64_t n;
+        if (nd == 0 || nd >= sizeof num)
+                return -EINVAL;
+        memcpy(num, p, nd);
+        num[nd] = '\0';
+        if (parse_u64(num, &n) < 0 || n == 0 || n > INT32_MAX)
+                return -EINVAL;
+        *ret_len = nd;
+        *ret = (pid_t)n;
+        return 0;
+}
+
 int kmsg_parse_oom(const char *text, struct oom_victim *ret)
 {
         struct oom_victim v = {};
@@ -60,16 +77,9 @@ int kmsg_parse_oom(const char *text, struct oom_victim *ret)
         if (clen == 0 || clen >= sizeof v.comm)
                 return -EINVAL;
         memcpy(v.comm, task + 6, clen);
-        char num[16];
-        size_t nd = strspn(pid + 5, "0123456789");
-        if (nd == 0 || nd >= sizeof num || (pid[5 + nd] != ',' && pid + 5 + nd != end))
+        size_t nd;
+        if (parse_pid(pid + 5, &nd, &v.pid) < 0 || (pid[5 + nd] != ',' && pid + 5 + nd != end))
                 return -EINVAL;
-        memcpy(num, pid + 5, nd);
-        num[nd] = '\0';
-        uint64_t n;
-        if (parse_u64(num, &n) < 0 || n == 0 || n > INT32_MAX)
-                return -EINVAL;
-        v.pid = (pid_t)n;
         /* cgroup names may hold commas: each path runs up to the key that follows it */
         if (field(msg, ",task_memcg=", task, v.task_memcg, sizeof v.task_memcg) < 0)
                 return -EINVAL;
@@ -92,24 +102,17 @@ int kmsg_parse_killed(const char *text, struct oom_victim *ret)
         if (!k)
                 return -ENOENT;
         k += strlen("Killed process ");
-        size_t nd = strspn(k, "0123456789");
-        char num[16];
-        if (nd == 0 || nd >= sizeof num || k[nd] != ' ' || k[nd + 1] != '(')
-                return -EINVAL;
-        memcpy(num, k, nd);
-        num[nd] = '\0';
-        uint64_t n;
-        if (parse_u64(num, &n) < 0 || n == 0 || n > INT32_MAX)
+        struct oom_victim v = {};
+        size_t nd;
+        if (parse_pid(k, &nd, &v.pid) < 0 || k[nd] != ' ' || k[nd + 1] != '(')
                 return -EINVAL;
         /* The comm may hold ") ": it ends where the kernel's " total-vm:" begins. */
         const char *c = k + nd + 2, *e = strstr(c, ") total-vm:");
         if (!e)
                 e = strrchr(c, ')');
-        struct oom_victim v = {};
         if (!e || e == c || (size_t)(e - c) >= sizeof v.comm)
                 return -EINVAL;
         memcpy(v.comm, c, (size_t)(e - c));
-        v.pid = (pid_t)n;
         *ret = v;
         return 0;
 }
