@@ -60,8 +60,11 @@
  *   before closing, such as its BYE, is still readable after that, then EOF.
  *
  *   LEVEL says what the sandbox needs now: `level`, the `actions` to run (MEMLIMIT_ACT_* bits; 0 when
- *   the level dropped and nothing is asked), and `goal`, the bytes the whole sandbox should give back
- *   (0: no figure). A client answers with one RESULT per action it was asked for: bytes freed,
+ *   the level dropped and nothing is asked), and `goal`, the bytes this client should give back (memrun
+ *   shares the sandbox's need among the clients it asks; 0: no figure). Every LEVEL states the
+ *   shedding wanted: SHED set means shed, SHED clear means stop. memrun has at most one ask (a LEVEL
+ *   with actions) outstanding per client and asks again only after the answer or a timeout; a LEVEL
+ *   read together with a newer one that asks nothing is still answered, under its own seq. A client answers with one RESULT per action it was asked for: bytes freed,
  *   microseconds of wall time spent, callbacks run, and flags: FUTILE (ran, freed nothing),
  *   SKIPPED_BUDGET (not run: its CPU budget is spent), SKIPPED_FUTILE (not run: it freed nothing the
  *   last times), NO_HANDLER (nothing registered). Futile and skipped results are how memrun learns to

@@ -64,6 +64,9 @@ static uint64_t field(const struct policy *p, const char *name)
                 F("stall.duration", stall_duration_usec),
                 F("stall.action", stall_action),
                 F("stall.step", stall_step_ppm),
+                F("governor.hold", hold),
+                F("governor.giveup", giveup_usec),
+                F("governor.ask_timeout", ask_timeout_usec),
 #undef F
         };
         for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
@@ -227,6 +230,13 @@ static const struct good_case good[] = {
         { "[stall]\nenabled = no\n", "stall.enabled", 0 },
         { "[stall]\nenabled = false\n", "stall.enabled", 0 },
         { "[stall]\nenabled = yes\n", "stall.enabled", 1 },
+        { "[governor]\nhold = no\n", "governor.hold", 0 },
+        { "[governor]\ngiveup = 0s\n", "governor.giveup", 0 },
+        { "[governor]\ngiveup = 2.5s\n", "governor.giveup", 2500 * MS },
+        { "[governor]\nask_timeout = 10ms\n", "governor.ask_timeout", 10 * MS },
+        { "", "governor.hold", 1 },
+        { "", "governor.giveup", 1 * SEC },
+        { "", "governor.ask_timeout", 1 * SEC },
         /* file-level defaults: no levels, built-in recovery/monitor/stall */
         { "", "moderate.defined", 0 },
         { "", "critical.defined", 0 },
@@ -378,6 +388,12 @@ static const struct bad_case bad[] = {
         { "[stall]\nenabled = maybe\n", "t.ini:2: ", "enabled: 'maybe'", "yes or no" },
         { "[stall]\nstep = 0%\n", "t.ini:2: ", "step: '0%'", NULL },
         { "[stall]\nduration = 1\n", "t.ini:2: ", "duration: '1'", NULL },
+        { "[governor]\nhold = maybe\n", "t.ini:2: ", "[governor] hold: 'maybe'", "yes or no" },
+        { "[governor]\ngiveup = 0\n", "t.ini:2: ", "giveup: '0'", "not a duration" },
+        { "[governor]\ngiveup = 2h\n", "t.ini:2: ", "giveup: '2h'", "out of range" },
+        { "[governor]\nask_timeout = 1ms\n", "t.ini:2: ", "ask_timeout: '1ms'", "10ms to 1min" },
+        { "[governor]\nask_timeout = 2min\n", "t.ini:2: ", "ask_timeout: '2min'", "10ms to 1min" },
+        { "[governor]\nhold_on = yes\n", "t.ini:2: ", "unknown key 'hold_on' in [governor]", NULL },
         /* huge numbers */
         { "[memory]\nlimit = 99999999999999999999999999999999G\n", "t.ini:2: ", "limit: '9999", "too large" },
         { "[memory]\nlimit = 9223372036854775808\n", "t.ini:2: ", "limit: '9223372036854775808'", "too large" },
