@@ -25,6 +25,10 @@ int cg_detect(int root_fd, enum cg_mode *ret);
 /* Pure: memrun's cgroups from the text of /proc/self/cgroup. */
 int cg_parse_self(const char *text, enum cg_mode mode, char *ret_mem, size_t mem_size, char *ret_uni,
                   size_t uni_size);
+/* Pure: is the process whose /proc/PID/cgroup text this is in sandbox or beneath it? The memory
+ * hierarchy's line is used (cg_parse_self): "0::" on v2, the v1 line listing "memory" otherwise.
+ * 1 inside, 0 outside, -ENOENT no such line, -ESTALE a removed cgroup, -EINVAL bad input. */
+int cg_cgroup_inside(const char *text, enum cg_mode mode, const char *sandbox);
 /* Open the host's cgroupfs at root, reading proc_root/self/cgroup. Logs what is wrong. */
 int cg_host_open(const char *root, const char *proc_root, struct cg_host *ret);
 void cg_host_close(struct cg_host *h);

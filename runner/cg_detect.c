@@ -110,6 +110,28 @@ int cg_parse_self(const char *text, enum cg_mode mode, char *ret_mem, size_t mem
         }
 }
 
+int cg_cgroup_inside(const char *text, enum cg_mode mode, const char *sandbox)
+{
+        char mem[PATH_MAX], uni[PATH_MAX];
+        size_t slen, plen;
+        int r;
+
+        if (!text || !sandbox || sandbox[0] != '/' || mode >= _CG_MODE_MAX)
+                return -EINVAL;
+        r = cg_parse_self(text, mode, mem, sizeof mem, uni, sizeof uni);
+        if (r < 0)
+                return r;
+        slen = strlen(sandbox);
+        while (slen > 1 && sandbox[slen - 1] == '/')
+                slen--;
+        if (slen == 1)
+                return 1; /* the root holds everything */
+        plen = strlen(mem);
+        if (plen < slen || memcmp(mem, sandbox, slen) != 0)
+                return 0;
+        return plen == slen || mem[slen] == '/';
+}
+
 int cg_open_dir(int root_fd, const char *path)
 {
         const char *rel = path[0] == '/' ? path + 1 : path;

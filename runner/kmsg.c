@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -12,8 +13,11 @@
 
 #include "util.h"
 
-int kmsg_open(const char *path)
+int kmsg_open(const char *dev_root)
 {
+        char path[PATH_MAX];
+        if (snprintf(path, sizeof path, "%s/kmsg", dev_root ? dev_root : "/dev") >= (int)sizeof path)
+                return -ENAMETOOLONG;
         int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
         if (fd < 0)
                 return -errno;

@@ -10,8 +10,9 @@ struct oom_victim {
         char task_memcg[PATH_MAX]; /* the victim's own cgroup */
 };
 
-/* Open /dev/kmsg positioned after the records already there; -errno when not readable. */
-int kmsg_open(const char *path);
+/* Open dev_root/kmsg (MEMRUN_DEV_ROOT in tests; NULL: /dev) positioned after the records already
+ * there; -errno when not readable. */
+int kmsg_open(const char *dev_root);
 /* Pure: parse one record's text ("oom-kill:constraint=...,oom_memcg=...,task_memcg=...,task=...,pid=N,uid=N").
  * The text may carry the "PRI,SEQ,TS,FLAGS;" prefix of a /dev/kmsg record. */
 int kmsg_parse_oom(const char *text, struct oom_victim *ret);

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "proc.h"
 #include "util.h"
 
 _Static_assert(LEVEL_OK == MEMLIMIT_PROTO_NORMAL && LEVEL_MODERATE == MEMLIMIT_PROTO_MODERATE &&
@@ -94,55 +95,6 @@ static void ask_done(struct lsrv *s, struct lsrv_client *c, bool withdrawn, uint
                 r->freed = add_sat(r->freed, freed);
         }
         round_check(s, r, now);
-}
-
-int lsrv_cgroup_inside(const char *text, enum cg_mode mode, const char *sandbox)
-{
-        size_t slen;
-
-        if (!text || !sandbox || sandbox[0] != '/' || mode >= _CG_MODE_MAX)
-                return -EINVAL;
-        slen = strlen(sandbox);
-        while (slen > 1 && sandbox[slen - 1] == '/')
-                slen--;
-
-        for (const char *line = text; *line;) {
-                const char *eol = strchr(line, '\n');
-                size_t llen = eol ? (size_t)(eol - line) : strlen(line);
-                const char *c1 = memchr(line, ':', llen);
-                const char *c2 = c1 ? memchr(c1 + 1, ':', llen - (size_t)(c1 + 1 - line)) : NULL;
-                bool match = false;
-
-                if (c2) {
-                        const char *ctl = c1 + 1;
-                        size_t clen = (size_t)(c2 - ctl);
-                        if (mode == CG_V2)
-                                match = clen == 0 && c1 - line == 1 && line[0] == '0';
-                        else
-                                for (const char *t = ctl; t < c2;) {
-                                        const char *comma = memchr(t, ',', (size_t)(c2 - t));
-                                        size_t tlen = comma ? (size_t)(comma - t) : (size_t)(c2 - t);
-                                        if (tlen == 6 && memcmp(t, "memory", 6) == 0)
-                                                match = true;
-                                        t += tlen + 1;
-                                }
-                }
-                if (match) {
-                        const char *path = c2 + 1;
-                        size_t plen = llen - (size_t)(path - line);
-                        if (plen == 0 || path[0] != '/')
-                                return -EINVAL;
-                        if (slen == 1)
-                                return 1;       /* the root holds everything */
-                        if (plen < slen || memcmp(path, sandbox, slen) != 0)
-                                return 0;
-                        return plen == slen || path[slen] == '/';
-                }
-                if (!eol)
-                        break;
-                line = eol + 1;
-        }
-        return -ENOENT;
 }
 
 void lsrv_init(struct lsrv *s)
@@ -459,15 +411,10 @@ static void client_read(struct lsrv *s, struct lsrv_client *c)
         }
 }
 
-/* Read proc_root/<pid>/cgroup and check the peer is in the sandbox. 1 yes, 0 no, -errno unknown. */
+/* Is the peer in the sandbox? 1 yes, 0 no, -errno unknown. */
 static int peer_inside(struct lsrv *s, pid_t pid)
 {
-        char rel[32];
-        snprintf(rel, sizeof rel, "%d/cgroup", (int)pid);
-        ssize_t n = read_at(s->proc_fd, rel, s->cgbuf, sizeof s->cgbuf);
-        if (n < 0)
-                return (int)n;
-        return lsrv_cgroup_inside(s->cgbuf, s->mode, s->sandbox);
+        return proc_cgroup_inside(s->proc_fd, pid, s->mode, s->sandbox, s->cgbuf, sizeof s->cgbuf);
 }
 
 static struct lsrv_client *free_slot(struct lsrv *s)
@@ -765,9 +712,9 @@ int lsrv_open(struct lsrv *s, enum cg_mode mode, const char *sandbox_path, const
         s->mode = mode;
         memcpy(s->sandbox, sandbox_path, strlen(sandbox_path) + 1);
 
-        s->proc_fd = open(proc_root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        s->proc_fd = proc_open_root(proc_root);
         if (s->proc_fd < 0) {
-                r = -errno;
+                r = s->proc_fd;
                 goto fail;
         }
         s->epoll_fd = epoll_create1(EPOLL_CLOEXEC);

@@ -159,7 +159,3 @@ void lsrv_ask_state(struct lsrv *s, uint64_t timeout_ns, uint64_t *ret_outstandi
 /* Say BYE to everyone, close everything. Accepts NULL and never-opened (lsrv_init) servers. */
 void lsrv_close(struct lsrv *s);
 
-/* Pure: is the process whose /proc/<pid>/cgroup text this is in sandbox or beneath it? The memory
- * hierarchy's line is used: "0::" on v2, the v1 line listing "memory" otherwise. 1 inside, 0
- * outside, -ENOENT no such line, -EINVAL bad input. */
-int lsrv_cgroup_inside(const char *text, enum cg_mode mode, const char *sandbox);

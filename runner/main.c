@@ -142,7 +142,7 @@ struct plan {
         struct options o;
         struct policy policy;
         char name[256];
-        const char *cgroup_root, *proc_root;
+        const char *cgroup_root, *proc_root, *dev_root;
 };
 
 /* What a run holds; run_teardown releases all of it, whatever stage the run reached. */
@@ -248,7 +248,7 @@ static int run_setup(struct run *R)
         }
         R->env[ne] = NULL;
 
-        R->kfd = kmsg_open("/dev/kmsg");
+        R->kfd = kmsg_open(R->plan->dev_root);
         if (R->kfd < 0)
                 log_debug_errno(R->kfd, "/dev/kmsg not readable (%m): OOM victims will not be named");
         /* Orphaned grandchildren come to us, so they are reaped and the cgroup can empty. */
@@ -460,5 +460,6 @@ int main(int argc, char **argv)
                 snprintf(plan.name, sizeof plan.name, "memrun-%d", (int)getpid());
         plan.cgroup_root = env_or("MEMRUN_CGROUP_ROOT", "/sys/fs/cgroup");
         plan.proc_root = env_or("MEMRUN_PROC_ROOT", "/proc");
+        plan.dev_root = env_or("MEMRUN_DEV_ROOT", "/dev");
         return run(&plan);
 }

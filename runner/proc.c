@@ -1,4 +1,4 @@
-/* proc: what memrun reads of a process under /proc: the signals it catches. */
+/* proc: what memrun reads of a process under /proc: its cgroup and the signals it catches. */
 #include "proc.h"
 
 #include <errno.h>
@@ -46,6 +46,16 @@ int proc_parse_sigcgt(const char *status, uint64_t *ret)
                 return 0;
         }
         return -ENOENT;
+}
+
+int proc_cgroup_inside(int proc_fd, pid_t pid, enum cg_mode mode, const char *sandbox, char *buf, size_t size)
+{
+        char path[32];
+        snprintf(path, sizeof path, "%d/cgroup", (int)pid);
+        ssize_t n = read_at(proc_fd, path, buf, size);
+        if (n < 0)
+                return (int)n;
+        return cg_cgroup_inside(buf, mode, sandbox);
 }
 
 int proc_catches(int proc_fd, pid_t pid, int sig)

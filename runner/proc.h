@@ -1,15 +1,20 @@
-/* proc: what memrun reads of a process under /proc: the signals it catches. Reads go through a
+/* proc: what memrun reads of a process under /proc: its cgroup and the signals it catches. Reads go through a
  * dirfd of the proc root (MEMRUN_PROC_ROOT in tests); parsing is pure. */
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "cg.h"
+
 /* Open the proc root (MEMRUN_PROC_ROOT in tests; NULL: /proc) as a directory fd, or -errno. */
 int proc_open_root(const char *root);
 /* Pure: the SigCgt mask (bit N-1 = signal N) from /proc/PID/status text. 0, -ENOENT (no such line)
  * or -EINVAL. */
 int proc_parse_sigcgt(const char *status, uint64_t *ret);
+/* Is pid in sandbox or beneath it (cg_cgroup_inside on proc_fd/PID/cgroup, read into buf)? 1 yes,
+ * 0 no, -errno when it cannot be told. */
+int proc_cgroup_inside(int proc_fd, pid_t pid, enum cg_mode mode, const char *sandbox, char *buf, size_t size);
 /* Does pid catch sig? 1 yes, 0 no, -errno when it cannot be told. */
 int proc_catches(int proc_fd, pid_t pid, int sig);
 /* Does sig's default disposition end the process (SIGUSR1 does; SIGCHLD, SIGWINCH, SIGURG, SIGCONT

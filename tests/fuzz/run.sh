@@ -51,7 +51,7 @@ srcs() {
     policy) echo "config/policy.c config/size.c" ;;
     size) echo "config/size.c" ;;
     psi) echo "runner/psi.c runner/util.c" ;;
-    proto) echo "runner/lsrv.c runner/util.c runner/log.c config/policy.c config/size.c" ;;
+    proto) echo "runner/lsrv.c runner/proc.c runner/cg_detect.c runner/util.c runner/log.c config/policy.c config/size.c" ;;
     kmsg) echo "runner/kmsg.c runner/util.c" ;;
     registry) echo "runner/registry.c runner/cg_sandbox.c runner/cg_detect.c runner/log.c runner/util.c" ;;
     esac

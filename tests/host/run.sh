@@ -46,7 +46,8 @@ alive() { [ -d "/proc/$1" ] && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/n
 run() {
     TFAIL=0 TSKIP=0
     before=$(sandboxes)
-    "$1"
+    # a name that is no test function is a failure, never a pass
+    if command -v "$1" >/dev/null 2>&1 && [ "$(command -v "$1")" = "$1" ]; then "$1"; else fail "no such test: $1"; fi
     after=$(sandboxes)
     # new sandbox directories whose memrun is gone are leftovers; a live memrun-PID is someone
     # else's run going on beside this suite

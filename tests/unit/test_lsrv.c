@@ -233,17 +233,17 @@ static void test_cgroup_inside_table(void **state)
                 { "4:cpu,memory,pids:/s/x\n", CG_V1, "/s", 1 },
                 { "4:cpu,memoryx:/s/x\n", CG_V1, "/s", -ENOENT },
                 { "4:xmemory:/s/x\n0::/s\n", CG_V1, "/s", -ENOENT },
-                { "0::/s/x (deleted)\n", CG_V2, "/s/x", 0 },
+                { "0::/s/x (deleted)\n", CG_V2, "/s/x", -ESTALE }, /* a removed cgroup is no home */
                 { "0::/s/x", CG_V2, "/s", 1 },             /* no final newline */
                 { "0::\n", CG_V2, "/s", -EINVAL },
                 { "0::relative\n", CG_V2, "/s", -EINVAL },
                 { "", CG_V2, "/s", -ENOENT },
-                { "garbage without colons\n\n\n", CG_V2, "/s", -ENOENT },
+                { "garbage without colons\n\n\n", CG_V2, "/s", -EINVAL },
                 { "0::/s\n", CG_V2, "relative", -EINVAL },
                 { "1::/s\n", CG_V2, "/s", -ENOENT },
         };
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
-                int r = lsrv_cgroup_inside(cases[i].text, cases[i].mode, cases[i].sandbox);
+                int r = cg_cgroup_inside(cases[i].text, cases[i].mode, cases[i].sandbox);
                 if (r != cases[i].want)
                         fail_msg("case %zu (%s in %.30s): got %d, want %d", i, cases[i].sandbox, cases[i].text, r,
                                  cases[i].want);

@@ -417,9 +417,8 @@ static void test_limit_percent_without_ram(void **state)
         assert_non_null(strstr(log_last_error(), "'50%'"));
 }
 
-/* EXPECTED BEHAVIOUR (fails today): a flag that takes no value, given one ("--expect-oom=1"), must be
- * reported quoting the option. glibc sets optopt to the long option's val, so options.c prints the
- * val as a character ("unknown option '-\x04'", or "'-h'" for --help=x). */
+/* A flag that takes no value, given one ("--expect-oom=1"), is reported quoting the option as typed
+ * (glibc sets optopt to the long option's val, which must not be printed as a character). */
 static void test_flag_with_value_quoted(void **state)
 {
         (void)state;
@@ -432,14 +431,13 @@ static void test_flag_with_value_quoted(void **state)
         char why[1536];
         for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
                 if (try_bad(&cases[i], i, why, sizeof why))
-                        known_bug("runner/options.c:162 (default: branch uses optopt for a long flag given a "
-                                  "value): %s", why);
+                        fail_msg("a long flag given a value: %s", why);
 }
 
-/* EXPECTED BEHAVIOUR (fails today): --cgroup must name a cgroup in the normal form the kernel prints
- * and registry_parse accepts. options.c accepts "/a/b/" and "/a/./b": the sandbox path becomes
- * "/a/b//memrun-PID", which registry_parse() refuses (so a stale sandbox there is never swept) and
- * which never equals the kernel's task_memcg (so the OOM victim is never named). */
+/* --cgroup names a cgroup in the normal form the kernel prints and registry_parse accepts: "/a/b/"
+ * or "/a/./b" would make the sandbox "/a/b//memrun-PID", which the registry refuses (a stale sandbox
+ * there would never be swept) and which never equals the kernel's task_memcg (the OOM victim would
+ * never be named). */
 static void test_cgroup_not_normal_form(void **state)
 {
         (void)state;
@@ -451,8 +449,7 @@ static void test_cgroup_not_normal_form(void **state)
         char why[1536];
         for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
                 if (try_bad(&cases[i], i, why, sizeof why))
-                        known_bug("runner/options.c:126 (--cgroup check misses a trailing '/' and '.' "
-                                  "components): %s", why);
+                        fail_msg("--cgroup not in normal form: %s", why);
 }
 
 int main(void)

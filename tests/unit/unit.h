@@ -199,13 +199,3 @@ static inline void stderr_restore(int saved)
         close(saved);
 }
 
-static inline void known_bug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static inline void known_bug(const char *fmt, ...)
-{
-        char msg[1024];
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(msg, sizeof msg, fmt, ap);
-        va_end(ap);
-        fail_msg("regression: %s", msg);
-}
