@@ -42,7 +42,7 @@ UNIT_TESTS  := test_size test_options test_cg test_registry test_kmsg test_repor
 HELPERS     := mlclient
 
 LIB_SRC     := limiter/memlimit.c limiter/memlimit_client.c limiter/memlimit_actions.c \
-               limiter/memlimit_standalone.c
+               limiter/memlimit_standalone.c limiter/memlimit_size.c
 LIB_OBJ     := $(LIB_SRC:%.c=$(B)/obj/%.pic.o)
 INCLUDEDIR  ?= $(PREFIX)/include
 LIBS_OUT    := $(B)/libmemlimit.so $(B)/libmemlimit.a $(B)/memlimit.pc
@@ -97,6 +97,8 @@ $(B)/asan/memrun: $(SAN_OBJ) $(B)/asan/obj/runner/main.o
 $(B)/obj/limiter/%.pic.o: limiter/%.c $(HDRS) | $(B)/.build-ok
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -fPIC -pthread -fvisibility=hidden -c -o $@ $<
+# The library's size parser is config/size.c under private names (limiter/memlimit_size.c).
+$(B)/obj/limiter/memlimit_size.pic.o: config/size.c
 
 $(B)/libmemlimit.so: $(LIB_OBJ) limiter/memlimit.map
 	$(CC) $(CFLAGS) $(LDFLAGS) -shared -pthread -Wl,-soname,libmemlimit.so.0 -Wl,--version-script=limiter/memlimit.map \

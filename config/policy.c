@@ -15,6 +15,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "defaults.h"
 #include "size.h"
 
 #define POLICY_FILE_MAX (1024 * 1024)
@@ -49,7 +50,7 @@ static void policy_base(struct policy *p)
         p->limit = SIZE_MAX_VALUE;
         p->soft = SIZE_MAX_VALUE;
         p->swap = 0;
-        p->hysteresis_ppm = 50000;
+        p->hysteresis_ppm = DEFAULT_HYSTERESIS_PCT * (PCT_ONE / 100);
         p->dwell_usec = 2 * USEC_PER_SEC;
         p->psi_window_usec = 2 * USEC_PER_SEC;
         p->interval_min_usec = 50 * USEC_PER_MSEC;
@@ -76,16 +77,16 @@ void policy_default(struct policy *ret)
         struct policy_level *m = &ret->levels[LEVEL_MODERATE], *h = &ret->levels[LEVEL_HIGH],
                             *c = &ret->levels[LEVEL_CRITICAL];
         m->defined = true;
-        m->usage_ppm = 700000;
+        m->usage_ppm = DEFAULT_MODERATE_PCT * (PCT_ONE / 100);
         m->psi_some_ppm = 100000;
         add_action(m, ACTION_TRIM, 0);
         h->defined = true;
-        h->usage_ppm = 850000;
+        h->usage_ppm = DEFAULT_HIGH_PCT * (PCT_ONE / 100);
         add_action(h, ACTION_TRIM, 0);
         add_action(h, ACTION_COLLECT, 0);
         add_action(h, ACTION_RECLAIM, 0);
         c->defined = true;
-        c->usage_ppm = 950000;
+        c->usage_ppm = DEFAULT_CRITICAL_PCT * (PCT_ONE / 100);
         c->psi_full_ppm = 50000;
         /* Trimming at every level: shedding is the governor's last step, taken only when trimming,
          * collecting and kernel reclaim come back short. */

@@ -278,13 +278,14 @@ ML_API int memlimit_init(unsigned flags)
         }
         if (atomic_load(&g->mode) != MEMLIMIT_MODE_MEMRUN && want_sa) {
                 uint64_t soft;
-                int q = memlimit__size_parse(lim, &soft);
+                int q = memlimit__size_parse(lim, 0, &soft);
                 if (q < 0) {
                         memlimit__debug("MEMLIMIT=%s: not a size", lim);
                         r = q;
                         goto fail;
                 }
-                r = soft ? standalone_start_locked(soft) : 0;
+                /* 0 and "max" mean no limit: nothing to hold */
+                r = soft && soft != UINT64_MAX ? standalone_start_locked(soft) : 0;
         }
         if (r < 0)
                 goto fail;
@@ -411,7 +412,7 @@ static void lost_memrun_locked(struct ml_work *w, const char *why)
         memlimit__debug("memrun connection closed: %s", why);
         disconnect_locked();
         atomic_store(&memlimit__g.mode, MEMLIMIT_MODE_NONE);
-        note_level(w, MEMLIMIT_NORMAL, 0, 0, 0, false);
+        note_level(w, MEMLIMIT_OK, 0, 0, 0, false);
 }
 
 static void receive_locked(struct ml_work *w)
@@ -692,7 +693,7 @@ ML_API void memlimit_shutdown(void)
         atomic_fetch_add(&g->gen, 1);
         g->inited = false;
         atomic_store(&g->mode, MEMLIMIT_MODE_NONE);
-        atomic_store(&g->level, MEMLIMIT_NORMAL);
+        atomic_store(&g->level, MEMLIMIT_OK);
         atomic_store(&g->shedding, false);
         atomic_store(&g->need_reattach, false);
         g->shed_level = MEMLIMIT_LEVEL_MAX;

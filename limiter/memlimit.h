@@ -10,8 +10,17 @@
 extern "C" {
 #endif
 
-/* Equal to the wire levels of memlimit_proto.h. */
-enum memlimit_level { MEMLIMIT_NORMAL, MEMLIMIT_MODERATE, MEMLIMIT_HIGH, MEMLIMIT_CRITICAL, MEMLIMIT_LEVEL_MAX };
+/* Equal to the wire levels of memlimit_proto.h, and named as memrun's report and policy name them
+ * ("ok", "moderate", "high", "critical"). MEMLIMIT_NORMAL is the first release's name for
+ * MEMLIMIT_OK, kept so that programs written against it still build. */
+enum memlimit_level {
+        MEMLIMIT_OK,
+        MEMLIMIT_NORMAL = MEMLIMIT_OK,
+        MEMLIMIT_MODERATE,
+        MEMLIMIT_HIGH,
+        MEMLIMIT_CRITICAL,
+        MEMLIMIT_LEVEL_MAX
+};
 
 /* A cache trimmer or collector: free memory toward goal_bytes (0: no figure, free what you can spare)
  * and return the bytes freed. Runs in the dispatching thread, never concurrently with another

@@ -6,7 +6,7 @@
 
 #include "memlimit_int.h"
 
-_Static_assert(MEMLIMIT_NORMAL == MEMLIMIT_PROTO_NORMAL && MEMLIMIT_MODERATE == MEMLIMIT_PROTO_MODERATE &&
+_Static_assert(MEMLIMIT_OK == MEMLIMIT_PROTO_NORMAL && MEMLIMIT_MODERATE == MEMLIMIT_PROTO_MODERATE &&
                        MEMLIMIT_HIGH == MEMLIMIT_PROTO_HIGH && MEMLIMIT_CRITICAL == MEMLIMIT_PROTO_CRITICAL &&
                        MEMLIMIT_LEVEL_MAX == MEMLIMIT_PROTO_LEVEL_MAX,
                "library levels are the wire levels");
@@ -112,7 +112,7 @@ static bool run_one(struct ml_run *run, struct ml_callback *c, size_t (*trim)(vo
 
 /* malloc_trim(0), counted as the drop in resident memory it caused (two reads of /proc/self/statm):
  * the only figure that says what went back to the kernel. */
-static size_t do_malloc_trim(void)
+size_t memlimit__malloc_trim(void)
 {
         uint64_t before = 0, after = 0;
         bool ok = memlimit__rss(&before) == 0;
@@ -166,7 +166,7 @@ unsigned memlimit__run_actions(enum memlimit_level level, uint32_t actions, uint
                 for (unsigned i = 0; i < n && go; i++)
                         go = run_one(&run, &g->collectors[i], NULL);
                 if (go && trim)
-                        (void)run_one(&run, &g->collectors[MEMLIMIT_MAX_COLLECTORS], do_malloc_trim);
+                        (void)run_one(&run, &g->collectors[MEMLIMIT_MAX_COLLECTORS], memlimit__malloc_trim);
                 finish(&results[k++], MEMLIMIT_ACT_COLLECT, &run, n > 0 || trim);
         }
         if (actions & MEMLIMIT_ACT_SHED) {

@@ -7,17 +7,6 @@
 
 #include "memlimit_int.h"
 
-static int send_msg(int fd, const struct memlimit_msg *m)
-{
-        ssize_t n;
-        do
-                n = send(fd, m, sizeof *m, MSG_DONTWAIT | MSG_NOSIGNAL);
-        while (n < 0 && errno == EINTR);
-        if (n < 0)
-                return -errno;
-        return (size_t)n == sizeof *m ? 0 : -EIO;
-}
-
 int memlimit__connect(const char *endpoint, bool forked, unsigned flags)
 {
         struct ml_state *g = &memlimit__g;
@@ -48,7 +37,7 @@ int memlimit__connect(const char *endpoint, bool forked, unsigned flags)
                          (atomic_load(&g->n_collectors) || !(flags & MEMLIMIT_F_NO_MALLOC_TRIM) ? MEMLIMIT_ACT_COLLECT : 0);
         (void)prctl(PR_GET_NAME, m.u.hello.comm, 0, 0, 0);
         m.u.hello.comm[sizeof m.u.hello.comm - 1] = '\0';
-        r = send_msg(fd, &m);
+        r = memlimit_msg_send(fd, &m);
         if (r < 0)
                 goto fail;
         struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
@@ -80,7 +69,7 @@ void memlimit__send_result(uint32_t seq, const struct ml_result *r)
         m.u.result.freed = r->freed;
         m.u.result.usec = r->usec;
         /* Full socket: memrun is not reading; the protocol lets a RESULT be dropped. */
-        int e = send_msg(g->sockfd, &m);
+        int e = memlimit_msg_send(g->sockfd, &m);
         if (e < 0)
                 memlimit__debug("RESULT for seq %u not sent: %s", seq, strerror(-e));
 }
@@ -94,5 +83,5 @@ void memlimit__send_bye(void)
                 return;
         memlimit_msg_init(&m, MEMLIMIT_MSG_BYE);
         m.u.bye.reason = MEMLIMIT_BYE_NORMAL;
-        (void)send_msg(g->sockfd, &m);
+        (void)memlimit_msg_send(g->sockfd, &m);
 }

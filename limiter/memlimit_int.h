@@ -106,8 +106,12 @@ ML_HIDDEN bool memlimit__budget_allows(struct ml_budget *b, uint64_t now_ns);
 ML_HIDDEN void memlimit__budget_charge(struct ml_budget *b, uint64_t cpu_ns);
 
 /* standalone */
-ML_HIDDEN int memlimit__size_parse(const char *s, uint64_t *ret);
+/* config/size.c's size_parse under the library's name (memlimit_size.c): "N%" of pct_base (0: refused),
+ * "max" = UINT64_MAX. */
+ML_HIDDEN int memlimit__size_parse(const char *s, uint64_t pct_base, uint64_t *ret);
 ML_HIDDEN int memlimit__rss(uint64_t *ret);
+/* malloc_trim(0), returning the drop in resident memory it caused (the --preload shim's handler too). */
+ML_HIDDEN size_t memlimit__malloc_trim(void);
 ML_HIDDEN extern int (*memlimit__memory_source)(uint64_t *ret);   /* tests replace it */
 /* One sample through the level engine: the new level and the actions/goal to run now (0: none). */
 ML_HIDDEN void memlimit__standalone_step(struct ml_standalone *sa, uint64_t usage, uint64_t now_ns,

@@ -262,6 +262,19 @@ static inline int memlimit_msg_check(const struct memlimit_msg *m, size_t len)
 }
 
 /* The socket address for an endpoint string (see "Endpoint" above). -EINVAL: empty or too long. */
+/* Send one message, never blocking: 0, -EAGAIN (the peer's queue is full), -EIO (cut short) or
+ * -errno. Both ends use it. */
+static inline int memlimit_msg_send(int fd, const struct memlimit_msg *m)
+{
+        ssize_t n;
+        do
+                n = send(fd, m, sizeof *m, MSG_DONTWAIT | MSG_NOSIGNAL);
+        while (n < 0 && errno == EINTR);
+        if (n < 0)
+                return -errno;
+        return (size_t)n == sizeof *m ? 0 : -EIO;
+}
+
 static inline int memlimit_endpoint_addr(const char *endpoint, struct sockaddr_un *ret, socklen_t *ret_len)
 {
         struct sockaddr_un a;

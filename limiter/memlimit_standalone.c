@@ -10,59 +10,19 @@
 #include <unistd.h>
 
 #include "memlimit_int.h"
+#include "../config/defaults.h"
 
 /* Thresholds in percent of the soft limit: moderate, high, critical (memrun's built-in policy). */
-static const unsigned thresholds[MEMLIMIT_LEVEL_MAX] = { 0, 70, 85, 95 };
+static const unsigned thresholds[MEMLIMIT_LEVEL_MAX] = { 0, DEFAULT_MODERATE_PCT, DEFAULT_HIGH_PCT,
+                                                         DEFAULT_CRITICAL_PCT };
 static const uint32_t level_actions[MEMLIMIT_LEVEL_MAX] = {
         0,
         MEMLIMIT_ACT_TRIM,
         MEMLIMIT_ACT_TRIM | MEMLIMIT_ACT_COLLECT,
         MEMLIMIT_ACT_TRIM | MEMLIMIT_ACT_COLLECT | MEMLIMIT_ACT_SHED,
 };
-#define HYSTERESIS_PCT 5          /* leave a level this far below its threshold */
+#define HYSTERESIS_PCT DEFAULT_HYSTERESIS_PCT /* leave a level this far below its threshold */
 #define DOWN_NS UINT64_C(1000000000)   /* under target this long: one escalation step down */
-
-/* "512M", "2.5G", "1048576", "64KiB": base 1024, case-insensitive, decimals allowed. */
-int memlimit__size_parse(const char *s, uint64_t *ret)
-{
-        static const struct { const char *name; unsigned shift; } units[] = {
-                { "", 0 },    { "b", 0 },    { "k", 10 },  { "kb", 10 }, { "kib", 10 }, { "m", 20 },
-                { "mb", 20 }, { "mib", 20 }, { "g", 30 },  { "gb", 30 }, { "gib", 30 }, { "t", 40 },
-                { "tb", 40 }, { "tib", 40 },
-        };
-        unsigned __int128 ip = 0, fp = 0, fscale = 1;
-        unsigned nint = 0, nfrac = 0;
-        const char *p = s;
-
-        if (!s)
-                return -EINVAL;
-        for (; *p >= '0' && *p <= '9'; p++) {
-                if (++nint > 20)
-                        return -ERANGE;
-                ip = ip * 10 + (unsigned)(*p - '0');
-        }
-        if (*p == '.') {
-                for (p++; *p >= '0' && *p <= '9'; p++)
-                        if (++nfrac <= 18) {
-                                fp = fp * 10 + (unsigned)(*p - '0');
-                                fscale *= 10;
-                        }
-                if (nfrac == 0)
-                        return -EINVAL;
-        }
-        if (nint == 0)
-                return -EINVAL;
-        for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
-                if (strcasecmp(p, units[i].name) != 0)
-                        continue;
-                unsigned __int128 v = (ip << units[i].shift) + ((fp << units[i].shift) / fscale);
-                if (v > UINT64_MAX)
-                        return -ERANGE;
-                *ret = (uint64_t)v;
-                return 0;
-        }
-        return -EINVAL;
-}
 
 /* Resident bytes of this process. Opened each time: /proc/self resolves at open, and a descriptor
  * kept across fork() would go on describing the parent. */
@@ -108,7 +68,7 @@ static uint32_t cumulative[3] = { MEMLIMIT_ACT_TRIM, MEMLIMIT_ACT_TRIM | MEMLIMI
 void memlimit__standalone_step(struct ml_standalone *sa, uint64_t usage, uint64_t now_ns,
                                enum memlimit_level *ret_level, uint32_t *ret_actions, uint64_t *ret_goal)
 {
-        enum memlimit_level raw = MEMLIMIT_NORMAL, down = MEMLIMIT_NORMAL, cur = sa->level, next = cur;
+        enum memlimit_level raw = MEMLIMIT_OK, down = MEMLIMIT_OK, cur = sa->level, next = cur;
         uint32_t actions = 0;
         uint64_t goal = 0;
 
@@ -123,8 +83,8 @@ void memlimit__standalone_step(struct ml_standalone *sa, uint64_t usage, uint64_
         else if (down < cur)
                 next = down;
 
-        uint64_t target = next > MEMLIMIT_NORMAL ? pct_of(sa->soft, thresholds[next] - HYSTERESIS_PCT) : UINT64_MAX;
-        if (next > MEMLIMIT_NORMAL && usage > target) {
+        uint64_t target = next > MEMLIMIT_OK ? pct_of(sa->soft, thresholds[next] - HYSTERESIS_PCT) : UINT64_MAX;
+        if (next > MEMLIMIT_OK && usage > target) {
                 sa->below_ns = 0;
                 uint32_t allowed = level_actions[next];
                 actions = cumulative[sa->step] & allowed;
@@ -173,9 +133,9 @@ void memlimit__standalone_reply(struct ml_standalone *sa, uint64_t asked, uint64
  * to the first threshold, slowly far below it. */
 uint64_t memlimit__standalone_period_ns(const struct ml_standalone *sa, uint64_t usage)
 {
-        if (sa->level > MEMLIMIT_NORMAL && usage > pct_of(sa->soft, thresholds[sa->level] - HYSTERESIS_PCT))
+        if (sa->level > MEMLIMIT_OK && usage > pct_of(sa->soft, thresholds[sa->level] - HYSTERESIS_PCT))
                 return UINT64_C(10000000);
-        if (sa->level > MEMLIMIT_NORMAL || usage >= pct_of(sa->soft, thresholds[MEMLIMIT_MODERATE] - 15))
+        if (sa->level > MEMLIMIT_OK || usage >= pct_of(sa->soft, thresholds[MEMLIMIT_MODERATE] - 15))
                 return UINT64_C(20000000);
         if (usage >= pct_of(sa->soft, 40))
                 return UINT64_C(50000000);

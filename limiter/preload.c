@@ -15,58 +15,15 @@
 #include <unistd.h>
 
 #include "memlimit.h"
+#include "memlimit_int.h"
 
-/* Resident pages from /proc/self/statm (second field), or -1. A stack buffer and raw syscalls:
- * no allocation, no stdio, safe in whichever thread the library calls us. */
-static long statm_resident(void)
-{
-        char buf[128];
-        ssize_t n;
-        int fd;
-
-        do
-                fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
-        while (fd < 0 && errno == EINTR);
-        if (fd < 0)
-                return -1;
-        do
-                n = read(fd, buf, sizeof buf - 1);
-        while (n < 0 && errno == EINTR);
-        close(fd);
-        if (n <= 0)
-                return -1;
-        buf[n] = '\0';
-
-        /* "size resident shared text lib data dt": skip the first number, parse the second. */
-        const char *p = buf;
-        while (*p >= '0' && *p <= '9')
-                p++;
-        if (*p != ' ')
-                return -1;
-        p++;
-        if (*p < '0' || *p > '9')
-                return -1;
-        long v = 0;
-        for (; *p >= '0' && *p <= '9'; p++) {
-                if (v > (long)(((unsigned long)-1 >> 1) / 10) - 10)
-                        return -1;
-                v = v * 10 + (*p - '0');
-        }
-        return v;
-}
-
+/* The library's malloc_trim(0), counted as the resident-set drop it caused: allocation-free. */
 static size_t preload_trim(enum memlimit_level level, size_t goal_bytes, void *ctx)
 {
         (void)level;
         (void)goal_bytes;
         (void)ctx;
-        long before = statm_resident();
-        malloc_trim(0);
-        long after = statm_resident();
-        if (before < 0 || after < 0 || after >= before)
-                return 0;
-        long page = sysconf(_SC_PAGESIZE);
-        return (size_t)(before - after) * (size_t)(page > 0 ? page : 4096);
+        return memlimit__malloc_trim();
 }
 
 /* fork: the library gives the child a fresh connection on its next call, but its dispatcher thread

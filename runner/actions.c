@@ -19,11 +19,11 @@
 #include "util.h"
 
 void actions_init(struct actions *a, const struct policy *p, struct cg_sandbox *sb, pid_t child, uint64_t limit,
-                  uint64_t high, struct report_log *log, double t0)
+                  uint64_t soft, struct report_log *log, double t0)
 {
-        *a = (struct actions){ .p = p, .sb = sb, .child = child, .limit = limit, .high = high,
-                               .max_configured_high = high, .log = log, .t0 = t0, .proc_fd = -1 };
-        log->high_final = high;
+        *a = (struct actions){ .p = p, .sb = sb, .child = child, .limit = limit, .soft = soft,
+                               .soft_configured = soft, .log = log, .t0 = t0, .proc_fd = -1 };
+        log->high_final = soft;
         log->governor = p->hold;
         log->gave_up_t = -1;
         gov_init(&a->gov, p, limit);
@@ -391,7 +391,7 @@ static void give_up(struct actions *a, enum level l, uint64_t usage, unsigned cl
         a->log->giveups++;
         if (a->log->gave_up_t < 0)
                 a->log->gave_up_t = now - a->t0;
-        int w = a->sb->mode == CG_V2 && a->high != SIZE_MAX_VALUE ? cg_sandbox_set_high(a->sb, SIZE_MAX_VALUE) : 0;
+        int w = a->sb->mode == CG_V2 && a->soft != SIZE_MAX_VALUE ? cg_sandbox_set_high(a->sb, SIZE_MAX_VALUE) : 0;
         a->lifted = a->sb->mode == CG_V2 && w == 0;
         if (a->lifted)
                 a->log->high_final = SIZE_MAX_VALUE;
@@ -401,7 +401,7 @@ static void give_up(struct actions *a, enum level l, uint64_t usage, unsigned cl
                          a->lifted ? ": memory.high lifted" : "");
         log_warn("governor: usage %s sat at the soft limit %s for %.1fs with nothing left to free (%s, %s); giving "
                  "up: %s, memory.max (%s) decides",
-                 size_format(usage, b1, sizeof b1), size_format(a->high, b2, sizeof b2),
+                 size_format(usage, b1, sizeof b1), size_format(a->soft, b2, sizeof b2),
                  (double)a->p->giveup_usec / 1e6, clients ? "the limiters gave back nothing" : "no limiter attached",
                  can_reclaim ? "nothing reclaimable" : "no kernel reclaim here",
                  a->lifted ? "memory.high lifted" : "no more asks", size_format(a->limit, b3, sizeof b3));
@@ -413,7 +413,7 @@ void actions_govern(struct actions *a, const struct level_engine *e, const struc
         if (!a->p->hold)
                 return;
         struct gov_sample s = {
-                .t = now, .usage = ls->usage, .level = e->cur, .entered = entered, .rate = e->rate, .soft = a->high,
+                .t = now, .usage = ls->usage, .level = e->cur, .entered = entered, .rate = e->rate, .soft = a->soft,
                 .reclaimable = SIZE_MAX_VALUE, .can_reclaim = cg_sandbox_can_reclaim(a->sb),
                 .reclaim_running = a->gov_reclaiming,
         };
@@ -422,7 +422,7 @@ void actions_govern(struct actions *a, const struct level_engine *e, const struc
                 a->limiter.state(a->limiter.ctx, a->p->ask_timeout_usec * 1000, &s.clients, &s.outstanding,
                                  &s.askable);
         /* memory.stat only when reclaim is in question: the idle sample stays one read. */
-        if (s.can_reclaim && e->cur != LEVEL_OK && ls->usage > gov_target(&a->gov, e->cur, a->high)) {
+        if (s.can_reclaim && e->cur != LEVEL_OK && ls->usage > gov_target(&a->gov, e->cur, a->soft)) {
                 uint64_t rc;
                 if (cg_sandbox_reclaimable(a->sb, &rc) == 0)
                         s.reclaimable = rc;
@@ -445,9 +445,9 @@ void actions_govern(struct actions *a, const struct level_engine *e, const struc
         if (d.giveup)
                 give_up(a, e->cur, ls->usage, s.clients, s.can_reclaim, now);
         if (d.resume) {
-                if (a->lifted && cg_sandbox_set_high(a->sb, a->high) == 0) {
+                if (a->lifted && cg_sandbox_set_high(a->sb, a->soft) == 0) {
                         a->lifted = false;
-                        a->log->high_final = a->high;
+                        a->log->high_final = a->soft;
                 }
                 log_info("governor: usage is back under target: holding the soft limit again");
         }
@@ -464,32 +464,32 @@ int actions_stall(struct actions *a, uint64_t usage, double now)
 {
         const struct policy *p = a->p;
         char b1[32], b2[32], b3[32];
-        if (p->stall_action == STALL_KILL || a->high >= a->limit) {
+        if (p->stall_action == STALL_KILL || a->soft >= a->limit) {
                 struct report_action *r = entry(a, now, "stall-kill", LEVEL_CRITICAL);
                 if (r)
                         snprintf(r->detail, sizeof r->detail, "throttled at memory.high %s for %.1fs, nothing freed",
-                                 size_format(a->high, b1, sizeof b1), (double)p->stall_duration_usec / 1e6);
+                                 size_format(a->soft, b1, sizeof b1), (double)p->stall_duration_usec / 1e6);
                 log_warn("stall: the sandbox sat throttled at memory.high (%s, usage %s) for %.1fs with nothing "
                          "freed; killing it ([stall] action = %s)",
-                         size_format(a->high, b1, sizeof b1), size_format(usage, b2, sizeof b2),
+                         size_format(a->soft, b1, sizeof b1), size_format(usage, b2, sizeof b2),
                          (double)p->stall_duration_usec / 1e6, p->stall_action == STALL_KILL ? "kill" : "raise, at max");
                 a->log->stall_killed = true;
                 (void)cg_sandbox_kill(a->sb);
                 return 1;
         }
-        uint64_t step = size_share(a->limit - a->high, p->stall_step_ppm);
+        uint64_t step = size_share(a->limit - a->soft, p->stall_step_ppm);
         if (step < 4096)
-                step = a->limit - a->high;
-        uint64_t nh = a->high + step > a->limit ? a->limit : a->high + step;
+                step = a->limit - a->soft;
+        uint64_t nh = a->soft + step > a->limit ? a->limit : a->soft + step;
         int r = cg_sandbox_set_high(a->sb, nh);
         struct report_action *e = entry(a, now, "stall-raise", LEVEL_CRITICAL);
         if (e)
-                snprintf(e->detail, sizeof e->detail, "memory.high %s -> %s%s", size_format(a->high, b1, sizeof b1),
+                snprintf(e->detail, sizeof e->detail, "memory.high %s -> %s%s", size_format(a->soft, b1, sizeof b1),
                          size_format(nh, b2, sizeof b2), r < 0 ? " (write failed)" : "");
         log_warn("stall: throttled at memory.high for %.1fs with nothing freed (usage %s): raising memory.high %s -> %s",
                  (double)p->stall_duration_usec / 1e6, size_format(usage, b3, sizeof b3), b1, b2);
         if (r == 0) {
-                a->high = nh;
+                a->soft = nh;
                 a->log->high_final = nh;
         }
         return 0;

@@ -46,7 +46,7 @@ struct actions {
         const struct policy *p;
         struct cg_sandbox *sb;
         pid_t child;
-        uint64_t limit, high, max_configured_high;
+        uint64_t limit, soft, soft_configured; /* memory.max; memory.high now and as configured */
         struct limiter_ops limiter;
         struct report_log *log;
         double t0;                /* report times are relative to this */
@@ -55,7 +55,7 @@ struct actions {
         bool said_no_reclaim, said_no_limiter;
         int proc_fd;              /* /proc, to see which signals the command catches; -1: unknown */
         struct governor gov;
-        bool lifted;              /* the governor gave up: memory.high is at max, a->high is what it was */
+        bool lifted;              /* the governor gave up: memory.high is at max, a->soft is what it was */
         bool gov_reclaiming;
         unsigned said_unhandled;  /* signal actions skipped, for the log */
         struct gov_decision last; /* the latest decision, for the timeline */
@@ -63,7 +63,7 @@ struct actions {
 };
 
 void actions_init(struct actions *a, const struct policy *p, struct cg_sandbox *sb, pid_t child, uint64_t limit,
-                  uint64_t high, struct report_log *log, double t0);
+                  uint64_t soft, struct report_log *log, double t0);
 /* The governor, once per sample: ask what the excess over target needs, escalate, give up. */
 void actions_govern(struct actions *a, const struct level_engine *e, const struct level_sample *s, bool entered,
                     double now);

@@ -145,24 +145,12 @@ static int client_arm(struct lsrv *s, struct lsrv_client *c, bool out)
         return 0;
 }
 
-/* One message, never waiting. 0 sent, -EAGAIN socket full, other -errno: the client is gone. */
-static int send_msg(int fd, const struct memlimit_msg *m)
-{
-        ssize_t n;
-        do
-                n = send(fd, m, sizeof *m, MSG_DONTWAIT | MSG_NOSIGNAL);
-        while (n < 0 && errno == EINTR);
-        if (n < 0)
-                return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-        return (size_t)n == sizeof *m ? 0 : -EIO;
-}
-
 static void send_bye(int fd, enum memlimit_bye_reason reason)
 {
         struct memlimit_msg m;
         memlimit_msg_init(&m, MEMLIMIT_MSG_BYE);
         m.u.bye.reason = reason;
-        (void)send_msg(fd, &m);
+        (void)memlimit_msg_send(fd, &m);
 }
 
 static void client_drop(struct lsrv *s, struct lsrv_client *c, const char *why)
@@ -202,7 +190,7 @@ static void client_queue(struct lsrv *s, struct lsrv_client *c, const struct mem
 /* Send now, or queue on EAGAIN. true: sent or queued; false: the client is gone (dropped). */
 static bool client_send(struct lsrv *s, struct lsrv_client *c, const struct memlimit_msg *m)
 {
-        int r = send_msg(c->fd, m);
+        int r = memlimit_msg_send(c->fd, m);
         if (r == 0) {
                 s->st.sent++;
                 if (m->type == MEMLIMIT_MSG_LEVEL)
@@ -225,7 +213,7 @@ static void client_flush(struct lsrv *s, struct lsrv_client *c)
                 (void)client_arm(s, c, false);
                 return;
         }
-        int r = send_msg(c->fd, &c->pending);
+        int r = memlimit_msg_send(c->fd, &c->pending);
         if (r == -EAGAIN) {
                 s->st.slow++;
                 return;
@@ -380,7 +368,7 @@ static void client_read(struct lsrv *s, struct lsrv_client *c)
                         s->st.bad_version++;
                         memlimit_msg_init(&bye, MEMLIMIT_MSG_BYE);
                         bye.u.bye.reason = MEMLIMIT_BYE_VERSION;
-                        (void)send_msg(c->fd, &bye);
+                        (void)memlimit_msg_send(c->fd, &bye);
                         client_drop(s, c, "protocol version");
                         return;
                 }

@@ -288,7 +288,7 @@ static void timeline_row(struct monitor *m, double now, const struct level_sampl
 {
         char row[192];
         char soft[24], hard[24];
-        u64_or_max(m->act.lifted ? SIZE_MAX_VALUE : m->act.high, soft, sizeof soft);
+        u64_or_max(m->act.lifted ? SIZE_MAX_VALUE : m->act.soft, soft, sizeof soft);
         u64_or_max(m->eng.limit, hard, sizeof hard);
         int n = snprintf(row, sizeof row, "%.3f,%llu,%s,%s,%.2f,%.2f,%s,%llu,%llu,%s\n", now - m->cfg->t0,
                          (unsigned long long)s->usage, soft, hard, (double)s->psi_some_ppm / 1e4,
@@ -312,7 +312,7 @@ static void sample(struct monitor *m)
         if (cg_sandbox_usage(m->sb, &s.usage) < 0)
                 return;
         /* Idle, with triggers armed for the policy's PSI conditions, the sample is one read of usage. */
-        bool near_high = m->sb->mode == CG_V2 && m->p->stall_enabled && level_at_high(s.usage, m->act.high);
+        bool near_high = m->sb->mode == CG_V2 && m->p->stall_enabled && level_at_high(s.usage, m->act.soft);
         bool psi_wanted = m->cfg->timeline_fd >= 0 || m->eng.cur != LEVEL_OK || near_high ||
                           (m->n_trig == 0 && levels_use_psi(m->p));
         for (unsigned i = 0; i < m->n_trig && !psi_wanted; i++)
@@ -372,7 +372,7 @@ static void sample(struct monitor *m)
                         (void)keyed_u64(buf, "high", &high_ev);
                 m->ev_high = high_ev;
                 struct stall_sample ss = {
-                        .t = now, .usage = s.usage, .high = m->act.high, .ev_high = high_ev,
+                        .t = now, .usage = s.usage, .high = m->act.soft, .ev_high = high_ev,
                         .psi_valid = s.psi_valid, .psi_full_ppm = psi.full.avg10, .freed_total = m->act.freed_total,
                 };
                 if (stall_feed(&m->stall, &ss) == 1 && actions_stall(&m->act, s.usage, now) == 1)

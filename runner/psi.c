@@ -186,11 +186,7 @@ static int arm(int fd, const char *kind, uint32_t threshold_ppm, uint64_t window
         int n = snprintf(buf, sizeof buf, "%s %llu %llu", kind, (unsigned long long)stall,
                          (unsigned long long)window);
         /* The kernel wants the trigger with its terminating NUL. */
-        ssize_t w;
-        do
-                w = write(fd, buf, (size_t)n + 1);
-        while (w < 0 && errno == EINTR);
-        return w < 0 ? -errno : 0;
+        return write_whole(fd, buf, (size_t)n + 1);
 }
 
 int psi_trigger_open(int dirfd, const char *file, const char *kind, uint32_t threshold_ppm, uint64_t window_usec,

@@ -19,16 +19,18 @@ int write_at(int dfd, const char *file, const char *value)
         _cleanup_close_ int fd = openat(dfd, file, O_WRONLY | O_CLOEXEC | O_NOCTTY);
         if (fd < 0)
                 return -errno;
-        size_t len = strlen(value);
+        return write_whole(fd, value, strlen(value));
+}
+
+int write_whole(int fd, const void *buf, size_t len)
+{
         ssize_t n;
         do
-                n = write(fd, value, len);
+                n = write(fd, buf, len);
         while (n < 0 && errno == EINTR);
         if (n < 0)
                 return -errno;
-        if ((size_t)n != len)
-                return -EIO;
-        return 0;
+        return (size_t)n == len ? 0 : -EIO;
 }
 
 ssize_t read_fd(int fd, char *buf, size_t size)

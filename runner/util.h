@@ -21,6 +21,9 @@ void close_fd(int *fd);
 int write_at(int dfd, const char *file, const char *value);
 /* Read at most size-1 bytes, NUL-terminate; returns the length or -errno. */
 ssize_t read_at(int dfd, const char *file, char *buf, size_t size);
+/* One write() of all of buf, retried on EINTR (cgroupfs and PSI take a value in one write): 0,
+ * -EIO when cut short, or -errno. */
+int write_whole(int fd, const void *buf, size_t len);
 /* Same, from an already open fd, at offset 0 (pread). */
 ssize_t read_fd(int fd, char *buf, size_t size);
 

@@ -216,7 +216,7 @@ static void test_shed_flag(void **state)
                 { MEMLIMIT_HIGH, MEMLIMIT_ACT_SHED, true, 4 },
                 { MEMLIMIT_CRITICAL, MEMLIMIT_ACT_SHED, true, 5 },
                 { MEMLIMIT_MODERATE, 0, false, 6 },                  /* every LEVEL states the shedding */
-                { MEMLIMIT_NORMAL, 0, false, 7 },
+                { MEMLIMIT_OK, 0, false, 7 },
         };
         assert_int_equal(memlimit_on_level(level_fn, NULL), 0);
         for (size_t i = 0; i < ELEMENTSOF(steps); i++) {
@@ -317,6 +317,10 @@ static void test_futile_skipping(void **state)
         assert_int_equal(calls[0].who, 0);
 }
 
+/* The first release's name still builds and means the same level. */
+_Static_assert(MEMLIMIT_NORMAL == MEMLIMIT_OK && MEMLIMIT_MODERATE == 1 && MEMLIMIT_CRITICAL == 3,
+               "memlimit_level values are part of the ABI");
+
 /* --- standalone ------------------------------------------------------------------------------------ */
 static void test_size_parse(void **state)
 {
@@ -331,15 +335,15 @@ static void test_size_parse(void **state)
                 { "0", 0, 0 },                  { "", -EINVAL, 0 },          { "M", -EINVAL, 0 },
                 { "12X", -EINVAL, 0 },          { "-5M", -EINVAL, 0 },       { "1.G", -EINVAL, 0 },
                 { " 5M", -EINVAL, 0 },          { "5M ", -EINVAL, 0 },       { "99999999999999999999999", -ERANGE, 0 },
-                { "17179869184G", -ERANGE, 0 },
+                { "17179869184G", -ERANGE, 0 }, { "max", 0, UINT64_MAX },  { "50%", -EDOM, 0 },
         };
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
                 uint64_t v = 0;
-                assert_int_equal(memlimit__size_parse(cases[i].s, &v), cases[i].r);
+                assert_int_equal(memlimit__size_parse(cases[i].s, 0, &v), cases[i].r);
                 if (cases[i].r == 0)
                         assert_int_equal(v, cases[i].v);
         }
-        assert_int_equal(memlimit__size_parse(NULL, NULL), -EINVAL);
+        assert_int_equal(memlimit__size_parse(NULL, 0, NULL), -EINVAL);
 }
 
 static void test_standalone_levels(void **state)
@@ -351,17 +355,17 @@ static void test_standalone_levels(void **state)
                 enum memlimit_level level;
                 uint32_t actions;
         } steps[] = {
-                { 100000, 0, MEMLIMIT_NORMAL, 0 },
-                { 699999, 100, MEMLIMIT_NORMAL, 0 },
+                { 100000, 0, MEMLIMIT_OK, 0 },
+                { 699999, 100, MEMLIMIT_OK, 0 },
                 { 700000, 100, MEMLIMIT_MODERATE, MEMLIMIT_ACT_TRIM },  /* above moderate's target (65%) */
                 { 710000, 10, MEMLIMIT_MODERATE, MEMLIMIT_ACT_TRIM },   /* still above: asked again */
                 { 660000, 10, MEMLIMIT_MODERATE, MEMLIMIT_ACT_TRIM },   /* 66% > 65%: and again */
                 { 650000, 10, MEMLIMIT_MODERATE, 0 },                   /* at target: nothing to ask */
-                { 649999, 100, MEMLIMIT_NORMAL, 0 },
+                { 649999, 100, MEMLIMIT_OK, 0 },
                 { 900000, 100, MEMLIMIT_HIGH, MEMLIMIT_ACT_TRIM },      /* high allows collect: not needed yet */
                 { 960000, 100, MEMLIMIT_CRITICAL, MEMLIMIT_ACT_TRIM },  /* trimming first at every level */
                 { 850000, 100, MEMLIMIT_HIGH, MEMLIMIT_ACT_TRIM },      /* below 90%: down one; above 80% */
-                { 100000, 100, MEMLIMIT_NORMAL, 0 },
+                { 100000, 100, MEMLIMIT_OK, 0 },
                 { 2000000, 100, MEMLIMIT_CRITICAL, MEMLIMIT_ACT_TRIM }, /* straight up */
         };
         static const unsigned target_pct[MEMLIMIT_LEVEL_MAX] = { 0, 65, 80, 90 };
@@ -436,7 +440,7 @@ static bool wait_dispatch_until(bool (*done)(void), int ms)
 }
 
 static bool is_high(void) { return memlimit_level() == MEMLIMIT_HIGH; }
-static bool is_normal(void) { return memlimit_level() == MEMLIMIT_NORMAL; }
+static bool is_normal(void) { return memlimit_level() == MEMLIMIT_OK; }
 static bool is_critical_shedding(void) { return memlimit_level() == MEMLIMIT_CRITICAL && memlimit_shedding(); }
 
 static void test_standalone_session(void **state)
@@ -724,7 +728,7 @@ static void fork_case(bool thread_mode)
         assert_int_equal(WEXITSTATUS(status), 0);
 
         /* The parent still has its own connection and level. */
-        assert_int_equal(memlimit_level(), MEMLIMIT_NORMAL);
+        assert_int_equal(memlimit_level(), MEMLIMIT_OK);
         srv_send_level(pfd, 1, MEMLIMIT_PROTO_MODERATE, MEMLIMIT_ACT_TRIM, 1);
         if (thread_mode) {
                 for (int i = 0; i < 300 && memlimit_level() != MEMLIMIT_MODERATE; i++) {
