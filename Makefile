@@ -24,16 +24,16 @@ SAN_FLAGS   := $(BASE_CFLAGS) -O1 -g -fsanitize=address,undefined -fno-omit-fram
 # Debian packages, each list only what is used: to build; to run every test (cmocka, the VM suite,
 # fuzzing, jq for the reports); to benchmark (callgrind counts, the cgroup-tools and Go baselines,
 # the plots).
-BUILD_PKGS  := gcc make pkg-config libinih-dev
+BUILD_PKGS  := gcc make pkg-config libinih-dev libseccomp-dev
 CHECK_PKGS  := libcmocka-dev qemu-system-x86 busybox-static cpio jq clang
 BENCH_PKGS  := valgrind cgroup-tools golang-go gnuplot-nox
 FUZZ_SECONDS ?= 20
 
 RUNNER_SRC  := runner/util.c runner/log.c runner/options.c runner/cg_detect.c runner/cg_sandbox.c \
                runner/registry.c runner/spawn.c runner/kmsg.c runner/report.c runner/monitor.c \
-               runner/level.c runner/governor.c runner/proc.c runner/psi.c runner/actions.c runner/lsrv.c runner/preload.c config/size.c \
-               config/policy.c
-LIBS        := $$(pkg-config --libs inih) -lm
+               runner/level.c runner/governor.c runner/proc.c runner/psi.c runner/actions.c runner/lsrv.c runner/preload.c runner/sandbox.c \
+               config/size.c config/policy.c config/sandbox.c
+LIBS        := $$(pkg-config --libs inih libseccomp) -lm
 MAIN_SRC    := runner/main.c
 EXAMPLES    := leak cachefill fragment loadgen
 LIB_EXAMPLES := cachesrv prefork burst forkgrow holdcache

@@ -59,6 +59,7 @@ static void policy_base(struct policy *p)
         p->hold = true;
         p->giveup_usec = USEC_PER_SEC;
         p->ask_timeout_usec = USEC_PER_SEC;
+        sandbox_spec_default(&p->sandbox);
         p->stall_enabled = true;
         p->stall_psi_full_ppm = 200000;
         p->stall_duration_usec = 10 * USEC_PER_SEC;
@@ -270,12 +271,14 @@ enum section {
         SECT_MONITOR,
         SECT_STALL,
         SECT_GOVERNOR,
+        SECT_SANDBOX,
         _SECT_MAX,
         SECT_NONE = -1,
 };
 
 static const char *const section_names[_SECT_MAX] = { "memory",   "level.moderate", "level.high", "level.critical",
-                                                       "recovery", "monitor",        "stall",      "governor" };
+                                                       "recovery", "monitor",        "stall",      "governor",
+                                                       "sandbox" };
 
 #define IS_LEVEL(s) ((s) >= SECT_MODERATE && (s) <= SECT_CRITICAL)
 /* Sections are in level order, so SECT_MODERATE + n is LEVEL_MODERATE + n. */
@@ -290,6 +293,11 @@ enum kind {
         K_ACTIONS,
         K_STALL_ACTION,
         K_BOOL,
+        K_SYSCALLS,     /* [sandbox] syscall_filter */
+        K_SYSCALL_ACTION,
+        K_ARCHS,
+        K_CAPS,
+        K_USER,         /* [sandbox] user, group: a name */
 };
 
 struct key {
@@ -327,6 +335,17 @@ static const struct key keys[] = {
         { SECT_GOVERNOR, "hold", K_BOOL, P(hold), 0, 0 },
         { SECT_GOVERNOR, "giveup", K_DURATION, P(giveup_usec), 0, USEC_PER_HOUR },
         { SECT_GOVERNOR, "ask_timeout", K_DURATION, P(ask_timeout_usec), 10 * USEC_PER_MSEC, USEC_PER_MIN },
+        { SECT_SANDBOX, "enabled", K_BOOL, P(sandbox.enabled), 0, 0 },
+        { SECT_SANDBOX, "read_only_cgroupfs", K_BOOL, P(sandbox.read_only_cgroupfs), 0, 0 },
+        { SECT_SANDBOX, "cgroup_namespace", K_BOOL, P(sandbox.cgroup_namespace), 0, 0 },
+        { SECT_SANDBOX, "no_new_privs", K_BOOL, P(sandbox.no_new_privs), 0, 0 },
+        { SECT_SANDBOX, "restrict_namespaces", K_BOOL, P(sandbox.restrict_namespaces), 0, 0 },
+        { SECT_SANDBOX, "syscall_filter", K_SYSCALLS, P(sandbox.filter), 0, 0 },
+        { SECT_SANDBOX, "syscall_action", K_SYSCALL_ACTION, P(sandbox.action), 0, 0 },
+        { SECT_SANDBOX, "architectures", K_ARCHS, P(sandbox.archs), 0, 0 },
+        { SECT_SANDBOX, "keep_caps", K_CAPS, P(sandbox.keep_caps), 0, 0 },
+        { SECT_SANDBOX, "user", K_USER, P(sandbox.user), 0, 0 },
+        { SECT_SANDBOX, "group", K_USER, P(sandbox.group), 0, 0 },
 };
 
 #define N_KEYS (sizeof keys / sizeof keys[0])
@@ -411,7 +430,7 @@ static void section_header(struct parser *ps, const char *line)
         char name[QUOTE_MAX + 1];
         snprintf(name, sizeof name, "%.*s", (int)(n < QUOTE_MAX ? n : QUOTE_MAX), b);
         perr(ps, "unknown section [%s] (expected [memory], [level.moderate], [level.high], [level.critical], "
-                 "[recovery], [monitor], [stall] or [governor])",
+                 "[recovery], [monitor], [stall], [governor] or [sandbox])",
              quote(name, q, sizeof q));
 }
 
@@ -581,6 +600,33 @@ static int parse_bool(const char *s, bool *ret)
         return -EINVAL;
 }
 
+/* The [sandbox] keys whose values config/sandbox.c parses; its reason quotes the bad name. */
+static int set_sandbox(struct parser *ps, const char *sn, const struct key *k, const char *value)
+{
+        struct sandbox_spec *sb = &ps->p->sandbox;
+        char why[768];
+        int r;
+        switch (k->kind) {
+        case K_SYSCALLS:
+                r = sandbox_filter_parse(value, &sb->filter, why, sizeof why);
+                sb->filter_set = r == 0;
+                break;
+        case K_SYSCALL_ACTION:
+                r = sandbox_action_parse(value, &sb->action, &sb->errno_value, why, sizeof why);
+                break;
+        case K_ARCHS:
+                r = sandbox_archs_parse(value, sb, why, sizeof why);
+                break;
+        default:
+                r = sandbox_caps_parse(value, &sb->keep_caps, why, sizeof why);
+                sb->caps_set = r == 0;
+                break;
+        }
+        if (r < 0)
+                perr(ps, "[%s] %s: %s", sn, k->name, why);
+        return r;
+}
+
 static int set_value(struct parser *ps, int sect, const struct key *k, const char *value)
 {
         const char *sn = section_names[sect];
@@ -699,6 +745,18 @@ static int set_value(struct parser *ps, int sect, const struct key *k, const cha
                         return -EINVAL;
                 }
                 return 0;
+        case K_SYSCALLS:
+        case K_SYSCALL_ACTION:
+        case K_ARCHS:
+        case K_CAPS:
+                return set_sandbox(ps, sn, k, value);
+        case K_USER:
+                if (strlen(value) >= SANDBOX_NAME_MAX || strchr(value, ':') ||
+                    sandbox_user_parse(value, field, SANDBOX_NAME_MAX, a, sizeof a) < 0) {
+                        perr(ps, "[%s] %s: '%s' is not a %s name", sn, k->name, quote(value, q, sizeof q), k->name);
+                        return -EINVAL;
+                }
+                return 0;
         }
         return -EINVAL;
 }
@@ -724,7 +782,7 @@ static void list_keys(int sect, char *buf, size_t size)
 static int handler(void *user, const char *section, const char *name, const char *value)
 {
         struct parser *ps = user;
-        char q[QUOTE_MAX * 4 + 8], list[160];
+        char q[QUOTE_MAX * 4 + 8], list[400];
         (void)section; /* our reader tracks sections itself (including empty ones) */
 
         if (ps->err_line)
@@ -1126,13 +1184,14 @@ void policy_print(FILE *f, const struct policy *p)
         fprintf(f, "stall:\n");
         if (!p->stall_enabled) {
                 fprintf(f, "  disabled\n");
-                return;
+        } else {
+                fprintf(f, "  when throttled at memory.high with psi full avg10 >= %s for %s and nothing freed\n",
+                        fmt_pct(p->stall_psi_full_ppm, a, sizeof a), fmt_duration(p->stall_duration_usec, b, sizeof b));
+                if (p->stall_action == STALL_KILL)
+                        fprintf(f, "  action: kill\n");
+                else
+                        fprintf(f, "  action: raise memory.high by %s of (memory.max - memory.high)\n",
+                                fmt_pct(p->stall_step_ppm, a, sizeof a));
         }
-        fprintf(f, "  when throttled at memory.high with psi full avg10 >= %s for %s and nothing freed\n",
-                fmt_pct(p->stall_psi_full_ppm, a, sizeof a), fmt_duration(p->stall_duration_usec, b, sizeof b));
-        if (p->stall_action == STALL_KILL)
-                fprintf(f, "  action: kill\n");
-        else
-                fprintf(f, "  action: raise memory.high by %s of (memory.max - memory.high)\n",
-                        fmt_pct(p->stall_step_ppm, a, sizeof a));
+        sandbox_spec_print(f, &p->sandbox);
 }

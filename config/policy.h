@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "sandbox.h"
+
 enum level { LEVEL_OK, LEVEL_MODERATE, LEVEL_HIGH, LEVEL_CRITICAL, _LEVEL_MAX };
 
 enum action_type {
@@ -65,6 +67,8 @@ struct policy {
         uint64_t stall_duration_usec;
         enum stall_action stall_action;
         uint32_t stall_step_ppm;        /* raise memory.high by this share of (max - high) */
+        /* [sandbox] (memrun.ini(5), SANDBOX); --sandbox and --user override it */
+        struct sandbox_spec sandbox;
 };
 
 /* The built-in policy (memrun.ini(5), BUILT-IN POLICY). */

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 enum cg_mode { CG_V2, CG_HYBRID, CG_V1, _CG_MODE_MAX };
 
@@ -29,6 +30,16 @@ int cg_parse_self(const char *text, enum cg_mode mode, char *ret_mem, size_t mem
  * hierarchy's line is used (cg_parse_self): "0::" on v2, the v1 line listing "memory" otherwise.
  * 1 inside, 0 outside, -ENOENT no such line, -ESTALE a removed cgroup, -EINVAL bad input. */
 int cg_cgroup_inside(const char *text, enum cg_mode mode, const char *sandbox);
+/* A cgroup filesystem mount (cgroup or cgroup2) from /proc/self/mountinfo: where, and the per-mount
+ * flags (MS_NOSUID ...) a read-only remount must keep. */
+struct cg_mount {
+        char path[PATH_MAX];
+        unsigned long flags;
+        bool read_only;
+};
+/* Pure: the cgroup mounts in mountinfo text, in order, at most max. *ret_n is how many there are;
+ * -E2BIG when more than max, -EINVAL for a line that is not mountinfo. */
+int cg_mounts_parse(const char *text, struct cg_mount *ret, unsigned max, unsigned *ret_n);
 /* Open the host's cgroupfs at root, reading proc_root/self/cgroup. Logs what is wrong. */
 int cg_host_open(const char *root, const char *proc_root, struct cg_host *ret);
 void cg_host_close(struct cg_host *h);
@@ -105,6 +116,9 @@ int cg_sandbox_reclaim(const struct cg_sandbox *s, uint64_t bytes);
 bool cg_sandbox_can_reclaim(const struct cg_sandbox *s);
 /* In a freshly forked child: move the calling process into the sandbox. No allocation. */
 int cg_sandbox_enter(const struct cg_sandbox *s);
+/* Give the sandbox's memory.pressure (unified hierarchy) to uid:gid, so a dropped user's sd-event
+ * program can arm its trigger. -ENOENT: no unified hierarchy. */
+int cg_sandbox_chown_pressure(const struct cg_sandbox *s, uid_t uid, gid_t gid);
 int cg_sandbox_stats(struct cg_sandbox *s, struct cg_stats *ret);
 /* SIGKILL every process in the sandbox (cgroup.kill, else freeze-kill-thaw, else per pid). */
 int cg_sandbox_kill(const struct cg_sandbox *s);

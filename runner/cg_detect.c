@@ -1,5 +1,6 @@
 /* cg_detect: which cgroup layout the host has, where memrun sits in it, and where a sandbox may go. */
 #include <errno.h>
+#include <sys/mount.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -130,6 +131,82 @@ int cg_cgroup_inside(const char *text, enum cg_mode mode, const char *sandbox)
         if (plen < slen || memcmp(mem, sandbox, slen) != 0)
                 return 0;
         return plen == slen || mem[slen] == '/';
+}
+
+/* One space-separated field of a mountinfo line, its octal escapes (\040 ...) decoded. */
+static const char *mi_field(const char *p, const char *end, char *out, size_t size, bool decode)
+{
+        size_t o = 0;
+        while (p < end && *p == ' ')
+                p++;
+        if (p >= end)
+                return NULL;
+        for (; p < end && *p != ' '; p++) {
+                char c = *p;
+                if (decode && c == '\\' && end - p >= 4 && p[1] >= '0' && p[1] <= '3' && p[2] >= '0' && p[2] <= '7' &&
+                    p[3] >= '0' && p[3] <= '7') {
+                        c = (char)((p[1] - '0') << 6 | (p[2] - '0') << 3 | (p[3] - '0'));
+                        p += 3;
+                }
+                if (o + 1 >= size)
+                        return NULL;
+                out[o++] = c;
+        }
+        out[o] = '\0';
+        return p;
+}
+
+int cg_mounts_parse(const char *text, struct cg_mount *ret, unsigned max, unsigned *ret_n)
+{
+        static const struct {
+                const char *name;
+                unsigned long flag;
+        } opts[] = {
+                { "nosuid", MS_NOSUID },     { "nodev", MS_NODEV },         { "noexec", MS_NOEXEC },
+                { "noatime", MS_NOATIME },   { "nodiratime", MS_NODIRATIME }, { "relatime", MS_RELATIME },
+                { "strictatime", MS_STRICTATIME },
+        };
+        unsigned n = 0;
+        char f[PATH_MAX];
+
+        for (const char *line = text; line && *line;) {
+                const char *eol = strchr(line, '\n');
+                const char *end = eol ? eol : line + strlen(line);
+                const char *p = line, *sep = NULL;
+                struct cg_mount m = { .flags = 0 };
+
+                /* ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER */
+                for (int i = 0; i < 4 && p; i++)
+                        p = mi_field(p, end, f, sizeof f, false);
+                if (p)
+                        p = mi_field(p, end, m.path, sizeof m.path, true);
+                if (p)
+                        p = mi_field(p, end, f, sizeof f, false);
+                if (!p || m.path[0] != '/')
+                        return -EINVAL;
+                for (char *o = f, *save = NULL, *t; (t = strtok_r(o, ",", &save)); o = NULL) {
+                        if (strcmp(t, "ro") == 0)
+                                m.read_only = true;
+                        for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
+                                if (strcmp(t, opts[i].name) == 0)
+                                        m.flags |= opts[i].flag;
+                }
+                for (const char *q = p; q && q + 3 <= end; q++)
+                        if (q[0] == ' ' && q[1] == '-' && (q + 2 == end || q[2] == ' ')) {
+                                sep = q + 2;
+                                break;
+                        }
+                if (!sep || !mi_field(sep, end, f, sizeof f, false))
+                        return -EINVAL;
+                if (strcmp(f, "cgroup") == 0 || strcmp(f, "cgroup2") == 0) {
+                        if (n < max)
+                                ret[n] = m;
+                        n++;
+                }
+                line = eol ? eol + 1 : NULL;
+        }
+        *ret_n = n;
+        return n > max ? -E2BIG : 0;
 }
 
 int cg_open_dir(int root_fd, const char *path)

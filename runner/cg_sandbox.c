@@ -419,6 +419,13 @@ bool cg_sandbox_can_reclaim(const struct cg_sandbox *s)
         return s->mode == CG_V2 && faccessat(s->mem_fd, "memory.reclaim", W_OK, 0) == 0;
 }
 
+int cg_sandbox_chown_pressure(const struct cg_sandbox *s, uid_t uid, gid_t gid)
+{
+        if (s->uni_fd < 0)
+                return -ENOENT;
+        return fchownat(s->uni_fd, "memory.pressure", uid, gid, 0) < 0 ? -errno : 0;
+}
+
 int cg_sandbox_enter(const struct cg_sandbox *s)
 {
         int r = write_at(s->mem_fd, "cgroup.procs", "0");

@@ -22,6 +22,7 @@
 #include "preload.h"
 #include "psi.h"
 #include "registry.h"
+#include "sandbox.h"
 #include "report.h"
 #include "spawn.h"
 #include "util.h"
@@ -164,6 +165,8 @@ struct run {
         double t0;
         struct report rep;
         bool sandbox_oom;
+        struct sandbox_run sbx;   /* --sandbox, --user */
+        bool sbx_used;
 };
 
 static struct plan plan;
@@ -192,6 +195,11 @@ static int run_setup(struct run *R)
         if (cg_host_open(R->plan->cgroup_root, R->plan->proc_root, &R->h) < 0)
                 return EXIT_MEMRUN;
         R->host_open = true;
+        /* Before anything is made: a user that does not exist leaves nothing behind. */
+        const struct sandbox_spec *spec = &R->plan->policy.sandbox;
+        R->sbx_used = spec->enabled || spec->user[0];
+        if (R->sbx_used && sandbox_prepare(spec, R->plan->proc_root, NULL, &R->sbx) < 0)
+                return EXIT_MEMRUN;
 
         r = registry_dir(rundir, sizeof rundir);
         if (r < 0)
@@ -224,6 +232,20 @@ static int run_setup(struct run *R)
                 lsrv_on_round(&limiter, limiter_round, &R->link);
         }
         pressure_env(&R->h, &R->sb, &R->plan->policy, R->watch, sizeof R->watch, R->write64, sizeof R->write64);
+        if (R->sbx_used) {
+                /* sd-event programs arm a trigger on memory.pressure: under --sandbox it stays
+                 * writable, and a dropped user owns it. */
+                if (R->sbx.mount_ns && strncmp(R->watch, R->h.root, strlen(R->h.root)) == 0)
+                        snprintf(R->sbx.keep_rw, sizeof R->sbx.keep_rw, "%s", R->watch);
+                if (R->sbx.drop_user) {
+                        r = cg_sandbox_chown_pressure(&R->sb, R->sbx.uid, R->sbx.gid);
+                        if (r < 0 && r != -ENOENT)
+                                log_debug_errno(r, "cannot give memory.pressure to %s: %m", R->sbx.user);
+                }
+                char what[512];
+                sandbox_describe(&R->sbx, what, sizeof what);
+                log_debug("%s", what);
+        }
         if (o->preload) {
                 char lib[PATH_MAX];
                 r = preload_find("/proc/self/exe", MEMRUN_LIBDIR, lib, sizeof lib);
@@ -262,6 +284,7 @@ static int run_setup(struct run *R)
                 .hints = !o->no_hints,
                 .child_mask = &R->orig,
                 .env = R->env,
+                .sandbox_run = R->sbx_used ? &R->sbx : NULL,
         };
         R->t0 = now_mono();
         r = spawn_child(&req, &R->child);
@@ -323,6 +346,7 @@ static void run_post_mortem(struct run *R)
                 .high = o->soft,
                 .swap_max = o->swap,
                 .log = &replog,
+                .sandbox = R->sbx_used ? &R->sbx : NULL,
         };
         (void)cg_sandbox_stats(&R->sb, &rep->stats);
         empty_sandbox(&R->sb, R->child, &R->status, &R->reaped);
@@ -369,6 +393,8 @@ static void run_teardown(struct run *R)
         close_fd(&R->kfd);
         close_fd(&R->tl_fd);
         close_fd(&R->sigfd);
+        if (R->sbx_used)
+                sandbox_release(&R->sbx);
 }
 
 /* Say what happened: the OOM line, the summary, the report; the exit status. */

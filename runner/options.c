@@ -19,6 +19,8 @@ enum {
         OPT_CHECK_POLICY,
         OPT_PRELOAD,
         OPT_TIMELINE,
+        OPT_SANDBOX,
+        OPT_USER,
 };
 
 static const struct option longopts[] = {
@@ -34,6 +36,8 @@ static const struct option longopts[] = {
         { "expect-oom", no_argument, NULL, OPT_EXPECT_OOM },
         { "no-hints", no_argument, NULL, OPT_NO_HINTS },
         { "preload", no_argument, NULL, OPT_PRELOAD },
+        { "sandbox", no_argument, NULL, OPT_SANDBOX },
+        { "user", required_argument, NULL, OPT_USER },
         { "verbose", no_argument, NULL, 'v' },
         { "quiet", no_argument, NULL, 'q' },
         { "help", no_argument, NULL, 'h' },
@@ -60,6 +64,9 @@ void options_usage(void)
               "      --preload         inject libmemlimit into the command (LD_PRELOAD): unmodified programs\n"
               "                        answer trim/collect with malloc_trim\n"
               "      --no-hints        do not export GOMEMLIMIT\n"
+              "      --sandbox         harden the command: read-only cgroupfs in its own mount namespace,\n"
+              "                        no_new_privs, no new namespaces, the default syscall deny list\n"
+              "      --user USER[:GROUP]  run the command as USER (root only), after placement\n"
               "  -v, --verbose         log placement, limits and kernel events\n"
               "  -q, --quiet           only errors; no summary line\n"
               "  -h, --help            show this help\n"
@@ -203,6 +210,16 @@ int options_parse(int argc, char **argv, uint64_t ram, struct options *ret)
                 case OPT_PRELOAD:
                         o.preload = true;
                         break;
+                case OPT_SANDBOX:
+                        o.sandbox = true;
+                        break;
+                case OPT_USER:
+                        if (sandbox_user_parse(optarg, o.user, sizeof o.user, o.group, sizeof o.group) < 0) {
+                                log_error("--user '%s': not USER or USER:GROUP (names of letters, digits, '_', '-', "
+                                          "'.')", optarg);
+                                return -EINVAL;
+                        }
+                        break;
                 case 'v':
                         o.verbosity = o.verbosity < 0 ? 1 : o.verbosity + 1;
                         break;
@@ -319,6 +336,12 @@ int options_apply_policy(struct options *o, struct policy *p)
         o->soft = p->soft = soft;
         o->swap = p->swap = o->swap_set ? o->swap : p->swap_set ? p->swap : 0;
         p->limit_set = p->soft_set = p->swap_set = true;
+        if (o->sandbox)
+                p->sandbox.enabled = true;
+        if (o->user[0]) {
+                memcpy(p->sandbox.user, o->user, sizeof p->sandbox.user);
+                memcpy(p->sandbox.group, o->group, sizeof p->sandbox.group);
+        }
         p->soft_ppm = 0;
         return 0;
 }

@@ -1,5 +1,6 @@
 /* options: memrun's command line, parsed into a run plan without touching the system. */
 #pragma once
+#include "../config/sandbox.h"
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -18,6 +19,8 @@ struct options {
         bool expect_oom;
         bool no_hints;
         bool preload;         /* --preload: LD_PRELOAD libmemlimit into the command */
+        bool sandbox;         /* --sandbox: [sandbox] enabled */
+        char user[SANDBOX_NAME_MAX], group[SANDBOX_NAME_MAX]; /* --user USER[:GROUP]; "" = none */
         int verbosity;        /* -1 quiet, 0 normal, 1+ verbose */
         bool help, version;
         char **argv;          /* the command, NULL-terminated */

@@ -58,6 +58,31 @@ int proc_cgroup_inside(int proc_fd, pid_t pid, enum cg_mode mode, const char *sa
         return cg_cgroup_inside(buf, mode, sandbox);
 }
 
+ssize_t proc_self_read(int proc_fd, const char *file, char *buf, size_t size)
+{
+        char path[64];
+        if (snprintf(path, sizeof path, "self/%s", file) >= (int)sizeof path)
+                return -ENAMETOOLONG;
+        ssize_t n = read_at(proc_fd, path, buf, size);
+        if (n >= 0 && (size_t)n + 1 >= size)
+                return -EFBIG;
+        return n;
+}
+
+int proc_self_map_ids(int proc_fd, uid_t uid, gid_t gid)
+{
+        char map[64];
+        int r = write_at(proc_fd, "self/setgroups", "deny");
+        if (r < 0 && r != -ENOENT)
+                return r;
+        snprintf(map, sizeof map, "%u %u 1", (unsigned)uid, (unsigned)uid);
+        r = write_at(proc_fd, "self/uid_map", map);
+        if (r < 0)
+                return r;
+        snprintf(map, sizeof map, "%u %u 1", (unsigned)gid, (unsigned)gid);
+        return write_at(proc_fd, "self/gid_map", map);
+}
+
 int proc_catches(int proc_fd, pid_t pid, int sig)
 {
         char path[32], buf[8192];

@@ -15,6 +15,12 @@ int proc_parse_sigcgt(const char *status, uint64_t *ret);
 /* Is pid in sandbox or beneath it (cg_cgroup_inside on proc_fd/PID/cgroup, read into buf)? 1 yes,
  * 0 no, -errno when it cannot be told. */
 int proc_cgroup_inside(int proc_fd, pid_t pid, enum cg_mode mode, const char *sandbox, char *buf, size_t size);
+/* Read proc_fd/self/FILE (e.g. "mountinfo") whole into buf: its length, -EFBIG when it does not
+ * fit, or -errno. */
+ssize_t proc_self_read(int proc_fd, const char *file, char *buf, size_t size);
+/* In a new user namespace: map uid and gid to themselves (setgroups denied first, as the kernel
+ * wants of an unprivileged writer). */
+int proc_self_map_ids(int proc_fd, uid_t uid, gid_t gid);
 /* Does pid catch sig? 1 yes, 0 no, -errno when it cannot be told. */
 int proc_catches(int proc_fd, pid_t pid, int sig);
 /* Does sig's default disposition end the process (SIGUSR1 does; SIGCHLD, SIGWINCH, SIGURG, SIGCONT

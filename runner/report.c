@@ -159,6 +159,48 @@ static void report_json_log(FILE *f, const struct report_log *l)
         fprintf(f, ", \"signals_skipped\": %llu },\n", (unsigned long long)l->signals_skipped);
 }
 
+static void report_json_sandbox(FILE *f, const struct sandbox_run *s)
+{
+        char act[48];
+        if (!s)
+                return;
+        fprintf(f, "  \"sandbox\": { \"enabled\": %s", s->enabled ? "true" : "false");
+        if (s->enabled) {
+                fprintf(f, ", \"mount_namespace\": %s, \"user_namespace\": %s, \"read_only\": [",
+                        s->mount_ns ? "true" : "false", s->user_ns ? "true" : "false");
+                for (unsigned i = 0; s->mount_ns && i < s->n_ro; i++) {
+                        fputs(i ? ", " : "", f);
+                        report_json_string(f, s->ro[i].path);
+                }
+                sandbox_action_format(s->spec->action, s->spec->errno_value, act, sizeof act);
+                fprintf(f, "], \"cgroup_namespace\": %s, \"no_new_privs\": %s, \"restrict_namespaces\": %s, "
+                           "\"seccomp\": { \"mode\": \"%s\", \"action\": \"%s\", \"syscalls\": %u }",
+                        s->cgroup_ns ? "true" : "false", s->no_new_privs ? "true" : "false",
+                        s->restrict_namespaces ? "true" : "false", s->spec->filter.allow ? "allow" : "deny", act,
+                        s->filter_rules);
+        }
+        fputs(", \"user\": ", f);
+        if (s->drop_user) {
+                fputs("{ \"name\": ", f);
+                report_json_string(f, s->user);
+                fprintf(f, ", \"uid\": %u, \"gid\": %u, \"groups\": [", (unsigned)s->uid, (unsigned)s->gid);
+                for (int i = 0; i < s->n_groups; i++)
+                        fprintf(f, "%s%u", i ? ", " : "", (unsigned)s->groups[i]);
+                fputs("] }", f);
+        } else
+                fputs("null", f);
+        fputs(", \"capabilities\": ", f);
+        if (s->bounding_set) {
+                fputc('[', f);
+                for (int c = 0, n = 0; c <= sandbox_cap_last(); c++)
+                        if ((s->bounding >> c) & 1)
+                                fprintf(f, "%s\"%s\"", n++ ? ", " : "", sandbox_cap_name(c));
+                fputc(']', f);
+        } else
+                fputs("null", f);
+        fputs(" },\n", f);
+}
+
 void report_json(FILE *f, const struct report *r)
 {
         char sig[32];
@@ -186,6 +228,7 @@ void report_json(FILE *f, const struct report *r)
                 (unsigned long long)r->stats.ev_oom, (unsigned long long)r->stats.ev_oom_kill,
                 (unsigned long long)r->stats.ev_oom_group_kill);
         report_json_log(f, r->log);
+        report_json_sandbox(f, r->sandbox);
         fprintf(f, "  \"exit\": { \"code\": %d, \"signal\": ", r->exit_code);
         if (r->signal) {
                 fputc('"', f);
@@ -245,7 +288,10 @@ void report_summary(FILE *f, const char *prefix, const struct report *r)
         if (r->oom_killed)
                 fputs("OOM-killed", f);
         else if (r->signal)
-                fprintf(f, "killed by %s", signal_name(r->signal, sig, sizeof sig));
+                fprintf(f, "killed by %s%s", signal_name(r->signal, sig, sizeof sig),
+                        r->signal == SIGSYS && r->sandbox && r->sandbox->enabled && r->sandbox->spec->action == SANDBOX_KILL
+                                ? " (a system call the sandbox's seccomp filter denies)"
+                                : "");
         else
                 fprintf(f, "exited %d", r->exit_code);
         fprintf(f, " after %.2fs; peak %s of %s", r->duration_s, peak, max);

@@ -7,6 +7,7 @@
 #include "../config/policy.h"
 #include "cg.h"
 #include "kmsg.h"
+#include "sandbox.h"
 
 /* Bounded, preallocated: the supervisor must not allocate while the sandbox is at its limit. */
 #define REPORT_MAX_LEVELS 512
@@ -79,6 +80,7 @@ struct report {
         bool victim_known;
         struct oom_victim victim;
         const struct report_log *log;  /* levels and actions; NULL = none */
+        const struct sandbox_run *sandbox; /* --sandbox / --user as applied; NULL = neither */
 };
 
 /* JSON string literal for arbitrary bytes: escapes, and U+FFFD for invalid UTF-8. */

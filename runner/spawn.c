@@ -15,13 +15,16 @@
 
 #include "../config/size.h"
 #include "log.h"
+#include "sandbox.h"
 #include "util.h"
 
-enum spawn_stage { STAGE_SETUP, STAGE_CGROUP, STAGE_EXEC, _STAGE_MAX };
+enum spawn_stage { STAGE_SETUP, STAGE_CGROUP, STAGE_SANDBOX, STAGE_EXEC, _STAGE_MAX };
 
+/* One write on the pipe, well under PIPE_BUF: it arrives whole. */
 struct spawn_error {
         int stage;
         int err;
+        char what[200]; /* STAGE_SANDBOX: the step that failed */
 };
 
 int spawn_exec_status(int err)
@@ -60,7 +63,7 @@ static pid_t fork_into(const struct cg_sandbox *sb, bool *ret_entered)
 
 static _Noreturn void child(const struct spawn_req *r, pid_t parent, int errfd, bool entered)
 {
-        struct spawn_error e = { STAGE_SETUP, 0 };
+        struct spawn_error e = { STAGE_SETUP, 0, "" };
 
         /* If memrun dies, so does the command; and it may have died before prctl took effect. */
         if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent) {
@@ -69,7 +72,7 @@ static _Noreturn void child(const struct spawn_req *r, pid_t parent, int errfd, 
         }
         int k = entered ? 0 : cg_sandbox_enter(r->sandbox);
         if (k < 0) {
-                e = (struct spawn_error){ STAGE_CGROUP, -k };
+                e = (struct spawn_error){ STAGE_CGROUP, -k, "" };
                 goto fail;
         }
         setenv_u64("MEMRUN_LIMIT", r->limit);
@@ -79,9 +82,19 @@ static _Noreturn void child(const struct spawn_req *r, pid_t parent, int errfd, 
                 setenv(kv[0], kv[1], 1);
         if (r->hints && r->soft != SIZE_MAX_VALUE && !getenv("GOMEMLIMIT"))
                 setenv_u64("GOMEMLIMIT", r->soft);
+        if (r->sandbox_run) {
+                sandbox_user_env(r->sandbox_run);
+                k = sandbox_apply(r->sandbox_run, e.what, sizeof e.what);
+                if (k < 0) {
+                        e.stage = STAGE_SANDBOX;
+                        e.err = -k;
+                        goto fail;
+                }
+        }
         sigprocmask(SIG_SETMASK, r->child_mask, NULL);
         execvp(r->argv[0], r->argv);
-        e = (struct spawn_error){ STAGE_EXEC, errno };
+        e.stage = STAGE_EXEC;
+        e.err = errno;
 fail:
         (void)!write(errfd, &e, sizeof e);
         _exit(e.stage == STAGE_EXEC ? spawn_exec_status(e.err) : 125);
@@ -129,6 +142,10 @@ int spawn_child(const struct spawn_req *r, pid_t *ret_pid)
         switch (e.stage) {
         case STAGE_CGROUP:
                 log_error("cannot move the command into cgroup %s: %s", r->sandbox->path, strerror(e.err));
+                return 125;
+        case STAGE_SANDBOX:
+                e.what[sizeof e.what - 1] = '\0';
+                log_error("--sandbox: %s failed: %s", e.what, strerror(e.err));
                 return 125;
         case STAGE_EXEC:
                 if (spawn_exec_status(e.err) == 127)

@@ -8,6 +8,8 @@
 
 #include "cg.h"
 
+struct sandbox_run;
+
 struct spawn_req {
         char **argv;
         const struct cg_sandbox *sandbox;
@@ -15,6 +17,7 @@ struct spawn_req {
         bool hints;                /* export GOMEMLIMIT */
         const sigset_t *child_mask; /* signal mask the command starts with */
         const char *const *env;     /* extra NAME, VALUE pairs, NULL-terminated; NULL = none */
+        const struct sandbox_run *sandbox_run; /* applied after placement, before exec; NULL = none */
 };
 
 /* Returns 0 with *ret_pid set, or the exit status memrun should use (125/126/127) as a positive

@@ -1,6 +1,6 @@
 #!/bin/sh
-# run.sh: builds the fuzz targets (fuzz_policy, fuzz_size, fuzz_psi, fuzz_proto, fuzz_kmsg, fuzz_registry) and
-# runs each for a bounded time.
+# run.sh: builds the fuzz targets (fuzz_policy, fuzz_size, fuzz_psi, fuzz_proto, fuzz_kmsg, fuzz_registry,
+# fuzz_sandbox) and runs each for a bounded time.
 # Usage: tests/fuzz/run.sh [TARGET...]   (from anywhere; default: every target)
 # Env: FUZZ_SECONDS (per target, default 20), FUZZ_CC (default clang), B (build dir, default build).
 # With clang's libFuzzer the targets are coverage-guided (-fsanitize=fuzzer,address,undefined); without
@@ -25,6 +25,7 @@ if [ "$SECONDS_EACH" -eq 0 ]; then BOUND=-runs=0; else BOUND=-max_total_time=$SE
 WARN=${WARN:-"-Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wconversion"}
 BASE="-std=gnu11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer $WARN ${CPPFLAGS:-}"
 INIH=$(pkg-config --cflags --libs inih 2>/dev/null || echo -linih)
+SECCOMP=$(pkg-config --cflags --libs libseccomp 2>/dev/null || echo -lseccomp)
 
 # Pick the build mode once: libFuzzer if it links, else the standalone driver.
 probe=$OUT/probe
@@ -48,21 +49,21 @@ rm -f "$probe" "$probe.c"
 
 srcs() {
     case $1 in
-    policy) echo "config/policy.c config/size.c" ;;
+    policy | sandbox) echo "config/policy.c config/sandbox.c config/size.c" ;;
     size) echo "config/size.c" ;;
     psi) echo "runner/psi.c runner/util.c" ;;
-    proto) echo "runner/lsrv.c runner/proc.c runner/cg_detect.c runner/util.c runner/log.c config/policy.c config/size.c" ;;
+    proto) echo "runner/lsrv.c runner/proc.c runner/cg_detect.c runner/util.c runner/log.c config/policy.c config/sandbox.c config/size.c" ;;
     kmsg) echo "runner/kmsg.c runner/util.c" ;;
     registry) echo "runner/registry.c runner/cg_sandbox.c runner/cg_detect.c runner/log.c runner/util.c" ;;
     esac
 }
 libs() {
     case $1 in
-    policy | proto) echo "$INIH" ;;
+    policy | proto | sandbox) echo "$INIH $SECCOMP" ;;
     esac
 }
 
-targets=${*:-policy size psi proto kmsg registry}
+targets=${*:-policy size psi proto kmsg registry sandbox}
 failed=""
 for t in $targets; do
     [ -f "tests/fuzz/fuzz_$t.c" ] || { echo "run.sh: no target tests/fuzz/fuzz_$t.c" >&2; exit 2; }
