@@ -38,8 +38,8 @@ MAIN_SRC    := runner/main.c
 EXAMPLES    := leak cachefill fragment loadgen
 LIB_EXAMPLES := cachesrv prefork burst forkgrow holdcache
 UNIT_TESTS  := test_size test_options test_cg test_registry test_kmsg test_report test_level test_psi \
-               test_lsrv test_policy test_preload test_memlimit test_governor test_actions
-HELPERS     := mlclient
+               test_lsrv test_policy test_preload test_memlimit test_governor test_actions test_sandbox
+HELPERS     := mlclient sysprobe
 
 LIB_SRC     := limiter/memlimit.c limiter/memlimit_client.c limiter/memlimit_actions.c \
                limiter/memlimit_standalone.c limiter/memlimit_size.c

@@ -495,12 +495,14 @@ t_stall_kill() {
 . "$(dirname "$0")/limiter.sh"
 # the governor: the soft limit held as a control loop
 . "$(dirname "$0")/governor.sh"
+# the sandbox: --sandbox, --user, [sandbox]
+. "$(dirname "$0")/sandbox.sh"
 
 # ---------------------------------------------------------------- run
 say "# memrun integration tests: $MEMRUN, cgroup $MODE, sandboxes in $SANDBOXES, kernel $(uname -r)"
 [ "$(id -u)" = 0 ] || { say "SKIP: integration tests need root (cgroup creation)"; say "host: 0 passed, 0 failed, 1 skipped"; exit 1; }
 command -v jq >/dev/null || { say "jq is required (apt-get install jq)"; exit 1; }
-for b in "$LEAK" "$CACHEFILL" "$MLCLIENT"; do [ -x "$b" ] || { say "$b missing: run make"; exit 1; }; done
+for b in "$LEAK" "$CACHEFILL" "$MLCLIENT" "$HELPERS/sysprobe"; do [ -x "$b" ] || { say "$b missing: run make"; exit 1; }; done
 
 for t in ${MEMRUN_TESTS:-t_exit_passthrough t_exit_signal t_exit_126_127 t_stdio_passthrough t_bad_sizes \
     t_bad_options t_bad_cgroup_parent t_missing_cgroupfs t_v2_without_memory_controller t_readonly_cgroupfs \
@@ -511,7 +513,10 @@ for t in ${MEMRUN_TESTS:-t_exit_passthrough t_exit_signal t_exit_126_127 t_stdio
     t_signal_action t_limiter_client t_hostile_clients t_timeline t_pressure_environment t_reclaim t_stall_escalation \
     t_stall_kill t_limiter_cache_survives t_limiter_standalone t_limiter_preload_fragment t_limiter_prefork \
     t_limiter_cachesrv_sheds t_governor_holds t_governor_shipped_policies t_governor_contrast \
-    t_governor_futile_client t_governor_leak_gives_up t_governor_signal_not_handled t_many_runs_leave_nothing}; do
+    t_governor_futile_client t_governor_leak_gives_up t_governor_signal_not_handled \
+    t_sandbox_limit_readonly t_sandbox_cannot_move_out t_sandbox_no_remount t_sandbox_proc_root_escape \
+    t_sandbox_namespaces t_sandbox_errno_and_kill t_sandbox_ordinary_workloads t_sandbox_user \
+    t_sandbox_pressure_watch t_sandbox_cgroup_namespace t_sandbox_bad_specs t_many_runs_leave_nothing}; do
     run "$t"
 done
 say "host: $PASS passed, $FAIL failed, $SKIP skipped"

@@ -43,8 +43,8 @@ for a in sh mount mkdir cat echo sleep kill ps grep sed awk head tail wc seq dd 
          date true false yes; do
     [ -e "$r/bin/$a" ] || die "busybox lacks the '$a' applet"
 done
-echo 'root:x:0:0:root:/root:/bin/sh' > "$r/etc/passwd"
-echo 'root:x:0:' > "$r/etc/group"
+printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' > "$r/etc/passwd"
+printf 'root:x:0:\nnogroup:x:65534:\n' > "$r/etc/group"
 
 # 2. The caller's tree on top.
 cp -a "$rootdir/." "$r/" || die "copying $rootdir failed"
