@@ -3,6 +3,8 @@
 # same run, interleaved round by round:
 #   true          /bin/true, bare
 #   memrun        BUILD_DIR/memrun -q --limit 64M -- /bin/true  (create cgroup, limit, run, collect, remove)
+#   memrun --sandbox  the same with --sandbox (mount namespace, read-only remounts, seccomp filter):
+#                 its cost is reported against plain memrun
 #   cgroup-tools  cgcreate && cgset (64M) && cgexec /bin/true && cgdelete: the same job with libcgroup
 # Prints a markdown table for the README and a line naming the machine. A report, not a test: no
 # thresholds; exit 0 unless a tool is missing or a command fails.
@@ -117,7 +119,8 @@ HELPER=$B/bench/launch
 measure() {
 	name="$OWN/$PREFIX$1%N"
 	shift
-	set -- "$@" -c true /bin/true ';' -c memrun "$MEMRUN" -q --limit 64M -- /bin/true ';'
+	set -- "$@" -c true /bin/true ';' -c memrun "$MEMRUN" -q --limit 64M -- /bin/true ';' \
+		-c "memrun --sandbox" "$MEMRUN" -q --limit 64M --sandbox -- /bin/true ';'
 	if [ -n "$CGTOOLS" ]; then
 		set -- "$@" -c cgroup-tools \
 			cgcreate -g "memory:$name" '&&' \
@@ -150,7 +153,7 @@ echo "### Launch cost: memrun vs /bin/true vs cgroup-tools"
 echo
 echo "Machine: $(nproc) CPUs${CPU:+ ($CPU)}, kernel $(uname -r), cgroup $MODE; $(date -u '+%Y-%m-%d %H:%M UTC')."
 # shellcheck disable=SC2016 # backquotes are markdown here
-printf 'Commands: `/bin/true`; `memrun -q --limit 64M -- /bin/true`'
+printf 'Commands: `/bin/true`; `memrun -q --limit 64M -- /bin/true`; the same with `--sandbox`'
 # shellcheck disable=SC2016
 [ -z "$CGTOOLS" ] || printf '; `cgcreate -g memory:P && cgset -r %s=64M P && cgexec -g memory:P /bin/true && cgdelete memory:P` (P: a fresh cgroup beneath the benchmark'"'"'s own memory cgroup; the four tools are spawned directly, no shell)' "$LIMITKEY"
 printf '. Each launch is timed from spawn to reap by bench/launch.c.\n'

@@ -516,7 +516,8 @@ for t in ${MEMRUN_TESTS:-t_exit_passthrough t_exit_signal t_exit_126_127 t_stdio
     t_governor_futile_client t_governor_leak_gives_up t_governor_signal_not_handled \
     t_sandbox_limit_readonly t_sandbox_cannot_move_out t_sandbox_no_remount t_sandbox_proc_root_escape \
     t_sandbox_namespaces t_sandbox_errno_and_kill t_sandbox_ordinary_workloads t_sandbox_user \
-    t_sandbox_pressure_watch t_sandbox_cgroup_namespace t_sandbox_bad_specs t_many_runs_leave_nothing}; do
+    t_sandbox_pressure_watch t_sandbox_cgroup_namespace t_sandbox_bad_specs t_sandbox_rootless \
+    t_many_runs_leave_nothing}; do
     run "$t"
 done
 say "host: $PASS passed, $FAIL failed, $SKIP skipped"

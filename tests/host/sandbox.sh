@@ -189,3 +189,30 @@ t_sandbox_bad_specs() {
     expect_out 'syscall filter (built in): denies [0-9]* syscalls'
     expect_out '@mount .* syscalls on this architecture'
 }
+
+# Rootless: an unprivileged user with a delegated cgroup owns its sandbox's memory.max, so without
+# --sandbox the command can lift its own limit; with it the read-only mount is made inside a user
+# namespace that maps only that user, and the write fails.
+t_sandbox_rootless() {
+    [ $MODE = v2 ] || { skip "cgroup v2 only: a delegated cgroup for an unprivileged user (runs in the VM suite)"; return; }
+    [ -x /usr/bin/setpriv ] || { fail "/usr/bin/setpriv missing"; return; }
+    d=$CG/t-rootless-$$
+    # (inside the VM: the root cgroup hands memory down, as a service manager's would)
+    grep -qw memory $CG/cgroup.subtree_control || echo +memory >$CG/cgroup.subtree_control || { fail "+memory at the root"; return; }
+    mkdir "$d" || { fail "mkdir $d"; return; }
+    chown 65534:65534 "$d" "$d/cgroup.procs" "$d/cgroup.subtree_control" "$d/cgroup.threads" || { fail chown; rmdir "$d"; return; }
+    chmod 777 "$T"
+    for s in plain sandbox; do
+        opt=; [ $s = sandbox ] && opt=--sandbox
+        sh -c "echo \$\$ > $d/cgroup.procs; exec /usr/bin/setpriv --reuid=65534 --regid=65534 --clear-groups env MEMRUN_RUNTIME_DIR=$T/userrun \"$MEMRUN\" -q --limit 64M $opt --report $T/$s.json -- sh -c 'id -u; echo max > /sys/fs/cgroup\$MEMRUN_CGROUP/memory.max 2>/dev/null; echo write=\$?; cat /sys/fs/cgroup\$MEMRUN_CGROUP/memory.max'" >"$T/$s.out" 2>"$T/$s.err"
+        echo "exit=$?" >>"$T/$s.out"
+    done
+    grep -qx 65534 "$T/plain.out" || fail "not run as 65534: $(cat "$T/plain.out" "$T/plain.err")"
+    grep -qx max "$T/plain.out" || fail "contrast: the delegated user could not lift its own limit: $(cat "$T/plain.out" "$T/plain.err")"
+    grep -qx 67108864 "$T/sandbox.out" || fail "--sandbox (rootless): memory.max changed: $(cat "$T/sandbox.out" "$T/sandbox.err")"
+    grep -qx 'exit=0' "$T/sandbox.out" || fail "--sandbox (rootless) failed: $(cat "$T/sandbox.out" "$T/sandbox.err")"
+    grep -qx 'write=0' "$T/sandbox.out" && fail "--sandbox (rootless): the write succeeded"
+    [ "$(jqr .sandbox.user_namespace "$T/sandbox.json")" = true ] || fail "report: $(jq -c .sandbox "$T/sandbox.json" 2>&1)"
+    sleep 0.1
+    rmdir "$d" 2>/dev/null || fail "left $d: $(find "$d" -mindepth 1 -type d)"
+}
