@@ -48,22 +48,14 @@ static int probe(const char *name)
                         waitpid(pid, NULL, 0);
                 return -e;
         }
-        if (strcmp(name, "clone-newns") == 0) {
-                long pid = syscall(SYS_clone, CLONE_NEWNS | SIGCHLD, NULL, NULL, NULL, NULL);
-                if (pid < 0)
-                        return -errno;
-                if (pid == 0)
-                        _exit(0);
-                waitpid((pid_t)pid, NULL, 0);
-                return 0;
-        }
-        if (strcmp(name, "clone3") == 0) {
+        if (strcmp(name, "clone-newns") == 0 || strcmp(name, "clone3") == 0) {
                 struct clone_args a = { .exit_signal = SIGCHLD };
-                long pid = syscall(SYS_clone3, &a, sizeof a);
+                long pid = strcmp(name, "clone3") == 0 ? syscall(SYS_clone3, &a, sizeof a)
+                                                       : syscall(SYS_clone, CLONE_NEWNS | SIGCHLD, NULL, NULL, NULL, NULL);
                 if (pid < 0)
                         return -errno;
                 if (pid == 0)
-                        _exit(0);
+                        _exit(0); /* the child: gone at once */
                 waitpid((pid_t)pid, NULL, 0);
                 return 0;
         }
