@@ -527,7 +527,7 @@ void sandbox_spec_print(FILE *f, const struct sandbox_spec *s)
         if (s->caps_set) {
                 unsigned n = 0;
                 for (int c = 0; c <= CAP_LAST_CAP; c++)
-                        n += (s->keep_caps >> c) & 1;
+                        n += (unsigned)((s->keep_caps >> c) & 1);
                 fprintf(f, "  capabilities kept: %u of %d:", n, CAP_LAST_CAP + 1);
                 for (int c = 0; c <= CAP_LAST_CAP && n <= 8; c++)
                         if ((s->keep_caps >> c) & 1)
