@@ -15,6 +15,7 @@ WARN        := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -
                $(if $(filter 1,$(WERROR)),-Werror)
 CFLAGS      ?= -O2 -g
 LIBDIR      ?= $(PREFIX)/lib
+UNITDIR     ?= $(PREFIX)/lib/systemd/system
 # One flag set: the normal build adds CFLAGS, the sanitizer build its own optimisation and -fsanitize.
 BASE_CFLAGS := -std=gnu11 $(WARN) $(CPPFLAGS) -DMEMRUN_VERSION='"$(VERSION)"' -D_GNU_SOURCE \
                -DMEMRUN_LIBDIR='"$(LIBDIR)/memrun"'
@@ -25,21 +26,21 @@ SAN_FLAGS   := $(BASE_CFLAGS) -O1 -g -fsanitize=address,undefined -fno-omit-fram
 # fuzzing, jq for the reports); to benchmark (callgrind counts, the cgroup-tools and Go baselines,
 # the plots).
 BUILD_PKGS  := gcc make pkg-config libinih-dev libseccomp-dev
-CHECK_PKGS  := libcmocka-dev qemu-system-x86 busybox-static cpio jq clang
+CHECK_PKGS  := libcmocka-dev qemu-system-x86 busybox-static cpio jq clang mmdebstrap zstd
 BENCH_PKGS  := valgrind cgroup-tools golang-go gnuplot-nox
 FUZZ_SECONDS ?= 20
 
 RUNNER_SRC  := runner/util.c runner/log.c runner/options.c runner/cg_detect.c runner/cg_sandbox.c \
                runner/registry.c runner/spawn.c runner/kmsg.c runner/report.c runner/monitor.c \
-               runner/level.c runner/governor.c runner/proc.c runner/psi.c runner/actions.c runner/lsrv.c runner/preload.c runner/sandbox.c \
+               runner/level.c runner/governor.c runner/proc.c runner/psi.c runner/actions.c runner/lsrv.c runner/preload.c runner/sandbox.c runner/sdnotify.c \
                config/size.c config/policy.c config/sandbox.c
 LIBS        := $$(pkg-config --libs inih libseccomp) -lm
 MAIN_SRC    := runner/main.c
 EXAMPLES    := leak cachefill fragment loadgen
 LIB_EXAMPLES := cachesrv prefork burst forkgrow holdcache
 UNIT_TESTS  := test_size test_options test_cg test_registry test_kmsg test_report test_level test_psi \
-               test_lsrv test_policy test_preload test_memlimit test_governor test_actions test_sandbox
-HELPERS     := mlclient sysprobe
+               test_lsrv test_policy test_preload test_memlimit test_governor test_actions test_sandbox test_sdnotify
+HELPERS     := mlclient sysprobe sdservice
 
 LIB_SRC     := limiter/memlimit.c limiter/memlimit_client.c limiter/memlimit_actions.c \
                limiter/memlimit_standalone.c limiter/memlimit_size.c
@@ -51,7 +52,7 @@ HDRS        := $(wildcard examples/*.h runner/*.h config/*.h limiter/*.h tests/u
 OBJ         := $(RUNNER_SRC:%.c=$(B)/obj/%.o)
 SAN_OBJ     := $(RUNNER_SRC:%.c=$(B)/asan/obj/%.o)
 
-.PHONY: all deps check-deps demo check lint unit host vm asan fuzz bench install uninstall clean
+.PHONY: systemd-vm all deps check-deps demo check lint unit host vm asan fuzz bench install uninstall clean
 all: $(B)/memrun $(LIBS_OUT) $(B)/libmemlimit-preload.so $(EXAMPLES:%=$(B)/examples/%) \
      $(LIB_EXAMPLES:%=$(B)/examples/%) $(HELPERS:%=$(B)/tests/helpers/%)
 
@@ -77,6 +78,7 @@ $(B)/.deps-build $(B)/.deps-check $(B)/.deps-bench:
 $(B)/.build-ok:
 	@mkdir -p $(B)
 	@pkg-config --exists inih 2>/dev/null || { echo "error: inih not found by pkg-config: run 'make deps' (Debian: apt-get install libinih-dev)"; exit 1; }
+	@pkg-config --exists libseccomp 2>/dev/null || { echo "error: libseccomp not found by pkg-config: run 'make deps' (Debian: apt-get install libseccomp-dev)"; exit 1; }
 	@touch $@
 
 $(B)/obj/%.o: %.c $(HDRS) | $(B)/.build-ok
@@ -192,7 +194,18 @@ check: check-deps
 	@$(MAKE) --no-print-directory asan
 	@$(MAKE) --no-print-directory fuzz
 	@$(MAKE) --no-print-directory vm
+	@$(MAKE) --no-print-directory systemd-vm
 	@echo "make check: all suites passed"
+
+# systemd 252 as PID 1 (cgroup v2) in qemu: the root filesystem is built once by mmdebstrap from
+# this host's apt sources and cached under $(B)/systemd-vm/ (tests/systemd/rootfs.sh).
+systemd-vm: all $(B)/.deps-check
+	@rm -rf $(B)/systemd-root
+	@$(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/$(B)/systemd-root PREFIX=/usr >/dev/null
+	@mkdir -p $(B)/systemd-root/tests/systemd $(B)/systemd-root/usr/libexec/memrun
+	@cp tests/systemd/suite.sh $(B)/systemd-root/tests/systemd/
+	@cp $(EXAMPLES:%=$(B)/examples/%) $(HELPERS:%=$(B)/tests/helpers/%) $(B)/systemd-root/usr/libexec/memrun/
+	B=$(B) MEMRUN_VM_LOG=$(B)/systemd-vm.log tests/systemd/run.sh $(B)/systemd-root /tests/systemd/suite.sh
 
 demo: all
 	@sh examples/demo.sh $(B)
@@ -221,6 +234,10 @@ install: all
 	install -m 0644 man/memlimit.3 $(DESTDIR)$(MANDIR)/man3/memlimit.3
 	install -d $(DESTDIR)$(LIBDIR)/memrun
 	install -m 0755 $(B)/libmemlimit-preload.so $(DESTDIR)$(LIBDIR)/memrun/libmemlimit-preload.so
+	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(PREFIX)/share/memrun/systemd
+	for u in memrun-example.service memrun@.service; do \
+		sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@DATADIR@|$(PREFIX)/share/memrun|g' systemd/$$u > $(DESTDIR)$(UNITDIR)/$$u; done
+	sed -e 's|@BINDIR@|$(BINDIR)|g' systemd/memrun-wrap.conf > $(DESTDIR)$(PREFIX)/share/memrun/systemd/memrun-wrap.conf
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/memrun $(DESTDIR)$(MANDIR)/man1/memrun.1 $(DESTDIR)$(MANDIR)/man5/memrun.ini.5
@@ -228,7 +245,8 @@ uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libmemlimit.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libmemlimit.so.0 \
 		$(DESTDIR)$(LIBDIR)/libmemlimit.so $(DESTDIR)$(LIBDIR)/libmemlimit.a $(DESTDIR)$(INCLUDEDIR)/memlimit.h \
 		$(DESTDIR)$(LIBDIR)/pkgconfig/memlimit.pc $(DESTDIR)$(MANDIR)/man3/memlimit.3 \
-		$(DESTDIR)$(LIBDIR)/memrun/libmemlimit-preload.so
+		$(DESTDIR)$(LIBDIR)/memrun/libmemlimit-preload.so \
+		$(DESTDIR)$(UNITDIR)/memrun-example.service $(DESTDIR)$(UNITDIR)/memrun@.service
 	-rmdir $(DESTDIR)$(LIBDIR)/memrun 2>/dev/null
 
 clean:

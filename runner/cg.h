@@ -122,6 +122,8 @@ int cg_sandbox_chown_pressure(const struct cg_sandbox *s, uid_t uid, gid_t gid);
 int cg_sandbox_stats(struct cg_sandbox *s, struct cg_stats *ret);
 /* SIGKILL every process in the sandbox (cgroup.kill, else freeze-kill-thaw, else per pid). */
 int cg_sandbox_kill(const struct cg_sandbox *s);
+/* Send sig to every process in the sandbox (--wait-all forwarding); how many, or -errno. */
+int cg_sandbox_signal(const struct cg_sandbox *s, int sig);
 /* Is any process left? */
 bool cg_sandbox_populated(const struct cg_sandbox *s);
 /* Remove the directories (sandbox must be empty) and undo the placement's own changes. */

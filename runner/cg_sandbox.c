@@ -480,20 +480,21 @@ int cg_sandbox_stats(struct cg_sandbox *s, struct cg_stats *ret)
         return 0;
 }
 
-/* SIGKILL each pid listed in dir_fd/cgroup.procs; returns how many were signalled. */
-static int kill_listed(int dir_fd)
+/* Send sig to each pid listed in dir_fd/cgroup.procs; returns how many were signalled. */
+static int kill_listed(int dir_fd, int sig)
 {
         char buf[65536];
         int n = 0;
-        if (read_at(dir_fd, "cgroup.procs", buf, sizeof buf) < 0)
-                return -errno;
+        ssize_t r = read_at(dir_fd, "cgroup.procs", buf, sizeof buf);
+        if (r < 0)
+                return (int)r;
         for (char *p = buf, *eol; *p; p = eol + 1) {
                 eol = strchr(p, '\n');
                 if (!eol)
                         break;
                 *eol = '\0';
                 uint64_t pid;
-                if (parse_u64(p, &pid) == 0 && pid > 1 && pid <= INT32_MAX && kill((pid_t)pid, SIGKILL) == 0)
+                if (parse_u64(p, &pid) == 0 && pid > 1 && pid <= INT32_MAX && kill((pid_t)pid, sig) == 0)
                         n++;
         }
         return n;
@@ -505,11 +506,16 @@ static int kill_dir(int dir_fd, bool v2)
                 return 0;
         /* Before cgroup.kill (5.14): freeze so nothing forks while we kill, then thaw to let them die. */
         bool frozen = v2 && write_at(dir_fd, "cgroup.freeze", "1") == 0;
-        for (int i = 0; i < 100 && kill_listed(dir_fd) > 0; i++)
+        for (int i = 0; i < 100 && kill_listed(dir_fd, SIGKILL) > 0; i++)
                 ;
         if (frozen)
                 (void)write_at(dir_fd, "cgroup.freeze", "0");
         return 0;
+}
+
+int cg_sandbox_signal(const struct cg_sandbox *s, int sig)
+{
+        return kill_listed(s->mem_fd, sig);
 }
 
 int cg_sandbox_kill(const struct cg_sandbox *s)

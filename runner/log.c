@@ -4,14 +4,35 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static int verbosity;
+static bool journal;
 static const char *prefix = "memrun";
 static char last_error[1024];
 
 void log_set_verbosity(int v) { verbosity = v; }
 void log_set_prefix(const char *p) { prefix = p; }
 const char *log_last_error(void) { return last_error; }
+
+bool log_detect_journal(void)
+{
+        const char *js = getenv("JOURNAL_STREAM");
+        unsigned long long dev, ino;
+        struct stat st;
+        journal = js && sscanf(js, "%llu:%llu", &dev, &ino) == 2 && fstat(STDERR_FILENO, &st) == 0 &&
+                  (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+        return journal;
+}
+
+const char *log_journal_prefix(enum log_level level)
+{
+        /* sd-daemon.h: SD_ERR <3>, SD_WARNING <4>, SD_INFO <6>, SD_DEBUG <7> */
+        static const char *const p[_LOG_LEVEL_MAX] = { "<3>", "<4>", "<6>", "<7>" };
+        return journal && (unsigned)level < _LOG_LEVEL_MAX ? p[level] : "";
+}
 
 static void log_va(enum log_level level, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 static void log_va(enum log_level level, const char *fmt, va_list ap)
@@ -29,7 +50,7 @@ static void log_va(enum log_level level, const char *fmt, va_list ap)
                 return;
         char buf[2048];
         vsnprintf(buf, sizeof buf, fmt, ap);
-        fprintf(stderr, "%s: %s%s\n", prefix, level == LOG_WARN ? "warning: " : "", buf);
+        fprintf(stderr, "%s%s: %s%s\n", log_journal_prefix(level), prefix, level == LOG_WARN ? "warning: " : "", buf);
 }
 
 void log_msg(enum log_level level, const char *fmt, ...)

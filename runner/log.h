@@ -1,5 +1,6 @@
 /* log: the supervisor's stderr messages, with verbosity and a remembered last error for tests. */
 #pragma once
+#include <stdbool.h>
 
 enum log_level { LOG_ERR, LOG_WARN, LOG_INFO, LOG_DEBUG, _LOG_LEVEL_MAX };
 
@@ -7,6 +8,11 @@ enum log_level { LOG_ERR, LOG_WARN, LOG_INFO, LOG_DEBUG, _LOG_LEVEL_MAX };
 void log_set_verbosity(int v);
 void log_set_prefix(const char *prefix);
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* stderr is the journal (JOURNAL_STREAM names its device and inode, systemd.exec(5)): prefix each
+ * line with its sd-daemon priority ("<3>" error ... "<7>" debug). Returns whether it is. */
+bool log_detect_journal(void);
+/* The "<N>" for level when writing to the journal, else "". For lines printed outside log_msg. */
+const char *log_journal_prefix(enum log_level level);
 /* The text of the last LOG_ERR message, for unit tests. */
 const char *log_last_error(void);
 

@@ -23,6 +23,7 @@
 #include "psi.h"
 #include "registry.h"
 #include "sandbox.h"
+#include "sdnotify.h"
 #include "report.h"
 #include "spawn.h"
 #include "util.h"
@@ -32,6 +33,7 @@
 #endif
 
 #define EXIT_MEMRUN 125
+#define EXIT_OOM 137 /* 128 + SIGKILL: what a shell shows for an OOM-killed command */
 
 #ifndef MEMRUN_LIBDIR
 #define MEMRUN_LIBDIR "/usr/local/lib/memrun"
@@ -167,9 +169,20 @@ struct run {
         bool sandbox_oom;
         struct sandbox_run sbx;   /* --sandbox, --user */
         bool sbx_used;
+        struct sdnotify notify;   /* systemd's protocols, handed on to the command */
 };
 
 static struct plan plan;
+
+static void notify_dispatch(void *ctx)
+{
+        sdnotify_dispatch(ctx, now_mono());
+}
+
+static void notify_sample(void *ctx, enum level level, uint64_t usage)
+{
+        sdnotify_status(ctx, level_name(level), usage, plan.o.limit, now_mono());
+}
 
 /* Place, create, limit, watch, open the limiter, spawn. 0 when the command runs; else the exit
  * status to give (125, or 126/127 from spawn), with what was made left for run_teardown. */
@@ -192,6 +205,7 @@ static int run_setup(struct run *R)
                 log_error("signalfd: %m");
                 return EXIT_MEMRUN;
         }
+        (void)sdnotify_open(&R->notify);
         if (cg_host_open(R->plan->cgroup_root, R->plan->proc_root, &R->h) < 0)
                 return EXIT_MEMRUN;
         R->host_open = true;
@@ -285,6 +299,7 @@ static int run_setup(struct run *R)
                 .child_mask = &R->orig,
                 .env = R->env,
                 .sandbox_run = R->sbx_used ? &R->sbx : NULL,
+                .notify = &R->notify,
         };
         R->t0 = now_mono();
         r = spawn_child(&req, &R->child);
@@ -321,6 +336,11 @@ static void run_supervise(struct run *R)
                 .log = &replog,
                 .t0 = R->t0,
                 .timeline_fd = R->tl_fd,
+                .notify_fd = R->notify.up_fd >= 0 ? R->notify.relay_fd : -1,
+                .notify_dispatch = notify_dispatch,
+                .on_sample = R->notify.up_fd >= 0 ? notify_sample : NULL,
+                .notify_ctx = &R->notify,
+                .wait_all = o->wait_all,
         };
         int r = monitor_run(&mcfg, &R->sb, R->sigfd, R->child, &R->status);
         R->link.act = NULL;
@@ -370,6 +390,11 @@ static void run_post_mortem(struct run *R)
         } else {
                 rep->exit_code = WEXITSTATUS(R->status);
         }
+        /* --wait-all: the daemon the command left behind is what ran; its OOM kill is the run's. */
+        if (o->wait_all && R->sandbox_oom && !rep->oom_killed) {
+                rep->oom_killed = true;
+                rep->exit_code = EXIT_OOM;
+        }
         struct lsrv_stats ls;
         lsrv_stats(&limiter, &ls);
         replog.limiter_clients = (unsigned)ls.clients_ever;
@@ -395,6 +420,7 @@ static void run_teardown(struct run *R)
         close_fd(&R->sigfd);
         if (R->sbx_used)
                 sandbox_release(&R->sbx);
+        sdnotify_close(&R->notify);
 }
 
 /* Say what happened: the OOM line, the summary, the report; the exit status. */
@@ -402,15 +428,18 @@ static int run_emit(const struct run *R)
 {
         const struct options *o = &R->plan->o;
         const struct report *rep = &R->rep;
+        char warn_prefix[16], info_prefix[16];
+        snprintf(warn_prefix, sizeof warn_prefix, "%smemrun", log_journal_prefix(LOG_WARN));
+        snprintf(info_prefix, sizeof info_prefix, "%smemrun", log_journal_prefix(LOG_INFO));
         if (rep->oom_killed)
-                report_oom_line(stderr, "memrun", rep);
+                report_oom_line(stderr, warn_prefix, rep);
         else if (R->sandbox_oom)
                 log_warn("the OOM killer ended %s in the sandbox (oom_kill %llu), but %s itself %s %d",
                          rep->victim_known ? rep->victim.comm : "a process",
                          (unsigned long long)rep->stats.ev_oom_kill, o->argv[0],
                          rep->signal ? "died with status" : "exited", rep->exit_code);
         if (o->verbosity >= 0)
-                report_summary(stderr, "memrun", rep);
+                report_summary(stderr, info_prefix, rep);
         if (o->report) {
                 int r = report_write(o->report, rep);
                 if (r < 0)
@@ -441,13 +470,28 @@ static int run(const struct plan *p)
         run_supervise(&R);
         run_post_mortem(&R);
         run_teardown(&R);
-        return run_emit(&R);
+        r = run_emit(&R);
+        /* A command ended by TERM, INT or HUP (stopped by systemd, interrupted at a terminal): end
+         * memrun by the same signal, so its parent sees what it would have seen of the bare command
+         * (a service manager counts these as a clean stop; a shell stops its loop on INT). */
+        int sig = R.rep.signal;
+        if ((sig == SIGTERM || sig == SIGINT || sig == SIGHUP) && !p->o.expect_oom && !R.rep.oom_killed) {
+                sigset_t m;
+                fflush(NULL);
+                signal(sig, SIG_DFL);
+                sigemptyset(&m);
+                sigaddset(&m, sig);
+                sigprocmask(SIG_UNBLOCK, &m, NULL);
+                raise(sig);
+        }
+        return r;
 }
 
 int main(int argc, char **argv)
 {
         struct options *o = &plan.o;
 
+        (void)log_detect_journal();
         if (options_parse(argc, argv, physical_ram(), o) < 0)
                 return EXIT_MEMRUN;
         if (o->help) {

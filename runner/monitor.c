@@ -27,7 +27,7 @@
 #define V1_REGISTER_AFTER_S 0.02
 #define MONITOR_REASK_USEC 5000   /* a reply while above target brings the next sample this close */
 
-enum src { SRC_SIGNAL = 1, SRC_EVENTS, SRC_TIMER, SRC_TRIGGER, SRC_V1_EVENT, SRC_LIMITER };
+enum src { SRC_SIGNAL = 1, SRC_EVENTS, SRC_TIMER, SRC_TRIGGER, SRC_V1_EVENT, SRC_LIMITER, SRC_NOTIFY };
 
 struct trigger {
         int fd;
@@ -380,6 +380,8 @@ static void sample(struct monitor *m)
         }
         actions_tick(&m->act, now);
         arm_timer(m, next_interval(m, s.usage));
+        if (m->cfg->on_sample)
+                m->cfg->on_sample(m->cfg->notify_ctx, m->eng.cur, s.usage);
 }
 
 int monitor_run(const struct monitor_cfg *cfg, struct cg_sandbox *sb, int sigfd, pid_t child, int *ret_status)
@@ -408,6 +410,8 @@ int monitor_run(const struct monitor_cfg *cfg, struct cg_sandbox *sb, int sigfd,
                 (void)add_fd(&m, sb->events_fd, sb->mode == CG_V2 ? EPOLLPRI : EPOLLIN, SRC_EVENTS, 0);
         if (cfg->limiter_fd >= 0)
                 (void)add_fd(&m, cfg->limiter_fd, EPOLLIN, SRC_LIMITER, 0);
+        if (cfg->notify_fd >= 0)
+                (void)add_fd(&m, cfg->notify_fd, EPOLLIN, SRC_NOTIFY, 0);
         /* v1 thresholds 20 ms in (see sample(); a program can fill a limit in tens of milliseconds),
          * registered by a helper process; PSI once the command has run 100 ms (see sample()): trigger setup and
          * teardown cost an RCU grace period that a short command should not pay. */
@@ -416,7 +420,8 @@ int monitor_run(const struct monitor_cfg *cfg, struct cg_sandbox *sb, int sigfd,
         monitor_reap(child, &status, &reaped, &m.act, sb);
         if (!reaped)
                 sample(&m);
-        while (!reaped) {
+        /* --wait-all: a daemon that forked away keeps the sandbox populated after the command exits. */
+        while (!reaped || (cfg->wait_all && cg_sandbox_populated(sb))) {
                 struct epoll_event evs[8];
                 int n = epoll_wait(m.ep, evs, 8, -1);
                 if (n < 0) {
@@ -445,12 +450,25 @@ int monitor_run(const struct monitor_cfg *cfg, struct cg_sandbox *sb, int sigfd,
                                                           signal_name(sig, sn, sizeof sn));
                                                 continue;
                                         }
+                                        if (reaped) {
+                                                /* --wait-all, the command gone: the sandbox's processes get it */
+                                                log_debug("forwarding %s to the sandbox", signal_name(sig, sn, sizeof sn));
+                                                (void)cg_sandbox_signal(sb, sig);
+                                                continue;
+                                        }
                                         log_debug("forwarding %s to pid %d", signal_name(sig, sn, sizeof sn), (int)child);
                                         kill(child, sig);
                                 }
-                                monitor_reap(child, &status, &reaped, &m.act, sb);
+                                if (!reaped)
+                                        monitor_reap(child, &status, &reaped, &m.act, sb);
+                                else
+                                        monitor_reap(-1, NULL, NULL, &m.act, sb);
                                 break;
                         }
+                        case SRC_NOTIFY:
+                                if (cfg->notify_dispatch)
+                                        cfg->notify_dispatch(cfg->notify_ctx);
+                                break;
                         case SRC_EVENTS:
                                 if (cg_sandbox_event(sb) > 0) {
                                         struct cg_stats st;
@@ -493,7 +511,7 @@ int monitor_run(const struct monitor_cfg *cfg, struct cg_sandbox *sb, int sigfd,
                         }
                         }
                 }
-                if (want_sample && !reaped)
+                if (want_sample && (!reaped || cfg->wait_all))
                         sample(&m);
         }
         *ret_status = status;

@@ -21,9 +21,15 @@ struct monitor_cfg {
         double t0;
         int timeline_fd;                /* CSV rows per sample; -1 none */
         const char *proc_root;          /* where /proc is (signal actions look at SigCgt); NULL: /proc */
+        int notify_fd;                  /* the command's sd_notify socket; -1 none */
+        void (*notify_dispatch)(void *ctx);
+        void (*on_sample)(void *ctx, enum level level, uint64_t usage); /* NULL: none */
+        void *notify_ctx;
+        bool wait_all;                  /* --wait-all: until the sandbox is empty, not only the command */
 };
 
-/* Run until the main child has been reaped; its wait status goes to *ret_status. */
+/* Run until the main child has been reaped (with wait_all: and the sandbox is empty); the main
+ * child's wait status goes to *ret_status. */
 int monitor_run(const struct monitor_cfg *cfg, struct cg_sandbox *sb, int sigfd, pid_t child, int *ret_status);
 /* The sampling period: slow far from the next threshold, fast near it and while the governor holds
  * a level. Pure (earlyoom's sleep_time_ms): the inputs below, nothing else. */

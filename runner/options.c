@@ -21,6 +21,7 @@ enum {
         OPT_TIMELINE,
         OPT_SANDBOX,
         OPT_USER,
+        OPT_WAIT_ALL,
 };
 
 static const struct option longopts[] = {
@@ -37,6 +38,7 @@ static const struct option longopts[] = {
         { "no-hints", no_argument, NULL, OPT_NO_HINTS },
         { "preload", no_argument, NULL, OPT_PRELOAD },
         { "sandbox", no_argument, NULL, OPT_SANDBOX },
+        { "wait-all", no_argument, NULL, OPT_WAIT_ALL },
         { "user", required_argument, NULL, OPT_USER },
         { "verbose", no_argument, NULL, 'v' },
         { "quiet", no_argument, NULL, 'q' },
@@ -64,6 +66,8 @@ void options_usage(void)
               "      --preload         inject libmemlimit into the command (LD_PRELOAD): unmodified programs\n"
               "                        answer trim/collect with malloc_trim\n"
               "      --no-hints        do not export GOMEMLIMIT\n"
+              "      --wait-all        supervise until the sandbox is empty, not only until the command\n"
+              "                        exits (daemons that fork away)\n"
               "      --sandbox         harden the command: read-only cgroupfs in its own mount namespace,\n"
               "                        no_new_privs, no new namespaces, the default syscall deny list\n"
               "      --user USER[:GROUP]  run the command as USER (root only), after placement\n"
@@ -212,6 +216,9 @@ int options_parse(int argc, char **argv, uint64_t ram, struct options *ret)
                         break;
                 case OPT_SANDBOX:
                         o.sandbox = true;
+                        break;
+                case OPT_WAIT_ALL:
+                        o.wait_all = true;
                         break;
                 case OPT_USER:
                         if (sandbox_user_parse(optarg, o.user, sizeof o.user, o.group, sizeof o.group) < 0) {

@@ -16,6 +16,7 @@
 #include "../config/size.h"
 #include "log.h"
 #include "sandbox.h"
+#include "sdnotify.h"
 #include "util.h"
 
 enum spawn_stage { STAGE_SETUP, STAGE_CGROUP, STAGE_SANDBOX, STAGE_EXEC, _STAGE_MAX };
@@ -82,6 +83,8 @@ static _Noreturn void child(const struct spawn_req *r, pid_t parent, int errfd, 
                 setenv(kv[0], kv[1], 1);
         if (r->hints && r->soft != SIZE_MAX_VALUE && !getenv("GOMEMLIMIT"))
                 setenv_u64("GOMEMLIMIT", r->soft);
+        if (r->notify)
+                sdnotify_child(r->notify);
         if (r->sandbox_run) {
                 sandbox_user_env(r->sandbox_run);
                 k = sandbox_apply(r->sandbox_run, e.what, sizeof e.what);

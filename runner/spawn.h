@@ -9,6 +9,7 @@
 #include "cg.h"
 
 struct sandbox_run;
+struct sdnotify;
 
 struct spawn_req {
         char **argv;
@@ -18,6 +19,7 @@ struct spawn_req {
         const sigset_t *child_mask; /* signal mask the command starts with */
         const char *const *env;     /* extra NAME, VALUE pairs, NULL-terminated; NULL = none */
         const struct sandbox_run *sandbox_run; /* applied after placement, before exec; NULL = none */
+        const struct sdnotify *notify; /* systemd's NOTIFY_SOCKET/WATCHDOG/LISTEN_* handed on; NULL = none */
 };
 
 /* Returns 0 with *ret_pid set, or the exit status memrun should use (125/126/127) as a positive
