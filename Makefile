@@ -25,14 +25,14 @@ SAN_FLAGS   := $(BASE_CFLAGS) -O1 -g -fsanitize=address,undefined -fno-omit-fram
 # Debian packages, each list only what is used: to build; to run every test (cmocka, the VM suite,
 # fuzzing, jq for the reports); to benchmark (callgrind counts, the cgroup-tools and Go baselines,
 # the plots).
-BUILD_PKGS  := gcc make pkg-config libinih-dev libseccomp-dev
+BUILD_PKGS  := gcc make pkg-config libinih-dev libseccomp-dev libsystemd-dev
 CHECK_PKGS  := libcmocka-dev qemu-system-x86 busybox-static cpio jq clang mmdebstrap zstd
 BENCH_PKGS  := valgrind cgroup-tools golang-go gnuplot-nox
 FUZZ_SECONDS ?= 20
 
 RUNNER_SRC  := runner/util.c runner/log.c runner/options.c runner/cg_detect.c runner/cg_sandbox.c \
                runner/registry.c runner/spawn.c runner/kmsg.c runner/report.c runner/monitor.c \
-               runner/level.c runner/governor.c runner/proc.c runner/psi.c runner/actions.c runner/lsrv.c runner/preload.c runner/sandbox.c runner/sdnotify.c \
+               runner/level.c runner/governor.c runner/proc.c runner/psi.c runner/actions.c runner/lsrv.c runner/preload.c runner/sandbox.c runner/sdnotify.c runner/sdscope.c \
                config/size.c config/policy.c config/sandbox.c
 LIBS        := $$(pkg-config --libs inih libseccomp) -lm
 MAIN_SRC    := runner/main.c
@@ -79,6 +79,7 @@ $(B)/.build-ok:
 	@mkdir -p $(B)
 	@pkg-config --exists inih 2>/dev/null || { echo "error: inih not found by pkg-config: run 'make deps' (Debian: apt-get install libinih-dev)"; exit 1; }
 	@pkg-config --exists libseccomp 2>/dev/null || { echo "error: libseccomp not found by pkg-config: run 'make deps' (Debian: apt-get install libseccomp-dev)"; exit 1; }
+	@test -f /usr/include/systemd/sd-bus.h || { echo "error: sd-bus.h not found: run 'make deps' (Debian: apt-get install libsystemd-dev)"; exit 1; }
 	@touch $@
 
 $(B)/obj/%.o: %.c $(HDRS) | $(B)/.build-ok

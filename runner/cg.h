@@ -59,6 +59,9 @@ struct cg_placement {
         bool split_supervisor;        /* v2: memrun first moves itself to <own>/supervisor */
         bool memrun_subtree;          /* v2: parent is /memrun, created on demand */
 };
+/* Pure: would a scope from the service manager give memrun a cgroup it may use (v2, systemd, no
+ * --cgroup, its own cgroup neither the root nor delegated to it alone)? */
+bool cg_place_wants_scope(const struct cg_place_facts *f);
 /* Decide where the sandbox goes (docs/ARCHITECTURE.md, and memrun(1) "Where the sandbox goes"). -EPERM with a logged explanation
  * when no usable place exists. */
 int cg_place(const struct cg_place_facts *f, struct cg_placement *ret);

@@ -327,6 +327,12 @@ int cg_place_facts_read(const struct cg_host *h, const char *explicit_parent, st
         return 0;
 }
 
+bool cg_place_wants_scope(const struct cg_place_facts *f)
+{
+        return f->mode == CG_V2 && !f->explicit_parent && f->systemd && strcmp(f->own, "/") != 0 &&
+               !(f->own_memory_ok && f->own_alone);
+}
+
 int cg_place(const struct cg_place_facts *f, struct cg_placement *ret)
 {
         struct cg_placement p = {};

@@ -24,6 +24,7 @@
 #include "registry.h"
 #include "sandbox.h"
 #include "sdnotify.h"
+#include "sdscope.h"
 #include "report.h"
 #include "spawn.h"
 #include "util.h"
@@ -221,6 +222,24 @@ static int run_setup(struct run *R)
         (void)registry_sweep(rundir, &R->h);
 
         cg_place_facts_read(&R->h, o->cgroup, &facts);
+        if (cg_place_wants_scope(&facts)) {
+                /* Not delegated, but systemd runs the machine: ask it for a delegated scope. */
+                char unit[64], desc[300];
+                snprintf(desc, sizeof desc, "memrun %s: %s", R->plan->name, o->argv[0]);
+                r = sdscope_enter(!facts.root_user, desc, R->plan->proc_root, unit, sizeof unit);
+                if (r == 0) {
+                        log_debug("systemd's %s manager put memrun in %s (Delegate=yes)",
+                                  facts.root_user ? "system" : "user", unit);
+                        cg_host_close(&R->h);
+                        R->host_open = false;
+                        if (cg_host_open(R->plan->cgroup_root, R->plan->proc_root, &R->h) < 0)
+                                return EXIT_MEMRUN;
+                        R->host_open = true;
+                        cg_place_facts_read(&R->h, o->cgroup, &facts);
+                } else
+                        log_warn_errno(r, "memrun's cgroup %s is not delegated and systemd's %s manager gave no scope "
+                                          "(%m; -v says why)", facts.own, facts.root_user ? "system" : "user");
+        }
         if (cg_place(&facts, &place) < 0)
                 return EXIT_MEMRUN;
         cg_sandbox_paths(&R->h, &place, R->plan->name, &R->sb);

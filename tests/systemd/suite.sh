@@ -225,6 +225,43 @@ t_systemd_run_scope() {
     [ $rc = 137 ] || fail "user scope leak: exit $rc: $out"
 }
 
+# ---------------------------------------------------------------- no delegation: a scope over D-Bus
+t_transient_scope() {
+    systemctl start user@1000.service || { fail "user@1000.service"; return; }
+    ue="env XDG_RUNTIME_DIR=/run/user/1000 DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/1000/bus"
+    d=$(mktemp -d /tmp/scope.XXXXXX); chmod 777 "$d"
+    # the unprivileged user types memrun in a cgroup that is not delegated to it
+    out=$(runuser -u user -- $ue "$MEMRUN" -v --limit 64M -- /bin/sh -c 'id -u; cat /sys/fs/cgroup$MEMRUN_CGROUP/memory.max; cat /proc/self/cgroup' 2>"$d/err")
+    rc=$?
+    [ $rc = 0 ] || fail "user: exit $rc: $(cat "$d/err")"
+    [ "$(echo "$out" | sed -n 1p)" = 1000 ] || fail "user: not uid 1000: $out"
+    [ "$(echo "$out" | sed -n 2p)" = 67108864 ] || fail "user: memory.max: $out $(cat "$d/err")"
+    echo "$out" | grep -q 'user@1000.service/.*memrun-[0-9]*.scope/' || fail "user: not in a user scope: $out"
+    grep -q "asking the user manager for memrun-[0-9]*.scope (Delegate=yes)" "$d/err" || fail "-v does not say what was asked: $(cat "$d/err")"
+    runuser -u user -- $ue "$MEMRUN" --limit 32M --report "$d/r.json" -- $H/leak >/dev/null 2>"$d/err"
+    rc=$?
+    [ $rc = 137 ] || fail "user leak: exit $rc: $(cat "$d/err")"
+    [ "$(jq -r .exit.oom_killed "$d/r.json" 2>&1)" = true ] || fail "user leak report: $(cat "$d/r.json" 2>&1 | head -c 300)"
+    sleep 1
+    left=$(runuser -u user -- $ue systemctl --user list-units --all --no-legend 'memrun-*' 2>&1)
+    [ -z "$left" ] || fail "scopes left behind: $left"
+    left=$(find /sys/fs/cgroup -type d -name 'memrun-[0-9]*' 2>/dev/null)
+    [ -z "$left" ] || fail "cgroups left behind: $left"
+    # root in a service without Delegate=yes gets a system scope
+    u=sd-nodeleg.service
+    unit "$u" <<EOF
+[Service]
+Type=exec
+ExecStart=$MEMRUN --limit 64M -- /bin/sh -c 'cat /sys/fs/cgroup\$\$MEMRUN_CGROUP/memory.max'
+EOF
+    systemctl start "$u"
+    wait_for "$u" ActiveState inactive 30 || fail "no-delegate service: $(show $u ActiveState)"
+    [ "$(show $u Result)" = success ] || fail "no-delegate service: Result=$(show $u Result): $(journalctl -q -u $u --no-pager | tail -5)"
+    journalctl -q -u "$u" --no-pager | grep -q 67108864 || fail "no-delegate service: $(journalctl -q -u $u --no-pager | tail -5)"
+    gone "$u"
+    rm -rf "$d"
+}
+
 # ---------------------------------------------------------------- the shipped units
 t_shipped_units() {
     d=/usr/lib/systemd/system
@@ -266,7 +303,7 @@ EOF
 }
 
 say "# memrun systemd suite: $(systemctl --version | head -1), $(systemctl is-system-running), kernel $(uname -r)"
-for t in ${MEMRUN_SYSTEMD_TESTS:-t_notify t_watchdog t_socket t_oom_restart t_wait_all t_systemd_run_scope t_shipped_units}; do
+for t in ${MEMRUN_SYSTEMD_TESTS:-t_notify t_watchdog t_socket t_oom_restart t_wait_all t_systemd_run_scope t_transient_scope t_shipped_units}; do
     run "$t"
 done
 say "systemd: $PASS passed, $FAIL failed"

@@ -429,6 +429,28 @@ static void test_place_table(void **state)
         }
 }
 
+/* A scope is asked for exactly when systemd could give a usable cgroup that memrun lacks. */
+static void test_place_wants_scope(void **state)
+{
+        (void)state;
+        static const struct {
+                struct cg_place_facts f;
+                bool want;
+        } t[] = {
+                { { CG_V2, NULL, "/svc", false, false, false, true }, true },   /* user, not delegated */
+                { { CG_V2, NULL, "/svc", false, false, true, true }, true },    /* root service, no Delegate= */
+                { { CG_V2, NULL, "/svc", true, false, true, true }, true },     /* delegated, not alone */
+                { { CG_V2, NULL, "/svc", true, true, false, true }, false },    /* delegated and alone: split */
+                { { CG_V2, NULL, "/svc", false, false, true, false }, false },  /* no systemd */
+                { { CG_V2, NULL, "/", false, false, true, true }, false },      /* the root cgroup */
+                { { CG_V2, "/deleg", "/svc", false, false, false, true }, false }, /* --cgroup */
+                { { CG_HYBRID, NULL, "/svc", false, false, true, true }, false },  /* v1 has no such rule */
+        };
+        for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+                if (cg_place_wants_scope(&t[i].f) != t[i].want)
+                        fail_msg("wants-scope case %zu: want %d", i, t[i].want);
+}
+
 static void test_place_facts_read(void **state)
 {
         struct t *t = *state;
@@ -982,6 +1004,7 @@ int main(void)
                 T(test_host_open_hybrid_and_v1),
                 T(test_host_open_errors),
                 T(test_place_table),
+                T(test_place_wants_scope),
                 T(test_place_facts_read),
                 T(test_sandbox_v2_lifecycle),
                 T(test_sandbox_v2_limits_variants),
