@@ -26,21 +26,21 @@ SAN_FLAGS   := $(BASE_CFLAGS) -O1 -g -fsanitize=address,undefined -fno-omit-fram
 # fuzzing, jq for the reports); to benchmark (callgrind counts, the cgroup-tools and Go baselines,
 # the plots).
 BUILD_PKGS  := gcc make pkg-config libinih-dev libseccomp-dev libsystemd-dev
-CHECK_PKGS  := libcmocka-dev qemu-system-x86 busybox-static cpio jq clang mmdebstrap zstd
+CHECK_PKGS  := libcmocka-dev qemu-system-x86 busybox-static cpio jq clang mmdebstrap zstd python3-prometheus-client
 BENCH_PKGS  := valgrind cgroup-tools golang-go gnuplot-nox
 FUZZ_SECONDS ?= 20
 
 RUNNER_SRC  := runner/util.c runner/log.c runner/options.c runner/cg_detect.c runner/cg_sandbox.c \
                runner/registry.c runner/spawn.c runner/kmsg.c runner/report.c runner/monitor.c \
-               runner/level.c runner/governor.c runner/proc.c runner/psi.c runner/actions.c runner/lsrv.c runner/preload.c runner/sandbox.c runner/sdnotify.c runner/sdscope.c \
+               runner/level.c runner/governor.c runner/proc.c runner/psi.c runner/actions.c runner/lsrv.c runner/preload.c runner/sandbox.c runner/sdnotify.c runner/sdscope.c runner/ctl.c \
                config/size.c config/policy.c config/sandbox.c
 LIBS        := $$(pkg-config --libs inih libseccomp) -lm
 MAIN_SRC    := runner/main.c
 EXAMPLES    := leak cachefill fragment loadgen
 LIB_EXAMPLES := cachesrv prefork burst forkgrow holdcache
 UNIT_TESTS  := test_size test_options test_cg test_registry test_kmsg test_report test_level test_psi \
-               test_lsrv test_policy test_preload test_memlimit test_governor test_actions test_sandbox test_sdnotify
-HELPERS     := mlclient sysprobe sdservice
+               test_lsrv test_policy test_preload test_memlimit test_governor test_actions test_sandbox test_sdnotify test_ctl
+HELPERS     := mlclient sysprobe sdservice ctlraw
 
 LIB_SRC     := limiter/memlimit.c limiter/memlimit_client.c limiter/memlimit_actions.c \
                limiter/memlimit_standalone.c limiter/memlimit_size.c
@@ -53,7 +53,7 @@ OBJ         := $(RUNNER_SRC:%.c=$(B)/obj/%.o)
 SAN_OBJ     := $(RUNNER_SRC:%.c=$(B)/asan/obj/%.o)
 
 .PHONY: systemd-vm all deps check-deps demo check lint unit host vm asan fuzz bench install uninstall clean
-all: $(B)/memrun $(LIBS_OUT) $(B)/libmemlimit-preload.so $(EXAMPLES:%=$(B)/examples/%) \
+all: $(B)/memrun $(B)/memrunctl $(LIBS_OUT) $(B)/libmemlimit-preload.so $(EXAMPLES:%=$(B)/examples/%) \
      $(LIB_EXAMPLES:%=$(B)/examples/%) $(HELPERS:%=$(B)/tests/helpers/%)
 
 # Install what the build needs, once, on a Debian machine (root); elsewhere say what is missing.
@@ -91,6 +91,9 @@ $(B)/asan/obj/%.o: %.c $(HDRS) | $(B)/.build-ok
 	$(CC) $(SAN_FLAGS) -c -o $@ $<
 
 $(B)/memrun: $(OBJ) $(B)/obj/runner/main.o
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(B)/memrunctl: $(OBJ) $(B)/obj/runner/memrunctl.o
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 $(B)/asan/memrun: $(SAN_OBJ) $(B)/asan/obj/runner/main.o
@@ -222,6 +225,8 @@ $(B)/gohold: bench/gohold/main.go bench/gohold/go.mod | $(B)/.deps-bench
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(PREFIX)/share/memrun
 	install -m 0755 $(B)/memrun $(DESTDIR)$(BINDIR)/memrun
+	install -m 0755 $(B)/memrunctl $(DESTDIR)$(BINDIR)/memrunctl
+	install -m 0644 man/memrunctl.1 $(DESTDIR)$(MANDIR)/man1/memrunctl.1
 	install -m 0644 man/memrun.1 $(DESTDIR)$(MANDIR)/man1/memrun.1
 	install -m 0644 man/memrun.ini.5 $(DESTDIR)$(MANDIR)/man5/memrun.ini.5
 	install -m 0644 config/web-service.ini config/batch-job.ini config/ci-oom-repro.ini $(DESTDIR)$(PREFIX)/share/memrun/
@@ -241,7 +246,8 @@ install: all
 	sed -e 's|@BINDIR@|$(BINDIR)|g' systemd/memrun-wrap.conf > $(DESTDIR)$(PREFIX)/share/memrun/systemd/memrun-wrap.conf
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/memrun $(DESTDIR)$(MANDIR)/man1/memrun.1 $(DESTDIR)$(MANDIR)/man5/memrun.ini.5
+	rm -f $(DESTDIR)$(BINDIR)/memrun $(DESTDIR)$(MANDIR)/man1/memrun.1 $(DESTDIR)$(MANDIR)/man5/memrun.ini.5 \
+		$(DESTDIR)$(BINDIR)/memrunctl $(DESTDIR)$(MANDIR)/man1/memrunctl.1
 	rm -rf $(DESTDIR)$(PREFIX)/share/memrun
 	rm -f $(DESTDIR)$(LIBDIR)/libmemlimit.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libmemlimit.so.0 \
 		$(DESTDIR)$(LIBDIR)/libmemlimit.so $(DESTDIR)$(LIBDIR)/libmemlimit.a $(DESTDIR)$(INCLUDEDIR)/memlimit.h \
@@ -251,5 +257,5 @@ uninstall:
 	-rmdir $(DESTDIR)$(LIBDIR)/memrun 2>/dev/null
 
 clean:
-	rm -rf $(B)/obj $(B)/asan $(B)/tests $(B)/examples $(B)/memrun $(B)/vm-root $(B)/vm.log $(B)/fuzz \
+	rm -rf $(B)/obj $(B)/asan $(B)/tests $(B)/examples $(B)/memrun $(B)/memrunctl $(B)/vm-root $(B)/vm.log $(B)/fuzz \
 		$(LIBS_OUT) $(B)/libmemlimit.so.0 $(B)/libmemlimit-preload.so $(B)/gohold $(B)/.build-ok

@@ -274,18 +274,23 @@ int cg_sandbox_set_limits(struct cg_sandbox *s, uint64_t max, uint64_t high, uin
                         log_debug("memory.oom.group not available");
                 return 0;
         }
-        /* v1: no memory.high; the soft limit is memrun's to enforce with its levels. */
+        /* v1: no memory.high; the soft limit is memrun's to enforce with its levels. The kernel keeps
+         * memsw >= limit at every step: a raise writes memsw first, a cut the limit first. */
+        bool has_memsw = faccessat(s->mem_fd, "memory.memsw.limit_in_bytes", F_OK, 0) == 0;
+        uint64_t memsw = (max == SIZE_MAX_VALUE || swap == SIZE_MAX_VALUE || max + swap < max) ? SIZE_MAX_VALUE
+                                                                                               : max + swap;
+        uint64_t cur = 0;
+        bool raise = has_memsw && read_u64_at(s->mem_fd, "memory.limit_in_bytes", &cur) == 0 && max > cur;
+        if (raise && (r = set_value(s, "memory.memsw.limit_in_bytes", memsw, true)) < 0)
+                return r;
         r = set_value(s, "memory.limit_in_bytes", max, true);
         if (r < 0)
                 return r;
-        if (faccessat(s->mem_fd, "memory.memsw.limit_in_bytes", F_OK, 0) == 0) {
-                uint64_t memsw = (max == SIZE_MAX_VALUE || swap == SIZE_MAX_VALUE || max + swap < max)
-                                         ? SIZE_MAX_VALUE
-                                         : max + swap;
+        if (has_memsw && !raise) {
                 r = set_value(s, "memory.memsw.limit_in_bytes", memsw, true);
                 if (r < 0)
                         return r;
-        } else if (swap != SIZE_MAX_VALUE) {
+        } else if (!has_memsw && swap != SIZE_MAX_VALUE) {
                 log_debug("no memory.memsw.limit_in_bytes (swap accounting off): swap use is not limited");
         }
         return 0;

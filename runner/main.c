@@ -25,6 +25,7 @@
 #include "sandbox.h"
 #include "sdnotify.h"
 #include "sdscope.h"
+#include "ctl.h"
 #include "report.h"
 #include "spawn.h"
 #include "util.h"
@@ -171,9 +172,16 @@ struct run {
         struct sandbox_run sbx;   /* --sandbox, --user */
         bool sbx_used;
         struct sdnotify notify;   /* systemd's protocols, handed on to the command */
+        struct ctl_server ctl;    /* memrunctl's socket */
 };
 
 static struct plan plan;
+
+static void limits_changed(void *ctx, uint64_t limit, uint64_t soft)
+{
+        (void)ctx;
+        lsrv_set_limits(&limiter, limit, soft);
+}
 
 static void notify_dispatch(void *ctx)
 {
@@ -255,6 +263,9 @@ static int run_setup(struct run *R)
         if (r < 0)
                 log_warn_errno(r, "cannot watch memory events of %s: %m (OOM kills are still read at exit)", R->sb.path);
 
+        r = ctl_open(&R->ctl);
+        if (r < 0)
+                log_debug_errno(r, "no control socket (%m): memrunctl cannot reach this sandbox");
         r = lsrv_open(&limiter, R->h.mode, R->sb.path, R->plan->proc_root, R->endpoint, sizeof R->endpoint);
         if (r < 0) {
                 log_warn_errno(r, "cannot open the limiter endpoint (%m): trim/collect/shed reach no one");
@@ -360,6 +371,12 @@ static void run_supervise(struct run *R)
                 .on_sample = R->notify.up_fd >= 0 ? notify_sample : NULL,
                 .notify_ctx = &R->notify,
                 .wait_all = o->wait_all,
+                .ctl = R->ctl.fd >= 0 ? &R->ctl : NULL,
+                .metrics_path = o->metrics,
+                .name = R->plan->name,
+                .argv0 = o->argv[0],
+                .swap = o->swap,
+                .limits_changed = limits_changed,
         };
         int r = monitor_run(&mcfg, &R->sb, R->sigfd, R->child, &R->status);
         R->link.act = NULL;
@@ -440,6 +457,7 @@ static void run_teardown(struct run *R)
         if (R->sbx_used)
                 sandbox_release(&R->sbx);
         sdnotify_close(&R->notify);
+        ctl_close(&R->ctl);
 }
 
 /* Say what happened: the OOM line, the summary, the report; the exit status. */
@@ -477,7 +495,7 @@ static int run_emit(const struct run *R)
 static int run(const struct plan *p)
 {
         static struct run R;
-        R = (struct run){ .plan = p, .reg = { .fd = -1 }, .sigfd = -1, .kfd = -1, .tl_fd = -1 };
+        R = (struct run){ .plan = p, .reg = { .fd = -1 }, .sigfd = -1, .kfd = -1, .tl_fd = -1, .ctl = { .fd = -1 } };
         cg_sandbox_init(&R.sb);
         lsrv_init(&limiter);
 

@@ -3,6 +3,7 @@
  * levels, an adaptive sampling timer, the limiter socket. Each wake-up samples usage and PSI and
  * feeds the level engine; decisions become actions. */
 #include "monitor.h"
+#include "ctl.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -27,7 +28,7 @@
 #define V1_REGISTER_AFTER_S 0.02
 #define MONITOR_REASK_USEC 5000   /* a reply while above target brings the next sample this close */
 
-enum src { SRC_SIGNAL = 1, SRC_EVENTS, SRC_TIMER, SRC_TRIGGER, SRC_V1_EVENT, SRC_LIMITER, SRC_NOTIFY };
+enum src { SRC_SIGNAL = 1, SRC_EVENTS, SRC_TIMER, SRC_TRIGGER, SRC_V1_EVENT, SRC_LIMITER, SRC_NOTIFY, SRC_CTL };
 
 struct trigger {
         int fd;
@@ -66,6 +67,8 @@ struct monitor {
         uint64_t armed_usec;      /* the timer's period as armed (0: not yet) */
         bool predicting;          /* a level has a predict condition (the policy's, fixed) */
         bool stalled_kill;
+        double metrics_t;         /* --metrics last written */
+        uint64_t limit_changes;
 };
 
 void monitor_reap(pid_t child, int *status, int *reaped, struct actions *a, struct cg_sandbox *sb)
@@ -302,6 +305,99 @@ static void timeline_row(struct monitor *m, double now, const struct level_sampl
                 (void)!write(m->cfg->timeline_fd, row, (size_t)n);
 }
 
+/* The supervisor's own view, for memrunctl status and --metrics. */
+static void ctl_status_fill(void *ctx, struct ctl_status *st)
+{
+        struct monitor *m = ctx;
+        const struct report_log *l = m->cfg->log;
+        struct cg_stats cs = { .current = 0 };
+        (void)cg_sandbox_stats(m->sb, &cs);
+        st->pid = (int)getpid();
+        snprintf(st->name, sizeof st->name, "%s", m->cfg->name ? m->cfg->name : m->sb->name);
+        snprintf(st->command, sizeof st->command, "%s", m->cfg->argv0 ? m->cfg->argv0 : "");
+        snprintf(st->cgroup, sizeof st->cgroup, "%s", m->sb->path);
+        snprintf(st->mode, sizeof st->mode, "%s", cg_mode_name(m->sb->mode));
+        st->limit = m->eng.limit;
+        st->soft = m->act.soft;
+        st->usage = m->last.usage;
+        if (cg_sandbox_usage(m->sb, &st->usage) < 0)
+                st->usage = m->last.usage;
+        st->peak = cs.peak > st->usage ? cs.peak : st->usage;
+        snprintf(st->level, sizeof st->level, "%s", level_name(m->eng.cur));
+        if (m->act.limiter.state) {
+                uint64_t out;
+                unsigned askable;
+                m->act.limiter.state(m->act.limiter.ctx, m->p->ask_timeout_usec * 1000, &st->clients, &out, &askable);
+        }
+        st->asks = l->asks;
+        st->asked = l->asked;
+        for (int t = 0; t < _ACTION_TYPE_MAX; t++)
+                st->freed += l->agg[t].freed;
+        st->ev_high = cs.ev_high;
+        st->ev_max = cs.ev_max;
+        st->ev_oom = cs.ev_oom;
+        st->ev_oom_kill = cs.ev_oom_kill;
+        st->uptime_s = now_mono() - m->cfg->t0;
+        st->limit_changes = m->limit_changes;
+        if (m->cfg->ctl) {
+                st->ctl_refused = m->cfg->ctl->refused;
+                st->ctl_malformed = m->cfg->ctl->malformed;
+        }
+}
+
+/* memrunctl set: the new limits in the kernel, then in everything derived from them. */
+static int ctl_set_limits(void *ctx, bool has_limit, uint64_t limit, bool has_soft, uint64_t soft, char *why,
+                          size_t why_size)
+{
+        struct monitor *m = ctx;
+        char a[32], b[32], c[32], d[32];
+        uint64_t old_limit = m->eng.limit, old_soft = m->act.soft_configured;
+        if (!has_limit)
+                limit = old_limit;
+        if (!has_soft)
+                soft = old_soft > limit ? limit : old_soft;
+        if (soft > limit) {
+                snprintf(why, why_size, "soft %s is above the limit %s", size_format(soft, a, sizeof a),
+                         size_format(limit, b, sizeof b));
+                return -EINVAL;
+        }
+        int r = cg_sandbox_set_limits(m->sb, limit, soft, m->cfg->swap);
+        if (r < 0) {
+                snprintf(why, why_size, "the kernel refused it: %s", strerror(-r));
+                (void)cg_sandbox_set_limits(m->sb, old_limit, old_soft, m->cfg->swap);
+                return r;
+        }
+        m->eng.limit = limit;
+        m->act.limit = limit;
+        m->act.soft = m->act.soft_configured = soft;
+        m->act.gov.limit = limit;
+        m->act.lifted = false;
+        m->cfg->log->high_final = soft;
+        m->limit_changes++;
+        if (m->cfg->limits_changed)
+                m->cfg->limits_changed(m->cfg->limiter_ctx, limit, soft);
+        double now = now_mono();
+        struct report_action *e = report_log_action(m->cfg->log, now - m->cfg->t0, "set-limit", m->eng.cur);
+        if (e)
+                snprintf(e->detail, sizeof e->detail, "memrunctl: limit %s -> %s, soft %s -> %s",
+                         size_format(old_limit, a, sizeof a), size_format(limit, b, sizeof b),
+                         size_format(old_soft, c, sizeof c), size_format(soft, d, sizeof d));
+        log_info("memrunctl set: limit %s -> %s, soft %s -> %s", a, b, c, d);
+        arm_timer(m, MONITOR_REASK_USEC);
+        return 0;
+}
+
+static void write_metrics(struct monitor *m, double now)
+{
+        struct ctl_status st;
+        memset(&st, 0, sizeof st);
+        ctl_status_fill(m, &st);
+        int r = ctl_write_metrics(m->cfg->metrics_path, &st);
+        if (r < 0 && m->metrics_t == 0)
+                log_warn_errno(r, "cannot write --metrics %s: %m", m->cfg->metrics_path);
+        m->metrics_t = now;
+}
+
 static void sample(struct monitor *m)
 {
         double now = now_mono();
@@ -382,6 +478,8 @@ static void sample(struct monitor *m)
         arm_timer(m, next_interval(m, s.usage));
         if (m->cfg->on_sample)
                 m->cfg->on_sample(m->cfg->notify_ctx, m->eng.cur, s.usage);
+        if (m->cfg->metrics_path && now - m->metrics_t >= 1.0)
+                write_metrics(m, now);
 }
 
 int monitor_run(const struct monitor_cfg *cfg, struct cg_sandbox *sb, int sigfd, pid_t child, int *ret_status)
@@ -412,6 +510,10 @@ int monitor_run(const struct monitor_cfg *cfg, struct cg_sandbox *sb, int sigfd,
                 (void)add_fd(&m, cfg->limiter_fd, EPOLLIN, SRC_LIMITER, 0);
         if (cfg->notify_fd >= 0)
                 (void)add_fd(&m, cfg->notify_fd, EPOLLIN, SRC_NOTIFY, 0);
+        if (cfg->ctl && cfg->ctl->fd >= 0)
+                (void)add_fd(&m, cfg->ctl->fd, EPOLLIN, SRC_CTL, 0);
+        /* metrics: at most once a second, and at the end */
+        m.metrics_t = 0;
         /* v1 thresholds 20 ms in (see sample(); a program can fill a limit in tens of milliseconds),
          * registered by a helper process; PSI once the command has run 100 ms (see sample()): trigger setup and
          * teardown cost an RCU grace period that a short command should not pay. */
@@ -469,6 +571,11 @@ int monitor_run(const struct monitor_cfg *cfg, struct cg_sandbox *sb, int sigfd,
                                 if (cfg->notify_dispatch)
                                         cfg->notify_dispatch(cfg->notify_ctx);
                                 break;
+                        case SRC_CTL: {
+                                struct ctl_ops ops = { ctl_status_fill, ctl_set_limits, &m };
+                                ctl_dispatch(cfg->ctl, &ops);
+                                break;
+                        }
                         case SRC_EVENTS:
                                 if (cg_sandbox_event(sb) > 0) {
                                         struct cg_stats st;
@@ -515,6 +622,8 @@ int monitor_run(const struct monitor_cfg *cfg, struct cg_sandbox *sb, int sigfd,
                         sample(&m);
         }
         *ret_status = status;
+        if (cfg->metrics_path)
+                write_metrics(&m, now_mono());
         if (cfg->timeline_fd >= 0) {
                 /* A closing row: where usage stood when the command ended (its peak may lie between
                  * samples; the report has memory.peak). */

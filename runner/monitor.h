@@ -10,6 +10,8 @@
 #include "cg.h"
 #include "report.h"
 
+struct ctl_server;
+
 struct monitor_cfg {
         const struct policy *policy;
         uint64_t limit, soft;
@@ -26,6 +28,11 @@ struct monitor_cfg {
         void (*on_sample)(void *ctx, enum level level, uint64_t usage); /* NULL: none */
         void *notify_ctx;
         bool wait_all;                  /* --wait-all: until the sandbox is empty, not only the command */
+        struct ctl_server *ctl;         /* memrunctl's socket; NULL none */
+        const char *metrics_path;       /* --metrics FILE; NULL none */
+        const char *name, *argv0;       /* for status and metrics */
+        uint64_t swap;                  /* kept when memrunctl set changes the limits */
+        void (*limits_changed)(void *ctx, uint64_t limit, uint64_t soft); /* the limiter server's copy */
 };
 
 /* Run until the main child has been reaped (with wait_all: and the sandbox is empty); the main

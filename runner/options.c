@@ -22,6 +22,7 @@ enum {
         OPT_SANDBOX,
         OPT_USER,
         OPT_WAIT_ALL,
+        OPT_METRICS,
 };
 
 static const struct option longopts[] = {
@@ -39,6 +40,7 @@ static const struct option longopts[] = {
         { "preload", no_argument, NULL, OPT_PRELOAD },
         { "sandbox", no_argument, NULL, OPT_SANDBOX },
         { "wait-all", no_argument, NULL, OPT_WAIT_ALL },
+        { "metrics", required_argument, NULL, OPT_METRICS },
         { "user", required_argument, NULL, OPT_USER },
         { "verbose", no_argument, NULL, 'v' },
         { "quiet", no_argument, NULL, 'q' },
@@ -66,6 +68,8 @@ void options_usage(void)
               "      --preload         inject libmemlimit into the command (LD_PRELOAD): unmodified programs\n"
               "                        answer trim/collect with malloc_trim\n"
               "      --no-hints        do not export GOMEMLIMIT\n"
+              "      --metrics FILE    Prometheus text exposition, rewritten atomically at most once a\n"
+              "                        second and at exit (node_exporter's textfile collector)\n"
               "      --wait-all        supervise until the sandbox is empty, not only until the command\n"
               "                        exits (daemons that fork away)\n"
               "      --sandbox         harden the command: read-only cgroupfs in its own mount namespace,\n"
@@ -219,6 +223,13 @@ int options_parse(int argc, char **argv, uint64_t ram, struct options *ret)
                         break;
                 case OPT_WAIT_ALL:
                         o.wait_all = true;
+                        break;
+                case OPT_METRICS:
+                        if (!*optarg) {
+                                log_error("--metrics '': needs a file name");
+                                return -EINVAL;
+                        }
+                        o.metrics = optarg;
                         break;
                 case OPT_USER:
                         if (sandbox_user_parse(optarg, o.user, sizeof o.user, o.group, sizeof o.group) < 0) {

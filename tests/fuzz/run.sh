@@ -1,6 +1,6 @@
 #!/bin/sh
 # run.sh: builds the fuzz targets (fuzz_policy, fuzz_size, fuzz_psi, fuzz_proto, fuzz_kmsg, fuzz_registry,
-# fuzz_sandbox) and runs each for a bounded time.
+# fuzz_sandbox, fuzz_ctl) and runs each for a bounded time.
 # Usage: tests/fuzz/run.sh [TARGET...]   (from anywhere; default: every target)
 # Env: FUZZ_SECONDS (per target, default 20), FUZZ_CC (default clang), B (build dir, default build).
 # With clang's libFuzzer the targets are coverage-guided (-fsanitize=fuzzer,address,undefined); without
@@ -54,6 +54,7 @@ srcs() {
     psi) echo "runner/psi.c runner/util.c" ;;
     proto) echo "runner/lsrv.c runner/proc.c runner/cg_detect.c runner/util.c runner/log.c config/policy.c config/sandbox.c config/size.c" ;;
     kmsg) echo "runner/kmsg.c runner/util.c" ;;
+    ctl) echo "runner/ctl.c runner/util.c runner/log.c config/size.c" ;;
     registry) echo "runner/registry.c runner/cg_sandbox.c runner/cg_detect.c runner/log.c runner/util.c" ;;
     esac
 }
@@ -63,7 +64,7 @@ libs() {
     esac
 }
 
-targets=${*:-policy size psi proto kmsg registry sandbox}
+targets=${*:-policy size psi proto kmsg registry sandbox ctl}
 failed=""
 for t in $targets; do
     [ -f "tests/fuzz/fuzz_$t.c" ] || { echo "run.sh: no target tests/fuzz/fuzz_$t.c" >&2; exit 2; }

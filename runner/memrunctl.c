@@ -1,0 +1,500 @@
+/* memrunctl: operate running memrun sandboxes (memrunctl(1)): list them, show a supervisor's own
+ * status, change its limits, and probe the smallest --limit a command passes at. A second
+ * executable, so that `memrun NAME` always runs NAME. */
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../config/size.h"
+#include "ctl.h"
+#include "log.h"
+#include "registry.h"
+#include "util.h"
+
+#define EXIT_USAGE 2
+
+static void usage(FILE *f)
+{
+        fputs("Usage: memrunctl ls [--json]\n"
+              "       memrunctl status NAME|PID [--json | --prometheus]\n"
+              "       memrunctl set NAME|PID [--limit SIZE] [--soft SIZE|PCT]\n"
+              "       memrunctl probe [--lo SIZE] [--hi SIZE] [--precision PCT] [--json] [MEMRUN-OPTION...] -- CMD [ARG...]\n"
+              "Operate running memrun sandboxes: list them, show one as its supervisor sees it, change its\n"
+              "limits while it runs, or find the smallest --limit at which CMD exits 0 without an OOM kill.\n",
+              f);
+}
+
+/* ---------------------------------------------------------------- finding sandboxes */
+
+struct found {
+        pid_t pid;
+        struct ctl_status st;
+};
+
+/* Every live sandbox in the registry (a record whose memrun answers). */
+static int list(struct found *out, int max)
+{
+        char dir[PATH_MAX];
+        int n = 0;
+        if (registry_dir(dir, sizeof dir) < 0)
+                return 0;
+        DIR *d = opendir(dir);
+        if (!d)
+                return 0;
+        for (struct dirent *de; (de = readdir(d)) && n < max;) {
+                uint64_t pid;
+                if (strncmp(de->d_name, "sandbox.", 8) != 0 || parse_u64(de->d_name + 8, &pid) < 0 || pid == 0 ||
+                    pid > INT32_MAX)
+                        continue;
+                char reply[CTL_REPLY_MAX];
+                if (ctl_request((pid_t)pid, "status", reply, sizeof reply) < 0 || strncmp(reply, "error", 5) == 0 ||
+                    ctl_status_parse(reply, &out[n].st) < 0)
+                        continue;
+                out[n].pid = (pid_t)pid;
+                n++;
+        }
+        closedir(d);
+        return n;
+}
+
+/* NAME or PID to a live sandbox; logs when there is none. */
+static int find(const char *what, struct found *ret)
+{
+        static struct found all[256];
+        int n = list(all, 256);
+        uint64_t pid = 0;
+        bool numeric = parse_u64(what, &pid) == 0;
+        for (int i = 0; i < n; i++)
+                if ((numeric && (uint64_t)all[i].pid == pid) || strcmp(all[i].st.name, what) == 0) {
+                        *ret = all[i];
+                        return 0;
+                }
+        if (numeric && pid > 0 && pid <= INT32_MAX) {
+                /* not in this user's registry, but perhaps a memrun that answers */
+                char reply[CTL_REPLY_MAX];
+                int r = ctl_request((pid_t)pid, "status", reply, sizeof reply);
+                if (r == 0 && strncmp(reply, "error: ", 7) == 0) {
+                        reply[strcspn(reply, "\n")] = '\0';
+                        log_error("memrun %s: %s", what, reply + 7);
+                        return -EPERM;
+                }
+                if (r == 0 && ctl_status_parse(reply, &ret->st) == 0) {
+                        ret->pid = (pid_t)pid;
+                        return 0;
+                }
+        }
+        log_error("no running sandbox '%s' (memrunctl ls lists them)", what);
+        return -ENOENT;
+}
+
+/* ---------------------------------------------------------------- output */
+
+static void json_str(const char *s)
+{
+        putchar('"');
+        for (; *s; s++) {
+                unsigned char c = (unsigned char)*s;
+                if (c == '"' || c == '\\')
+                        printf("\\%c", c);
+                else if (c < 0x20)
+                        printf("\\u%04x", c);
+                else
+                        putchar(c);
+        }
+        putchar('"');
+}
+
+static void json_num(uint64_t v)
+{
+        if (v == UINT64_MAX)
+                fputs("null", stdout);
+        else
+                printf("%" PRIu64, v);
+}
+
+static void status_json(const struct ctl_status *s)
+{
+        printf("{ \"pid\": %d, \"name\": ", s->pid);
+        json_str(s->name);
+        fputs(", \"command\": ", stdout);
+        json_str(s->command);
+        fputs(", \"cgroup\": ", stdout);
+        json_str(s->cgroup);
+        printf(", \"mode\": \"%s\", \"limit\": ", s->mode);
+        json_num(s->limit);
+        fputs(", \"soft\": ", stdout);
+        json_num(s->soft);
+        printf(", \"usage\": %" PRIu64 ", \"peak\": %" PRIu64 ", \"level\": \"%s\", \"clients\": %u, "
+               "\"asks\": %" PRIu64 ", \"asked\": %" PRIu64 ", \"freed\": %" PRIu64 ", "
+               "\"events\": { \"high\": %" PRIu64 ", \"max\": %" PRIu64 ", \"oom\": %" PRIu64 ", \"oom_kill\": %" PRIu64
+               " }, \"uptime_s\": %.3f, \"limit_changes\": %" PRIu64 ", \"control\": { \"refused\": %" PRIu64
+               ", \"malformed\": %" PRIu64 " } }",
+               s->usage, s->peak, s->level, s->clients, s->asks, s->asked, s->freed, s->ev_high, s->ev_max, s->ev_oom,
+               s->ev_oom_kill, s->uptime_s, s->limit_changes, s->ctl_refused, s->ctl_malformed);
+}
+
+static int cmd_ls(int argc, char **argv)
+{
+        bool json = argc > 1 && strcmp(argv[1], "--json") == 0;
+        if (argc > (json ? 2 : 1)) {
+                usage(stderr);
+                return EXIT_USAGE;
+        }
+        static struct found all[256];
+        int n = list(all, 256);
+        if (json) {
+                fputs("[", stdout);
+                for (int i = 0; i < n; i++) {
+                        fputs(i ? ",\n  " : "\n  ", stdout);
+                        status_json(&all[i].st);
+                }
+                fputs(n ? "\n]\n" : "]\n", stdout);
+                return 0;
+        }
+        printf("%-24s %8s %-10s %10s %10s  %s\n", "NAME", "PID", "LEVEL", "USAGE", "LIMIT", "COMMAND");
+        for (int i = 0; i < n; i++) {
+                char u[32], l[32];
+                printf("%-24s %8d %-10s %10s %10s  %s\n", all[i].st.name, (int)all[i].pid, all[i].st.level,
+                       size_format(all[i].st.usage, u, sizeof u), size_format(all[i].st.limit, l, sizeof l),
+                       all[i].st.command);
+        }
+        return 0;
+}
+
+static int cmd_status(int argc, char **argv)
+{
+        if (argc < 2 || argc > 3 || (argc == 3 && strcmp(argv[2], "--json") != 0 && strcmp(argv[2], "--prometheus") != 0)) {
+                usage(stderr);
+                return EXIT_USAGE;
+        }
+        struct found f;
+        if (find(argv[1], &f) < 0)
+                return 1;
+        const struct ctl_status *s = &f.st;
+        if (argc == 3 && strcmp(argv[2], "--json") == 0) {
+                status_json(s);
+                putchar('\n');
+                return 0;
+        }
+        if (argc == 3) {
+                char text[8192];
+                if (ctl_status_prometheus(s, text, sizeof text) < 0)
+                        return 1;
+                fputs(text, stdout);
+                return 0;
+        }
+        char a[32], b[32], c[32], d[32];
+        printf("%s (memrun pid %d): %s\n", s->name, s->pid, s->command);
+        printf("  cgroup:   %s (%s)\n", s->cgroup, s->mode);
+        printf("  limits:   %s, soft %s%s\n", size_format(s->limit, a, sizeof a), size_format(s->soft, b, sizeof b),
+               s->limit_changes ? " (changed while running)" : "");
+        printf("  memory:   %s now, peak %s; level %s\n", size_format(s->usage, c, sizeof c),
+               size_format(s->peak, d, sizeof d), s->level);
+        printf("  limiter:  %u client%s; asked %" PRIu64 " times for %s, freed %s\n", s->clients,
+               s->clients == 1 ? "" : "s", s->asks, size_format(s->asked, a, sizeof a), size_format(s->freed, b, sizeof b));
+        printf("  events:   high %" PRIu64 ", max %" PRIu64 ", oom %" PRIu64 ", oom_kill %" PRIu64 "\n", s->ev_high,
+               s->ev_max, s->ev_oom, s->ev_oom_kill);
+        printf("  uptime:   %.1fs\n", s->uptime_s);
+        return 0;
+}
+
+static int cmd_set(int argc, char **argv)
+{
+        const char *limit_text = NULL, *soft_text = NULL;
+        if (argc < 3) {
+                usage(stderr);
+                return EXIT_USAGE;
+        }
+        for (int i = 2; i < argc; i++) {
+                if (strcmp(argv[i], "--limit") == 0 && i + 1 < argc)
+                        limit_text = argv[++i];
+                else if (strcmp(argv[i], "--soft") == 0 && i + 1 < argc)
+                        soft_text = argv[++i];
+                else {
+                        log_error("set: unexpected '%s'", argv[i]);
+                        return EXIT_USAGE;
+                }
+        }
+        if (!limit_text && !soft_text) {
+                log_error("set: give --limit, --soft or both");
+                return EXIT_USAGE;
+        }
+        struct found f;
+        if (find(argv[1], &f) < 0)
+                return 1;
+        uint64_t limit = f.st.limit, soft = 0;
+        char req[CTL_REQUEST_MAX] = "set";
+        if (limit_text) {
+                int r = size_parse(limit_text, 0, &limit);
+                if (r < 0 || limit == 0) {
+                        log_error("--limit '%s': not a size (expected e.g. 512M, 2.5G, max)", limit_text);
+                        return EXIT_USAGE;
+                }
+                snprintf(req + strlen(req), sizeof req - strlen(req), " limit=%" PRIu64, limit);
+        }
+        if (soft_text) {
+                int r = size_parse(soft_text, limit == UINT64_MAX ? 0 : limit, &soft);
+                if (r < 0 || soft == 0) {
+                        log_error("--soft '%s': not a size or a percentage of the limit%s", soft_text,
+                                  r == -EDOM ? " (the limit is max)" : "");
+                        return EXIT_USAGE;
+                }
+                snprintf(req + strlen(req), sizeof req - strlen(req), " soft=%" PRIu64, soft);
+        } else if (limit_text && limit != UINT64_MAX) {
+                /* a new limit alone keeps the soft limit's share of it */
+                uint64_t share = f.st.limit && f.st.limit != UINT64_MAX && f.st.soft != UINT64_MAX
+                                         ? (uint64_t)((unsigned __int128)f.st.soft * 1000000 / f.st.limit)
+                                         : 900000;
+                soft = (uint64_t)((unsigned __int128)limit * share / 1000000);
+                snprintf(req + strlen(req), sizeof req - strlen(req), " soft=%" PRIu64, soft);
+        }
+        char reply[CTL_REPLY_MAX];
+        int r = ctl_request(f.pid, req, reply, sizeof reply);
+        if (r < 0) {
+                log_error("memrun %d: %s", (int)f.pid, strerror(-r));
+                return 1;
+        }
+        reply[strcspn(reply, "\n")] = '\0';
+        if (strncmp(reply, "ok", 2) != 0) {
+                log_error("memrun %d refused: %s", (int)f.pid, strncmp(reply, "error: ", 7) == 0 ? reply + 7 : reply);
+                return 1;
+        }
+        char a[32], b[32];
+        printf("%s: limit %s, soft %s\n", f.st.name, size_format(limit, a, sizeof a), size_format(soft ? soft : f.st.soft, b, sizeof b));
+        return 0;
+}
+
+/* ---------------------------------------------------------------- probe */
+
+struct probe_run {
+        uint64_t limit, peak;
+        int exit_code;
+        bool oom;
+};
+
+static char memrun_path[PATH_MAX];
+
+static void find_memrun(void)
+{
+        char self[PATH_MAX];
+        ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+        if (n > 0) {
+                self[n] = '\0';
+                char *slash = strrchr(self, '/');
+                if (slash) {
+                        snprintf(slash + 1, sizeof self - (size_t)(slash + 1 - self), "memrun");
+                        if (access(self, X_OK) == 0) {
+                                snprintf(memrun_path, sizeof memrun_path, "%s", self);
+                                return;
+                        }
+                }
+        }
+        snprintf(memrun_path, sizeof memrun_path, "memrun");
+}
+
+/* One run: memrun -q --report TMP [opts] --limit L -- CMD. */
+static int probe_once(char **opts, int n_opts, char **cmd, uint64_t limit, const char *report, struct probe_run *ret)
+{
+        char lim[32];
+        u64_or_max(limit, lim, sizeof lim);
+        char *argv[256];
+        int k = 0;
+        argv[k++] = memrun_path;
+        argv[k++] = (char *)"-q";
+        argv[k++] = (char *)"--report";
+        argv[k++] = (char *)report;
+        for (int i = 0; i < n_opts && k < 240; i++)
+                argv[k++] = opts[i];
+        argv[k++] = (char *)"--limit";
+        argv[k++] = lim;
+        argv[k++] = (char *)"--";
+        for (int i = 0; cmd[i] && k < 255; i++)
+                argv[k++] = cmd[i];
+        argv[k] = NULL;
+        pid_t pid = fork();
+        if (pid < 0)
+                return -errno;
+        if (pid == 0) {
+                /* the command's output is not probe's: stdout stays for the result */
+                (void)dup2(STDERR_FILENO, STDOUT_FILENO);
+                execvp(argv[0], argv);
+                _exit(127);
+        }
+        int st;
+        while (waitpid(pid, &st, 0) < 0)
+                if (errno != EINTR)
+                        return -errno;
+        *ret = (struct probe_run){ .limit = limit, .exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st) };
+        /* the report says whether the kernel OOM-killed anything, and the peak */
+        FILE *f = fopen(report, "re");
+        if (!f)
+                return ret->exit_code == 125 ? -EINVAL : -ENOENT;
+        char buf[65536];
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        const char *p = strstr(buf, "\"peak\": ");
+        if (p)
+                ret->peak = strtoull(p + 8, NULL, 10);
+        p = strstr(buf, "\"oom_kill\": ");
+        ret->oom = p && strtoull(p + 12, NULL, 10) > 0;
+        return 0;
+}
+
+static void log_run(unsigned n, const struct probe_run *r)
+{
+        char l[32], pk[32];
+        log_info("probe: run %u: --limit %s: exit %d%s, peak %s", n, size_format(r->limit, l, sizeof l), r->exit_code,
+                 r->oom ? ", OOM-killed" : "", size_format(r->peak, pk, sizeof pk));
+}
+
+static bool passed(const struct probe_run *r)
+{
+        return r->exit_code == 0 && !r->oom;
+}
+
+static uint64_t page_round(uint64_t v)
+{
+        return (v + 4095) / 4096 * 4096;
+}
+
+static int cmd_probe(int argc, char **argv)
+{
+        uint64_t lo = 1 << 20, hi = 0;
+        uint32_t precision = 50000; /* ppm: 5% */
+        bool json = false;
+        char *opts[64];
+        int n_opts = 0, i = 1;
+        for (; i < argc && strcmp(argv[i], "--") != 0; i++) {
+                int r = 0;
+                if (strcmp(argv[i], "--lo") == 0 && i + 1 < argc)
+                        r = size_parse(argv[++i], 0, &lo);
+                else if (strcmp(argv[i], "--hi") == 0 && i + 1 < argc)
+                        r = size_parse(argv[++i], 0, &hi);
+                else if (strcmp(argv[i], "--precision") == 0 && i + 1 < argc) {
+                        r = pct_parse(argv[++i], &precision);
+                        if (r == 0 && (precision == 0 || precision > 500000))
+                                r = -ERANGE;
+                } else if (strcmp(argv[i], "--json") == 0)
+                        json = true;
+                else if (strcmp(argv[i], "--limit") == 0 || strcmp(argv[i], "-l") == 0 || strcmp(argv[i], "--report") == 0) {
+                        log_error("probe: %s is probe's to choose", argv[i]);
+                        return EXIT_USAGE;
+                } else if (n_opts < 60)
+                        opts[n_opts++] = argv[i];
+                if (r < 0) {
+                        log_error("probe: '%s' is not a %s", argv[i], strcmp(argv[i - 1], "--precision") == 0
+                                                                          ? "percentage in (0%, 50%]"
+                                                                          : "size");
+                        return EXIT_USAGE;
+                }
+        }
+        if (i >= argc - 1) {
+                usage(stderr);
+                return EXIT_USAGE;
+        }
+        char **cmd = argv + i + 1;
+        find_memrun();
+        char report[] = "/tmp/memrunctl-probe-XXXXXX";
+        int tfd = mkstemp(report);
+        if (tfd < 0) {
+                log_error("mkstemp: %m");
+                return 1;
+        }
+        close(tfd);
+        struct probe_run r, best = { .limit = 0 };
+        unsigned runs = 0;
+        int rc = 0;
+        /* First, unlimited (or at --hi): it must pass there, or memory is not what it lacks. */
+        uint64_t first = hi ? hi : UINT64_MAX;
+        if (probe_once(opts, n_opts, cmd, first, report, &r) < 0) {
+                log_error("probe: could not run memrun (%s)", memrun_path);
+                rc = 1;
+                goto out;
+        }
+        log_run(++runs, &r);
+        if (!passed(&r)) {
+                if (r.oom)
+                        log_error("probe: %s is OOM-killed even at --hi: raise --hi", cmd[0]);
+                else
+                        log_error("probe: %s fails for another reason than memory: exit %d at --limit %s with no OOM "
+                                  "kill", cmd[0], r.exit_code, hi ? "--hi" : "max");
+                rc = 3;
+                goto out;
+        }
+        best = r;
+        if (!hi)
+                hi = page_round(r.peak + r.peak / 4 + (1 << 20));
+        /* make sure hi passes (the peak of an unlimited run may not be enough under a limit) */
+        while (first == UINT64_MAX) {
+                if (probe_once(opts, n_opts, cmd, hi, report, &r) < 0) {
+                        rc = 1;
+                        goto out;
+                }
+                log_run(++runs, &r);
+                if (passed(&r)) {
+                        best = r;
+                        break;
+                }
+                lo = hi;
+                hi *= 2;
+        }
+        if (lo >= hi)
+                lo = hi / 2;
+        /* bisect: hi passes, lo is not known to */
+        while (hi - lo > (uint64_t)((unsigned __int128)hi * precision / 1000000) && hi - lo > 4096) {
+                uint64_t mid = page_round(lo + (hi - lo) / 2);
+                if (mid >= hi)
+                        break;
+                if (probe_once(opts, n_opts, cmd, mid, report, &r) < 0) {
+                        rc = 1;
+                        goto out;
+                }
+                log_run(++runs, &r);
+                if (passed(&r)) {
+                        hi = mid;
+                        best = r;
+                } else
+                        lo = mid;
+        }
+        char a[32], b[32];
+        if (json)
+                printf("{ \"budget\": %" PRIu64 ", \"peak\": %" PRIu64 ", \"runs\": %u, \"precision_pct\": %.4g, "
+                       "\"lower_fails\": %" PRIu64 " }\n",
+                       best.limit, best.peak, runs, (double)precision / 1e4, lo);
+        else
+                printf("budget %s (within %.4g%%): peak %s there; %u runs\n", size_format(best.limit, a, sizeof a),
+                       (double)precision / 1e4, size_format(best.peak, b, sizeof b), runs);
+out:
+        unlink(report);
+        return rc;
+}
+
+int main(int argc, char **argv)
+{
+        log_set_prefix("memrunctl");
+        if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+                usage(argc < 2 ? stderr : stdout);
+                return argc < 2 ? EXIT_USAGE : 0;
+        }
+        if (strcmp(argv[1], "-V") == 0 || strcmp(argv[1], "--version") == 0) {
+                printf("memrunctl %s\n", MEMRUN_VERSION);
+                return 0;
+        }
+        if (strcmp(argv[1], "ls") == 0)
+                return cmd_ls(argc - 1, argv + 1);
+        if (strcmp(argv[1], "status") == 0)
+                return cmd_status(argc - 1, argv + 1);
+        if (strcmp(argv[1], "set") == 0)
+                return cmd_set(argc - 1, argv + 1);
+        if (strcmp(argv[1], "probe") == 0)
+                return cmd_probe(argc - 1, argv + 1);
+        log_error("unknown command '%s' (expected ls, status, set or probe)", argv[1]);
+        return EXIT_USAGE;
+}

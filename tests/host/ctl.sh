@@ -1,0 +1,156 @@
+# ctl.sh: memrunctl (ls, status, set, probe) and --metrics against running memruns on a real kernel
+# (host v1/hybrid, and cgroup v2 in the VM). Sourced by run.sh.
+MEMRUNCTL=${MEMRUNCTL:-$(dirname "$MEMRUN")/memrunctl}
+CTLRAW=$HELPERS/ctlraw
+
+# the sandbox's usage as cgroupfs says it
+cg_usage() {
+    if [ $MODE = v2 ]; then cat "$SANDBOXES/$1/memory.current"; else cat "$SANDBOXES/$1/memory.usage_in_bytes"; fi
+}
+cg_limit() {
+    if [ $MODE = v2 ]; then cat "$SANDBOXES/$1/memory.max"; else cat "$SANDBOXES/$1/memory.limit_in_bytes"; fi
+}
+# wait (bounded) until memrunctl status NAME --json satisfies the jq condition
+ctl_wait() {
+    i=0
+    while [ $i -lt 100 ]; do
+        "$MEMRUNCTL" status "$1" --json 2>/dev/null | jq -e "$2" >/dev/null 2>&1 && return 0
+        sleep 0.1; i=$((i + 1))
+    done
+    return 1
+}
+# memrun NAME holding SIZE until $T/stop-NAME exists, in the background; sets bgpid
+hold_bg() { # NAME LIMIT SIZE
+    "$MEMRUN" -q --limit "$2" -n "$1" --report "$T/$1.json" -- sh -c "\"$LEAK\" --max $3 --step 1M --interval 1 --hold 600 & p=\$!; while [ ! -e $T/stop-$1 ]; do sleep 0.05; done; kill \$p" \
+        >"$T/$1.out" 2>"$T/$1.err" &
+    bgpid=$!
+}
+
+t_ctl_ls_status() {
+    [ -x "$MEMRUNCTL" ] || { fail "$MEMRUNCTL missing"; return; }
+    a=t-alpha-$$ b=t-beta-$$
+    hold_bg $a 64M 16M; pa=$bgpid
+    hold_bg $b 128M 32M; pb=$bgpid
+    ctl_wait $a '.usage >= 16777216' || fail "$a never reached 16M: $("$MEMRUNCTL" status $a 2>&1)"
+    ctl_wait $b '.usage >= 33554432' || fail "$b never reached 32M: $("$MEMRUNCTL" status $b 2>&1)"
+    "$MEMRUNCTL" ls >"$T/ls" 2>&1 || fail "ls: $(cat "$T/ls")"
+    grep -q "^$a  *$pa  *ok .* 64M  *sh$" "$T/ls" || fail "ls lacks $a (pid $pa): $(cat "$T/ls")"
+    grep -q "^$b  *$pb  *ok .* 128M  *sh$" "$T/ls" || fail "ls lacks $b (pid $pb): $(cat "$T/ls")"
+    "$MEMRUNCTL" ls --json | jq -e --arg a $a --arg b $b '[.[] | select(.name == $a or .name == $b)] | length == 2' >/dev/null ||
+        fail "ls --json: $("$MEMRUNCTL" ls --json 2>&1 | head -c 400)"
+    for n in $a $b; do
+        "$MEMRUNCTL" status $n --json >"$T/st.json" || { fail "status $n"; continue; }
+        cg=$(cg_usage $n)
+        u=$(jqr .usage "$T/st.json")
+        # the same moment, nearly: within 10% of cgroupfs (the program is holding still)
+        [ $((u * 10)) -ge $((cg * 9)) ] && [ $((u * 9)) -le $((cg * 10)) ] || fail "$n: status usage $u, cgroupfs $cg"
+        [ "$(jqr .limit "$T/st.json")" = "$(cg_limit $n)" ] || fail "$n: limit $(jqr .limit "$T/st.json"), cgroupfs $(cg_limit $n)"
+        [ "$(jqr .peak "$T/st.json")" -ge "$u" ] || fail "$n: peak below usage"
+        [ "$(jqr .level "$T/st.json")" = ok ] || fail "$n: level $(jqr .level "$T/st.json")"
+    done
+    "$MEMRUNCTL" status "$pa" >"$T/st" || fail "status by pid"
+    grep -q "^$a (memrun pid $pa): sh" "$T/st" || fail "status by pid: $(cat "$T/st")"
+    # another user is refused; garbage is dropped and counted; both leave the sandbox running
+    setpriv --reuid=65534 --regid=65534 --clear-groups "$MEMRUNCTL" status "$pa" >"$T/nobody" 2>&1
+    rc=$?
+    [ $rc = 1 ] && grep -q "permission denied" "$T/nobody" || fail "nobody was not refused (exit $rc): $(cat "$T/nobody")"
+    "$CTLRAW" "$pa" "$(printf 'set limit=\001\377 garbage')" >"$T/raw"
+    grep -q "^error: unknown request" "$T/raw" || fail "garbage answered: $(cat "$T/raw")"
+    "$CTLRAW" "$pa" "" >/dev/null
+    ctl_wait $a '.control.refused >= 1 and .control.malformed >= 1' || fail "not counted: $("$MEMRUNCTL" status $a --json)"
+    [ "$(cg_limit $a)" = 67108864 ] || fail "garbage changed the limit: $(cg_limit $a)"
+    touch "$T/stop-$a" "$T/stop-$b"
+    wait $pa; ra=$?; wait $pb; rb=$?
+    [ $ra = 0 ] && [ $rb = 0 ] || fail "exits $ra $rb: $(cat "$T/$a.err" "$T/$b.err")"
+}
+
+t_ctl_set() {
+    n=t-grow-$$
+    # waits for go, then needs 48M: at 32M the OOM killer ends it, after a raise to 96M it lives
+    for raise in yes no; do
+        rm -f "$T/go"
+        "$MEMRUN" -q --limit 32M -n $n --report "$T/grow.json" --timeline "$T/grow.csv" -- \
+            sh -c "while [ ! -e $T/go ]; do sleep 0.05; done; exec \"$LEAK\" --max 48M --step 4M --interval 1 --hold 0" \
+            >"$T/grow.out" 2>"$T/grow.err" &
+        p=$!
+        ctl_wait $n '.limit == 33554432' || fail "never listed"
+        if [ $raise = yes ]; then
+            "$MEMRUNCTL" set $n --limit 96M >"$T/set" 2>&1 || fail "set: $(cat "$T/set")"
+            [ "$(cg_limit $n)" = 100663296 ] || fail "cgroupfs after set: $(cg_limit $n)"
+            "$MEMRUNCTL" set $n --soft 200M >"$T/set" 2>&1 && fail "a soft limit above the limit was taken"
+            grep -q "refused: soft 200M is above the limit 96M" "$T/set" || fail "no reason: $(cat "$T/set")"
+            [ "$(cg_limit $n)" = 100663296 ] || fail "a refused set changed cgroupfs: $(cg_limit $n)"
+            "$MEMRUNCTL" set $n --limit 10X >"$T/set" 2>&1; rc=$?
+            [ $rc = 2 ] && grep -q "'10X': not a size" "$T/set" || fail "bad size (exit $rc): $(cat "$T/set")"
+        fi
+        touch "$T/go"
+        wait $p; rc=$?
+        if [ $raise = yes ]; then
+            [ $rc = 0 ] || fail "raised to 96M and still died: exit $rc $(cat "$T/grow.err")"
+            jq -e '[.actions[] | select(.action == "set-limit")] | length == 1' "$T/grow.json" >/dev/null ||
+                fail "report: no set-limit action: $(jq -c .actions "$T/grow.json")"
+            grep -q ',100663296,' "$T/grow.csv" || fail "timeline does not show the new limit"
+        else
+            [ $rc = 137 ] || fail "contrast: at 32M the leak was not OOM-killed: exit $rc"
+        fi
+    done
+    # lowering: a sandbox holding 12M at 64M is at ok; at 14M it is well above its levels
+    n=t-low-$$
+    hold_bg $n 64M 12M; p=$bgpid
+    ctl_wait $n '.usage >= 12582912 and .level == "ok"' || fail "$n: $("$MEMRUNCTL" status $n 2>&1)"
+    "$MEMRUNCTL" set $n --limit 14M >"$T/set" 2>&1 || fail "lower: $(cat "$T/set")"
+    [ "$(cg_limit $n)" = 14680064 ] || fail "cgroupfs after lowering: $(cg_limit $n)"
+    ctl_wait $n '.level != "ok"' || fail "level did not follow the lower limit: $("$MEMRUNCTL" status $n --json)"
+    touch "$T/stop-$n"
+    wait $p
+}
+
+t_ctl_probe() {
+    "$MEMRUNCTL" probe --json -- "$LEAK" --max 40M --step 2M --interval 0 --hold 0 >"$T/probe.json" 2>"$T/probe.err"
+    rc=$?
+    [ $rc = 0 ] || { fail "probe: exit $rc: $(cat "$T/probe.err")"; return; }
+    b=$(jqr .budget "$T/probe.json")
+    runs=$(jqr .runs "$T/probe.json")
+    [ "$(grep -c 'probe: run [0-9]*: --limit' "$T/probe.err")" = "$runs" ] || fail "runs not logged: $(cat "$T/probe.err")"
+    say "    # probe: budget $b in $runs runs"
+    [ "$b" -ge 41943040 ] || fail "budget $b is below what leak holds (40M)"
+    # the truth, checked: the budget passes, and 10% less (twice the precision) does not
+    mr -q --limit "$b" -- "$LEAK" --max 40M --step 2M --interval 0 --hold 0
+    expect_rc 0 "at the budget $b"
+    mr -q --limit $((b / 100 * 90)) -- "$LEAK" --max 40M --step 2M --interval 0 --hold 0
+    expect_rc 137 "10% under the budget $b"
+    # a command that fails for another reason is not "needs more memory"
+    "$MEMRUNCTL" probe -- sh -c 'exit 3' >"$T/probe.out" 2>"$T/probe.err"
+    rc=$?
+    [ $rc = 3 ] && grep -q "fails for another reason than memory: exit 3" "$T/probe.err" ||
+        fail "a failing command: exit $rc: $(cat "$T/probe.err")"
+}
+
+t_metrics() {
+    mr -q --limit 64M --metrics "$T/m.prom" --report "$T/r.json" -- "$LEAK" --max 16M --step 1M --interval 1 --hold 2
+    expect_rc 0
+    [ -s "$T/m.prom" ] || { fail "no metrics file"; return; }
+    ls "$T" | grep -q 'm.prom.tmp' && fail "a temporary file was left"
+    grep -q '^memrun_memory_limit_bytes{sandbox="memrun-[0-9]*"} 67108864$' "$T/m.prom" || fail "limit: $(head -5 "$T/m.prom")"
+    peak=$(sed -n 's/^memrun_memory_peak_bytes{[^}]*} //p' "$T/m.prom")
+    [ "$peak" = "$(jqr .memory.peak "$T/r.json")" ] || [ "$peak" -ge 16777216 ] || fail "peak $peak, report $(jqr .memory.peak "$T/r.json")"
+    # Debian's python3 and its prometheus_client (python3-prometheus-client, make check-deps)
+    py=/usr/bin/python3
+    if ! [ -x $py ] || ! $py -c 'import prometheus_client.parser' 2>/dev/null; then
+        skip "no Prometheus parser here (python3-prometheus-client): the host suite runs it"
+        return
+    fi
+    $py - "$T/m.prom" >"$T/parsed" 2>&1 <<'PY' || fail "the Prometheus parser refused it: $(cat "$T/parsed")"
+import sys
+from prometheus_client.parser import text_string_to_metric_families
+fams = {f.name: f for f in text_string_to_metric_families(open(sys.argv[1]).read())}
+need = ["memrun_memory_limit_bytes", "memrun_memory_usage_bytes", "memrun_memory_peak_bytes", "memrun_level",
+        "memrun_governor_asks", "memrun_memory_events", "memrun_uptime_seconds"]
+missing = [n for n in need if n not in fams]
+assert not missing, missing
+assert fams["memrun_memory_limit_bytes"].samples[0].value == 64 * 2**20
+levels = {s.labels["level"]: s.value for s in fams["memrun_level"].samples}
+assert sum(levels.values()) == 1, levels
+print("parsed", len(fams), "families")
+PY
+}
