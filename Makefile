@@ -183,7 +183,7 @@ vm: all $(B)/.deps-check
 	@cp -r tests/host tests/scenarios $(B)/vm-root/tests/
 	@cp $(EXAMPLES:%=$(B)/examples/%) $(LIB_EXAMPLES:%=$(B)/examples/%) $(HELPERS:%=$(B)/tests/helpers/%) \
 		$(B)/vm-root/usr/libexec/memrun/
-	@cp $$(command -v jq) $$(command -v setpriv) $(B)/vm-root/usr/bin/
+	@cp $$(command -v jq) $$(command -v setpriv) $$(command -v unshare) $(B)/vm-root/usr/bin/
 	MEMRUN_VM_LOG=$(B)/vm.log tests/vm/run.sh $(B)/vm-root -- \
 		env MEMRUN=/usr/bin/memrun EXAMPLES=/usr/libexec/memrun HELPERS=/usr/libexec/memrun \
 		PRELOAD_SO=/usr/lib/memrun/libmemlimit-preload.so \

@@ -86,6 +86,10 @@ struct cg_sandbox {
         int events_fd;             /* v2: memory.events (EPOLLPRI); v1: OOM eventfd */
         int usage_fd;              /* memory.current / memory.usage_in_bytes, held for sampling */
         bool split_supervisor, memrun_subtree;
+        bool created;               /* memrun made the directories (only then does it remove them) */
+        bool in_place;              /* --in-place: memrun's own cgroup, adopted, never changed */
+        struct cg_stats base;       /* --in-place: the counters when memrun started (reported as deltas) */
+        int proc_fd;                /* --in-place: memrun's process tree is the sandbox's content */
         uint64_t oom_notifications; /* v1: counted from the eventfd */
         uint64_t max_seen;          /* peak fallback when the kernel has no peak file */
 };
@@ -94,6 +98,10 @@ void cg_sandbox_init(struct cg_sandbox *s);
 /* Fill in the sandbox's paths for a placement, touching nothing (they are recorded before creation). */
 void cg_sandbox_paths(const struct cg_host *h, const struct cg_placement *p, const char *name,
                       struct cg_sandbox *s);
+/* --in-place: adopt memrun's own cgroup as the sandbox (nothing is created, written or removed):
+ * open it, note its counters, and read its limits (UINT64_MAX: none). Logs what is wrong. */
+int cg_sandbox_adopt(const struct cg_host *h, const char *proc_root, struct cg_sandbox *s, uint64_t *ret_max,
+                     uint64_t *ret_high);
 /* Create the sandbox directories (and the supervisor split / memrun subtree when placement says). */
 int cg_sandbox_create(const struct cg_host *h, const struct cg_placement *p, struct cg_sandbox *s);
 int cg_sandbox_set_limits(struct cg_sandbox *s, uint64_t max, uint64_t high, uint64_t swap);

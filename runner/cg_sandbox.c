@@ -12,12 +12,13 @@
 #include "../config/size.h"
 #include "cg.h"
 #include "log.h"
+#include "proc.h"
 #include "util.h"
 
 void cg_sandbox_init(struct cg_sandbox *s)
 {
         memset(s, 0, sizeof *s);
-        s->mem_parent_fd = s->mem_fd = s->uni_parent_fd = s->uni_fd = s->events_fd = s->usage_fd = -1;
+        s->mem_parent_fd = s->mem_fd = s->uni_parent_fd = s->uni_fd = s->events_fd = s->usage_fd = s->proc_fd = -1;
 }
 
 void cg_sandbox_close(struct cg_sandbox *s)
@@ -28,6 +29,7 @@ void cg_sandbox_close(struct cg_sandbox *s)
         close_fd(&s->uni_fd);
         close_fd(&s->events_fd);
         close_fd(&s->usage_fd);
+        close_fd(&s->proc_fd);
 }
 
 static void sleep_ms(long ms)
@@ -48,9 +50,9 @@ static const char *advice(int err)
 {
         switch (err) {
         case EROFS:
-                return ": the cgroup filesystem is mounted read-only (a container?); give memrun a writable "
-                       "cgroup, e.g. 'docker run --cgroupns=private' with a writable /sys/fs/cgroup, or --cgroup "
-                       "PATH to a delegated one";
+                return ": the cgroup filesystem is mounted read-only (a container?); run 'memrun --in-place' "
+                       "to supervise inside the container's own cgroup and limits, or give memrun a writable "
+                       "cgroup (--cgroup PATH to a delegated one)";
         case EACCES:
         case EPERM:
                 return ": not permitted; run memrun as root or in a delegated cgroup, e.g. 'systemd-run --user "
@@ -166,6 +168,42 @@ void cg_sandbox_paths(const struct cg_host *h, const struct cg_placement *p, con
                 s->uni_path[0] = '\0';
 }
 
+int cg_sandbox_adopt(const struct cg_host *h, const char *proc_root, struct cg_sandbox *s, uint64_t *ret_max,
+                     uint64_t *ret_high)
+{
+        s->mode = h->mode;
+        s->in_place = true;
+        snprintf(s->path, sizeof s->path, "%s", h->own_mem);
+        snprintf(s->uni_path, sizeof s->uni_path, "%s", h->mode == CG_HYBRID ? h->own_uni : h->mode == CG_V2 ? h->own_mem : "");
+        const char *n = strrchr(s->path, '/');
+        snprintf(s->name, sizeof s->name, "%s", n && n[1] ? n + 1 : "/");
+        s->mem_fd = cg_open_dir(h->mem_root_fd, h->own_mem);
+        if (s->mem_fd < 0)
+                return log_error_errno(s->mem_fd, "--in-place: cannot open memrun's own cgroup %s: %m", h->own_mem);
+        if (h->mode == CG_V2)
+                s->uni_fd = fcntl(s->mem_fd, F_DUPFD_CLOEXEC, 3);
+        else if (h->mode == CG_HYBRID && h->own_uni[0])
+                s->uni_fd = cg_open_dir(h->uni_root_fd, h->own_uni);
+        *ret_max = *ret_high = UINT64_MAX;
+        char buf[64];
+        if (h->mode == CG_V2) {
+                if (read_at(s->mem_fd, "memory.max", buf, sizeof buf) >= 0 && strncmp(buf, "max", 3) != 0)
+                        (void)read_u64_at(s->mem_fd, "memory.max", ret_max);
+                if (read_at(s->mem_fd, "memory.high", buf, sizeof buf) >= 0 && strncmp(buf, "max", 3) != 0)
+                        (void)read_u64_at(s->mem_fd, "memory.high", ret_high);
+        } else {
+                uint64_t v;
+                /* v1 says "no limit" with PAGE_COUNTER_MAX pages: anything from 2^62 on is none */
+                if (read_u64_at(s->mem_fd, "memory.limit_in_bytes", &v) == 0 && v < (UINT64_C(1) << 62))
+                        *ret_max = v;
+        }
+        s->proc_fd = proc_open_root(proc_root);
+        if (s->proc_fd < 0)
+                return log_error_errno(s->proc_fd, "--in-place: cannot open %s: %m", proc_root);
+        (void)cg_sandbox_stats(s, &s->base);
+        return 0;
+}
+
 int cg_sandbox_create(const struct cg_host *h, const struct cg_placement *p, struct cg_sandbox *s)
 {
         const char *name = s->name;
@@ -208,6 +246,7 @@ int cg_sandbox_create(const struct cg_host *h, const struct cg_placement *p, str
         r = make_dir(s->mem_parent_fd, p->parent, name, s->path);
         if (r < 0)
                 return r;
+        s->created = true;
         s->mem_fd = openat(s->mem_parent_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (s->mem_fd < 0) {
                 r = -errno;
@@ -481,6 +520,16 @@ int cg_sandbox_stats(struct cg_sandbox *s, struct cg_stats *ret)
                 s->max_seen = st.current;
         if (!st.has_peak)
                 st.peak = s->max_seen;
+        if (s->in_place) {
+                /* the enclosing cgroup's counters since memrun started */
+#define SINCE(f) st.f = st.f > s->base.f ? st.f - s->base.f : 0
+                SINCE(ev_high);
+                SINCE(ev_max);
+                SINCE(ev_oom);
+                SINCE(ev_oom_kill);
+                SINCE(ev_oom_group_kill);
+#undef SINCE
+        }
         *ret = st;
         return 0;
 }
@@ -520,11 +569,16 @@ static int kill_dir(int dir_fd, bool v2)
 
 int cg_sandbox_signal(const struct cg_sandbox *s, int sig)
 {
+        /* in place, the cgroup holds memrun and maybe others of the container: only memrun's tree */
+        if (s->in_place)
+                return proc_signal_descendants(s->proc_fd, getpid(), sig);
         return kill_listed(s->mem_fd, sig);
 }
 
 int cg_sandbox_kill(const struct cg_sandbox *s)
 {
+        if (s->in_place)
+                return proc_signal_descendants(s->proc_fd, getpid(), SIGKILL) < 0 ? -ESRCH : 0;
         if (s->uni_fd >= 0)
                 return kill_dir(s->uni_fd, true);
         return kill_dir(s->mem_fd, false);
@@ -542,6 +596,8 @@ static bool dir_populated(int dir_fd, bool has_events)
 
 bool cg_sandbox_populated(const struct cg_sandbox *s)
 {
+        if (s->in_place)
+                return proc_signal_descendants(s->proc_fd, getpid(), 0) > 0;
         if (s->uni_fd >= 0 && dir_populated(s->uni_fd, true))
                 return true;
         return dir_populated(s->mem_fd, false);
@@ -569,9 +625,9 @@ int cg_sandbox_remove(const struct cg_host *h, struct cg_sandbox *s)
         close_fd(&s->events_fd);
         close_fd(&s->mem_fd);
         close_fd(&s->uni_fd);
-        if (s->mem_parent_fd >= 0)
+        if (s->mem_parent_fd >= 0 && s->created)
                 r = rmdir_retry(s->mem_parent_fd, s->name, s->path);
-        if (s->mode == CG_HYBRID && s->uni_parent_fd >= 0) {
+        if (s->mode == CG_HYBRID && s->uni_parent_fd >= 0 && s->created && s->uni_path[0]) {
                 int k = rmdir_retry(s->uni_parent_fd, s->name, s->uni_path);
                 if (r == 0)
                         r = k;

@@ -173,13 +173,17 @@ struct run {
         bool sbx_used;
         struct sdnotify notify;   /* systemd's protocols, handed on to the command */
         struct ctl_server ctl;    /* memrunctl's socket */
+        uint64_t limit, soft;     /* in force: the plan's, or with --in-place the enclosing cgroup's */
 };
 
 static struct plan plan;
 
+static uint64_t run_limit; /* for the STATUS= line */
+
 static void limits_changed(void *ctx, uint64_t limit, uint64_t soft)
 {
         (void)ctx;
+        run_limit = limit;
         lsrv_set_limits(&limiter, limit, soft);
 }
 
@@ -190,7 +194,7 @@ static void notify_dispatch(void *ctx)
 
 static void notify_sample(void *ctx, enum level level, uint64_t usage)
 {
-        sdnotify_status(ctx, level_name(level), usage, plan.o.limit, now_mono());
+        sdnotify_status(ctx, level_name(level), usage, run_limit, now_mono());
 }
 
 /* Place, create, limit, watch, open the limiter, spawn. 0 when the command runs; else the exit
@@ -224,44 +228,67 @@ static int run_setup(struct run *R)
         if (R->sbx_used && sandbox_prepare(spec, R->plan->proc_root, NULL, &R->sbx) < 0)
                 return EXIT_MEMRUN;
 
-        r = registry_dir(rundir, sizeof rundir);
-        if (r < 0)
-                return log_error_errno(r, "cannot use runtime directory %s: %m", rundir), EXIT_MEMRUN;
-        (void)registry_sweep(rundir, &R->h);
+        R->limit = o->limit;
+        R->soft = o->soft;
+        if (o->in_place) {
+                /* A container's own cgroup: nothing created, written or removed; its limits apply. */
+                uint64_t max, high;
+                if (cg_sandbox_adopt(&R->h, R->plan->proc_root, &R->sb, &max, &high) < 0)
+                        return EXIT_MEMRUN;
+                /* the enclosing limit is the one that kills: a --limit may only be lower */
+                if (R->limit == SIZE_MAX_VALUE || (max != SIZE_MAX_VALUE && R->limit > max))
+                        R->limit = max;
+                R->soft = o->soft_set ? (R->soft > R->limit ? R->limit : R->soft)
+                          : high != SIZE_MAX_VALUE && high < R->limit ? high
+                          : R->limit == SIZE_MAX_VALUE ? SIZE_MAX_VALUE
+                                                       : size_share(R->limit, 900000);
+                char a[32], b[32];
+                log_debug("--in-place: cgroup %s, limit %s, soft %s (memrun's own levels hold it; nothing is written)",
+                          R->sb.path, size_format(R->limit, a, sizeof a), size_format(R->soft, b, sizeof b));
+                if (R->limit == SIZE_MAX_VALUE)
+                        log_warn("--in-place: the enclosing cgroup %s has no memory limit: levels and the governor "
+                                 "have nothing to hold to (give --limit)", R->sb.path);
+        } else {
+                r = registry_dir(rundir, sizeof rundir);
+                if (r < 0)
+                        return log_error_errno(r, "cannot use runtime directory %s: %m", rundir), EXIT_MEMRUN;
+                (void)registry_sweep(rundir, &R->h);
 
-        cg_place_facts_read(&R->h, o->cgroup, &facts);
-        if (cg_place_wants_scope(&facts)) {
-                /* Not delegated, but systemd runs the machine: ask it for a delegated scope. */
-                char unit[64], desc[300];
-                snprintf(desc, sizeof desc, "memrun %s: %s", R->plan->name, o->argv[0]);
-                r = sdscope_enter(!facts.root_user, desc, R->plan->proc_root, unit, sizeof unit);
-                if (r == 0) {
-                        log_debug("systemd's %s manager put memrun in %s (Delegate=yes)",
-                                  facts.root_user ? "system" : "user", unit);
-                        cg_host_close(&R->h);
-                        R->host_open = false;
-                        if (cg_host_open(R->plan->cgroup_root, R->plan->proc_root, &R->h) < 0)
-                                return EXIT_MEMRUN;
-                        R->host_open = true;
-                        cg_place_facts_read(&R->h, o->cgroup, &facts);
-                } else
-                        log_warn_errno(r, "memrun's cgroup %s is not delegated and systemd's %s manager gave no scope "
-                                          "(%m; -v says why)", facts.own, facts.root_user ? "system" : "user");
+                cg_place_facts_read(&R->h, o->cgroup, &facts);
+                if (cg_place_wants_scope(&facts)) {
+                        /* Not delegated, but systemd runs the machine: ask it for a delegated scope. */
+                        char unit[64], desc[300];
+                        snprintf(desc, sizeof desc, "memrun %s: %s", R->plan->name, o->argv[0]);
+                        r = sdscope_enter(!facts.root_user, desc, R->plan->proc_root, unit, sizeof unit);
+                        if (r == 0) {
+                                log_debug("systemd's %s manager put memrun in %s (Delegate=yes)",
+                                          facts.root_user ? "system" : "user", unit);
+                                cg_host_close(&R->h);
+                                R->host_open = false;
+                                if (cg_host_open(R->plan->cgroup_root, R->plan->proc_root, &R->h) < 0)
+                                        return EXIT_MEMRUN;
+                                R->host_open = true;
+                                cg_place_facts_read(&R->h, o->cgroup, &facts);
+                        } else
+                                log_warn_errno(r, "memrun's cgroup %s is not delegated and systemd's %s manager gave no scope "
+                                                  "(%m; -v says why)", facts.own, facts.root_user ? "system" : "user");
+                }
+                if (cg_place(&facts, &place) < 0)
+                        return EXIT_MEMRUN;
+                cg_sandbox_paths(&R->h, &place, R->plan->name, &R->sb);
+                r = registry_add(rundir, &R->sb, &R->reg);
+                if (r < 0)
+                        return log_error_errno(r, "cannot record the sandbox in %s: %m", rundir), EXIT_MEMRUN;
+                R->recorded = true;
+                if (cg_sandbox_create(&R->h, &place, &R->sb) < 0)
+                        return EXIT_MEMRUN;
+                if (cg_sandbox_set_limits(&R->sb, R->limit, R->soft, o->swap) < 0)
+                        return EXIT_MEMRUN;
         }
-        if (cg_place(&facts, &place) < 0)
-                return EXIT_MEMRUN;
-        cg_sandbox_paths(&R->h, &place, R->plan->name, &R->sb);
-        r = registry_add(rundir, &R->sb, &R->reg);
-        if (r < 0)
-                return log_error_errno(r, "cannot record the sandbox in %s: %m", rundir), EXIT_MEMRUN;
-        R->recorded = true;
-        if (cg_sandbox_create(&R->h, &place, &R->sb) < 0)
-                return EXIT_MEMRUN;
-        if (cg_sandbox_set_limits(&R->sb, o->limit, o->soft, o->swap) < 0)
-                return EXIT_MEMRUN;
         r = cg_sandbox_watch(&R->sb);
         if (r < 0)
-                log_warn_errno(r, "cannot watch memory events of %s: %m (OOM kills are still read at exit)", R->sb.path);
+                log_msg_errno(R->sb.in_place && r == -EROFS ? LOG_DEBUG : LOG_WARN, r,
+                              "cannot watch memory events of %s: %m (OOM kills are still read at exit)", R->sb.path);
 
         r = ctl_open(&R->ctl);
         if (r < 0)
@@ -271,7 +298,8 @@ static int run_setup(struct run *R)
                 log_warn_errno(r, "cannot open the limiter endpoint (%m): trim/collect/shed reach no one");
                 R->endpoint[0] = '\0';
         } else {
-                lsrv_set_limits(&limiter, o->limit, o->soft);
+                lsrv_set_limits(&limiter, R->limit, R->soft);
+                run_limit = R->limit;
                 lsrv_on_result(&limiter, limiter_result, &R->link);
                 lsrv_on_round(&limiter, limiter_round, &R->link);
         }
@@ -323,8 +351,8 @@ static int run_setup(struct run *R)
         struct spawn_req req = {
                 .argv = o->argv,
                 .sandbox = &R->sb,
-                .limit = o->limit,
-                .soft = o->soft,
+                .limit = R->limit,
+                .soft = R->soft,
                 .hints = !o->no_hints,
                 .child_mask = &R->orig,
                 .env = R->env,
@@ -355,8 +383,8 @@ static void run_supervise(struct run *R)
         }
         struct monitor_cfg mcfg = {
                 .policy = &R->plan->policy,
-                .limit = o->limit,
-                .soft = o->soft,
+                .limit = R->limit,
+                .soft = R->soft,
                 .limiter = { lim ? limiter_broadcast : NULL, lim ? limiter_ask : NULL, lim ? limiter_state : NULL,
                              &limiter },
                 .proc_root = R->plan->proc_root,
@@ -398,8 +426,8 @@ static void run_post_mortem(struct run *R)
                 .duration_s = now_mono() - R->t0,
                 .mode = R->h.mode,
                 .cgroup_path = R->sb.path,
-                .max = o->limit,
-                .high = o->soft,
+                .max = R->limit,
+                .high = R->soft,
                 .swap_max = o->swap,
                 .log = &replog,
                 .sandbox = R->sbx_used ? &R->sbx : NULL,

@@ -147,8 +147,10 @@ static void arm_triggers(struct monitor *m)
                         int fd = psi_trigger_open(m->psi_dir, m->psi_file, full ? "full" : "some", ppm,
                                                   m->p->psi_window_usec, &win);
                         if (fd < 0) {
-                                log_warn_errno(fd, "cannot arm a PSI trigger on %s (%m): %s avg10 is sampled instead",
-                                         m->psi_file, full ? "full" : "some");
+                                /* in a container's read-only cgroupfs this is expected: sampling is the way */
+                                log_msg_errno(m->sb->in_place && fd == -EROFS ? LOG_DEBUG : LOG_WARN, fd,
+                                              "cannot arm a PSI trigger on %s (%m): %s avg10 is sampled instead",
+                                              m->psi_file, full ? "full" : "some");
                                 continue;
                         }
                         if (win != m->p->psi_window_usec && !said) {

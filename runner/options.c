@@ -23,6 +23,7 @@ enum {
         OPT_USER,
         OPT_WAIT_ALL,
         OPT_METRICS,
+        OPT_IN_PLACE,
 };
 
 static const struct option longopts[] = {
@@ -41,6 +42,7 @@ static const struct option longopts[] = {
         { "sandbox", no_argument, NULL, OPT_SANDBOX },
         { "wait-all", no_argument, NULL, OPT_WAIT_ALL },
         { "metrics", required_argument, NULL, OPT_METRICS },
+        { "in-place", no_argument, NULL, OPT_IN_PLACE },
         { "user", required_argument, NULL, OPT_USER },
         { "verbose", no_argument, NULL, 'v' },
         { "quiet", no_argument, NULL, 'q' },
@@ -68,6 +70,8 @@ void options_usage(void)
               "      --preload         inject libmemlimit into the command (LD_PRELOAD): unmodified programs\n"
               "                        answer trim/collect with malloc_trim\n"
               "      --no-hints        do not export GOMEMLIMIT\n"
+              "      --in-place        create no cgroup: supervise inside the enclosing one, whose limits\n"
+              "                        apply (containers, Kubernetes pods, a read-only cgroupfs)\n"
               "      --metrics FILE    Prometheus text exposition, rewritten atomically at most once a\n"
               "                        second and at exit (node_exporter's textfile collector)\n"
               "      --wait-all        supervise until the sandbox is empty, not only until the command\n"
@@ -223,6 +227,9 @@ int options_parse(int argc, char **argv, uint64_t ram, struct options *ret)
                         break;
                 case OPT_WAIT_ALL:
                         o.wait_all = true;
+                        break;
+                case OPT_IN_PLACE:
+                        o.in_place = true;
                         break;
                 case OPT_METRICS:
                         if (!*optarg) {

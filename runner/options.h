@@ -21,6 +21,7 @@ struct options {
         bool preload;         /* --preload: LD_PRELOAD libmemlimit into the command */
         bool sandbox;         /* --sandbox: [sandbox] enabled */
         bool wait_all;        /* --wait-all: until the sandbox is empty */
+        bool in_place;        /* --in-place: memrun's own cgroup is the sandbox */
         const char *metrics;  /* --metrics FILE: Prometheus text, NULL = none */
         char user[SANDBOX_NAME_MAX], group[SANDBOX_NAME_MAX]; /* --user USER[:GROUP]; "" = none */
         int verbosity;        /* -1 quiet, 0 normal, 1+ verbose */

@@ -2,7 +2,10 @@
 #include "proc.h"
 
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -81,6 +84,49 @@ int proc_self_map_ids(int proc_fd, uid_t uid, gid_t gid)
                 return r;
         snprintf(map, sizeof map, "%u %u 1", (unsigned)gid, (unsigned)gid);
         return write_at(proc_fd, "self/gid_map", map);
+}
+
+int proc_signal_descendants(int proc_fd, pid_t pid, int sig)
+{
+        enum { MAX = 4096 };
+        static pid_t queue[MAX];
+        size_t head = 0, tail = 0;
+        int n = 0;
+        queue[tail++] = pid;
+        while (head < tail) {
+                pid_t p = queue[head++];
+                char path[64], buf[8192];
+                snprintf(path, sizeof path, "%d/task", (int)p);
+                int tfd = openat(proc_fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (tfd < 0)
+                        continue;
+                DIR *d = fdopendir(tfd);
+                if (!d) {
+                        close(tfd);
+                        continue;
+                }
+                for (struct dirent *de; (de = readdir(d));) {
+                        if (de->d_name[0] == '.')
+                                continue;
+                        char rel[300];
+                        snprintf(rel, sizeof rel, "%s/children", de->d_name);
+                        if (read_at(dirfd(d), rel, buf, sizeof buf) < 0)
+                                continue;
+                        for (char *t = buf, *e; *t; t = e) {
+                                long c = strtol(t, &e, 10);
+                                if (e == t)
+                                        break;
+                                if (c > 0 && tail < MAX) {
+                                        queue[tail++] = (pid_t)c;
+                                        n++;
+                                        if (sig)
+                                                (void)kill((pid_t)c, sig);
+                                }
+                        }
+                }
+                closedir(d);
+        }
+        return n;
 }
 
 int proc_catches(int proc_fd, pid_t pid, int sig)

@@ -21,6 +21,9 @@ ssize_t proc_self_read(int proc_fd, const char *file, char *buf, size_t size);
 /* In a new user namespace: map uid and gid to themselves (setgroups denied first, as the kernel
  * wants of an unprivileged writer). */
 int proc_self_map_ids(int proc_fd, uid_t uid, gid_t gid);
+/* Send sig (0: only count) to every descendant of pid, found through /proc/PID/task/TID/children;
+ * how many there were, or -errno. memrun is a child subreaper, so its descendants stay its. */
+int proc_signal_descendants(int proc_fd, pid_t pid, int sig);
 /* Does pid catch sig? 1 yes, 0 no, -errno when it cannot be told. */
 int proc_catches(int proc_fd, pid_t pid, int sig);
 /* Does sig's default disposition end the process (SIGUSR1 does; SIGCHLD, SIGWINCH, SIGURG, SIGCONT

@@ -44,6 +44,11 @@ static void setenv_u64(const char *name, uint64_t v)
 static pid_t fork_into(const struct cg_sandbox *sb, bool *ret_entered)
 {
         *ret_entered = false;
+        if (sb->in_place) {
+                /* --in-place: the command stays in memrun's own cgroup, where it already is */
+                *ret_entered = true;
+                return fork();
+        }
 #ifdef CLONE_INTO_CGROUP
         if (sb->mode == CG_V2 && sb->mem_fd >= 0) {
                 struct clone_args args = {

@@ -51,7 +51,7 @@ t_ctl_ls_status() {
     "$MEMRUNCTL" status "$pa" >"$T/st" || fail "status by pid"
     grep -q "^$a (memrun pid $pa): sh" "$T/st" || fail "status by pid: $(cat "$T/st")"
     # another user is refused; garbage is dropped and counted; both leave the sandbox running
-    setpriv --reuid=65534 --regid=65534 --clear-groups "$MEMRUNCTL" status "$pa" >"$T/nobody" 2>&1
+    /usr/bin/setpriv --reuid=65534 --regid=65534 --clear-groups "$MEMRUNCTL" status "$pa" >"$T/nobody" 2>&1
     rc=$?
     [ $rc = 1 ] && grep -q "permission denied" "$T/nobody" || fail "nobody was not refused (exit $rc): $(cat "$T/nobody")"
     "$CTLRAW" "$pa" "$(printf 'set limit=\001\377 garbage')" >"$T/raw"
