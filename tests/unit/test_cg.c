@@ -587,6 +587,13 @@ static void test_sandbox_v2_lifecycle(void **state)
         cg_sandbox_paths(&h, &p, "job-1", &s);
         s.mem_parent_fd = cg_open_dir(h.mem_root_fd, "/a/b");
         assert_true(s.mem_parent_fd >= 0);
+        /* what memrun did not make it does not remove (a failed mkdir in a read-only tree) */
+        assert_int_equal(cg_sandbox_remove(&h, &s), 0);
+        assert_true(path_exists(t->cg, "a/b/job-1"));
+        cg_sandbox_init(&s);
+        cg_sandbox_paths(&h, &p, "job-1", &s);
+        s.mem_parent_fd = cg_open_dir(h.mem_root_fd, "/a/b");
+        s.created = true;
         assert_int_equal(cg_sandbox_remove(&h, &s), 0);
         assert_false(path_exists(t->cg, "a/b/job-1"));
         assert_int_equal(s.mem_parent_fd, -1);
@@ -631,6 +638,43 @@ static void test_sandbox_v2_limits_variants(void **state)
         unlink(p2);
         assert_int_equal(cg_sandbox_set_limits(&s, 32 * MiB, 28 * MiB, 0), -ENOENT);
         assert_non_null(strstr(log_last_error(), "/a/b/j/memory.max"));
+        cg_sandbox_close(&s);
+        cg_host_close(&h);
+}
+
+/* --in-place: memrun's own cgroup adopted: limits read, counters from now on, nothing removed. */
+static void test_sandbox_v2_adopt(void **state)
+{
+        struct t *t = *state;
+        struct cg_host h;
+        struct cg_sandbox s;
+        struct cg_stats st;
+        uint64_t max, high;
+
+        make_v2(t);
+        open_host(t, &h);
+        put_file(t->cg, "a/b/sandbox/memory.max", "100663296\n");
+        put_file(t->cg, "a/b/sandbox/memory.high", "max\n");
+        put_file(t->cg, "a/b/sandbox/memory.current", "1048576\n");
+        put_fixture(t->cg, "a/b/sandbox/memory.events", "v2/memory.events_after_oom"); /* kills before memrun */
+        cg_sandbox_init(&s);
+        assert_int_equal(cg_sandbox_adopt(&h, NULL, &s, &max, &high), 0);
+        assert_true(s.in_place);
+        assert_false(s.created);
+        assert_string_equal(s.path, "/a/b/sandbox");
+        assert_int_equal(max, 100663296);
+        assert_int_equal(high, UINT64_MAX);
+        assert_int_equal(cg_sandbox_stats(&s, &st), 0);
+        assert_int_equal(st.ev_oom_kill, 0); /* the container's history is not this run's */
+        put_file(t->cg, "a/b/sandbox/memory.events", "low 0\nhigh 0\nmax 71\noom 3\noom_kill 5\noom_group_kill 2\n");
+        assert_int_equal(cg_sandbox_stats(&s, &st), 0);
+        assert_int_equal(st.ev_oom_kill, 1);
+        assert_int_equal(st.ev_max, 1);
+        /* no processes of memrun's own: empty; remove touches nothing */
+        assert_false(cg_sandbox_populated(&s));
+        assert_int_equal(cg_sandbox_remove(&h, &s), 0);
+        assert_true(path_exists(t->cg, "a/b/sandbox"));
+        assert_file(t, "a/b/sandbox/memory.max", "100663296\n"); /* as written above: untouched */
         cg_sandbox_close(&s);
         cg_host_close(&h);
 }
@@ -1005,6 +1049,7 @@ int main(void)
                 T(test_host_open_errors),
                 T(test_place_table),
                 T(test_place_wants_scope),
+                T(test_sandbox_v2_adopt),
                 T(test_place_facts_read),
                 T(test_sandbox_v2_lifecycle),
                 T(test_sandbox_v2_limits_variants),
