@@ -99,6 +99,9 @@ $(B)/memrunctl: $(OBJ) $(B)/obj/runner/memrunctl.o
 $(B)/asan/memrun: $(SAN_OBJ) $(B)/asan/obj/runner/main.o
 	$(CC) $(SAN_FLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
+$(B)/asan/memrunctl: $(SAN_OBJ) $(B)/asan/obj/runner/memrunctl.o
+	$(CC) $(SAN_FLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+
 # --- libmemlimit: only memlimit_* exported (hidden visibility + version script) ---
 $(B)/obj/limiter/%.pic.o: limiter/%.c $(HDRS) | $(B)/.build-ok
 	@mkdir -p $(dir $@)
@@ -165,7 +168,7 @@ host: all
 		CONFIGS=$(CURDIR)/config sh tests/host/run.sh
 	@MEMRUN=$(CURDIR)/$(B)/memrun EXAMPLES=$(CURDIR)/$(B)/examples sh tests/scenarios/run.sh
 
-asan: $(B)/asan/memrun $(UNIT_TESTS:%=$(B)/asan/tests/%) all
+asan: $(B)/asan/memrun $(B)/asan/memrunctl $(UNIT_TESTS:%=$(B)/asan/tests/%) all
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 		tests/unit/run.sh $(UNIT_TESTS:%=$(B)/asan/tests/%)
 	@ASAN_OPTIONS=detect_leaks=1 MEMRUN=$(CURDIR)/$(B)/asan/memrun EXAMPLES=$(CURDIR)/$(B)/examples \
