@@ -58,19 +58,6 @@ cp "$rootfs" "$initrd" || die "copying $rootfs failed"
     die "packing the overlay failed"
 say "kernel $kernel, initramfs $(du -m "$initrd" | cut -f1) MiB, timeout ${TIMEOUT}s, log $LOG"
 
-mkdir -p "$(dirname "$LOG")"
-start=$(date +%s)
-timeout -k 10 "$TIMEOUT" qemu-system-x86_64 -accel tcg -cpu max -m "$MEM" -smp 2 \
-    -nographic -no-reboot -kernel "$kernel" -initrd "$initrd" -nic none \
-    -append "console=ttyS0 quiet panic=-1 psi=1 systemd.unified_cgroup_hierarchy=1 systemd.show_status=0 ${MEMRUN_VM_APPEND:-}" \
-    </dev/null 2>&1 |
-    sed -u -e 's/\r//g' -e 's/\x1bc/\n/g' -e 's/\x1b\[[0-9;?]*[A-Za-z]//g' -e 's/\x1b[A-Za-z]//g' | tee "$LOG"
-rcs=("${PIPESTATUS[@]}")
-say "VM ran for $(( $(date +%s) - start ))s"
-if [ "${rcs[0]}" = 124 ] || [ "${rcs[0]}" = 137 ]; then
-    say "error: VM timed out after ${TIMEOUT}s (MEMRUN_VM_TIMEOUT); console log in $LOG"
-    exit 124
-fi
-status=$(sed -n 's/^MEMRUN-VM-EXIT=\([0-9][0-9]*\)$/\1/p' "$LOG" | tail -n1)
-[ -n "$status" ] || die "no MEMRUN-VM-EXIT marker on the console; see $LOG"
-exit "$status"
+. "$here/../vm/boot.sh"
+vm_boot "$kernel" "$initrd" "$MEM" 2 \
+    "console=ttyS0 quiet panic=-1 psi=1 systemd.unified_cgroup_hierarchy=1 systemd.show_status=0 ${MEMRUN_VM_APPEND:-}"

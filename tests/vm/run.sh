@@ -108,21 +108,5 @@ initrd=$tmp/initrd.gz
     die "building the initramfs failed"
 say "kernel $kernel, initramfs $(du -k "$initrd" | cut -f1) KiB, timeout ${TIMEOUT}s, log $LOG"
 
-mkdir -p "$(dirname "$LOG")" || die "cannot create directory for $LOG"
-# Console: drop CRs and the firmware's terminal escapes (SeaBIOS disables line wrap), unbuffered.
-start=$(date +%s)
-timeout -k 10 "$TIMEOUT" qemu-system-x86_64 -accel tcg -cpu max -m "$MEM" -smp "$SMP" \
-    -nographic -no-reboot -kernel "$kernel" -initrd "$initrd" \
-    -nic none -append "console=ttyS0 quiet panic=-1 psi=1 ${MEMRUN_VM_APPEND:-}" </dev/null 2>&1 |
-    sed -u -e 's/\r//g' -e 's/\x1bc/\n/g' -e 's/\x1b\[[0-9;?]*[A-Za-z]//g' -e 's/\x1b[A-Za-z]//g' | tee "$LOG"
-rcs=("${PIPESTATUS[@]}")
-say "VM ran for $(( $(date +%s) - start ))s"
-
-if [ "${rcs[0]}" = 124 ] || [ "${rcs[0]}" = 137 ]; then
-    say "error: VM timed out after ${TIMEOUT}s (MEMRUN_VM_TIMEOUT); console log in $LOG"
-    exit 124
-fi
-[ "${rcs[2]}" = 0 ] || die "could not write the log $LOG"
-status=$(sed -n 's/.*MEMRUN-VM-EXIT=\([0-9][0-9]*\).*/\1/p' "$LOG" | tail -n1)
-[ -n "$status" ] || die "no MEMRUN-VM-EXIT marker on the console (qemu exit ${rcs[0]}; kernel panic or init crash?); see $LOG"
-exit "$status"
+. "$here/boot.sh"
+vm_boot "$kernel" "$initrd" "$MEM" "$SMP" "console=ttyS0 quiet panic=-1 psi=1 ${MEMRUN_VM_APPEND:-}"
