@@ -184,18 +184,33 @@ int cg_sandbox_adopt(const struct cg_host *h, const char *proc_root, struct cg_s
                 s->uni_fd = fcntl(s->mem_fd, F_DUPFD_CLOEXEC, 3);
         else if (h->mode == CG_HYBRID && h->own_uni[0])
                 s->uni_fd = cg_open_dir(h->uni_root_fd, h->own_uni);
+        /* the effective limits: the minimum up the hierarchy as far as memrun sees it */
         *ret_max = *ret_high = UINT64_MAX;
-        char buf[64];
-        if (h->mode == CG_V2) {
-                if (read_at(s->mem_fd, "memory.max", buf, sizeof buf) >= 0 && strncmp(buf, "max", 3) != 0)
-                        (void)read_u64_at(s->mem_fd, "memory.max", ret_max);
-                if (read_at(s->mem_fd, "memory.high", buf, sizeof buf) >= 0 && strncmp(buf, "max", 3) != 0)
-                        (void)read_u64_at(s->mem_fd, "memory.high", ret_high);
-        } else {
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, "%s", h->own_mem);
+        for (;;) {
+                _cleanup_close_ int fd = cg_open_dir(h->mem_root_fd, path);
                 uint64_t v;
-                /* v1 says "no limit" with PAGE_COUNTER_MAX pages: anything from 2^62 on is none */
-                if (read_u64_at(s->mem_fd, "memory.limit_in_bytes", &v) == 0 && v < (UINT64_C(1) << 62))
-                        *ret_max = v;
+                char buf[64];
+                if (fd >= 0 && h->mode == CG_V2) {
+                        if (read_at(fd, "memory.max", buf, sizeof buf) >= 0 && strncmp(buf, "max", 3) != 0 &&
+                            read_u64_at(fd, "memory.max", &v) == 0 && v < *ret_max)
+                                *ret_max = v;
+                        if (read_at(fd, "memory.high", buf, sizeof buf) >= 0 && strncmp(buf, "max", 3) != 0 &&
+                            read_u64_at(fd, "memory.high", &v) == 0 && v < *ret_high)
+                                *ret_high = v;
+                } else if (fd >= 0) {
+                        /* v1 says "no limit" with PAGE_COUNTER_MAX pages: anything from 2^62 on is none */
+                        if (read_u64_at(fd, "memory.limit_in_bytes", &v) == 0 && v < (UINT64_C(1) << 62) && v < *ret_max)
+                                *ret_max = v;
+                }
+                char *slash = strrchr(path, '/');
+                if (!slash || strcmp(path, "/") == 0)
+                        break;
+                if (slash == path)
+                        path[1] = '\0';
+                else
+                        *slash = '\0';
         }
         s->proc_fd = proc_open_root(proc_root);
         if (s->proc_fd < 0)

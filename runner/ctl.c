@@ -44,6 +44,8 @@ int ctl_status_format(const struct ctl_status *s, char *buf, size_t size)
                u64_or_max(s->limit, l, sizeof l), u64_or_max(s->soft, so, sizeof so), s->usage, s->peak, s->level,
                s->clients);
         APPEND("asks=%" PRIu64 "\nasked=%" PRIu64 "\nfreed=%" PRIu64 "\n", s->asks, s->asked, s->freed);
+        APPEND("asks_trim=%" PRIu64 "\nasks_collect=%" PRIu64 "\nasks_reclaim=%" PRIu64 "\nasks_shed=%" PRIu64 "\n",
+               s->asks_trim, s->asks_collect, s->asks_reclaim, s->asks_shed);
         APPEND("ev_high=%" PRIu64 "\nev_max=%" PRIu64 "\nev_oom=%" PRIu64 "\nev_oom_kill=%" PRIu64 "\n", s->ev_high,
                s->ev_max, s->ev_oom, s->ev_oom_kill);
         APPEND("uptime_s=%.3f\nlimit_changes=%" PRIu64 "\nctl_refused=%" PRIu64 "\nctl_malformed=%" PRIu64 "\n",
@@ -71,6 +73,10 @@ int ctl_status_parse(const char *text, struct ctl_status *ret)
                 { "usage", offsetof(struct ctl_status, usage) },     { "peak", offsetof(struct ctl_status, peak) },
                 { "asks", offsetof(struct ctl_status, asks) },       { "asked", offsetof(struct ctl_status, asked) },
                 { "freed", offsetof(struct ctl_status, freed) },     { "ev_high", offsetof(struct ctl_status, ev_high) },
+                { "asks_trim", offsetof(struct ctl_status, asks_trim) },
+                { "asks_collect", offsetof(struct ctl_status, asks_collect) },
+                { "asks_reclaim", offsetof(struct ctl_status, asks_reclaim) },
+                { "asks_shed", offsetof(struct ctl_status, asks_shed) },
                 { "ev_max", offsetof(struct ctl_status, ev_max) },   { "ev_oom", offsetof(struct ctl_status, ev_oom) },
                 { "ev_oom_kill", offsetof(struct ctl_status, ev_oom_kill) },
                 { "limit_changes", offsetof(struct ctl_status, limit_changes) },
@@ -162,39 +168,49 @@ static const char *prom_u64(uint64_t v, char *b, size_t n)
 int ctl_status_prometheus(const struct ctl_status *s, char *buf, size_t size)
 {
         static const char *const levels[] = { "ok", "moderate", "high", "critical" };
-        char sb[600], a[32];
+        char sb[600], a[32], h[32];
         size_t o = 0;
+        int lv = 0;
         label(sb, sizeof sb, s->name);
-#define GAUGE(name, help, value)                                                                                      \
-        APPEND("# HELP memrun_" name " " help "\n# TYPE memrun_" name " gauge\nmemrun_" name "{sandbox=\"%s\"} %s\n", \
-               sb, value)
-#define COUNTER(name, help, v)                                                                                        \
-        APPEND("# HELP memrun_" name " " help "\n# TYPE memrun_" name " counter\nmemrun_" name "{sandbox=\"%s\"} %" PRIu64 "\n", \
-               sb, (uint64_t)(v))
-        GAUGE("memory_limit_bytes", "The hard limit (memory.max).", prom_u64(s->limit, a, sizeof a));
-        GAUGE("memory_soft_limit_bytes", "The soft limit (memory.high).", prom_u64(s->soft, a, sizeof a));
-        GAUGE("memory_usage_bytes", "Memory charged to the sandbox.", prom_u64(s->usage, a, sizeof a));
-        GAUGE("memory_peak_bytes", "The highest usage seen.", prom_u64(s->peak, a, sizeof a));
-        APPEND("# HELP memrun_level The pressure level, one series per level (1: the current one).\n"
-               "# TYPE memrun_level gauge\n");
         for (size_t i = 0; i < ELEMENTSOF(levels); i++)
-                APPEND("memrun_level{sandbox=\"%s\",level=\"%s\"} %d\n", sb, levels[i], strcmp(s->level, levels[i]) == 0);
-        snprintf(a, sizeof a, "%u", s->clients);
-        GAUGE("limiter_clients", "libmemlimit processes attached.", a);
-        COUNTER("governor_asks_total", "Processes asked to free memory.", s->asks);
-        COUNTER("governor_asked_bytes_total", "Bytes asked of them.", s->asked);
-        COUNTER("governor_freed_bytes_total", "Bytes they freed.", s->freed);
-        APPEND("# HELP memrun_memory_events_total The kernel's memory events (memory.events).\n"
-               "# TYPE memrun_memory_events_total counter\n");
-        APPEND("memrun_memory_events_total{sandbox=\"%s\",event=\"high\"} %" PRIu64 "\n", sb, s->ev_high);
-        APPEND("memrun_memory_events_total{sandbox=\"%s\",event=\"max\"} %" PRIu64 "\n", sb, s->ev_max);
-        APPEND("memrun_memory_events_total{sandbox=\"%s\",event=\"oom\"} %" PRIu64 "\n", sb, s->ev_oom);
-        APPEND("memrun_memory_events_total{sandbox=\"%s\",event=\"oom_kill\"} %" PRIu64 "\n", sb, s->ev_oom_kill);
-        snprintf(a, sizeof a, "%.3f", s->uptime_s);
-        GAUGE("uptime_seconds", "Seconds since the command started.", a);
-        COUNTER("limit_changes_total", "Limits changed while running (memrunctl set).", s->limit_changes);
-#undef GAUGE
-#undef COUNTER
+                if (strcmp(s->level, levels[i]) == 0)
+                        lv = (int)i;
+#define HEAD(name, type, help) APPEND("# HELP memrun_" name " " help "\n# TYPE memrun_" name " " type "\n")
+#define ONE(name, fmt, ...) APPEND("memrun_" name "{sandbox=\"%s\"} " fmt "\n", sb, __VA_ARGS__)
+        /* the names of docs/ARCHITECTURE.md "Contracts" (they only ever grow) */
+        HEAD("usage_bytes", "gauge", "Memory charged to the sandbox.");
+        ONE("usage_bytes", "%" PRIu64, s->usage);
+        HEAD("peak_bytes", "gauge", "The highest usage seen.");
+        ONE("peak_bytes", "%" PRIu64, s->peak);
+        HEAD("limit_bytes", "gauge", "The limits: kind=max is the hard limit (memory.max), kind=high the soft one.");
+        APPEND("memrun_limit_bytes{sandbox=\"%s\",kind=\"max\"} %s\n", sb, prom_u64(s->limit, a, sizeof a));
+        APPEND("memrun_limit_bytes{sandbox=\"%s\",kind=\"high\"} %s\n", sb, prom_u64(s->soft, h, sizeof h));
+        HEAD("level", "gauge", "The pressure level: 0 ok, 1 moderate, 2 high, 3 critical.");
+        ONE("level", "%d", lv);
+        HEAD("oom_kills_total", "counter", "Processes the kernel OOM killer ended in the sandbox.");
+        ONE("oom_kills_total", "%" PRIu64, s->ev_oom_kill);
+        HEAD("asks_total", "counter", "Processes asked to free memory (reclaim: memory.reclaim writes), per action.");
+        APPEND("memrun_asks_total{sandbox=\"%s\",action=\"trim\"} %" PRIu64 "\n", sb, s->asks_trim);
+        APPEND("memrun_asks_total{sandbox=\"%s\",action=\"collect\"} %" PRIu64 "\n", sb, s->asks_collect);
+        APPEND("memrun_asks_total{sandbox=\"%s\",action=\"reclaim\"} %" PRIu64 "\n", sb, s->asks_reclaim);
+        APPEND("memrun_asks_total{sandbox=\"%s\",action=\"shed\"} %" PRIu64 "\n", sb, s->asks_shed);
+        HEAD("freed_bytes_total", "counter", "Bytes given back when asked.");
+        ONE("freed_bytes_total", "%" PRIu64, s->freed);
+        HEAD("throttle_events_total", "counter", "Times the kernel throttled the sandbox at memory.high.");
+        ONE("throttle_events_total", "%" PRIu64, s->ev_high);
+        /* more than the contract names */
+        HEAD("asked_bytes_total", "counter", "Bytes asked of libmemlimit processes.");
+        ONE("asked_bytes_total", "%" PRIu64, s->asked);
+        HEAD("limiter_clients", "gauge", "libmemlimit processes attached.");
+        ONE("limiter_clients", "%u", s->clients);
+        HEAD("max_events_total", "counter", "Times usage hit memory.max (v1: memory.failcnt).");
+        ONE("max_events_total", "%" PRIu64, s->ev_max);
+        HEAD("uptime_seconds", "gauge", "Seconds since the command started.");
+        ONE("uptime_seconds", "%.3f", s->uptime_s);
+        HEAD("limit_changes_total", "counter", "Limits changed while running (memrunctl set).");
+        ONE("limit_changes_total", "%" PRIu64, s->limit_changes);
+#undef HEAD
+#undef ONE
         return (int)o;
 }
 

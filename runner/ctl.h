@@ -23,6 +23,7 @@ struct ctl_status {
         char level[16];
         unsigned clients;          /* limiters attached now */
         uint64_t asks, asked, freed; /* the governor's asks: processes asked, bytes asked and freed */
+        uint64_t asks_trim, asks_collect, asks_reclaim, asks_shed; /* asks per action */
         uint64_t ev_high, ev_max, ev_oom, ev_oom_kill;
         double uptime_s;
         uint64_t limit_changes, ctl_refused, ctl_malformed;

@@ -335,6 +335,10 @@ static void ctl_status_fill(void *ctx, struct ctl_status *st)
         st->asked = l->asked;
         for (int t = 0; t < _ACTION_TYPE_MAX; t++)
                 st->freed += l->agg[t].freed;
+        st->asks_trim = l->agg[ACTION_TRIM].asks;
+        st->asks_collect = l->agg[ACTION_COLLECT].asks;
+        st->asks_reclaim = l->agg[ACTION_RECLAIM].asks;
+        st->asks_shed = l->agg[ACTION_SHED].asks;
         st->ev_high = cs.ev_high;
         st->ev_max = cs.ev_max;
         st->ev_oom = cs.ev_oom;

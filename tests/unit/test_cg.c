@@ -676,6 +676,13 @@ static void test_sandbox_v2_adopt(void **state)
         assert_true(path_exists(t->cg, "a/b/sandbox"));
         assert_file(t, "a/b/sandbox/memory.max", "100663296\n"); /* as written above: untouched */
         cg_sandbox_close(&s);
+        /* the effective limit is the lowest up the hierarchy */
+        put_file(t->cg, "a/b/memory.max", "52428800\n");
+        put_file(t->cg, "a/memory.max", "max\n");
+        cg_sandbox_init(&s);
+        assert_int_equal(cg_sandbox_adopt(&h, NULL, &s, &max, &high), 0);
+        assert_int_equal(max, 52428800);
+        cg_sandbox_close(&s);
         cg_host_close(&h);
 }
 

@@ -80,12 +80,13 @@ static void test_prometheus(void **state)
         struct ctl_status s = sample();
         char buf[8192];
         assert_true(ctl_status_prometheus(&s, buf, sizeof buf) > 0);
-        assert_non_null(strstr(buf, "memrun_memory_limit_bytes{sandbox=\"we\\\"b\\\\1\"} 67108864\n"));
-        assert_non_null(strstr(buf, "memrun_memory_soft_limit_bytes{sandbox=\"we\\\"b\\\\1\"} +Inf\n"));
-        assert_non_null(strstr(buf, "level=\"high\"} 1\n"));
-        assert_non_null(strstr(buf, "level=\"ok\"} 0\n"));
-        assert_non_null(strstr(buf, "# TYPE memrun_governor_freed_bytes_total counter\n"));
-        assert_non_null(strstr(buf, "event=\"oom_kill\"} 4\n"));
+        assert_non_null(strstr(buf, "memrun_limit_bytes{sandbox=\"we\\\"b\\\\1\",kind=\"max\"} 67108864\n"));
+        assert_non_null(strstr(buf, "memrun_limit_bytes{sandbox=\"we\\\"b\\\\1\",kind=\"high\"} +Inf\n"));
+        assert_non_null(strstr(buf, "memrun_level{sandbox=\"we\\\"b\\\\1\"} 2\n"));
+        assert_non_null(strstr(buf, "# TYPE memrun_freed_bytes_total counter\n"));
+        assert_non_null(strstr(buf, "memrun_oom_kills_total{sandbox=\"we\\\"b\\\\1\"} 4\n"));
+        assert_non_null(strstr(buf, "memrun_throttle_events_total{sandbox=\"we\\\"b\\\\1\"} 1\n"));
+        assert_non_null(strstr(buf, ",action=\"trim\"} 0\n"));
         assert_int_equal(ctl_status_prometheus(&s, buf, 100), -ENOBUFS);
 }
 
