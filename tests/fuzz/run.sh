@@ -55,7 +55,7 @@ srcs() {
     proto) echo "runner/lsrv.c runner/proc.c runner/cg_detect.c runner/util.c runner/log.c config/policy.c config/sandbox.c config/size.c" ;;
     kmsg) echo "runner/kmsg.c runner/util.c" ;;
     ctl) echo "runner/ctl.c runner/util.c runner/log.c config/size.c" ;;
-    registry) echo "runner/registry.c runner/cg_sandbox.c runner/cg_detect.c runner/log.c runner/util.c" ;;
+    registry) echo "runner/registry.c runner/cg_sandbox.c runner/cg_detect.c runner/proc.c runner/log.c runner/util.c" ;;
     esac
 }
 libs() {
