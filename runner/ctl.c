@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -275,27 +276,28 @@ void ctl_dispatch(struct ctl_server *s, const struct ctl_ops *ops)
                 int c = accept4(s->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
                 if (c < 0)
                         return;
-                struct ucred cr;
+                struct ucred cr = { .pid = 0, .uid = (uid_t)-1 };
                 socklen_t cl = sizeof cr;
                 char req[CTL_REQUEST_MAX + 1], out[CTL_REPLY_MAX], why[256];
-                if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cr, &cl) < 0 || (cr.uid != 0 && cr.uid != geteuid())) {
+                bool ok = getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cr, &cl) == 0;
+                /* The request comes with the connection: wait for it a little (bounded), never spin.
+                 * It is read even from a peer that is refused: closing on unread data would reset the
+                 * connection and lose the answer. */
+                struct pollfd pf = { .fd = c, .events = POLLIN };
+                ssize_t n = poll(&pf, 1, 20) == 1 ? recv(c, req, sizeof req, MSG_DONTWAIT | MSG_TRUNC) : -1;
+                if (!ok || (cr.uid != 0 && cr.uid != geteuid()) || (ops->inside && ops->inside(ops->inside_ctx, cr.pid))) {
                         s->refused++;
-                        log_debug("control: refused a peer (uid %u)", (unsigned)cr.uid);
-                        reply(c, "error: permission denied (only root and memrun's own user)\n");
+                        log_debug("control: refused a peer (pid %d, uid %d)", ok ? (int)cr.pid : -1, ok ? (int)cr.uid : -1);
+                        reply(c, ok && (cr.uid == 0 || cr.uid == geteuid())
+                                         ? "error: permission denied (the sandbox's own processes are not served)\n"
+                                         : "error: permission denied (only root and memrun's own user)\n");
                         close(c);
                         continue;
                 }
-                /* The request comes with the connection; a peer that sends nothing gets nothing. */
-                ssize_t n = -1;
-                for (int k = 0; k < 50 && n < 0; k++) {
-                        n = recv(c, req, CTL_REQUEST_MAX, MSG_DONTWAIT);
-                        if (n < 0 && errno == EAGAIN)
-                                usleep(1000);
-                        else
-                                break;
-                }
-                if (n <= 0) {
+                if (n <= 0 || n > CTL_REQUEST_MAX) {
                         s->malformed++;
+                        if (n > CTL_REQUEST_MAX)
+                                reply(c, "error: request too long\n");
                         close(c);
                         continue;
                 }
@@ -343,9 +345,16 @@ int ctl_request(pid_t pid, const char *req, char *buf, size_t size)
                 return -errno;
         struct timeval tv = { 5, 0 };
         (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
         int r = 0;
         if (connect(fd, (struct sockaddr *)&a, al) < 0)
                 r = -errno;
+        /* the abstract name is guessable: the server must be that memrun, root's or ours */
+        struct ucred cr;
+        socklen_t cl = sizeof cr;
+        if (r == 0 && (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) < 0 || cr.pid != pid ||
+                       (cr.uid != 0 && cr.uid != geteuid())))
+                r = -EPERM;
         /* A refused peer gets its answer before memrun reads the request: send may fail, recv not. */
         if (r == 0)
                 (void)send(fd, req, strlen(req), MSG_NOSIGNAL);

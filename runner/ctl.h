@@ -49,7 +49,10 @@ struct ctl_server {
 struct ctl_ops {
         void (*status)(void *ctx, struct ctl_status *st);
         int (*set)(void *ctx, bool has_limit, uint64_t limit, bool has_soft, uint64_t soft, char *why, size_t why_size);
-        void *ctx;
+        /* Is pid one of the sandbox's own processes? They are never served: the command must not
+         * change its own budget. true when it cannot be told. */
+        bool (*inside)(void *inside_ctx, pid_t pid);
+        void *ctx, *inside_ctx;
 };
 int ctl_open(struct ctl_server *s);
 /* Accept and answer what is waiting; never blocks. */

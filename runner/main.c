@@ -21,6 +21,7 @@
 #include "options.h"
 #include "preload.h"
 #include "psi.h"
+#include "proc.h"
 #include "registry.h"
 #include "sandbox.h"
 #include "sdnotify.h"
@@ -174,6 +175,7 @@ struct run {
         struct sdnotify notify;   /* systemd's protocols, handed on to the command */
         struct ctl_server ctl;    /* memrunctl's socket */
         uint64_t limit, soft;     /* in force: the plan's, or with --in-place the enclosing cgroup's */
+        int proc_fd;              /* who is in the sandbox (control and notify peers) */
 };
 
 static struct plan plan;
@@ -187,9 +189,34 @@ static void limits_changed(void *ctx, uint64_t limit, uint64_t soft)
         lsrv_set_limits(&limiter, limit, soft);
 }
 
+/* Is pid one of the sandbox's processes? 1 yes, 0 no, -errno when it cannot be told. */
+static int sandbox_has(const struct run *R, pid_t pid)
+{
+        char buf[16384];
+        if (R->proc_fd < 0)
+                return -EBADF;
+        if (R->sb.in_place)
+                return proc_is_descendant(R->proc_fd, pid, getpid());
+        return proc_cgroup_inside(R->proc_fd, pid, R->h.mode, R->sb.path, buf, sizeof buf);
+}
+
+/* memrunctl: never the sandbox's own processes (nor one that cannot be told apart) */
+static bool ctl_peer_inside(void *ctx, pid_t pid)
+{
+        return sandbox_has(ctx, pid) != 0;
+}
+
+/* sd_notify: only the command's own processes speak for it */
+static bool notify_sender_ok(void *ctx, pid_t pid)
+{
+        return sandbox_has(ctx, pid) == 1;
+}
+
+static struct run *notify_run;
+
 static void notify_dispatch(void *ctx)
 {
-        sdnotify_dispatch(ctx, now_mono());
+        sdnotify_dispatch(ctx, now_mono(), notify_sender_ok, notify_run);
 }
 
 static void notify_sample(void *ctx, enum level level, uint64_t usage)
@@ -219,6 +246,8 @@ static int run_setup(struct run *R)
                 return EXIT_MEMRUN;
         }
         (void)sdnotify_open(&R->notify);
+        notify_run = R;
+        R->proc_fd = proc_open_root(R->plan->proc_root);
         if (cg_host_open(R->plan->cgroup_root, R->plan->proc_root, &R->h) < 0)
                 return EXIT_MEMRUN;
         R->host_open = true;
@@ -405,6 +434,8 @@ static void run_supervise(struct run *R)
                 .argv0 = o->argv[0],
                 .swap = o->swap,
                 .limits_changed = limits_changed,
+                .inside = ctl_peer_inside,
+                .inside_ctx = R,
         };
         int r = monitor_run(&mcfg, &R->sb, R->sigfd, R->child, &R->status);
         R->link.act = NULL;
@@ -486,6 +517,7 @@ static void run_teardown(struct run *R)
                 sandbox_release(&R->sbx);
         sdnotify_close(&R->notify);
         ctl_close(&R->ctl);
+        close_fd(&R->proc_fd);
 }
 
 /* Say what happened: the OOM line, the summary, the report; the exit status. */
@@ -523,7 +555,7 @@ static int run_emit(const struct run *R)
 static int run(const struct plan *p)
 {
         static struct run R;
-        R = (struct run){ .plan = p, .reg = { .fd = -1 }, .sigfd = -1, .kfd = -1, .tl_fd = -1, .ctl = { .fd = -1 } };
+        R = (struct run){ .plan = p, .reg = { .fd = -1 }, .sigfd = -1, .kfd = -1, .tl_fd = -1, .ctl = { .fd = -1 }, .proc_fd = -1 };
         cg_sandbox_init(&R.sb);
         lsrv_init(&limiter);
 

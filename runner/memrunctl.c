@@ -37,6 +37,8 @@ struct found {
         struct ctl_status st;
 };
 
+static char refusal[256]; /* the last "error: ..." a memrun answered while listing */
+
 /* Every live sandbox in the registry (a record whose memrun answers). */
 static int list(struct found *out, int max)
 {
@@ -53,8 +55,14 @@ static int list(struct found *out, int max)
                     pid > INT32_MAX)
                         continue;
                 char reply[CTL_REPLY_MAX];
-                if (ctl_request((pid_t)pid, "status", reply, sizeof reply) < 0 || strncmp(reply, "error", 5) == 0 ||
-                    ctl_status_parse(reply, &out[n].st) < 0)
+                if (ctl_request((pid_t)pid, "status", reply, sizeof reply) < 0)
+                        continue;
+                if (strncmp(reply, "error: ", 7) == 0) {
+                        reply[strcspn(reply, "\n")] = '\0';
+                        snprintf(refusal, sizeof refusal, "memrun %d refused: %.200s", (int)pid, reply + 7);
+                        continue;
+                }
+                if (!strstr(reply, "pid=") || ctl_status_parse(reply, &out[n].st) < 0)
                         continue;
                 out[n].pid = (pid_t)pid;
                 n++;
@@ -84,12 +92,12 @@ static int find(const char *what, struct found *ret)
                         log_error("memrun %s: %s", what, reply + 7);
                         return -EPERM;
                 }
-                if (r == 0 && ctl_status_parse(reply, &ret->st) == 0) {
+                if (r == 0 && strstr(reply, "pid=") && ctl_status_parse(reply, &ret->st) == 0) {
                         ret->pid = (pid_t)pid;
                         return 0;
                 }
         }
-        log_error("no running sandbox '%s' (memrunctl ls lists them)", what);
+        log_error("no running sandbox '%s' (memrunctl ls lists them)%s%s", what, refusal[0] ? "; " : "", refusal);
         return -ENOENT;
 }
 

@@ -578,7 +578,7 @@ int monitor_run(const struct monitor_cfg *cfg, struct cg_sandbox *sb, int sigfd,
                                         cfg->notify_dispatch(cfg->notify_ctx);
                                 break;
                         case SRC_CTL: {
-                                struct ctl_ops ops = { ctl_status_fill, ctl_set_limits, &m };
+                                struct ctl_ops ops = { ctl_status_fill, ctl_set_limits, cfg->inside, &m, cfg->inside_ctx };
                                 ctl_dispatch(cfg->ctl, &ops);
                                 break;
                         }

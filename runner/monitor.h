@@ -33,6 +33,8 @@ struct monitor_cfg {
         const char *name, *argv0;       /* for status and metrics */
         uint64_t swap;                  /* kept when memrunctl set changes the limits */
         void (*limits_changed)(void *ctx, uint64_t limit, uint64_t soft); /* the limiter server's copy */
+        bool (*inside)(void *ctx, pid_t pid);  /* a sandbox process? (never served by the control socket) */
+        void *inside_ctx;
 };
 
 /* Run until the main child has been reaped (with wait_all: and the sandbox is empty); the main

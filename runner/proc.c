@@ -86,6 +86,23 @@ int proc_self_map_ids(int proc_fd, uid_t uid, gid_t gid)
         return write_at(proc_fd, "self/gid_map", map);
 }
 
+bool proc_is_descendant(int proc_fd, pid_t pid, pid_t ancestor)
+{
+        for (int depth = 0; depth < 256 && pid > 1; depth++) {
+                char path[32], buf[4096];
+                snprintf(path, sizeof path, "%d/status", (int)pid);
+                if (read_at(proc_fd, path, buf, sizeof buf) < 0)
+                        return false;
+                const char *pp = strstr(buf, "\nPPid:");
+                if (!pp)
+                        return false;
+                pid = (pid_t)strtol(pp + 6, NULL, 10);
+                if (pid == ancestor)
+                        return true;
+        }
+        return false;
+}
+
 int proc_signal_descendants(int proc_fd, pid_t pid, int sig)
 {
         enum { MAX = 4096 };
@@ -95,7 +112,8 @@ int proc_signal_descendants(int proc_fd, pid_t pid, int sig)
         queue[tail++] = pid;
         while (head < tail) {
                 pid_t p = queue[head++];
-                char path[64], buf[8192];
+                static char buf[1 << 16];
+                char path[64];
                 snprintf(path, sizeof path, "%d/task", (int)p);
                 int tfd = openat(proc_fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
                 if (tfd < 0)
@@ -110,8 +128,15 @@ int proc_signal_descendants(int proc_fd, pid_t pid, int sig)
                                 continue;
                         char rel[300];
                         snprintf(rel, sizeof rel, "%s/children", de->d_name);
-                        if (read_at(dirfd(d), rel, buf, sizeof buf) < 0)
+                        ssize_t got = read_at(dirfd(d), rel, buf, sizeof buf);
+                        if (got < 0)
                                 continue;
+                        /* a full buffer may end in the middle of a pid: keep only whole ones */
+                        if ((size_t)got + 1 >= sizeof buf) {
+                                char *last = strrchr(buf, ' ');
+                                if (last)
+                                        *last = '\0';
+                        }
                         for (char *t = buf, *e; *t; t = e) {
                                 long c = strtol(t, &e, 10);
                                 if (e == t)

@@ -24,6 +24,8 @@ int proc_self_map_ids(int proc_fd, uid_t uid, gid_t gid);
 /* Send sig (0: only count) to every descendant of pid, found through /proc/PID/task/TID/children;
  * how many there were, or -errno. memrun is a child subreaper, so its descendants stay its. */
 int proc_signal_descendants(int proc_fd, pid_t pid, int sig);
+/* Is pid a descendant of ancestor (its PPid chain, from proc_fd/PID/status, reaches it)? */
+bool proc_is_descendant(int proc_fd, pid_t pid, pid_t ancestor);
 /* Does pid catch sig? 1 yes, 0 no, -errno when it cannot be told. */
 int proc_catches(int proc_fd, pid_t pid, int sig);
 /* Does sig's default disposition end the process (SIGUSR1 does; SIGCHLD, SIGWINCH, SIGURG, SIGCONT

@@ -41,7 +41,8 @@ int sdnotify_filter(const char *msg, size_t len, char *out, size_t out_size, cha
                         *ret_has_status = true;
                         continue;
                 }
-                if (ll >= 8 && memcmp(line, "MAINPID=", 8) == 0)
+                /* memrun is the main process, and the unit's access rules are its own */
+                if ((ll >= 8 && memcmp(line, "MAINPID=", 8) == 0) || (ll >= 13 && memcmp(line, "NOTIFYACCESS=", 13) == 0))
                         continue;
                 if (!memchr(line, '=', ll))
                         return -EINVAL;
@@ -174,9 +175,9 @@ static void send_status(struct sdnotify *n, double now)
                 n->status_t = now;
 }
 
-void sdnotify_dispatch(struct sdnotify *n, double now)
+void sdnotify_dispatch(struct sdnotify *n, double now, bool (*inside)(void *ctx, pid_t pid), void *ctx)
 {
-        for (;;) {
+        for (int round = 0; round < 64; round++) {
                 char buf[4096], out[4096], status[256];
                 union {
                         struct cmsghdr h;
@@ -189,7 +190,14 @@ void sdnotify_dispatch(struct sdnotify *n, double now)
                         return; /* EAGAIN: all read */
                 int fds[MAX_PASSED_FDS];
                 size_t n_fds = 0;
-                for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
+                pid_t sender = 0;
+                for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+                        if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_CREDENTIALS &&
+                            cm->cmsg_len >= CMSG_LEN(sizeof(struct ucred))) {
+                                struct ucred uc;
+                                memcpy(&uc, CMSG_DATA(cm), sizeof uc);
+                                sender = uc.pid;
+                        }
                         if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
                                 size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
                                 for (size_t i = 0; i < k; i++) {
@@ -201,13 +209,16 @@ void sdnotify_dispatch(struct sdnotify *n, double now)
                                                 close(fd);
                                 }
                         }
+                }
                 bool has_status;
-                int kept = (size_t)len < sizeof buf && !(mh.msg_flags & MSG_CTRUNC)
+                int kept = (size_t)len < sizeof buf && !(mh.msg_flags & MSG_CTRUNC) && sender > 0 &&
+                                           (!inside || inside(ctx, sender))
                                    ? sdnotify_filter(buf, (size_t)len, out, sizeof out, status, sizeof status, &has_status)
                                    : -EINVAL;
                 if (kept < 0) {
                         n->dropped++;
-                        log_debug("notify: dropped a datagram that is not sd_notify text (%zd bytes)", len);
+                        log_debug("notify: dropped a datagram from pid %d: not the command's, or not sd_notify text "
+                                  "(%zd bytes)", (int)sender, len);
                 } else {
                         if (kept > 0 && send_up(n, out, fds, n_fds) == 0)
                                 n->relayed++;

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 #include <sys/un.h>
 
 struct sdnotify {
@@ -34,8 +35,10 @@ int sdnotify_open(struct sdnotify *n);
 /* In the command's process, after fork, before exec: its NOTIFY_SOCKET, WATCHDOG_PID and
  * LISTEN_PID, and the listening fds inheritable again. */
 void sdnotify_child(const struct sdnotify *n);
-/* Relay what the command sent (non-blocking; call when relay_fd is readable). */
-void sdnotify_dispatch(struct sdnotify *n, double now);
+/* Relay what the command sent (non-blocking, at most a few dozen datagrams a call; call when
+ * relay_fd is readable). Only senders for which inside() says yes are relayed: the abstract name
+ * is visible to every local user, and systemd would take whatever memrun passes on as memrun's. */
+void sdnotify_dispatch(struct sdnotify *n, double now, bool (*inside)(void *ctx, pid_t pid), void *ctx);
 /* memrun's part of STATUS= ("memrun: high, 57.1M of 64M"): sent when it changes its level word or
  * every few seconds, never more than needed. */
 void sdnotify_status(struct sdnotify *n, const char *level, uint64_t usage, uint64_t limit, double now);

@@ -94,6 +94,10 @@ t_ctl_set() {
             [ $rc = 137 ] || fail "contrast: at 32M the leak was not OOM-killed: exit $rc"
         fi
     done
+    # the command cannot lift its own budget through memrunctl, even as root
+    mr -q --limit 32M -n t-self-$$ -- "$MEMRUNCTL" set t-self-$$ --limit 1G
+    [ $rc = 1 ] || fail "the sandbox changed its own limit: exit $rc"
+    expect_err "the sandbox's own processes are not served"
     # lowering: a sandbox holding 12M at 64M is at ok; at 14M it is well above its levels
     n=t-low-$$
     hold_bg $n 64M 12M; p=$bgpid

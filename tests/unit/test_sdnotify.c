@@ -61,6 +61,13 @@ static void test_filter(void **state)
         assert_int_equal(sdnotify_filter(many, o, out, 64, status, sizeof status, &hs), -EINVAL);
 }
 
+static bool refuse_all(void *ctx, pid_t pid)
+{
+        (void)ctx;
+        (void)pid;
+        return false;
+}
+
 /* The relay end to end: a datagram to the command's socket reaches "systemd" with STATUS= rebuilt. */
 static void test_relay(void **state)
 {
@@ -87,7 +94,7 @@ static void test_relay(void **state)
         socklen_t rl = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(n.relay_name));
         const char *msg = "READY=1\nSTATUS=serving\nMAINPID=1";
         assert_true(sendto(c, msg, strlen(msg), 0, (struct sockaddr *)&r, rl) > 0);
-        sdnotify_dispatch(&n, 10.0);
+        sdnotify_dispatch(&n, 10.0, NULL, NULL);
         char got[512];
         ssize_t k = recv(up, got, sizeof got - 1, MSG_DONTWAIT);
         assert_true(k > 0);
@@ -107,9 +114,15 @@ static void test_relay(void **state)
         assert_true(recv(up, got, sizeof got - 1, MSG_DONTWAIT) < 0);
         sdnotify_status(&n, "critical", 62u << 20, 64u << 20, 12.5);
         assert_true(recv(up, got, sizeof got - 1, MSG_DONTWAIT) > 0);
+        /* a sender that is not the command's: dropped and counted, even when the text is fine */
+        assert_true(sendto(c, "STOPPING=1", 10, 0, (struct sockaddr *)&r, rl) > 0);
+        sdnotify_dispatch(&n, 12.8, refuse_all, NULL);
+        assert_int_equal(n.dropped, 1);
+        assert_true(recv(up, got, sizeof got - 1, MSG_DONTWAIT) < 0);
+        n.dropped = 0;
         /* not text: dropped and counted */
         assert_true(sendto(c, "x\0y", 3, 0, (struct sockaddr *)&r, rl) > 0);
-        sdnotify_dispatch(&n, 13.0);
+        sdnotify_dispatch(&n, 13.0, NULL, NULL);
         assert_int_equal(n.dropped, 1);
         assert_true(recv(up, got, sizeof got - 1, MSG_DONTWAIT) < 0);
         sdnotify_close(&n);
