@@ -340,6 +340,7 @@ static const struct key keys[] = {
         { SECT_SANDBOX, "cgroup_namespace", K_BOOL, P(sandbox.cgroup_namespace), 0, 0 },
         { SECT_SANDBOX, "no_new_privs", K_BOOL, P(sandbox.no_new_privs), 0, 0 },
         { SECT_SANDBOX, "restrict_namespaces", K_BOOL, P(sandbox.restrict_namespaces), 0, 0 },
+        { SECT_SANDBOX, "protect_kernel_tunables", K_BOOL, P(sandbox.protect_kernel_tunables), 0, 0 },
         { SECT_SANDBOX, "syscall_filter", K_SYSCALLS, P(sandbox.filter), 0, 0 },
         { SECT_SANDBOX, "syscall_action", K_SYSCALL_ACTION, P(sandbox.action), 0, 0 },
         { SECT_SANDBOX, "architectures", K_ARCHS, P(sandbox.archs), 0, 0 },

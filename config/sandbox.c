@@ -413,7 +413,9 @@ const char *sandbox_cap_name(int cap)
 uint64_t sandbox_caps_default(bool drop_user)
 {
         uint64_t all = (UINT64_C(1) << (CAP_LAST_CAP + 1)) - 1;
-        return drop_user ? 0 : all & ~(UINT64_C(1) << CAP_SYS_PTRACE);
+        uint64_t dropped = UINT64_C(1) << CAP_SYS_PTRACE | UINT64_C(1) << CAP_SYS_MODULE | UINT64_C(1) << CAP_SYS_RAWIO |
+                           UINT64_C(1) << CAP_SYS_BOOT;
+        return drop_user ? 0 : all & ~dropped;
 }
 
 int sandbox_caps_parse(const char *text, uint64_t *ret, char *why, size_t why_size)
@@ -493,6 +495,7 @@ void sandbox_spec_default(struct sandbox_spec *ret)
         ret->read_only_cgroupfs = true;
         ret->no_new_privs = true;
         ret->restrict_namespaces = true;
+        ret->protect_kernel_tunables = true;
         ret->action = SANDBOX_ERRNO;
         ret->errno_value = EPERM;
         /* The built-in list names only what libseccomp knows: it cannot fail. */
@@ -504,9 +507,10 @@ void sandbox_spec_print(FILE *f, const struct sandbox_spec *s)
 {
         char act[48];
         fprintf(f, "sandbox: %s\n", s->enabled ? "yes" : "no (--sandbox or [sandbox] enabled=yes turns it on)");
-        fprintf(f, "  read-only cgroupfs: %s, cgroup namespace: %s, no_new_privs: %s, restrict namespaces: %s\n",
-                s->read_only_cgroupfs ? "yes" : "no", s->cgroup_namespace ? "yes" : "no",
-                s->no_new_privs ? "yes" : "no", s->restrict_namespaces ? "yes" : "no");
+        fprintf(f, "  read-only cgroupfs: %s, kernel tunables read-only: %s, cgroup namespace: %s, no_new_privs: %s, "
+                   "restrict namespaces: %s\n",
+                s->read_only_cgroupfs ? "yes" : "no", s->read_only_cgroupfs && s->protect_kernel_tunables ? "yes" : "no",
+                s->cgroup_namespace ? "yes" : "no", s->no_new_privs ? "yes" : "no", s->restrict_namespaces ? "yes" : "no");
         sandbox_action_format(s->action, s->errno_value, act, sizeof act);
         fprintf(f, "  syscall filter (%s): %s %u syscall%s, the rest %s; action %s\n",
                 s->filter_set ? "syscall_filter" : "built in", s->filter.allow ? "allows" : "denies", s->filter.n,
@@ -535,5 +539,6 @@ void sandbox_spec_print(FILE *f, const struct sandbox_spec *s)
                 fprintf(f, "\n");
         } else
                 fprintf(f, "  capabilities kept: %s\n",
-                        s->user[0] ? "none (a dropped user)" : "all but CAP_SYS_PTRACE (root)");
+                        s->user[0] ? "none (a dropped user)"
+                                   : "all but CAP_SYS_PTRACE, CAP_SYS_MODULE, CAP_SYS_RAWIO, CAP_SYS_BOOT (root)");
 }

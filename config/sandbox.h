@@ -35,6 +35,7 @@ struct sandbox_spec {
         bool cgroup_namespace;   /* own cgroup namespace (rooted at the sandbox) */
         bool no_new_privs;
         bool restrict_namespaces; /* no new namespaces: clone/unshare flags, setns, clone3 */
+        bool protect_kernel_tunables; /* /proc/sys and /sys read-only (with read_only_cgroupfs) */
         bool filter_set;         /* syscall_filter given; else SANDBOX_DEFAULT_FILTER */
         struct sandbox_filter filter;
         enum sandbox_action action;
@@ -66,9 +67,9 @@ int sandbox_action_parse(const char *text, enum sandbox_action *ret, int *ret_er
 int sandbox_archs_parse(const char *text, struct sandbox_spec *s, char *why, size_t why_size);
 /* keep_caps: "CAP_NET_BIND_SERVICE cap_chown ..." or "" / "none"; "all". Bit N = capability N. */
 int sandbox_caps_parse(const char *text, uint64_t *ret, char *why, size_t why_size);
-/* The capabilities kept when keep_caps is not given: none for a dropped user, all but
- * CAP_SYS_PTRACE for root (which would let the command reach memrun's mount namespace through
- * /proc/PID/root). */
+/* The capabilities kept when keep_caps is not given: none for a dropped user; for root all but
+ * CAP_SYS_PTRACE (it would reach memrun's mount namespace through /proc/PID/root), CAP_SYS_MODULE,
+ * CAP_SYS_RAWIO (/dev/mem, raw disks) and CAP_SYS_BOOT. */
 uint64_t sandbox_caps_default(bool drop_user);
 /* "--user USER[:GROUP]" into its two names. */
 int sandbox_user_parse(const char *text, char *user, size_t user_size, char *group, size_t group_size);

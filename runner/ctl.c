@@ -375,7 +375,10 @@ int ctl_write_metrics(const char *path, const struct ctl_status *s)
                 return n;
         if (snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof tmp)
                 return -ENAMETOOLONG;
-        int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        /* A name others can guess: whatever is there (a planted symlink) goes, and a fresh file is
+         * made, never followed. */
+        (void)unlink(tmp);
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
         if (fd < 0)
                 return -errno;
         int r = write_whole(fd, text, (size_t)n);

@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #define CTL_REQUEST_MAX 512
+#define CTL_LIMIT_MIN (1u << 20) /* memrunctl set refuses limits below 1 MiB */
 #define CTL_REPLY_MAX 4096
 
 struct ctl_status {

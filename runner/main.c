@@ -338,7 +338,7 @@ static int run_setup(struct run *R)
                  * writable, and a dropped user owns it. */
                 if (R->sbx.mount_ns && strncmp(R->watch, R->h.root, strlen(R->h.root)) == 0)
                         snprintf(R->sbx.keep_rw, sizeof R->sbx.keep_rw, "%s", R->watch);
-                if (R->sbx.drop_user) {
+                if (R->sbx.drop_user && !R->sb.in_place) {
                         r = cg_sandbox_chown_pressure(&R->sb, R->sbx.uid, R->sbx.gid);
                         if (r < 0 && r != -ENOENT)
                                 log_debug_errno(r, "cannot give memory.pressure to %s: %m", R->sbx.user);

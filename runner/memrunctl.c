@@ -312,19 +312,24 @@ static int probe_once(char **opts, int n_opts, char **cmd, uint64_t limit, const
         char lim[32];
         u64_or_max(limit, lim, sizeof lim);
         char *argv[256];
-        int k = 0;
+        int k = 0, n_cmd = 0;
+        while (cmd[n_cmd])
+                n_cmd++;
+        if (n_opts + n_cmd + 8 > 255)
+                return -E2BIG;
         argv[k++] = memrun_path;
         argv[k++] = (char *)"-q";
         argv[k++] = (char *)"--report";
         argv[k++] = (char *)report;
-        for (int i = 0; i < n_opts && k < 240; i++)
+        for (int i = 0; i < n_opts; i++)
                 argv[k++] = opts[i];
         argv[k++] = (char *)"--limit";
         argv[k++] = lim;
         argv[k++] = (char *)"--";
-        for (int i = 0; cmd[i] && k < 255; i++)
+        for (int i = 0; cmd[i]; i++)
                 argv[k++] = cmd[i];
         argv[k] = NULL;
+        (void)unlink(report); /* a run that writes no report must not read the last one's */
         pid_t pid = fork();
         if (pid < 0)
                 return -errno;
@@ -340,9 +345,15 @@ static int probe_once(char **opts, int n_opts, char **cmd, uint64_t limit, const
                         return -errno;
         *ret = (struct probe_run){ .limit = limit, .exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st) };
         /* the report says whether the kernel OOM-killed anything, and the peak */
+        if (ret->exit_code == 125) {
+                log_error("probe: memrun refused the run (exit 125; its message is above)");
+                return -EINVAL;
+        }
         FILE *f = fopen(report, "re");
-        if (!f)
-                return ret->exit_code == 125 ? -EINVAL : -ENOENT;
+        if (!f) {
+                log_error("probe: the run at --limit %s left no report (exit %d)", lim, ret->exit_code);
+                return -ENOENT;
+        }
         char buf[65536];
         size_t n = fread(buf, 1, sizeof buf - 1, f);
         fclose(f);
@@ -396,6 +407,10 @@ static int cmd_probe(int argc, char **argv)
                         return EXIT_USAGE;
                 } else if (n_opts < 60)
                         opts[n_opts++] = argv[i];
+                else {
+                        log_error("probe: too many memrun options");
+                        return EXIT_USAGE;
+                }
                 if (r < 0) {
                         log_error("probe: '%s' is not a %s", argv[i], strcmp(argv[i - 1], "--precision") == 0
                                                                           ? "percentage in (0%, 50%]"
@@ -439,8 +454,14 @@ static int cmd_probe(int argc, char **argv)
         best = r;
         if (!hi)
                 hi = page_round(r.peak + r.peak / 4 + (1 << 20));
-        /* make sure hi passes (the peak of an unlimited run may not be enough under a limit) */
-        while (first == UINT64_MAX) {
+        /* make sure hi passes (the peak of an unlimited run may not be enough under a limit); a
+         * command that passes unlimited passes at some finite limit, but do not double forever */
+        for (int doubling = 0; first == UINT64_MAX; doubling++) {
+                if (doubling >= 20 || hi > (UINT64_C(1) << 50)) {
+                        log_error("probe: %s passes without a limit but at no limit up to %" PRIu64 " bytes", cmd[0], hi);
+                        rc = 1;
+                        goto out;
+                }
                 if (probe_once(opts, n_opts, cmd, hi, report, &r) < 0) {
                         rc = 1;
                         goto out;

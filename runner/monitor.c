@@ -68,6 +68,7 @@ struct monitor {
         bool predicting;          /* a level has a predict condition (the policy's, fixed) */
         bool stalled_kill;
         double metrics_t;         /* --metrics last written */
+        uint64_t in_place_max;    /* --in-place: the enclosing limit, a ceiling for memrunctl set */
         uint64_t limit_changes;
 };
 
@@ -367,7 +368,18 @@ static int ctl_set_limits(void *ctx, bool has_limit, uint64_t limit, bool has_so
                          size_format(limit, b, sizeof b));
                 return -EINVAL;
         }
-        int r = cg_sandbox_set_limits(m->sb, limit, soft, m->cfg->swap);
+        if (limit < CTL_LIMIT_MIN || soft < CTL_LIMIT_MIN) {
+                snprintf(why, why_size, "%s is below %s: no program runs in that", size_format(soft, a, sizeof a),
+                         size_format(CTL_LIMIT_MIN, b, sizeof b));
+                return -EINVAL;
+        }
+        /* --in-place: the enclosing cgroup is not memrun's to write; its limit stays the ceiling */
+        if (m->sb->in_place && limit > m->in_place_max) {
+                snprintf(why, why_size, "--in-place: the enclosing cgroup's limit %s is the ceiling",
+                         size_format(m->in_place_max, a, sizeof a));
+                return -EINVAL;
+        }
+        int r = m->sb->in_place ? 0 : cg_sandbox_set_limits(m->sb, limit, soft, m->cfg->swap);
         if (r < 0) {
                 snprintf(why, why_size, "the kernel refused it: %s", strerror(-r));
                 (void)cg_sandbox_set_limits(m->sb, old_limit, old_soft, m->cfg->swap);
@@ -520,6 +532,7 @@ int monitor_run(const struct monitor_cfg *cfg, struct cg_sandbox *sb, int sigfd,
                 (void)add_fd(&m, cfg->ctl->fd, EPOLLIN, SRC_CTL, 0);
         /* metrics: at most once a second, and at the end */
         m.metrics_t = 0;
+        m.in_place_max = cfg->limit;
         /* v1 thresholds 20 ms in (see sample(); a program can fill a limit in tens of milliseconds),
          * registered by a helper process; PSI once the command has run 100 ms (see sample()): trigger setup and
          * teardown cost an RCU grace period that a short command should not pay. */

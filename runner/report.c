@@ -254,7 +254,10 @@ int report_write(const char *path, const struct report *r)
         }
         char tmp[4096];
         snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
-        int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        /* A name others can guess: whatever is there (a planted symlink) goes, and a fresh file is
+         * made, never followed. */
+        (void)unlink(tmp);
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
         if (fd < 0)
                 return -errno;
         FILE *f = fdopen(fd, "w");

@@ -6,6 +6,7 @@
 #include <linux/capability.h>
 #include <pwd.h>
 #include <sched.h>
+#include <signal.h>
 #include <seccomp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,7 +77,7 @@ static int build_filter(const struct sandbox_spec *s, struct sandbox_run *run)
                 struct scmp_arg_cmp no_ns = SCMP_A0(SCMP_CMP_MASKED_EQ, NS_MASK_CLONE | 0x00000080, 0);
                 if (f->allow && s->restrict_namespaces && (nr == nr_clone || nr == nr_unshare))
                         r = rule(ctx, SCMP_ACT_ALLOW, nr, 1, &no_ns);
-                else if (f->allow && s->restrict_namespaces && (nr == nr_clone3 || nr == nr_setns))
+                else if (nr == nr_clone3 || (f->allow && s->restrict_namespaces && nr == nr_setns))
                         continue; /* below */
                 else
                         r = rule(ctx, f->allow ? SCMP_ACT_ALLOW : act, nr, 0, NULL);
@@ -85,9 +86,16 @@ static int build_filter(const struct sandbox_spec *s, struct sandbox_run *run)
                         r = 0;
                 run->filter_rules += r == 0;
         }
-        if (r == 0 && s->restrict_namespaces) {
-                /* clone3's flags sit in memory a filter cannot read: ENOSYS sends glibc back to clone(). */
+        /* clone3's flags sit in memory a filter cannot read, and glibc's pthread_create and posix_spawn
+         * fall back to clone() only on ENOSYS: whenever clone3 is not plainly allowed, it gets ENOSYS
+         * (never the filter's action, which would break thread creation). */
+        bool clone3_allowed = f->allow ? listed(f, nr_clone3) && !s->restrict_namespaces
+                                       : !listed(f, nr_clone3) && !s->restrict_namespaces;
+        if (r == 0 && !clone3_allowed)
                 r = rule(ctx, SCMP_ACT_ERRNO(ENOSYS), nr_clone3, 0, NULL);
+        else if (r == 0 && f->allow)
+                r = rule(ctx, SCMP_ACT_ALLOW, nr_clone3, 0, NULL);
+        if (r == 0 && s->restrict_namespaces) {
                 if (r == 0 && (f->allow || !listed(f, nr_setns)))
                         r = f->allow ? 0 : rule(ctx, act, nr_setns, 0, NULL);
                 for (size_t i = 0; r == 0 && !f->allow && i < sizeof ns_flags / sizeof ns_flags[0]; i++) {
@@ -175,6 +183,7 @@ int sandbox_prepare(const struct sandbox_spec *spec, const char *proc_root, cons
         r->bounding_set = r->euid == 0;
         r->no_new_privs = spec->no_new_privs;
         r->restrict_namespaces = spec->restrict_namespaces;
+        r->protect_tunables = spec->protect_kernel_tunables;
         r->cgroup_ns = spec->cgroup_namespace;
         r->mount_ns = spec->read_only_cgroupfs;
         r->user_ns = r->euid != 0 && (r->mount_ns || r->cgroup_ns);
@@ -254,8 +263,9 @@ int sandbox_apply(const struct sandbox_run *r, char *what, size_t what_size)
                 STEP(flags && unshare(flags) < 0, r->mount_ns ? "its own mount namespace (unshare)"
                                                               : "its own cgroup namespace (unshare)");
                 if (r->mount_ns) {
-                        /* Nothing done here reaches the host's mounts; the host's still reach here. */
-                        STEP(mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0, "making its mounts private");
+                        /* Nothing done here reaches the host's mounts, and no mount of the host made later
+                         * (a cgroup filesystem mounted writable) reaches here. */
+                        STEP(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0, "making its mounts private");
                         if (r->keep_rw[0])
                                 (void)mount(r->keep_rw, r->keep_rw, NULL, MS_BIND, NULL);
                         for (unsigned i = 0; i < r->n_ro; i++) {
@@ -263,6 +273,20 @@ int sandbox_apply(const struct sandbox_run *r, char *what, size_t what_size)
                                 if (mount(NULL, r->ro[i].path, NULL, f, NULL) < 0) {
                                         int e = errno;
                                         snprintf(what, what_size, "remounting %s read-only", r->ro[i].path);
+                                        return -e;
+                                }
+                        }
+                        /* The kernel's tunables too (systemd's ProtectKernelTunables=): as root the command
+                         * could otherwise name a program the kernel runs as root outside the sandbox
+                         * (kernel.core_pattern, kernel.modprobe) or change how memory is accounted. */
+                        static const char *const tunables[] = { "/proc/sys", "/sys" };
+                        for (size_t i = 0; r->protect_tunables && i < sizeof tunables / sizeof tunables[0]; i++) {
+                                const char *t = tunables[i];
+                                if (mount(t, t, NULL, MS_BIND | MS_REC, NULL) < 0 ||
+                                    mount(NULL, t, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                                          NULL) < 0) {
+                                        int e = errno;
+                                        snprintf(what, what_size, "making %s read-only", t);
                                         return -e;
                                 }
                         }
@@ -280,6 +304,9 @@ int sandbox_apply(const struct sandbox_run *r, char *what, size_t what_size)
                 STEP(setgroups((size_t)r->n_groups, r->groups) < 0, "setgroups");
                 STEP(setresgid(r->gid, r->gid, r->gid) < 0, "setresgid");
                 STEP(setresuid(r->uid, r->uid, r->uid) < 0, "setresuid");
+                /* the kernel clears the parent-death signal when the ids change: if memrun dies, so
+                 * must the command, whoever it runs as */
+                STEP(prctl(PR_SET_PDEATHSIG, SIGKILL) < 0, "keeping the parent-death signal");
                 if (r->ambient) {
                         k = raise_ambient(r->ambient);
                         if (k < 0) {

@@ -18,7 +18,7 @@
 struct sandbox_run {
         bool enabled;               /* --sandbox */
         bool user_ns;               /* not root: the mount namespace is made inside a user namespace */
-        bool mount_ns, cgroup_ns, no_new_privs, restrict_namespaces;
+        bool mount_ns, cgroup_ns, no_new_privs, restrict_namespaces, protect_tunables;
         unsigned n_ro;
         struct cg_mount ro[SANDBOX_MAX_MOUNTS]; /* remounted read-only in the child */
         char keep_rw[PATH_MAX];     /* the sandbox's memory.pressure (MEMORY_PRESSURE_WATCH) stays writable */

@@ -83,7 +83,10 @@ int sdscope_enter(bool user_manager, const char *description, const char *proc_r
                           unit, "fail", 4, "PIDs", "au", 1, (uint32_t)getpid(), "Delegate", "b", 1, "Description", "s",
                           description, "CollectMode", "s", "inactive-or-failed", 0);
         if (r < 0) {
-                log_debug_errno(r, "StartTransientUnit(%s): %s", unit, err.message ? err.message : "%m");
+                if (err.message)
+                        log_debug_errno(r, "StartTransientUnit(%s): %s", unit, err.message);
+                else
+                        log_debug_errno(r, "StartTransientUnit(%s): %m", unit);
                 goto out;
         }
         /* The job moves us; wait (bounded) until /proc/self/cgroup says so. */

@@ -93,6 +93,11 @@ static _Noreturn void child(const struct spawn_req *r, pid_t parent, int errfd, 
         if (r->sandbox_run) {
                 sandbox_user_env(r->sandbox_run);
                 k = sandbox_apply(r->sandbox_run, e.what, sizeof e.what);
+                if (k == 0 && getppid() != parent) {
+                        /* memrun died before the parent-death signal was set again (after --user) */
+                        snprintf(e.what, sizeof e.what, "staying memrun's child");
+                        k = -ESRCH;
+                }
                 if (k < 0) {
                         e.stage = STAGE_SANDBOX;
                         e.err = -k;

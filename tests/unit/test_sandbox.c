@@ -158,6 +158,7 @@ static void test_action_archs_caps_user(void **state)
         assert_int_equal(sandbox_caps_default(true), 0);
         assert_false(sandbox_caps_default(false) & (1ull << 19)); /* CAP_SYS_PTRACE */
         assert_true(sandbox_caps_default(false) & (1ull << 21));  /* CAP_SYS_ADMIN stays for root */
+        assert_false(sandbox_caps_default(false) & (1ull << 16 | 1ull << 17 | 1ull << 22)); /* MODULE RAWIO BOOT */
         assert_string_equal(sandbox_cap_name(19), "CAP_SYS_PTRACE");
 
         assert_int_equal(sandbox_user_parse("nobody:nogroup", u, sizeof u, g, sizeof g), 0);
