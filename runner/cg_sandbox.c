@@ -191,13 +191,11 @@ int cg_sandbox_adopt(const struct cg_host *h, const char *proc_root, struct cg_s
         for (;;) {
                 _cleanup_close_ int fd = cg_open_dir(h->mem_root_fd, path);
                 uint64_t v;
-                char buf[64];
+                /* read_u64_at takes "max" as UINT64_MAX, which never lowers the minimum */
                 if (fd >= 0 && h->mode == CG_V2) {
-                        if (read_at(fd, "memory.max", buf, sizeof buf) >= 0 && strncmp(buf, "max", 3) != 0 &&
-                            read_u64_at(fd, "memory.max", &v) == 0 && v < *ret_max)
+                        if (read_u64_at(fd, "memory.max", &v) == 0 && v < *ret_max)
                                 *ret_max = v;
-                        if (read_at(fd, "memory.high", buf, sizeof buf) >= 0 && strncmp(buf, "max", 3) != 0 &&
-                            read_u64_at(fd, "memory.high", &v) == 0 && v < *ret_high)
+                        if (read_u64_at(fd, "memory.high", &v) == 0 && v < *ret_high)
                                 *ret_high = v;
                 } else if (fd >= 0) {
                         /* v1 says "no limit" with PAGE_COUNTER_MAX pages: anything from 2^62 on is none */

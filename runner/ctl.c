@@ -54,15 +54,6 @@ int ctl_status_format(const struct ctl_status *s, char *buf, size_t size)
         return (int)o;
 }
 
-static int num(const char *v, uint64_t *ret)
-{
-        if (strcmp(v, "max") == 0) {
-                *ret = UINT64_MAX;
-                return 0;
-        }
-        return parse_u64(v, ret);
-}
-
 int ctl_status_parse(const char *text, struct ctl_status *ret)
 {
         struct ctl_status s = { .pid = 0 };
@@ -109,7 +100,7 @@ int ctl_status_parse(const char *text, struct ctl_status *ret)
                 bool known = false;
                 for (size_t i = 0; i < ELEMENTSOF(u64s) && !known; i++)
                         if (strcmp(key, u64s[i].key) == 0) {
-                                if (num(val, (uint64_t *)((char *)&s + u64s[i].off)) < 0)
+                                if (parse_cg_value(val, (uint64_t *)((char *)&s + u64s[i].off)) < 0)
                                         return -EINVAL;
                                 known = true;
                         }
@@ -225,10 +216,10 @@ int ctl_parse_set(const char *req, uint64_t *limit, bool *has_limit, uint64_t *s
         char *save = NULL;
         for (char *t = strtok_r(buf, " \n", &save); t; t = strtok_r(NULL, " \n", &save)) {
                 uint64_t v;
-                if (strncmp(t, "limit=", 6) == 0 && !*has_limit && num(t + 6, &v) == 0 && v > 0) {
+                if (strncmp(t, "limit=", 6) == 0 && !*has_limit && parse_cg_value(t + 6, &v) == 0 && v > 0) {
                         *limit = v;
                         *has_limit = true;
-                } else if (strncmp(t, "soft=", 5) == 0 && !*has_soft && num(t + 5, &v) == 0 && v > 0) {
+                } else if (strncmp(t, "soft=", 5) == 0 && !*has_soft && parse_cg_value(t + 5, &v) == 0 && v > 0) {
                         *soft = v;
                         *has_soft = true;
                 } else
