@@ -15,6 +15,7 @@
 #include "ctl.h"
 #include "log.h"
 #include "registry.h"
+#include "report.h"
 #include "util.h"
 
 #define EXIT_USAGE 2
@@ -103,41 +104,18 @@ static int find(const char *what, struct found *ret)
 
 /* ---------------------------------------------------------------- output */
 
-static void json_str(const char *s)
-{
-        putchar('"');
-        for (; *s; s++) {
-                unsigned char c = (unsigned char)*s;
-                if (c == '"' || c == '\\')
-                        printf("\\%c", c);
-                else if (c < 0x20)
-                        printf("\\u%04x", c);
-                else
-                        putchar(c);
-        }
-        putchar('"');
-}
-
-static void json_num(uint64_t v)
-{
-        if (v == UINT64_MAX)
-                fputs("null", stdout);
-        else
-                printf("%" PRIu64, v);
-}
-
 static void status_json(const struct ctl_status *s)
 {
         printf("{ \"pid\": %d, \"name\": ", s->pid);
-        json_str(s->name);
+        report_json_string(stdout, s->name);
         fputs(", \"command\": ", stdout);
-        json_str(s->command);
+        report_json_string(stdout, s->command);
         fputs(", \"cgroup\": ", stdout);
-        json_str(s->cgroup);
+        report_json_string(stdout, s->cgroup);
         printf(", \"mode\": \"%s\", \"limit\": ", s->mode);
-        json_num(s->limit);
+        report_json_u64(stdout, s->limit);
         fputs(", \"soft\": ", stdout);
-        json_num(s->soft);
+        report_json_u64(stdout, s->soft);
         printf(", \"usage\": %" PRIu64 ", \"peak\": %" PRIu64 ", \"level\": \"%s\", \"clients\": %u, "
                "\"asks\": %" PRIu64 ", \"asked\": %" PRIu64 ", \"freed\": %" PRIu64 ", "
                "\"events\": { \"high\": %" PRIu64 ", \"max\": %" PRIu64 ", \"oom\": %" PRIu64 ", \"oom_kill\": %" PRIu64

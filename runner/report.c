@@ -75,7 +75,7 @@ void report_json_string(FILE *f, const char *str)
         fputc('"', f);
 }
 
-static void json_u64(FILE *f, uint64_t v)
+void report_json_u64(FILE *f, uint64_t v)
 {
         /* "max" has no byte count: null says "no limit" without a magic number. */
         if (v == SIZE_MAX_VALUE)
@@ -215,11 +215,11 @@ void report_json(FILE *f, const struct report *r)
                 cg_mode_name(r->mode));
         report_json_string(f, r->cgroup_path);
         fputs(" },\n  \"limits\": { \"max\": ", f);
-        json_u64(f, r->max);
+        report_json_u64(f, r->max);
         fputs(", \"high\": ", f);
-        json_u64(f, r->high);
+        report_json_u64(f, r->high);
         fputs(", \"swap_max\": ", f);
-        json_u64(f, r->swap_max);
+        report_json_u64(f, r->swap_max);
         fprintf(f, " },\n  \"memory\": { \"peak\": %llu, \"final\": %llu },\n",
                 (unsigned long long)r->stats.peak, (unsigned long long)r->stats.current);
         fprintf(f, "  \"events\": { \"high\": %llu, \"max\": %llu, \"oom\": %llu, \"oom_kill\": %llu, "

@@ -85,6 +85,8 @@ struct report {
 
 /* JSON string literal for arbitrary bytes: escapes, and U+FFFD for invalid UTF-8. */
 void report_json_string(FILE *f, const char *s);
+/* A byte count, or null for UINT64_MAX (max). */
+void report_json_u64(FILE *f, uint64_t v);
 void report_json(FILE *f, const struct report *r);
 /* Write to path ('-' = stdout) atomically (temp file + rename). 0 or -errno. */
 int report_write(const char *path, const struct report *r);
