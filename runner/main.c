@@ -180,12 +180,9 @@ struct run {
 
 static struct plan plan;
 
-static uint64_t run_limit; /* for the STATUS= line */
-
-static void limits_changed(void *ctx, uint64_t limit, uint64_t soft)
+static void limits_changed(void *owner, uint64_t limit, uint64_t soft)
 {
-        (void)ctx;
-        run_limit = limit;
+        (void)owner;
         lsrv_set_limits(&limiter, limit, soft);
 }
 
@@ -212,16 +209,16 @@ static bool notify_sender_ok(void *ctx, pid_t pid)
         return sandbox_has(ctx, pid) == 1;
 }
 
-static struct run *notify_run;
-
-static void notify_dispatch(void *ctx)
+static void notify_dispatch(void *owner)
 {
-        sdnotify_dispatch(ctx, now_mono(), notify_sender_ok, notify_run);
+        struct run *R = owner;
+        sdnotify_dispatch(&R->notify, now_mono(), notify_sender_ok, R);
 }
 
-static void notify_sample(void *ctx, enum level level, uint64_t usage)
+static void notify_sample(void *owner, enum level level, uint64_t usage, uint64_t limit)
 {
-        sdnotify_status(ctx, level_name(level), usage, run_limit, now_mono());
+        struct run *R = owner;
+        sdnotify_status(&R->notify, level_name(level), usage, limit, now_mono());
 }
 
 /* Place, create, limit, watch, open the limiter, spawn. 0 when the command runs; else the exit
@@ -246,7 +243,6 @@ static int run_setup(struct run *R)
                 return EXIT_MEMRUN;
         }
         (void)sdnotify_open(&R->notify);
-        notify_run = R;
         R->proc_fd = proc_open_root(R->plan->proc_root);
         if (cg_host_open(R->plan->cgroup_root, R->plan->proc_root, &R->h) < 0)
                 return EXIT_MEMRUN;
@@ -328,7 +324,6 @@ static int run_setup(struct run *R)
                 R->endpoint[0] = '\0';
         } else {
                 lsrv_set_limits(&limiter, R->limit, R->soft);
-                run_limit = R->limit;
                 lsrv_on_result(&limiter, limiter_result, &R->link);
                 lsrv_on_round(&limiter, limiter_round, &R->link);
         }
@@ -426,7 +421,6 @@ static void run_supervise(struct run *R)
                 .notify_fd = R->notify.up_fd >= 0 ? R->notify.relay_fd : -1,
                 .notify_dispatch = notify_dispatch,
                 .on_sample = R->notify.up_fd >= 0 ? notify_sample : NULL,
-                .notify_ctx = &R->notify,
                 .wait_all = o->wait_all,
                 .ctl = R->ctl.fd >= 0 ? &R->ctl : NULL,
                 .metrics_path = o->metrics,
@@ -435,7 +429,7 @@ static void run_supervise(struct run *R)
                 .swap = o->swap,
                 .limits_changed = limits_changed,
                 .inside = ctl_peer_inside,
-                .inside_ctx = R,
+                .owner = R,
         };
         int r = monitor_run(&mcfg, &R->sb, R->sigfd, R->child, &R->status);
         R->link.act = NULL;

@@ -393,7 +393,7 @@ static int ctl_set_limits(void *ctx, bool has_limit, uint64_t limit, bool has_so
         m->cfg->log->high_final = soft;
         m->limit_changes++;
         if (m->cfg->limits_changed)
-                m->cfg->limits_changed(m->cfg->limiter_ctx, limit, soft);
+                m->cfg->limits_changed(m->cfg->owner, limit, soft);
         double now = now_mono();
         struct report_action *e = report_log_action(m->cfg->log, now - m->cfg->t0, "set-limit", m->eng.cur);
         if (e)
@@ -495,7 +495,7 @@ static void sample(struct monitor *m)
         actions_tick(&m->act, now);
         arm_timer(m, next_interval(m, s.usage));
         if (m->cfg->on_sample)
-                m->cfg->on_sample(m->cfg->notify_ctx, m->eng.cur, s.usage);
+                m->cfg->on_sample(m->cfg->owner, m->eng.cur, s.usage, m->eng.limit);
         if (m->cfg->metrics_path && now - m->metrics_t >= 1.0)
                 write_metrics(m, now);
 }
@@ -588,10 +588,10 @@ int monitor_run(const struct monitor_cfg *cfg, struct cg_sandbox *sb, int sigfd,
                         }
                         case SRC_NOTIFY:
                                 if (cfg->notify_dispatch)
-                                        cfg->notify_dispatch(cfg->notify_ctx);
+                                        cfg->notify_dispatch(cfg->owner);
                                 break;
                         case SRC_CTL: {
-                                struct ctl_ops ops = { ctl_status_fill, ctl_set_limits, cfg->inside, &m, cfg->inside_ctx };
+                                struct ctl_ops ops = { ctl_status_fill, ctl_set_limits, cfg->inside, &m, cfg->owner };
                                 ctl_dispatch(cfg->ctl, &ops);
                                 break;
                         }

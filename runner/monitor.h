@@ -24,17 +24,16 @@ struct monitor_cfg {
         int timeline_fd;                /* CSV rows per sample; -1 none */
         const char *proc_root;          /* where /proc is (signal actions look at SigCgt); NULL: /proc */
         int notify_fd;                  /* the command's sd_notify socket; -1 none */
-        void (*notify_dispatch)(void *ctx);
-        void (*on_sample)(void *ctx, enum level level, uint64_t usage); /* NULL: none */
-        void *notify_ctx;
+        void (*notify_dispatch)(void *owner);
+        void (*on_sample)(void *owner, enum level level, uint64_t usage, uint64_t limit); /* NULL: none */
         bool wait_all;                  /* --wait-all: until the sandbox is empty, not only the command */
         struct ctl_server *ctl;         /* memrunctl's socket; NULL none */
         const char *metrics_path;       /* --metrics FILE; NULL none */
         const char *name, *argv0;       /* for status and metrics */
         uint64_t swap;                  /* kept when memrunctl set changes the limits */
-        void (*limits_changed)(void *ctx, uint64_t limit, uint64_t soft); /* the limiter server's copy */
-        bool (*inside)(void *ctx, pid_t pid);  /* a sandbox process? (never served by the control socket) */
-        void *inside_ctx;
+        void (*limits_changed)(void *owner, uint64_t limit, uint64_t soft); /* the limiter server's copy */
+        bool (*inside)(void *owner, pid_t pid);  /* a sandbox process? (never served by the control socket) */
+        void *owner;                    /* the caller's: passed to the callbacks above */
 };
 
 /* Run until the main child has been reaped (with wait_all: and the sandbox is empty); the main
