@@ -284,8 +284,16 @@ static void find_memrun(void)
         snprintf(memrun_path, sizeof memrun_path, "memrun");
 }
 
-/* One run: memrun -q --report TMP [opts] --limit L -- CMD. */
-static int probe_once(char **opts, int n_opts, char **cmd, uint64_t limit, const char *report, struct probe_run *ret)
+static void log_run(unsigned n, const struct probe_run *r)
+{
+        char l[32], pk[32];
+        log_info("probe: run %u: --limit %s: exit %d%s, peak %s", n, size_format(r->limit, l, sizeof l), r->exit_code,
+                 r->oom ? ", OOM-killed" : "", size_format(r->peak, pk, sizeof pk));
+}
+
+/* One run: memrun -q --report TMP [opts] --limit L -- CMD, counted in *runs and logged. */
+static int probe_once(char **opts, int n_opts, char **cmd, uint64_t limit, const char *report, unsigned *runs,
+                      struct probe_run *ret)
 {
         char lim[32];
         u64_or_max(limit, lim, sizeof lim);
@@ -341,14 +349,8 @@ static int probe_once(char **opts, int n_opts, char **cmd, uint64_t limit, const
                 ret->peak = strtoull(p + 8, NULL, 10);
         p = strstr(buf, "\"oom_kill\": ");
         ret->oom = p && strtoull(p + 12, NULL, 10) > 0;
+        log_run(++*runs, ret);
         return 0;
-}
-
-static void log_run(unsigned n, const struct probe_run *r)
-{
-        char l[32], pk[32];
-        log_info("probe: run %u: --limit %s: exit %d%s, peak %s", n, size_format(r->limit, l, sizeof l), r->exit_code,
-                 r->oom ? ", OOM-killed" : "", size_format(r->peak, pk, sizeof pk));
 }
 
 static bool passed(const struct probe_run *r)
@@ -414,12 +416,11 @@ static int cmd_probe(int argc, char **argv)
         int rc = 0;
         /* First, unlimited (or at --hi): it must pass there, or memory is not what it lacks. */
         uint64_t first = hi ? hi : UINT64_MAX;
-        if (probe_once(opts, n_opts, cmd, first, report, &r) < 0) {
+        if (probe_once(opts, n_opts, cmd, first, report, &runs, &r) < 0) {
                 log_error("probe: could not run memrun (%s)", memrun_path);
                 rc = 1;
                 goto out;
         }
-        log_run(++runs, &r);
         if (!passed(&r)) {
                 if (r.oom)
                         log_error("probe: %s is OOM-killed even at --hi: raise --hi", cmd[0]);
@@ -440,11 +441,10 @@ static int cmd_probe(int argc, char **argv)
                         rc = 1;
                         goto out;
                 }
-                if (probe_once(opts, n_opts, cmd, hi, report, &r) < 0) {
+                if (probe_once(opts, n_opts, cmd, hi, report, &runs, &r) < 0) {
                         rc = 1;
                         goto out;
                 }
-                log_run(++runs, &r);
                 if (passed(&r)) {
                         best = r;
                         break;
@@ -459,11 +459,10 @@ static int cmd_probe(int argc, char **argv)
                 uint64_t mid = page_round(lo + (hi - lo) / 2);
                 if (mid >= hi)
                         break;
-                if (probe_once(opts, n_opts, cmd, mid, report, &r) < 0) {
+                if (probe_once(opts, n_opts, cmd, mid, report, &runs, &r) < 0) {
                         rc = 1;
                         goto out;
                 }
-                log_run(++runs, &r);
                 if (passed(&r)) {
                         hi = mid;
                         best = r;
