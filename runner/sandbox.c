@@ -238,27 +238,32 @@ static int raise_ambient(uint64_t caps)
         return 0;
 }
 
-#define STEP(cond, name)                                                                                              \
+/* One step of sandbox_apply: on failure, name it in what and return -errno. STEP for a system
+ * call that sets errno, STEP_R for a function that returns 0 or -errno. */
+#define STEP(cond, ...)                                                                                               \
         do {                                                                                                          \
                 if (cond) {                                                                                           \
                         int e_ = errno;                                                                               \
-                        snprintf(what, what_size, "%s", name);                                                        \
+                        snprintf(what, what_size, __VA_ARGS__);                                                       \
                         return -e_;                                                                                   \
+                }                                                                                                     \
+        } while (0)
+#define STEP_R(call, ...)                                                                                             \
+        do {                                                                                                          \
+                int k_ = (call);                                                                                      \
+                if (k_ < 0) {                                                                                         \
+                        snprintf(what, what_size, __VA_ARGS__);                                                       \
+                        return k_;                                                                                    \
                 }                                                                                                     \
         } while (0)
 
 int sandbox_apply(const struct sandbox_run *r, char *what, size_t what_size)
 {
-        int k;
         if (r->enabled) {
                 int flags = (r->mount_ns ? CLONE_NEWNS : 0) | (r->cgroup_ns ? CLONE_NEWCGROUP : 0);
                 if (r->user_ns) {
                         STEP(unshare(CLONE_NEWUSER) < 0, "a user namespace (unshare)");
-                        k = proc_self_map_ids(r->proc_fd, r->euid, getegid());
-                        if (k < 0) {
-                                snprintf(what, what_size, "mapping its uid in the user namespace");
-                                return k;
-                        }
+                        STEP_R(proc_self_map_ids(r->proc_fd, r->euid, getegid()), "mapping its uid in the user namespace");
                 }
                 STEP(flags && unshare(flags) < 0, r->mount_ns ? "its own mount namespace (unshare)"
                                                               : "its own cgroup namespace (unshare)");
@@ -270,11 +275,7 @@ int sandbox_apply(const struct sandbox_run *r, char *what, size_t what_size)
                                 (void)mount(r->keep_rw, r->keep_rw, NULL, MS_BIND, NULL);
                         for (unsigned i = 0; i < r->n_ro; i++) {
                                 unsigned long f = MS_REMOUNT | MS_BIND | MS_RDONLY | r->ro[i].flags;
-                                if (mount(NULL, r->ro[i].path, NULL, f, NULL) < 0) {
-                                        int e = errno;
-                                        snprintf(what, what_size, "remounting %s read-only", r->ro[i].path);
-                                        return -e;
-                                }
+                                STEP(mount(NULL, r->ro[i].path, NULL, f, NULL) < 0, "remounting %s read-only", r->ro[i].path);
                         }
                         /* The kernel's tunables too (systemd's ProtectKernelTunables=): as root the command
                          * could otherwise name a program the kernel runs as root outside the sandbox
@@ -282,23 +283,15 @@ int sandbox_apply(const struct sandbox_run *r, char *what, size_t what_size)
                         static const char *const tunables[] = { "/proc/sys", "/sys" };
                         for (size_t i = 0; r->protect_tunables && i < sizeof tunables / sizeof tunables[0]; i++) {
                                 const char *t = tunables[i];
-                                if (mount(t, t, NULL, MS_BIND | MS_REC, NULL) < 0 ||
-                                    mount(NULL, t, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                                          NULL) < 0) {
-                                        int e = errno;
-                                        snprintf(what, what_size, "making %s read-only", t);
-                                        return -e;
-                                }
+                                STEP(mount(t, t, NULL, MS_BIND | MS_REC, NULL) < 0 ||
+                                             mount(NULL, t, NULL,
+                                                   MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0,
+                                     "making %s read-only", t);
                         }
                 }
         }
-        if (r->bounding_set) {
-                k = drop_bounding(r->bounding);
-                if (k < 0) {
-                        snprintf(what, what_size, "dropping capabilities from the bounding set");
-                        return k;
-                }
-        }
+        if (r->bounding_set)
+                STEP_R(drop_bounding(r->bounding), "dropping capabilities from the bounding set");
         if (r->drop_user) {
                 STEP(r->ambient && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0, "keeping capabilities (PR_SET_KEEPCAPS)");
                 STEP(setgroups((size_t)r->n_groups, r->groups) < 0, "setgroups");
@@ -307,24 +300,14 @@ int sandbox_apply(const struct sandbox_run *r, char *what, size_t what_size)
                 /* the kernel clears the parent-death signal when the ids change: if memrun dies, so
                  * must the command, whoever it runs as */
                 STEP(prctl(PR_SET_PDEATHSIG, SIGKILL) < 0, "keeping the parent-death signal");
-                if (r->ambient) {
-                        k = raise_ambient(r->ambient);
-                        if (k < 0) {
-                                snprintf(what, what_size, "raising the kept capabilities");
-                                return k;
-                        }
-                }
+                if (r->ambient)
+                        STEP_R(raise_ambient(r->ambient), "raising the kept capabilities");
         }
         if (r->enabled) {
                 STEP(r->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0, "no_new_privs");
-                if (r->filter) {
-                        k = seccomp_load(r->filter);
-                        if (k < 0) {
-                                snprintf(what, what_size, "loading the seccomp filter%s",
-                                         r->no_new_privs ? "" : " (without no_new_privs it needs CAP_SYS_ADMIN)");
-                                return k;
-                        }
-                }
+                if (r->filter)
+                        STEP_R(seccomp_load(r->filter), "loading the seccomp filter%s",
+                               r->no_new_privs ? "" : " (without no_new_privs it needs CAP_SYS_ADMIN)");
         }
         return 0;
 }
