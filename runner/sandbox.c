@@ -257,6 +257,27 @@ static int raise_ambient(uint64_t caps)
                 }                                                                                                     \
         } while (0)
 
+/* Nothing done in the sandbox's mount namespace may reach the host's mounts, and no mount the host
+ * makes later (a cgroup filesystem mounted writable) may reach the sandbox: every mount is made
+ * private, recursively from "/". In a chroot "/" is no mount point (EINVAL): then each mount the
+ * sandbox changes or mounts on is made private instead (the cgroup filesystems, /proc and /sys),
+ * which is all that can carry a mount either way here. */
+static int make_mounts_private(const struct sandbox_run *r, char *what, size_t what_size)
+{
+#define CHROOT_ADVICE "making %s private (in a chroot? '/' is not a mount point, nor is %s: mount it there)"
+        if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0)
+                return 0;
+        STEP(errno != EINVAL, "making its mounts private");
+        for (unsigned i = 0; i < r->n_ro; i++)
+                STEP(mount(NULL, r->ro[i].path, NULL, MS_REC | MS_PRIVATE, NULL) < 0, CHROOT_ADVICE, r->ro[i].path,
+                     r->ro[i].path);
+        static const char *const tunables[] = { "/proc", "/sys" };
+        for (size_t i = 0; r->protect_tunables && i < sizeof tunables / sizeof tunables[0]; i++)
+                STEP(mount(NULL, tunables[i], NULL, MS_REC | MS_PRIVATE, NULL) < 0, CHROOT_ADVICE, tunables[i], tunables[i]);
+#undef CHROOT_ADVICE
+        return 0;
+}
+
 int sandbox_apply(const struct sandbox_run *r, char *what, size_t what_size)
 {
         if (r->enabled) {
@@ -268,9 +289,9 @@ int sandbox_apply(const struct sandbox_run *r, char *what, size_t what_size)
                 STEP(flags && unshare(flags) < 0, r->mount_ns ? "its own mount namespace (unshare)"
                                                               : "its own cgroup namespace (unshare)");
                 if (r->mount_ns) {
-                        /* Nothing done here reaches the host's mounts, and no mount of the host made later
-                         * (a cgroup filesystem mounted writable) reaches here. */
-                        STEP(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0, "making its mounts private");
+                        int k = make_mounts_private(r, what, what_size);
+                        if (k < 0)
+                                return k;
                         if (r->keep_rw[0])
                                 (void)mount(r->keep_rw, r->keep_rw, NULL, MS_BIND, NULL);
                         for (unsigned i = 0; i < r->n_ro; i++) {

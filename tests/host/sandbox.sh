@@ -70,6 +70,29 @@ t_sandbox_proc_root_escape() {
     true
 }
 
+# In a plain chroot "/" is no mount point, so making every mount private from "/" fails (EINVAL):
+# --sandbox then makes private each mount it changes, and holds the limit all the same (a fresh
+# Debian set up with mmdebstrap and entered with chroot is such a place).
+t_sandbox_in_chroot() {
+    command -v chroot >/dev/null && command -v unshare >/dev/null || { skip "no chroot or unshare here"; return; }
+    mkdir -p "$T/chroot" || { fail "mkdir"; return; }
+    # every top-level directory bound in (memrun, the examples and $T keep their paths); the
+    # root itself stays a plain directory; all of it vanishes with the mount namespace
+    enter='set -e; r=$1; shift
+        for d in /*; do n=${d#/}; if [ -L "$d" ]; then cp -P "$d" "$r/$n"; elif [ -d "$d" ]; then mkdir -p "$r/$n"; mount --rbind "$d" "$r/$n"; fi; done
+        exec chroot "$r" "$@"'
+    timeout 120 unshare -m --propagation private sh -c "$enter" enter "$T/chroot" "$MEMRUN" -q --limit 64M --sandbox -- \
+        sh -c "echo roots=\$(awk '\$5 == \"/\"' /proc/self/mountinfo | wc -l); echo $SB_ESCAPE > $SB_MEMFS\$MEMRUN_CGROUP/$SB_LIMIT 2>/dev/null; echo rc=\$?; cat $SB_MEMFS\$MEMRUN_CGROUP/$SB_LIMIT" \
+        >"$T/out" 2>"$T/err"
+    rc=$?
+    expect_rc 0 "--sandbox in a chroot: $(head -c 300 "$T/err")"
+    expect_out '^roots=0$'
+    grep -qx 'rc=0' "$T/out" && fail "--sandbox in a chroot: the command wrote its own $SB_LIMIT: $(cat "$T/out")"
+    grep -qx 67108864 "$T/out" || fail "--sandbox in a chroot: $SB_LIMIT changed: $(cat "$T/out")"
+    rm -rf --one-file-system "$T/chroot" 2>/dev/null
+    true
+}
+
 t_sandbox_namespaces() {
     mr -q --sandbox -- "$SYSPROBE" unshare-net unshare-user clone-newns setns clone3 unshare-files
     expect_rc 0
@@ -79,6 +102,12 @@ t_sandbox_namespaces() {
     mr -q --sandbox -- sh -c 'unshare -m true 2>/dev/null; echo m=$?; unshare -U true 2>/dev/null; echo U=$?'
     grep -qx 'm=0' "$T/out" && fail "--sandbox: unshare -m worked"
     grep -qx 'U=0' "$T/out" && fail "--sandbox: unshare -U worked"
+    # The contrast needs a machine that gives this process namespaces at all: a chrooted process
+    # gets no user namespace from the kernel, with or without memrun.
+    if ! unshare -U true 2>/dev/null || ! unshare -n true 2>/dev/null; then
+        skip "contrast: this machine refuses namespaces to this process without memrun too ($(unshare -U true 2>&1 | head -n1))"
+        return
+    fi
     mr -q -- "$SYSPROBE" unshare-net unshare-user clone-newns setns
     for want in unshare-net=ok unshare-user=ok clone-newns=ok setns=EBADF; do
         grep -qx "$want" "$T/out" || fail "contrast: want $want without --sandbox: $(tr '\n' ' ' <"$T/out")"
@@ -131,9 +160,11 @@ t_sandbox_user() {
     [ "$(jqr '.sandbox.capabilities | length' "$T/u.json")" = 0 ] || fail "report: capabilities kept: $(jq -c .sandbox.capabilities "$T/u.json")"
     mr -q --sandbox --user nobody -- sh -c 'grep -E "^Cap(Eff|Prm|Bnd)" /proc/self/status'
     [ "$(grep -c ':.0000000000000000$' "$T/out")" = 3 ] || fail "capabilities left: $(tr '\n' ' ' <"$T/out")"
+    # What nobody runs lives in a directory nobody may enter: neither the suite's own directory nor
+    # the checkout (under /root, mode 0700, on a fresh machine) may be reachable for nobody.
+    sdir=$(mktemp -d "${TMPDIR:-/tmp}/memrun-nobody.XXXXXX") && chmod 755 "$sdir" || { fail "mktemp"; return; }
+    cp "$EXAMPLES/holdcache" "$sdir/holdcache" || { fail "cp holdcache"; return; }
     # a setuid-root binary does not make root again under no_new_privs
-    # (in a directory nobody may enter: the suite's own is private)
-    sdir=$(mktemp -d "${TMPDIR:-/tmp}/memrun-suid.XXXXXX") && chmod 755 "$sdir" || { fail "mktemp"; return; }
     suid=$sdir/suid-sysprobe
     cp "$SYSPROBE" "$suid" && chown 0:0 "$suid" && chmod 4755 "$suid"
     mr -q --sandbox --user nobody -- "$suid" euid
@@ -142,7 +173,6 @@ t_sandbox_user() {
     if grep -qx 'euid=0' "$T/out"; then :; elif grep -q "[ ,]nosuid" /proc/self/mountinfo && [ -n "$(findmnt -no OPTIONS -T "$sdir" 2>/dev/null | grep nosuid)" ]; then
         skip "contrast: $sdir is on a nosuid mount"
     else fail "contrast: without no_new_privs the setuid binary did not make euid 0: $(cat "$T/out")"; fi
-    rm -rf "$sdir"
     mr -q --user nosuch-user-x -- true
     expect_rc 125
     expect_err "user 'nosuch-user-x': no such user"
@@ -150,9 +180,10 @@ t_sandbox_user() {
     expect_rc 125
     expect_err "--user 'a b'"
     # the limiter still reaches a dropped user
-    mr --limit 128M --sandbox --user nobody --report "$T/h.json" -- "$EXAMPLES/holdcache" --total 300M --entry 1M --every 5
+    mr --limit 128M --sandbox --user nobody --report "$T/h.json" -- "$sdir/holdcache" --total 300M --entry 1M --every 5
     expect_rc 0 "holdcache as nobody"
     [ "$(jqr '.governor.asks.trim.freed' "$T/h.json")" -gt 0 ] || fail "no trim reached holdcache as nobody"
+    rm -rf "$sdir"
 }
 
 t_sandbox_pressure_watch() {
