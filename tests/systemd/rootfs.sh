@@ -2,7 +2,8 @@
 # rootfs.sh: owns the systemd VM's root filesystem: Debian 12 (systemd 252 as PID 1) built with
 # mmdebstrap from this host's own apt sources, packed as a zstd newc cpio that the kernel unpacks
 # as its initramfs (no root=; Debian has no /etc/initrd-release, so systemd runs as the real
-# system). Cached: rebuilt only when this script changes. Prints the cpio's path.
+# system). Cached: rebuilt only when this script changes. The host's apt sources for bookworm are
+# used, whatever their files are called (tests/vm/apt-sources.sh). Prints the cpio's path.
 # Usage: tests/systemd/rootfs.sh OUTDIR
 set -euo pipefail
 say() { echo "rootfs.sh: $*" >&2; }
@@ -21,11 +22,11 @@ for t in mmdebstrap cpio zstd; do command -v $t >/dev/null || die "$t not found 
 # links (inih, seccomp), jq for the reports, bash for /dev/tcp.
 pkgs=systemd,systemd-sysv,dbus,dbus-user-session,libpam-systemd,util-linux,procps,passwd,login,kmod
 pkgs=$pkgs,libinih1,libseccomp2,jq,bash,coreutils
-sources=/etc/apt/sources.list.d/debian.sources
-[ -f "$sources" ] || sources=/etc/apt/sources.list
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
+mapfile -t sources < <("$here/../vm/apt-sources.sh")
 root=$(mktemp -d "$out/.root.XXXXXX")
 trap 'rm -rf "$root"' EXIT
-say "mmdebstrap bookworm ($pkgs) from $sources"
+say "mmdebstrap bookworm ($pkgs) from ${sources[*]:-the default mirror}"
 mmdebstrap --variant=apt --include="$pkgs" \
     --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
     --dpkgopt='path-exclude=/usr/share/locale/*' --dpkgopt='path-exclude=/usr/share/info/*' \
@@ -35,7 +36,7 @@ mmdebstrap --variant=apt --include="$pkgs" \
     --customize-hook='echo memrun-vm > "$1/etc/hostname"' \
     --customize-hook='rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*' \
     --customize-hook='for u in getty@tty1 serial-getty@ttyS0 console-getty systemd-timesyncd apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer fstrim.timer; do ln -sf /dev/null "$1/etc/systemd/system/$u.service"; ln -sf /dev/null "$1/etc/systemd/system/$u"; done' \
-    bookworm "$root" "$sources" >&2 || die "mmdebstrap failed"
+    bookworm "$root" "${sources[@]}" >&2 || die "mmdebstrap failed"
 say "packing $img"
 (cd "$root" && find . -print0 | cpio --null -o -H newc --quiet | zstd -q -T0 -6) >"$img.tmp" || die "packing failed"
 mv "$img.tmp" "$img"
