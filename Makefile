@@ -22,12 +22,7 @@ BASE_CFLAGS := -std=gnu11 $(WARN) $(CPPFLAGS) -DMEMRUN_VERSION='"$(VERSION)"' -D
 ALL_CFLAGS  := $(BASE_CFLAGS) $(CFLAGS)
 SAN_FLAGS   := $(BASE_CFLAGS) -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-# Debian packages, each list only what is used: to build; to run every test (cmocka, the VM suite,
-# fuzzing, jq for the reports); to benchmark (callgrind counts, the cgroup-tools and Go baselines,
-# the plots).
-BUILD_PKGS  := gcc make pkg-config libinih-dev libseccomp-dev libsystemd-dev
-CHECK_PKGS  := libcmocka-dev qemu-system-x86 busybox-static cpio jq clang mmdebstrap zstd python3-prometheus-client
-BENCH_PKGS  := valgrind cgroup-tools golang-go gnuplot-nox
+# Debian packages: build-aux/deps.sh owns the lists (build, check, bench) and installs them.
 FUZZ_SECONDS ?= 20
 
 RUNNER_SRC  := runner/util.c runner/log.c runner/options.c runner/cg_detect.c runner/cg_sandbox.c \
@@ -52,34 +47,23 @@ HDRS        := $(wildcard examples/*.h runner/*.h config/*.h limiter/*.h tests/u
 OBJ         := $(RUNNER_SRC:%.c=$(B)/obj/%.o)
 SAN_OBJ     := $(RUNNER_SRC:%.c=$(B)/asan/obj/%.o)
 
-.PHONY: systemd-vm all deps check-deps demo check lint unit host vm asan fuzz bench install uninstall clean
+.PHONY: systemd-vm all deps check-deps bench-deps fresh demo check lint unit host vm asan fuzz bench install uninstall clean
 all: $(B)/memrun $(B)/memrunctl $(LIBS_OUT) $(B)/libmemlimit-preload.so $(EXAMPLES:%=$(B)/examples/%) \
      $(LIB_EXAMPLES:%=$(B)/examples/%) $(HELPERS:%=$(B)/tests/helpers/%)
 
-# Install what the build needs, once, on a Debian machine (root); elsewhere say what is missing.
-deps: $(B)/.deps-build
-check-deps: $(B)/.deps-check
-$(B)/.deps-build $(B)/.deps-check $(B)/.deps-bench: PKGS = $(BUILD_PKGS) $(if $(findstring check,$@),$(CHECK_PKGS)) \
-	$(if $(findstring bench,$@),$(CHECK_PKGS) $(BENCH_PKGS))
-$(B)/.deps-build $(B)/.deps-check $(B)/.deps-bench:
-	@mkdir -p $(B)
-	@missing=$$(for p in $(PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-			echo "installing Debian packages: $$missing"; \
-			{ apt-get install -y -q --no-install-recommends $$missing || \
-			  { apt-get update -q && apt-get install -y -q --no-install-recommends $$missing; }; } >$(B)/apt.log 2>&1 || \
-			{ cat $(B)/apt.log; echo "error: could not install: $$missing"; exit 1; }; \
-		else echo "error: missing Debian packages: $$missing (apt-get install $$missing)"; exit 1; fi; \
-	fi
-	@touch $@
+# Install what the build (deps), the tests (check-deps) or the benchmarks need: as root on Debian,
+# checked again on every call (a failed install is not remembered as done).
+deps:
+	@build-aux/deps.sh build
+check-deps:
+	@build-aux/deps.sh check
+bench-deps:
+	@build-aux/deps.sh bench
 
-# Plain make installs nothing: it says what is missing and how to get it.
-$(B)/.build-ok:
-	@mkdir -p $(B)
-	@pkg-config --exists inih 2>/dev/null || { echo "error: inih not found by pkg-config: run 'make deps' (Debian: apt-get install libinih-dev)"; exit 1; }
-	@pkg-config --exists libseccomp 2>/dev/null || { echo "error: libseccomp not found by pkg-config: run 'make deps' (Debian: apt-get install libseccomp-dev)"; exit 1; }
-	@test -f /usr/include/systemd/sd-bus.h || { echo "error: sd-bus.h not found: run 'make deps' (Debian: apt-get install libsystemd-dev)"; exit 1; }
+# Plain make installs nothing: before the first compile it checks that a program using libc's and
+# every library's headers builds, and says what to install when it does not.
+$(B)/.build-ok: build-aux/probe.sh
+	@CC="$(CC)" CPPFLAGS="$(CPPFLAGS)" CFLAGS="$(CFLAGS)" LDFLAGS="$(LDFLAGS)" build-aux/probe.sh $(B)/probe
 	@touch $@
 
 $(B)/obj/%.o: %.c $(HDRS) | $(B)/.build-ok
@@ -176,10 +160,10 @@ asan: $(B)/asan/memrun $(B)/asan/memrunctl $(UNIT_TESTS:%=$(B)/asan/tests/%) all
 		MEMRUN_PRELOAD_LIB=$(CURDIR)/$(B)/libmemlimit-preload.so sh tests/host/run.sh
 
 # Fuzz targets (libFuzzer via clang; a sanitized standalone driver without it), bounded in time.
-fuzz: $(B)/.deps-check
-	@B=$(B) FUZZ_SECONDS=$(FUZZ_SECONDS) WARN="$(WARN)" CPPFLAGS="$(CPPFLAGS)" LDFLAGS="$(LDFLAGS)" sh tests/fuzz/run.sh
+fuzz: check-deps
+	@B=$(B) FUZZ_REQUIRE=libfuzzer FUZZ_SECONDS=$(FUZZ_SECONDS) WARN="$(WARN)" CPPFLAGS="$(CPPFLAGS)" LDFLAGS="$(LDFLAGS)" sh tests/fuzz/run.sh
 
-vm: all $(B)/.deps-check
+vm: all check-deps
 	@rm -rf $(B)/vm-root
 	@$(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/$(B)/vm-root PREFIX=/usr >/dev/null
 	@mkdir -p $(B)/vm-root/tests $(B)/vm-root/usr/libexec/memrun
@@ -202,11 +186,17 @@ check: check-deps
 	@$(MAKE) --no-print-directory fuzz
 	@$(MAKE) --no-print-directory vm
 	@$(MAKE) --no-print-directory systemd-vm
+	@$(MAKE) --no-print-directory fresh
 	@echo "make check: all suites passed"
+
+# README's first command, verbatim, on a minimal Debian 12 with the clone in /root/memrun
+# (tests/fresh/run.sh); FRESH_ARGS=--check runs README's second command there as well.
+fresh: check-deps
+	@B=$(B) tests/fresh/run.sh $(FRESH_ARGS)
 
 # systemd 252 as PID 1 (cgroup v2) in qemu: the root filesystem is built once by mmdebstrap from
 # this host's apt sources and cached under $(B)/systemd-vm/ (tests/systemd/rootfs.sh).
-systemd-vm: all $(B)/.deps-check
+systemd-vm: all check-deps
 	@rm -rf $(B)/systemd-root
 	@$(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/$(B)/systemd-root PREFIX=/usr >/dev/null
 	@mkdir -p $(B)/systemd-root/tests/systemd $(B)/systemd-root/usr/libexec/memrun
@@ -217,11 +207,11 @@ systemd-vm: all $(B)/.deps-check
 demo: all
 	@sh examples/demo.sh $(B)
 
-bench: all $(B)/.deps-bench $(B)/gohold
+bench: all bench-deps $(B)/gohold
 	@sh bench/report.sh $(B)
 
 # The Go side of the "soft limit holds" benchmark: Debian's golang, static (it runs in the VM too).
-$(B)/gohold: bench/gohold/main.go bench/gohold/go.mod | $(B)/.deps-bench
+$(B)/gohold: bench/gohold/main.go bench/gohold/go.mod | bench-deps
 	cd bench/gohold && CGO_ENABLED=0 GOCACHE=$(CURDIR)/$(B)/gocache GOPATH=$(CURDIR)/$(B)/gopath GOFLAGS=-mod=mod \
 		go build -o $(CURDIR)/$(B)/gohold .
 

@@ -2,7 +2,8 @@
 # run.sh: builds the fuzz targets (fuzz_policy, fuzz_size, fuzz_psi, fuzz_proto, fuzz_kmsg, fuzz_registry,
 # fuzz_sandbox, fuzz_ctl) and runs each for a bounded time.
 # Usage: tests/fuzz/run.sh [TARGET...]   (from anywhere; default: every target)
-# Env: FUZZ_SECONDS (per target, default 20), FUZZ_CC (default clang), B (build dir, default build).
+# Env: FUZZ_SECONDS (per target, default 20), FUZZ_CC (default clang), B (build dir, default build),
+# FUZZ_REQUIRE=libfuzzer (make check: no quiet fallback to the driver).
 # With clang's libFuzzer the targets are coverage-guided (-fsanitize=fuzzer,address,undefined); without
 # it they are built with $CC and tests/fuzz/driver.c (random mutations of the seed corpus, ASan/UBSan
 # when the compiler has them). Exits non-zero if a target crashed; the input is kept under
@@ -36,6 +37,9 @@ if command -v "$FUZZ_CC" >/dev/null 2>&1 &&
     CCX=$FUZZ_CC
     SAN="-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined"
     DRIVER=
+elif [ "${FUZZ_REQUIRE:-}" = libfuzzer ]; then
+    echo "run.sh: error: libFuzzer not available ($FUZZ_CC -fsanitize=fuzzer does not link; Debian: libclang-rt-14-dev, which make check-deps installs)"
+    exit 2
 else
     MODE=driver
     CCX=${CC:-cc}
