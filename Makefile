@@ -17,7 +17,7 @@ CFLAGS      ?= -O2 -g
 LIBDIR      ?= $(PREFIX)/lib
 UNITDIR     ?= $(PREFIX)/lib/systemd/system
 # One flag set: the normal build adds CFLAGS, the sanitizer build its own optimisation and -fsanitize.
-BASE_CFLAGS := -std=gnu11 $(WARN) $(CPPFLAGS) -DMEMRUN_VERSION='"$(VERSION)"' -D_GNU_SOURCE \
+BASE_CFLAGS := -std=gnu11 $(WARN) -iquote runner -iquote . $(CPPFLAGS) -DMEMRUN_VERSION='"$(VERSION)"' -D_GNU_SOURCE \
                -DMEMRUN_LIBDIR='"$(LIBDIR)/memrun"'
 ALL_CFLAGS  := $(BASE_CFLAGS) $(CFLAGS)
 SAN_FLAGS   := $(BASE_CFLAGS) -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -25,9 +25,9 @@ SAN_FLAGS   := $(BASE_CFLAGS) -O1 -g -fsanitize=address,undefined -fno-omit-fram
 # Debian packages: build-aux/deps.sh owns the lists (build, check, bench) and installs them.
 FUZZ_SECONDS ?= 20
 
-RUNNER_SRC  := runner/util.c runner/log.c runner/options.c runner/cg_detect.c runner/cg_sandbox.c \
-               runner/registry.c runner/spawn.c runner/kmsg.c runner/report.c runner/monitor.c \
-               runner/level.c runner/governor.c runner/proc.c runner/psi.c runner/actions.c runner/lsrv.c runner/preload.c runner/sandbox.c runner/sdnotify.c runner/sdscope.c runner/ctl.c \
+RUNNER_SRC  := runner/util.c runner/log.c runner/options.c runner/cgroup/cg_detect.c runner/cgroup/cg_sandbox.c \
+               runner/cgroup/registry.c runner/supervise/spawn.c runner/kernel/kmsg.c runner/supervise/report.c runner/supervise/monitor.c \
+               runner/supervise/level.c runner/supervise/governor.c runner/kernel/proc.c runner/kernel/psi.c runner/supervise/actions.c runner/control/lsrv.c runner/supervise/preload.c runner/confine/sandbox.c runner/systemd/sdnotify.c runner/systemd/sdscope.c runner/control/ctl.c \
                config/size.c config/policy.c config/sandbox.c
 LIBS        := $$(pkg-config --libs inih libseccomp) -lm
 MAIN_SRC    := runner/main.c
@@ -43,7 +43,7 @@ LIB_OBJ     := $(LIB_SRC:%.c=$(B)/obj/%.pic.o)
 INCLUDEDIR  ?= $(PREFIX)/include
 LIBS_OUT    := $(B)/libmemlimit.so $(B)/libmemlimit.a $(B)/memlimit.pc
 
-HDRS        := $(wildcard examples/*.h runner/*.h config/*.h limiter/*.h tests/unit/*.h)
+HDRS        := $(wildcard examples/*.h runner/*.h runner/*/*.h config/*.h limiter/*.h tests/unit/*.h)
 OBJ         := $(RUNNER_SRC:%.c=$(B)/obj/%.o)
 SAN_OBJ     := $(RUNNER_SRC:%.c=$(B)/asan/obj/%.o)
 

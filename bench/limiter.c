@@ -21,7 +21,7 @@
  *
  * Level-to-callback latency. A fake memrun in this process (an abstract SOCK_SEQPACKET listener, named in
  * MEMRUN_LIMITER) accepts the library's connection, answers HELLO with WELCOME and then sends LEVEL
- * messages built as runner/lsrv.c builds them (memlimit_msg_init, seq, level, actions = TRIM, goal,
+ * messages built as runner/control/lsrv.c builds them (memlimit_msg_init, seq, level, actions = TRIM, goal,
  * usage; send with MSG_DONTWAIT | MSG_NOSIGNAL). Levels alternate high/moderate so each is a change; the
  * registered cache callback is cheap and says it freed 4096 bytes, so neither the futile-skip rule nor
  * the CPU budget (default 50%) ever holds it back (RESULTs are checked: any flag is counted and shown).
@@ -354,7 +354,7 @@ static void send_or_die(int fd, const struct memlimit_msg *m)
                 die("send: %s", n < 0 ? strerror(errno) : "short");
 }
 
-/* A LEVEL as runner/lsrv.c's lsrv_broadcast() builds it. */
+/* A LEVEL as runner/control/lsrv.c's lsrv_broadcast() builds it. */
 static void level_msg(struct memlimit_msg *m, uint32_t seq, uint32_t level, uint32_t actions, uint64_t goal)
 {
         memlimit_msg_init(m, MEMLIMIT_MSG_LEVEL);

@@ -6,7 +6,7 @@
 #              relaxed atomic load of an int in the benchmark itself: ns/call over interleaved rounds, and
 #              instructions/call counted by valgrind --tool=callgrind (repeatable on a noisy machine).
 #   latency    from a fake memrun in the benchmark sending a LEVEL (actions = trim, laid out as
-#              runner/lsrv.c sends it) to the registered cache callback starting, with the library's
+#              runner/control/lsrv.c sends it) to the registered cache callback starting, with the library's
 #              dispatcher thread (memlimit_start_thread) and in event-loop mode (poll memlimit_fd(),
 #              memlimit_dispatch()), against the raw wake-up of a thread blocked in recv() on a
 #              SOCK_SEQPACKET socketpair by a 64-byte message (and, for reference, blocked in poll() on

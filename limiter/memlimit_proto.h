@@ -1,4 +1,4 @@
-/* memlimit_proto: the wire protocol between memrun (runner/lsrv.c) and libmemlimit, version 1. The one
+/* memlimit_proto: the wire protocol between memrun (runner/control/lsrv.c) and libmemlimit, version 1. The one
  * definition both ends compile against: message layout, constants and pure helpers, no I/O.
  *
  * Transport

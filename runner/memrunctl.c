@@ -11,11 +11,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../config/size.h"
-#include "ctl.h"
+#include "config/size.h"
+#include "control/ctl.h"
 #include "log.h"
-#include "registry.h"
-#include "report.h"
+#include "cgroup/registry.h"
+#include "supervise/report.h"
 #include "util.h"
 
 #define EXIT_USAGE 2

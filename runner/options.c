@@ -6,8 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../config/policy.h"
-#include "../config/size.h"
+#include "config/policy.h"
+#include "config/size.h"
 #include "log.h"
 
 enum {

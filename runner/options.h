@@ -1,6 +1,6 @@
 /* options: memrun's command line, parsed into a run plan without touching the system. */
 #pragma once
-#include "../config/sandbox.h"
+#include "config/sandbox.h"
 #include <stdbool.h>
 #include <stdint.h>
 

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "../../runner/kmsg.h"
+#include "kernel/kmsg.h"
 
 static void check(int r, const struct oom_victim *v, const struct oom_victim *before)
 {

@@ -6,9 +6,9 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "../../limiter/memlimit_proto.h"
-#include "../../runner/cg.h"
-#include "../../runner/lsrv.h"
+#include "limiter/memlimit_proto.h"
+#include "cgroup/cg.h"
+#include "control/lsrv.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

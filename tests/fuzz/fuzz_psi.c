@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "../../runner/psi.h"
+#include "kernel/psi.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

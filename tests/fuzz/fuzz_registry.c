@@ -7,8 +7,8 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "../../runner/cg.h"
-#include "../../runner/registry.h"
+#include "cgroup/cg.h"
+#include "cgroup/registry.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

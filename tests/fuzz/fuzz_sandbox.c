@@ -7,8 +7,8 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "../../config/policy.h"
-#include "../../config/sandbox.h"
+#include "config/policy.h"
+#include "config/sandbox.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -24,7 +24,7 @@ if [ "$SECONDS_EACH" -eq 0 ]; then BOUND=-runs=0; else BOUND=-max_total_time=$SE
 
 # The Makefile's warning set (WARN, with -Werror under WERROR=1) and the environment's CPPFLAGS.
 WARN=${WARN:-"-Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wconversion"}
-BASE="-std=gnu11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer $WARN ${CPPFLAGS:-}"
+BASE="-std=gnu11 -iquote runner -iquote . -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer $WARN ${CPPFLAGS:-}"
 INIH=$(pkg-config --cflags --libs inih 2>/dev/null || echo -linih)
 SECCOMP=$(pkg-config --cflags --libs libseccomp 2>/dev/null || echo -lseccomp)
 
@@ -55,11 +55,11 @@ srcs() {
     case $1 in
     policy | sandbox) echo "config/policy.c config/sandbox.c config/size.c" ;;
     size) echo "config/size.c" ;;
-    psi) echo "runner/psi.c runner/util.c" ;;
-    proto) echo "runner/lsrv.c runner/proc.c runner/cg_detect.c runner/util.c runner/log.c config/policy.c config/sandbox.c config/size.c" ;;
-    kmsg) echo "runner/kmsg.c runner/util.c" ;;
-    ctl) echo "runner/ctl.c runner/util.c runner/log.c config/size.c" ;;
-    registry) echo "runner/registry.c runner/cg_sandbox.c runner/cg_detect.c runner/proc.c runner/log.c runner/util.c" ;;
+    psi) echo "runner/kernel/psi.c runner/util.c" ;;
+    proto) echo "runner/control/lsrv.c runner/kernel/proc.c runner/cgroup/cg_detect.c runner/util.c runner/log.c config/policy.c config/sandbox.c config/size.c" ;;
+    kmsg) echo "runner/kernel/kmsg.c runner/util.c" ;;
+    ctl) echo "runner/control/ctl.c runner/util.c runner/log.c config/size.c" ;;
+    registry) echo "runner/cgroup/registry.c runner/cgroup/cg_sandbox.c runner/cgroup/cg_detect.c runner/kernel/proc.c runner/log.c runner/util.c" ;;
     esac
 }
 libs() {

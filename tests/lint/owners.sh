@@ -1,16 +1,16 @@
 #!/bin/sh
-# owners.sh: one owner per kernel interface (docs/ARCHITECTURE.md). No file of runner/ other than the
-# owning modules opens, reads or writes a cgroupfs, /proc or /sys file by name: those go through
-# cg_*.c (cgroupfs), psi.c (pressure), proc.c (/proc/PID), kmsg.c (/dev/kmsg), util.c (the helpers
-# they use). Prints one line per offending call and "lint: N passed, M failed".
+# owners.sh: one owner per kernel interface (docs/ARCHITECTURE.md), and the owners are folders. No
+# file of runner/ outside runner/cgroup/ (cgroupfs) and runner/kernel/ (pressure, /proc/PID,
+# /dev/kmsg) opens, reads or writes a cgroupfs, /proc or /sys file by name; util.c holds the helpers
+# they use. Prints one line per offending call and "lint: N passed, M failed".
 cd "$(dirname "$0")/../.." || exit 2
 pass=0 fail=0
 calls='(^|[^a-z_])(open|openat|faccessat|fopen|read_at|write_at|read_u64_at|stat|fstatat)\('
-# A /proc/PID file's name, however it is built, is proc.c's.
+# A /proc/PID file's name, however it is built, is runner/kernel/proc.c's.
 pidfile='"%d/(cgroup|status|statm|stat|oom_score_adj)"'
 kernel='"(memory\.|cgroup\.|/proc|/sys/|/dev/kmsg|[^"]*/(cgroup|status|statm)")'
-for f in runner/*.c; do
-    case $f in runner/cg_*.c | runner/psi.c | runner/proc.c | runner/kmsg.c | runner/util.c) continue ;; esac
+for f in runner/*.c runner/*/*.c; do
+    case $f in runner/cgroup/*.c | runner/kernel/*.c | runner/util.c) continue ;; esac
     hits=$(grep -nE "$calls[^;]*$kernel|$pidfile" "$f" || true)
     if [ -n "$hits" ]; then
         printf '%s\n' "$hits" | sed "s|^|not ok - $f:|"

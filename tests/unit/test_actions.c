@@ -1,4 +1,4 @@
-/* test_actions: runner/actions.c through its seams -- a fake limiter (struct limiter_ops), a fake v2
+/* test_actions: runner/supervise/actions.c through its seams -- a fake limiter (struct limiter_ops), a fake v2
  * sandbox directory (memory.high, memory.stat, memory.reclaim as plain files) and a fake /proc whose
  * status file says which signals the command catches. The governor's asks, its give-up and resume,
  * the fire-once ladder, and signals that are never sent to a process that would die of them. */
@@ -8,11 +8,11 @@
 #include <signal.h>
 #include <sys/wait.h>
 
-#include "../../config/policy.h"
-#include "../../config/size.h"
-#include "../../runner/actions.h"
-#include "../../runner/report.h"
-#include "../../runner/util.h"
+#include "config/policy.h"
+#include "config/size.h"
+#include "supervise/actions.h"
+#include "supervise/report.h"
+#include "util.h"
 
 #define MiB (1024ull * 1024)
 #define LIMIT (128 * MiB)

@@ -2,9 +2,9 @@
  * VM) samples: layout detection, /proc/self/cgroup, placement, and a sandbox's whole life. */
 #include "unit.h"
 
-#include "../../config/size.h"
-#include "../../runner/cg.h"
-#include "../../runner/log.h"
+#include "config/size.h"
+#include "cgroup/cg.h"
+#include "log.h"
 
 #define MiB (1024ull * 1024)
 #define V1_OWN "/process_api/9de9426028ba3cf34092c7a1cd93f9f7" /* in fixtures/v1/proc_self_cgroup */

@@ -1,4 +1,4 @@
-/* test_ctl: the control protocol's text (runner/ctl.c): the status round-trips through its
+/* test_ctl: the control protocol's text (runner/control/ctl.c): the status round-trips through its
  * key=value form, hostile replies and requests are refused, and the Prometheus exposition has one
  * series per level and escaped labels. */
 #include <errno.h>
@@ -11,8 +11,8 @@
 
 #include <cmocka.h>
 
-#include "../../runner/ctl.h"
-#include "../../runner/util.h"
+#include "control/ctl.h"
+#include "util.h"
 
 static struct ctl_status sample(void)
 {

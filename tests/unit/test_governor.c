@@ -1,4 +1,4 @@
-/* test_governor: the control law of runner/governor.c driven with synthetic sample streams (no
+/* test_governor: the control law of runner/supervise/governor.c driven with synthetic sample streams (no
  * files, no clock), plus the pure helpers beside it: the sampling interval, SigCgt, memory.stat. */
 #include <errno.h>
 #include <setjmp.h>
@@ -10,13 +10,13 @@
 
 #include <cmocka.h>
 
-#include "../../config/policy.h"
-#include "../../config/size.h"
-#include "../../runner/actions.h"
-#include "../../runner/cg.h"
-#include "../../runner/governor.h"
-#include "../../runner/monitor.h"
-#include "../../runner/proc.h"
+#include "config/policy.h"
+#include "config/size.h"
+#include "supervise/actions.h"
+#include "cgroup/cg.h"
+#include "supervise/governor.h"
+#include "supervise/monitor.h"
+#include "kernel/proc.h"
 
 #define MiB (1024ull * 1024)
 #define LIMIT (128 * MiB)

@@ -4,7 +4,7 @@
 
 #include <sys/socket.h>
 
-#include "../../runner/kmsg.h"
+#include "kernel/kmsg.h"
 
 #define V1_CG "/process_api/9de9426028ba3cf34092c7a1cd93f9f7"
 

@@ -1,9 +1,9 @@
 /* test_level: the level engine and the stall detector on synthetic sample streams. */
 #include "unit.h"
 
-#include "../../config/size.h"
-#include "../../runner/actions.h"
-#include "../../runner/level.h"
+#include "config/size.h"
+#include "supervise/actions.h"
+#include "supervise/level.h"
 
 #define MiB (1024ull * 1024)
 #define LIMIT (100 * MiB)

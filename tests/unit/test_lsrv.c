@@ -8,9 +8,9 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
-#include "../../limiter/memlimit_proto.h"
-#include "../../runner/lsrv.h"
-#include "../../runner/util.h"
+#include "limiter/memlimit_proto.h"
+#include "control/lsrv.h"
+#include "util.h"
 
 /* ---------- messages ---------- */
 

@@ -12,7 +12,7 @@
 #include <sys/wait.h>
 #include <time.h>
 
-#include "../../limiter/memlimit_int.h"
+#include "limiter/memlimit_int.h"
 
 #define ELEMENTSOF(a) (sizeof(a) / sizeof((a)[0]))
 

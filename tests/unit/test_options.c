@@ -1,9 +1,9 @@
 /* test_options: memrun's command line: defaults, sizes, names, placement paths, errors that quote. */
 #include "unit.h"
 
-#include "../../config/size.h"
-#include "../../runner/log.h"
-#include "../../runner/options.h"
+#include "config/size.h"
+#include "log.h"
+#include "options.h"
 
 #define KiB 1024ull
 #define MiB (1024ull * KiB)

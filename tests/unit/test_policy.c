@@ -4,8 +4,8 @@
 
 #include <signal.h>
 
-#include "../../config/policy.h"
-#include "../../config/size.h"
+#include "config/policy.h"
+#include "config/size.h"
 
 #define KiB 1024ull
 #define MiB (1024ull * KiB)

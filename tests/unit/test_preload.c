@@ -2,7 +2,7 @@
  * (static, setuid), and that an existing LD_PRELOAD is kept. */
 #include "unit.h"
 
-#include "../../runner/preload.h"
+#include "supervise/preload.h"
 
 static int open_ro(const char *path)
 {

@@ -1,7 +1,7 @@
 /* test_psi: PSI file parsing (real samples and hostile text) and the kernel's trigger window rules. */
 #include "unit.h"
 
-#include "../../runner/psi.h"
+#include "kernel/psi.h"
 
 static void test_parse_real(void **state)
 {

@@ -6,10 +6,10 @@
 #include <sys/file.h>
 #include <sys/wait.h>
 
-#include "../../runner/cg.h"
-#include "../../runner/log.h"
-#include "../../runner/registry.h"
-#include "../../runner/util.h"
+#include "cgroup/cg.h"
+#include "log.h"
+#include "cgroup/registry.h"
+#include "util.h"
 
 struct reg_case {
         const char *text;

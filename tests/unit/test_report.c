@@ -5,8 +5,8 @@
 #include <signal.h>
 #include <sys/wait.h>
 
-#include "../../config/size.h"
-#include "../../runner/report.h"
+#include "config/size.h"
+#include "supervise/report.h"
 
 #define MiB (1024ull * 1024)
 #define FFFD "\\ufffd"

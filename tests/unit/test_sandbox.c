@@ -1,7 +1,7 @@
 /* test_sandbox: the [sandbox] specification (config/sandbox.c) — syscall names and groups through
  * libseccomp, actions, architectures, capabilities, --user — with good and hostile values; the
  * [sandbox] section through the policy parser (FILE:LINE, the bad value quoted); and the cgroup
- * mounts found in mountinfo (runner/cg_detect.c) from a real sample and hostile lines. */
+ * mounts found in mountinfo (runner/cgroup/cg_detect.c) from a real sample and hostile lines. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,10 +14,10 @@
 #include <cmocka.h>
 #include <seccomp.h>
 
-#include "../../config/policy.h"
-#include "../../config/sandbox.h"
-#include "../../runner/cg.h"
-#include "../../runner/util.h"
+#include "config/policy.h"
+#include "config/sandbox.h"
+#include "cgroup/cg.h"
+#include "util.h"
 #include "unit.h"
 
 static struct sandbox_filter f;

@@ -1,4 +1,4 @@
-/* test_sdnotify: what memrun relays of the command's sd_notify datagrams (runner/sdnotify.c):
+/* test_sdnotify: what memrun relays of the command's sd_notify datagrams (runner/systemd/sdnotify.c):
  * assignments pass as they are, STATUS= is taken out (memrun sends it with its own part), MAINPID=
  * is dropped (memrun is the main process), anything that is not text is refused; and the relay
  * live, through a socketpair standing for systemd's NOTIFY_SOCKET. */
@@ -15,8 +15,8 @@
 
 #include <cmocka.h>
 
-#include "../../runner/sdnotify.h"
-#include "../../runner/util.h"
+#include "systemd/sdnotify.h"
+#include "util.h"
 
 static void test_filter(void **state)
 {

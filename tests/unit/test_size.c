@@ -1,7 +1,7 @@
 /* test_size: the strict size, percentage and duration parsers and the human size formatter. */
 #include "unit.h"
 
-#include "../../config/size.h"
+#include "config/size.h"
 
 #define KiB 1024ull
 #define MiB (1024ull * KiB)

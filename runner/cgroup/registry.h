@@ -4,7 +4,7 @@
 #include <limits.h>
 #include <stddef.h>
 
-#include "cg.h"
+#include "cgroup/cg.h"
 
 struct registry {
         int fd;                  /* holds the flock for memrun's lifetime */

@@ -1,5 +1,5 @@
 /* proc: what memrun reads of a process under /proc: its cgroup and the signals it catches. */
-#include "proc.h"
+#include "kernel/proc.h"
 
 #include <errno.h>
 #include <dirent.h>

@@ -1,7 +1,7 @@
 /* actions: what memrun does at a level: tell the limiters (trim/collect/shed), kernel reclaim,
  * signal the command, run hooks; plus the stall escalation. Nothing here blocks the event loop:
  * reclaim and hooks run in child processes, limiter messages never wait. */
-#include "actions.h"
+#include "supervise/actions.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -13,9 +13,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../config/size.h"
+#include "config/size.h"
 #include "log.h"
-#include "proc.h"
+#include "kernel/proc.h"
 #include "util.h"
 
 void actions_init(struct actions *a, const struct policy *p, struct cg_sandbox *sb, pid_t child, uint64_t limit,

@@ -9,9 +9,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "../config/policy.h"
-#include "../limiter/memlimit_proto.h"
-#include "cg.h"
+#include "config/policy.h"
+#include "limiter/memlimit_proto.h"
+#include "cgroup/cg.h"
 
 #define LSRV_MAX_CLIENTS 512          /* processes attached at once; more are turned away (BYE FULL) */
 #define LSRV_MAX_MALFORMED MEMLIMIT_MAX_MALFORMED

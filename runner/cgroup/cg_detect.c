@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cg.h"
+#include "cgroup/cg.h"
 #include "log.h"
 #include "util.h"
 

@@ -1,5 +1,5 @@
 /* ctl: the control socket, the status it serves, and the Prometheus exposition of it. */
-#include "ctl.h"
+#include "control/ctl.h"
 
 #include <errno.h>
 #include <fcntl.h>

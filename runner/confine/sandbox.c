@@ -1,5 +1,5 @@
 /* sandbox: the child cannot leave its budget: read-only cgroupfs, capabilities, user, seccomp. */
-#include "sandbox.h"
+#include "confine/sandbox.h"
 
 #include <errno.h>
 #include <grp.h>
@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "proc.h"
+#include "kernel/proc.h"
 #include "util.h"
 
 /* The namespaces restrict_namespaces keeps the command from making. CLONE_NEWTIME is unshare()'s

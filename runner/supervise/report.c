@@ -1,5 +1,5 @@
 /* report: what happened, as the JSON report (--report), the stderr summary and the OOM line. */
-#include "report.h"
+#include "supervise/report.h"
 #include "util.h"
 
 #include <errno.h>
@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../config/size.h"
+#include "config/size.h"
 
 /* Length of the valid UTF-8 sequence at s, or 0. */
 static size_t utf8_len(const unsigned char *s)

@@ -1,6 +1,6 @@
 /* lsrv: the limiter server, memrun's end of the libmemlimit wire protocol: accepts the sandbox's
  * processes, refuses everyone else, sends levels without ever blocking, records what came back. */
-#include "lsrv.h"
+#include "control/lsrv.h"
 
 #include <fcntl.h>
 #include <inttypes.h>
@@ -14,7 +14,7 @@
 #include <time.h>
 
 #include "log.h"
-#include "proc.h"
+#include "kernel/proc.h"
 #include "util.h"
 
 _Static_assert(LEVEL_OK == MEMLIMIT_PROTO_NORMAL && LEVEL_MODERATE == MEMLIMIT_PROTO_MODERATE &&

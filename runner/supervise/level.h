@@ -4,7 +4,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "../config/policy.h"
+#include "config/policy.h"
 
 struct level_sample {
         double t;                 /* seconds, any monotonic origin */

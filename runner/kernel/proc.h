@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "cg.h"
+#include "cgroup/cg.h"
 
 /* Open the proc root (MEMRUN_PROC_ROOT in tests; NULL: /proc) as a directory fd, or -errno. */
 int proc_open_root(const char *root);

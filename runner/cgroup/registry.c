@@ -1,6 +1,6 @@
 /* registry: one locked file per live sandbox in a runtime directory, so the next memrun can tell a
  * sandbox whose supervisor died (lock free) from a live one, and clean only what memrun created. */
-#include "registry.h"
+#include "cgroup/registry.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -2,8 +2,8 @@
  * events (v2 memory.events / v1 OOM eventfd), PSI triggers, v1 usage thresholds and pressure
  * levels, an adaptive sampling timer, the limiter socket. Each wake-up samples usage and PSI and
  * feeds the level engine; decisions become actions. */
-#include "monitor.h"
-#include "ctl.h"
+#include "supervise/monitor.h"
+#include "control/ctl.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -17,11 +17,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../config/size.h"
-#include "level.h"
+#include "config/size.h"
+#include "supervise/level.h"
 #include "log.h"
-#include "proc.h"
-#include "psi.h"
+#include "kernel/proc.h"
+#include "kernel/psi.h"
 #include "util.h"
 
 #define MAX_TRIGGERS 6

@@ -9,8 +9,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "../config/sandbox.h"
-#include "cg.h"
+#include "config/sandbox.h"
+#include "cgroup/cg.h"
 
 #define SANDBOX_MAX_MOUNTS 32
 #define SANDBOX_MAX_GROUPS 64

@@ -4,10 +4,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "../config/policy.h"
-#include "cg.h"
-#include "kmsg.h"
-#include "sandbox.h"
+#include "config/policy.h"
+#include "cgroup/cg.h"
+#include "kernel/kmsg.h"
+#include "confine/sandbox.h"
 
 /* Bounded, preallocated: the supervisor must not allocate while the sandbox is at its limit. */
 #define REPORT_MAX_LEVELS 512

@@ -1,6 +1,6 @@
 /* psi: pressure stall information — parsing (pure), reading, and trigger fds with the kernel's
  * window rules (500ms..10s; multiples of 2s without CAP_SYS_RESOURCE). */
-#include "psi.h"
+#include "kernel/psi.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,6 +1,6 @@
 /* spawn: start the command inside the sandbox, so nothing it allocates is charged elsewhere, and
  * bring exec failures back to the parent through a close-on-exec pipe. */
-#include "spawn.h"
+#include "supervise/spawn.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -13,10 +13,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../config/size.h"
+#include "config/size.h"
 #include "log.h"
-#include "sandbox.h"
-#include "sdnotify.h"
+#include "confine/sandbox.h"
+#include "systemd/sdnotify.h"
 #include "util.h"
 
 enum spawn_stage { STAGE_SETUP, STAGE_CGROUP, STAGE_SANDBOX, STAGE_EXEC, _STAGE_MAX };

@@ -1,10 +1,10 @@
 /* level: the level engine and the stall detector. Pure: samples with their clock in, decisions out;
  * no files, no time source. Tested with synthetic sample streams. */
-#include "level.h"
+#include "supervise/level.h"
 
 #include <math.h>
 
-#include "../config/size.h"
+#include "config/size.h"
 
 #define RATE_TAU_S 2.0   /* growth-rate smoothing time constant */
 #define RATE_MIN_DT 0.01 /* samples closer than this do not update the rate */

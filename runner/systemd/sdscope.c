@@ -3,7 +3,7 @@
  * Delegate=yes holding memrun itself, as `systemd-run --scope -p Delegate=yes` would, and waits
  * until it is in it: the user manager for an unprivileged user, the system manager for root.
  * libsystemd is opened only here, with dlopen: a run that needs no scope never loads it. */
-#include "sdscope.h"
+#include "systemd/sdscope.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "proc.h"
+#include "kernel/proc.h"
 #include "util.h"
 
 struct sdbus_api {

@@ -1,5 +1,5 @@
 /* kmsg: the kernel's OOM report from /dev/kmsg, matched to the sandbox, to name the victim. */
-#include "kmsg.h"
+#include "kernel/kmsg.h"
 
 #include <errno.h>
 #include <poll.h>

@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "cg.h"
+#include "cgroup/cg.h"
 
 struct sandbox_run;
 struct sdnotify;

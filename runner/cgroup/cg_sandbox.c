@@ -9,10 +9,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../config/size.h"
-#include "cg.h"
+#include "config/size.h"
+#include "cgroup/cg.h"
 #include "log.h"
-#include "proc.h"
+#include "kernel/proc.h"
 #include "util.h"
 
 void cg_sandbox_init(struct cg_sandbox *s)

@@ -7,11 +7,11 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "../config/policy.h"
-#include "cg.h"
-#include "governor.h"
-#include "level.h"
-#include "report.h"
+#include "config/policy.h"
+#include "cgroup/cg.h"
+#include "supervise/governor.h"
+#include "supervise/level.h"
+#include "supervise/report.h"
 
 #define ACTION_MASK(t) (1u << (t))
 #define ACTIONS_MAX_PROCS 8

@@ -1,6 +1,6 @@
 /* preload: --preload — inject libmemlimit's preload build into the command via LD_PRELOAD, when the
  * dynamic loader will honour it (not for static or setuid/setgid programs). */
-#include "preload.h"
+#include "supervise/preload.h"
 
 #include <elf.h>
 #include <errno.h>

@@ -1,5 +1,5 @@
 /* sdnotify: systemd's notify, watchdog and socket-activation protocols, relayed for the command. */
-#include "sdnotify.h"
+#include "systemd/sdnotify.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -10,7 +10,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
-#include "../config/size.h"
+#include "config/size.h"
 #include "log.h"
 #include "util.h"
 

@@ -3,13 +3,13 @@
  * re-derived from the limit at every sample, asks go out as often as the excess requires and replies
  * allow, and when nothing can be freed the limit stops being defended (golang/go#58106: die fast
  * rather than degrade for hours). */
-#include "governor.h"
+#include "supervise/governor.h"
 
 #include <math.h>
 
-#include "../config/size.h"
-#include "actions.h"
-#include "level.h"
+#include "config/size.h"
+#include "supervise/actions.h"
+#include "supervise/level.h"
 
 #define LATENCY_INIT_S 0.05       /* reply latency assumed before the first reply */
 #define LATENCY_MIN_S 0.02

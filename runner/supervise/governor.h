@@ -8,7 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "../config/policy.h"
+#include "config/policy.h"
 
 /* Escalation steps, cheapest first. Shedding comes last: it is the one that costs the program's
  * users something (refused work); kernel reclaim of page cache costs them nothing they can see. */

@@ -5,10 +5,10 @@
 #pragma once
 #include <sys/types.h>
 
-#include "../config/policy.h"
-#include "actions.h"
-#include "cg.h"
-#include "report.h"
+#include "config/policy.h"
+#include "supervise/actions.h"
+#include "cgroup/cg.h"
+#include "supervise/report.h"
 
 struct ctl_server;
 
