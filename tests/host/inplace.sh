@@ -11,7 +11,8 @@ ctr_setup() {
         CTR=$CG/t-ctr-$$
         mkdir "$CTR" || return 1
         echo 100663296 >"$CTR/memory.max" && echo 0 >"$CTR/memory.swap.max" || return 1
-        cat >"$T/ctr-inside.sh" <<'EOF'
+        printf '%s\n' "$NS_PRIVATE" >"$T/ctr-inside.sh"
+        cat >>"$T/ctr-inside.sh" <<'EOF'
 umount /sys/fs/cgroup || exit 91
 mount -t cgroup2 -o ro,nosuid,nodev,noexec cgroup2 /sys/fs/cgroup || exit 92
 exec "$@"
@@ -21,7 +22,8 @@ EOF
         mkdir "$CTR" || return 1
         echo 100663296 >"$CTR/memory.limit_in_bytes" || return 1
         [ ! -e "$CTR/memory.memsw.limit_in_bytes" ] || echo 100663296 >"$CTR/memory.memsw.limit_in_bytes"
-        cat >"$T/ctr-inside.sh" <<'EOF'
+        printf '%s\n' "$NS_PRIVATE" >"$T/ctr-inside.sh"
+        cat >>"$T/ctr-inside.sh" <<'EOF'
 umount /sys/fs/cgroup/memory || exit 91
 mount -t cgroup -o memory,ro,nosuid,nodev,noexec cgroup /sys/fs/cgroup/memory || exit 92
 if [ -d /sys/fs/cgroup/unified ]; then
@@ -32,7 +34,7 @@ EOF
     fi
     cat >"$T/ctr.sh" <<EOF
 echo \$\$ >"$CTR/cgroup.procs" || exit 90
-exec $UNSHARE -C -m sh "$T/ctr-inside.sh" "\$@"
+exec $UNSHARE -C -m --propagation $NS_PROPAGATION sh "$T/ctr-inside.sh" "\$@"
 EOF
 }
 ctr_run() { timeout 120 sh "$T/ctr.sh" "$@" >"$T/out" 2>"$T/err"; rc=$?; }

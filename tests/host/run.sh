@@ -42,6 +42,14 @@ sandboxes() { ls "$SANDBOXES" 2>/dev/null | grep -E '^(memrun-|t-)' | sort; }
 # bounded: a hang is a failure (124), never a stuck CI run
 mr() { timeout "${MEMRUN_TEST_TIMEOUT:-120}" "$MEMRUN" "$@" >"$T/out" 2>"$T/err"; rc=$?; }
 alive() { [ -d "/proc/$1" ] && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
+# Tests that change mounts do it in a mount namespace of their own whose mounts are private, so
+# nothing reaches the host. unshare's --propagation private starts at "/", which in a chroot is no
+# mount point (EINVAL): there the namespace keeps its propagation and NS_PRIVATE, run first inside
+# it, makes /sys and /proc (all that the tests change) private itself, or stops the test.
+if unshare -m --propagation private true 2>/dev/null; then NS_PROPAGATION=private; else NS_PROPAGATION=unchanged; fi
+NS_PRIVATE=':'
+[ $NS_PROPAGATION = private ] || NS_PRIVATE='{ mount --make-rprivate /sys && mount --make-rprivate /proc; } || exit 89'
+
 
 run() {
     TFAIL=0 TSKIP=0
