@@ -25,9 +25,9 @@ SAN_FLAGS   := $(BASE_CFLAGS) -O1 -g -fsanitize=address,undefined -fno-omit-fram
 # Debian packages: build-aux/deps.sh owns the lists (build, check, bench) and installs them.
 FUZZ_SECONDS ?= 20
 
-RUNNER_SRC  := runner/util.c runner/log.c runner/options.c runner/cgroup/cg_detect.c runner/cgroup/cg_sandbox.c \
+RUNNER_SRC  := runner/util.c runner/log.c runner/options.c runner/supervise/limits.c runner/cgroup/cg_detect.c runner/cgroup/cg_sandbox.c \
                runner/cgroup/registry.c runner/supervise/spawn.c runner/kernel/kmsg.c runner/supervise/report.c runner/supervise/monitor.c \
-               runner/supervise/level.c runner/supervise/governor.c runner/kernel/proc.c runner/kernel/psi.c runner/supervise/actions.c runner/control/lsrv.c runner/supervise/preload.c runner/confine/sandbox.c runner/systemd/sdnotify.c runner/systemd/sdscope.c runner/control/ctl.c \
+               runner/supervise/level.c runner/supervise/governor.c runner/supervise/loop.c runner/supervise/supervisor.c runner/supervise/status.c runner/supervise/timeline.c runner/cgroup/backend.c runner/kernel/proc.c runner/kernel/psi.c runner/supervise/actions.c runner/control/lsrv.c runner/supervise/preload.c runner/confine/sandbox.c runner/systemd/sdnotify.c runner/systemd/sdscope.c runner/control/ctl.c \
                config/size.c config/policy.c config/sandbox.c
 LIBS        := $$(pkg-config --libs inih libseccomp) -lm
 MAIN_SRC    := runner/main.c
@@ -102,6 +102,7 @@ $(B)/libmemlimit.a: $(LIB_OBJ)
 	rm -f $@ && $(AR) rcs $@ $^
 
 $(B)/memlimit.pc: limiter/memlimit.pc.in
+	@mkdir -p $(dir $@)
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
 		-e 's|@VERSION@|$(VERSION)|' $< > $@
 

@@ -9,3 +9,6 @@
 #define DEFAULT_CRITICAL_PCT 95
 /* A level is left this far below its threshold. */
 #define DEFAULT_HYSTERESIS_PCT 5
+/* The soft limit (memory.high) when none is given, in ppm of the hard limit: 90%. Only
+ * limits_soft_default (runner/supervise/limits.c) reads it. */
+#define DEFAULT_SOFT_PPM 900000

@@ -9,6 +9,7 @@
 #include "config/policy.h"
 #include "config/size.h"
 #include "log.h"
+#include "supervise/limits.h"
 
 enum {
         OPT_SWAP = 0x100,
@@ -137,14 +138,14 @@ static int size_error(const char *opt, const char *text, int r)
 }
 
 /* The soft limit in bytes, the one rule for the command line and the policy alike: ppm of the limit
- * when given as a percentage, else the bytes given, else 90% of the limit (max stays max). */
+ * when given as a percentage, else the bytes given, else the default share (limits_soft_default). */
 static uint64_t soft_bytes(uint64_t limit, uint32_t ppm, bool have_bytes, uint64_t bytes)
 {
         if (ppm)
                 return limit == SIZE_MAX_VALUE ? SIZE_MAX_VALUE : size_share(limit, ppm);
         if (have_bytes)
                 return bytes;
-        return limit == SIZE_MAX_VALUE ? SIZE_MAX_VALUE : size_share(limit, 900000);
+        return limits_soft_default(limit);
 }
 
 int options_parse(int argc, char **argv, uint64_t ram, struct options *ret)

@@ -23,7 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../limiter/memlimit_proto.h"
+#include "limiter/memlimit_proto.h"
 
 static const char usage_text[] =
         "usage: mlclient [--free SIZE] [--exit-after SECONDS] [--garbage | --flood N | --never-read |\n"

@@ -1,0 +1,100 @@
+/* status: the supervisor's own view of the run, served to memrunctl over the control socket (a
+ * source of the event core) and written as --metrics; memrunctl set goes to supervisor_set_limits. */
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "supervise/supervisor.h"
+#include "util.h"
+
+void status_fill(struct supervisor *s, struct ctl_status *st)
+{
+        const struct report_log *l = &s->log;
+        const struct cg_sandbox *sb = &s->cg.sb;
+        struct cg_stats cs = { .current = 0 };
+        (void)cg_sandbox_stats(&s->cg.sb, &cs);
+        st->pid = (int)getpid();
+        snprintf(st->name, sizeof st->name, "%s", s->plan->name);
+        snprintf(st->command, sizeof st->command, "%s", s->plan->o.argv[0]);
+        snprintf(st->cgroup, sizeof st->cgroup, "%s", sb->path);
+        snprintf(st->mode, sizeof st->mode, "%s", cg_mode_name(sb->mode));
+        st->limit = s->eng.limit;
+        st->soft = s->act.soft;
+        if (cg_sandbox_usage(&s->cg.sb, &st->usage) < 0)
+                st->usage = s->mon.last.usage;
+        st->peak = cs.peak > st->usage ? cs.peak : st->usage;
+        snprintf(st->level, sizeof st->level, "%s", level_name(s->eng.cur));
+        if (s->act.limiter.state) {
+                uint64_t out;
+                unsigned askable;
+                s->act.limiter.state(s->act.limiter.ctx, s->p->ask_timeout_usec * 1000, &st->clients, &out, &askable);
+        }
+        st->asks = l->asks;
+        st->asked = l->asked;
+        for (int t = 0; t < _ACTION_TYPE_MAX; t++)
+                st->freed += l->agg[t].freed;
+        st->asks_trim = l->agg[ACTION_TRIM].asks;
+        st->asks_collect = l->agg[ACTION_COLLECT].asks;
+        st->asks_reclaim = l->agg[ACTION_RECLAIM].asks;
+        st->asks_shed = l->agg[ACTION_SHED].asks;
+        st->ev_high = cs.ev_high;
+        st->ev_max = cs.ev_max;
+        st->ev_oom = cs.ev_oom;
+        st->ev_oom_kill = cs.ev_oom_kill;
+        st->uptime_s = now_mono() - s->t0;
+        st->limit_changes = s->limit_changes;
+        st->ctl_refused = s->ctl.refused;
+        st->ctl_malformed = s->ctl.malformed;
+}
+
+static void fill(void *ctx, struct ctl_status *st)
+{
+        status_fill(ctx, st);
+}
+
+/* memrunctl set: the request's limits through the one setter. */
+static int set(void *ctx, bool has_limit, uint64_t limit, bool has_soft, uint64_t soft, char *why, size_t why_size)
+{
+        struct supervisor *s = ctx;
+        struct limits lim;
+        int r = limits_change(&s->limits, has_limit, limit, has_soft, soft, &lim, why, why_size);
+        return r < 0 ? r : supervisor_set_limits(s, &lim, "memrunctl", why, why_size);
+}
+
+/* memrunctl: never the sandbox's own processes (nor one that cannot be told apart) */
+static bool peer_inside(void *ctx, pid_t pid)
+{
+        return supervisor_contains(ctx, pid) != 0;
+}
+
+static void on_ctl(struct loop *l, int fd, uint32_t events, void *userdata)
+{
+        struct supervisor *s = userdata;
+        (void)l;
+        (void)fd;
+        (void)events;
+        struct ctl_ops ops = { fill, set, peer_inside, s, s };
+        ctl_dispatch(&s->ctl, &ops);
+}
+
+void status_start(struct supervisor *s)
+{
+        int r = ctl_open(&s->ctl);
+        if (r < 0)
+                log_debug_errno(r, "no control socket (%m): memrunctl cannot reach this sandbox");
+        else
+                (void)loop_add(&s->loop, s->ctl.fd, EPOLLIN, on_ctl, s, "control socket");
+}
+
+void status_write_metrics(struct supervisor *s, double now)
+{
+        struct ctl_status st;
+        memset(&st, 0, sizeof st);
+        status_fill(s, &st);
+        int r = ctl_write_metrics(s->plan->o.metrics, &st);
+        if (r < 0 && s->metrics_t == 0)
+                log_warn_errno(r, "cannot write --metrics %s: %m", s->plan->o.metrics);
+        s->metrics_t = now;
+}

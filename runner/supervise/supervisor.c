@@ -1,0 +1,539 @@
+/* supervisor: a run from placement to exit status (supervisor.h): setup, the event core until the
+ * command is reaped, the post-mortem, teardown whatever stage was reached, and what is said. */
+#include "supervise/supervisor.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config/size.h"
+#include "kernel/kmsg.h"
+#include "kernel/proc.h"
+#include "kernel/psi.h"
+#include "log.h"
+#include "supervise/preload.h"
+#include "supervise/spawn.h"
+#include "util.h"
+
+#ifndef MEMRUN_LIBDIR
+#define MEMRUN_LIBDIR "/usr/local/lib/memrun"
+#endif
+
+/* --- the limiter server, as the governor's way to the clients --- */
+
+static int limiter_broadcast(void *ctx, enum level level, uint32_t actions, uint64_t goal, uint64_t usage,
+                             uint32_t *ret_seq)
+{
+        return lsrv_broadcast(ctx, level, actions, goal, usage, ret_seq);
+}
+
+static int limiter_ask(void *ctx, enum level level, uint32_t actions, uint64_t goal, uint64_t usage, uint32_t *ret_seq)
+{
+        return lsrv_ask(ctx, level, actions, goal, usage, ret_seq);
+}
+
+static void limiter_state(void *ctx, uint64_t timeout_ns, unsigned *ret_clients, uint64_t *ret_outstanding,
+                          unsigned *ret_askable)
+{
+        struct lsrv *l = ctx;
+        lsrv_ask_state(l, timeout_ns, ret_outstanding, ret_askable);
+        *ret_clients = l->st.clients;
+}
+
+static void limiter_round(const struct lsrv_round *r, void *userdata)
+{
+        struct supervisor *s = userdata;
+        if (s->act_ready)
+                actions_round(&s->act, r->goal, r->freed, (double)r->latency_ns / 1e9);
+}
+
+static void limiter_result(const struct lsrv_result *r, void *userdata)
+{
+        struct supervisor *s = userdata;
+        if (s->act_ready)
+                actions_limiter_result(&s->act, r->seq, r->action, r->freed, (double)r->usec / 1000.0);
+}
+
+static void on_limiter(struct loop *l, int fd, uint32_t events, void *userdata)
+{
+        struct supervisor *s = userdata;
+        (void)l;
+        (void)fd;
+        (void)events;
+        uint64_t rounds = s->log.rounds;
+        (void)lsrv_dispatch(&s->limiter);
+        /* A reply while above target: ask again soon, paced, never in a tight loop. */
+        if (s->log.rounds != rounds && s->act.last.target != SIZE_MAX_VALUE && s->mon.last.usage > s->act.last.target)
+                monitor_soon(s);
+}
+
+static void limiter_start(struct supervisor *s)
+{
+        int r = lsrv_open(&s->limiter, s->cg.h.mode, s->cg.sb.path, s->plan->proc_root, s->endpoint, sizeof s->endpoint);
+        if (r < 0) {
+                log_warn_errno(r, "cannot open the limiter endpoint (%m): trim/collect/shed reach no one");
+                s->endpoint[0] = '\0';
+                return;
+        }
+        lsrv_set_limits(&s->limiter, s->limits.hard, s->limits.soft);
+        lsrv_on_result(&s->limiter, limiter_result, s);
+        lsrv_on_round(&s->limiter, limiter_round, s);
+}
+
+/* --- sd_notify: only the command's own processes speak for it --- */
+
+static bool notify_sender_ok(void *ctx, pid_t pid)
+{
+        return supervisor_contains(ctx, pid) == 1;
+}
+
+static void on_notify(struct loop *l, int fd, uint32_t events, void *userdata)
+{
+        struct supervisor *s = userdata;
+        (void)l;
+        (void)fd;
+        (void)events;
+        sdnotify_dispatch(&s->notify, now_mono(), notify_sender_ok, s);
+}
+
+int supervisor_contains(const struct supervisor *s, pid_t pid)
+{
+        if (s->proc_fd < 0 || !s->backend)
+                return -EBADF;
+        return s->backend->contains(&s->cg, s->proc_fd, pid);
+}
+
+/* --- the limits --- */
+
+int supervisor_set_limits(struct supervisor *s, const struct limits *lim, const char *who, char *why,
+                          size_t why_size)
+{
+        char a[32], b[32], c[32], d[32];
+        struct limits old = s->limits;
+        int r = s->backend->set_limits(&s->cg, lim);
+        if (r < 0) {
+                snprintf(why, why_size, "the kernel refused it: %s", strerror(-r));
+                (void)s->backend->set_limits(&s->cg, &old);
+                return r;
+        }
+        s->limits = *lim;
+        s->eng.limit = lim->hard;
+        s->act.limit = lim->hard;
+        s->act.soft = s->act.soft_configured = lim->soft;
+        s->act.gov.limit = lim->hard;
+        s->act.lifted = false;
+        s->log.high_final = lim->soft;
+        s->limit_changes++;
+        lsrv_set_limits(&s->limiter, lim->hard, lim->soft);
+        struct report_action *e = report_log_action(&s->log, now_mono() - s->t0, "set-limit", s->eng.cur);
+        size_format(old.hard, a, sizeof a);
+        size_format(lim->hard, b, sizeof b);
+        size_format(old.soft, c, sizeof c);
+        size_format(lim->soft, d, sizeof d);
+        if (e)
+                snprintf(e->detail, sizeof e->detail, "%.12s: limit %.12s -> %.12s, soft %.12s -> %.12s", who, a, b, c, d);
+        log_info("%s set: limit %s -> %s, soft %s -> %s", who, a, b, c, d);
+        monitor_soon(s);
+        return 0;
+}
+
+/* --- the command and the signals memrun receives --- */
+
+/* Reap exited children without blocking: the main child's status, actions' children, the rest. */
+static void reap(struct supervisor *s)
+{
+        int st;
+        pid_t pid;
+        while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+                if (pid == s->child && !s->reaped) {
+                        s->status = st;
+                        s->reaped = true;
+                        continue;
+                }
+                if (s->act_ready) {
+                        uint64_t usage = 0;
+                        (void)cg_sandbox_usage(&s->cg.sb, &usage);
+                        (void)actions_reaped(&s->act, pid, st, usage, now_mono());
+                }
+        }
+}
+
+static void forward(struct supervisor *s, const struct signalfd_siginfo *si)
+{
+        char sn[24];
+        int sig = (int)si->ssi_signo;
+        /* A terminal signals the whole foreground group, the command included: forwarding would
+         * deliver those twice. */
+        if (si->ssi_code == SI_KERNEL) {
+                log_debug("%s from the terminal reached the command directly", signal_name(sig, sn, sizeof sn));
+        } else if (s->reaped) {
+                /* --wait-all, the command gone: the sandbox's processes get it */
+                log_debug("forwarding %s to the sandbox", signal_name(sig, sn, sizeof sn));
+                (void)cg_sandbox_signal(&s->cg.sb, sig);
+        } else {
+                log_debug("forwarding %s to pid %d", signal_name(sig, sn, sizeof sn), (int)s->child);
+                kill(s->child, sig);
+        }
+}
+
+static void on_signal(struct loop *l, int fd, uint32_t events, void *userdata)
+{
+        struct supervisor *s = userdata;
+        struct signalfd_siginfo si;
+        (void)l;
+        (void)events;
+        while (read(fd, &si, sizeof si) == (ssize_t)sizeof si)
+                if (si.ssi_signo != SIGCHLD)
+                        forward(s, &si);
+        reap(s);
+}
+
+static int signals_open(struct supervisor *s)
+{
+        sigset_t mask;
+        sigemptyset(&mask);
+        for (const int *g = (const int[]){ SIGCHLD, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, 0 };
+             *g; g++)
+                sigaddset(&mask, *g);
+        sigprocmask(SIG_BLOCK, &mask, &s->orig);
+        s->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+        if (s->sigfd < 0)
+                return log_error_errno(-errno, "signalfd: %m");
+        return 0;
+}
+
+/* Kill what is left of the sandbox and wait until it is empty, reaping what we can. */
+static void empty_sandbox(struct supervisor *s)
+{
+        (void)cg_sandbox_kill(&s->cg.sb);
+        for (int i = 0; i < 1000; i++) {
+                reap(s);
+                if (!cg_sandbox_populated(&s->cg.sb))
+                        return;
+                if (i % 100 == 99)
+                        (void)cg_sandbox_kill(&s->cg.sb);
+                struct timespec ts = { 0, i < 50 ? 1000000L : 10000000L };
+                nanosleep(&ts, NULL);
+        }
+        log_warn("processes remain in %s after SIGKILL (stuck in the kernel?)", s->cg.sb.path);
+}
+
+/* --- setup --- */
+
+/* systemd's memory pressure protocol (docs/PRESSURE.md): sd-event programs arm this trigger. */
+static void pressure_env(struct supervisor *s)
+{
+        const struct policy *p = s->p;
+        int n = -1;
+        if (psi_cgroup_has_pressure(s->cg.sb.uni_fd))
+                n = snprintf(s->watch, sizeof s->watch, "%s%s%s/memory.pressure", s->cg.h.root,
+                             s->cg.h.mode == CG_HYBRID ? "/unified" : "", s->cg.sb.uni_path);
+        if (n < 0 || (size_t)n >= sizeof s->watch)
+                snprintf(s->watch, sizeof s->watch, "/proc/pressure/memory");
+        /* The child may lack CAP_SYS_RESOURCE: a window the kernel takes from anyone. */
+        uint64_t window = psi_window_fix(p->psi_window_usec, false);
+        uint32_t ppm = p->levels[LEVEL_MODERATE].defined && p->levels[LEVEL_MODERATE].psi_some_ppm
+                               ? p->levels[LEVEL_MODERATE].psi_some_ppm
+                               : 100000;
+        char trig[64];
+        n = snprintf(trig, sizeof trig, "some %llu %llu",
+                     (unsigned long long)((unsigned __int128)window * ppm / PCT_ONE), (unsigned long long)window);
+        if (sizeof s->write64 >= 4 * ((size_t)n + 1 + 2) / 3 + 1)
+                base64_encode(trig, (size_t)n + 1, s->write64); /* with its NUL, as the kernel wants it */
+        else
+                s->write64[0] = '\0';
+}
+
+/* --sandbox: sd-event programs arm a trigger on memory.pressure; under --sandbox it stays
+ * writable, and a dropped user owns it. */
+static void confine_prepare_pressure(struct supervisor *s)
+{
+        if (s->sbx.mount_ns && strncmp(s->watch, s->cg.h.root, strlen(s->cg.h.root)) == 0)
+                snprintf(s->sbx.keep_rw, sizeof s->sbx.keep_rw, "%s", s->watch);
+        if (s->sbx.drop_user && !s->cg.sb.in_place) {
+                int r = cg_sandbox_chown_pressure(&s->cg.sb, s->sbx.uid, s->sbx.gid);
+                if (r < 0 && r != -ENOENT)
+                        log_debug_errno(r, "cannot give memory.pressure to %s: %m", s->sbx.user);
+        }
+        char what[512];
+        sandbox_describe(&s->sbx, what, sizeof what);
+        log_debug("%s", what);
+}
+
+static void command_env(struct supervisor *s)
+{
+        const struct options *o = &s->plan->o;
+        if (o->preload) {
+                char lib[PATH_MAX];
+                int r = preload_find("/proc/self/exe", MEMRUN_LIBDIR, lib, sizeof lib);
+                if (r < 0)
+                        log_warn_errno(r, "--preload: libmemlimit-preload.so not found beside memrun or in %s (%m): "
+                                          "running the command without it", MEMRUN_LIBDIR);
+                else if (preload_value(o->argv[0], lib, getenv("LD_PRELOAD"), s->preload, sizeof s->preload) > 0)
+                        log_debug("LD_PRELOAD=%s", s->preload);
+        }
+        const char *pairs[][2] = { { "MEMORY_PRESSURE_WATCH", s->watch }, { "MEMORY_PRESSURE_WRITE", s->write64 },
+                                   { "MEMRUN_LIMITER", s->endpoint }, { "LD_PRELOAD", s->preload } };
+        size_t ne = 0;
+        for (size_t i = 0; i < ELEMENTSOF(pairs); i++)
+                if (i < 2 || pairs[i][1][0]) {
+                        s->env[ne++] = pairs[i][0];
+                        s->env[ne++] = pairs[i][1];
+                }
+        s->env[ne] = NULL;
+}
+
+/* The sandbox's cgroup through its backend, with the limits it puts in force. */
+static int place(struct supervisor *s)
+{
+        const struct options *o = &s->plan->o;
+        char what[300];
+        snprintf(what, sizeof what, "memrun %s: %s", s->plan->name, o->argv[0]);
+        struct cg_request req = {
+                .cgroup_root = s->plan->cgroup_root, .proc_root = s->plan->proc_root, .explicit_parent = o->cgroup,
+                .name = s->plan->name, .what = what, .in_place = o->in_place, .soft_given = o->soft_set,
+        };
+        s->limits = (struct limits){ .hard = o->limit, .soft = o->soft, .swap = o->swap, .ceiling = SIZE_MAX_VALUE,
+                                     .soft_from = o->soft_set ? LIMITS_SOFT_GIVEN : LIMITS_SOFT_DEFAULT };
+        s->backend = cg_backend_select(&s->cg, &req);
+        if (!s->backend)
+                return -EINVAL;
+        /* Before anything is made: a user that does not exist leaves nothing behind. */
+        const struct sandbox_spec *spec = &s->p->sandbox;
+        s->sbx_used = spec->enabled || spec->user[0];
+        if (s->sbx_used && sandbox_prepare(spec, s->plan->proc_root, NULL, &s->sbx) < 0)
+                return -EINVAL;
+        int r = s->backend->open(&s->cg, &req, &s->limits);
+        if (r < 0)
+                return r;
+        r = cg_sandbox_watch(&s->cg.sb);
+        if (r < 0)
+                log_msg_errno(s->cg.sb.in_place && r == -EROFS ? LOG_DEBUG : LOG_WARN, r,
+                              "cannot watch memory events of %s: %m (OOM kills are still read at exit)", s->cg.sb.path);
+        return 0;
+}
+
+/* The event core and the sources that exist before the command does. */
+static int sources_start(struct supervisor *s)
+{
+        int r = loop_open(&s->loop);
+        if (r < 0 || (r = loop_add(&s->loop, s->sigfd, EPOLLIN, on_signal, s, "signals")) < 0)
+                return log_error_errno(r, "event loop: %m");
+        status_start(s);
+        limiter_start(s);
+        if (s->endpoint[0])
+                (void)loop_add(&s->loop, lsrv_fd(&s->limiter), EPOLLIN, on_limiter, s, "limiter server");
+        if (s->notify.up_fd >= 0 && s->notify.relay_fd >= 0)
+                (void)loop_add(&s->loop, s->notify.relay_fd, EPOLLIN, on_notify, s, "sd_notify relay");
+        return 0;
+}
+
+/* Place, create, limit, watch, open the limiter, spawn. 0 when the command runs; else the exit
+ * status to give (125, or 126/127 from spawn), with what was made left for teardown. */
+static int setup(struct supervisor *s)
+{
+        if (signals_open(s) < 0)
+                return EXIT_MEMRUN;
+        (void)sdnotify_open(&s->notify);
+        s->proc_fd = proc_open_root(s->plan->proc_root);
+        if (place(s) < 0 || sources_start(s) < 0)
+                return EXIT_MEMRUN;
+        pressure_env(s);
+        if (s->sbx_used)
+                confine_prepare_pressure(s);
+        command_env(s);
+        s->kfd = kmsg_open(s->plan->dev_root);
+        if (s->kfd < 0)
+                log_debug_errno(s->kfd, "/dev/kmsg not readable (%m): OOM victims will not be named");
+        /* Orphaned grandchildren come to us, so they are reaped and the cgroup can empty. */
+        (void)prctl(PR_SET_CHILD_SUBREAPER, 1);
+        struct spawn_req req = {
+                .argv = s->plan->o.argv, .sandbox = &s->cg.sb, .limit = s->limits.hard, .soft = s->limits.soft,
+                .hints = !s->plan->o.no_hints, .child_mask = &s->orig, .env = s->env,
+                .sandbox_run = s->sbx_used ? &s->sbx : NULL, .notify = &s->notify,
+        };
+        s->t0 = now_mono();
+        int r = spawn_child(&req, &s->child);
+        if (r > 0) {
+                s->child = 0;
+                return r;
+        }
+        return 0;
+}
+
+/* --- supervise, and after --- */
+
+/* The command runs: the loop until it is reaped (--wait-all: and the sandbox is empty). */
+static void supervise(struct supervisor *s)
+{
+        timeline_open(s);
+        level_engine_init(&s->eng, s->p, s->limits.hard);
+        stall_init(&s->stall, s->p);
+        actions_init(&s->act, s->p, &s->cg.sb, s->child, s->limits.hard, s->limits.soft, &s->log, s->t0);
+        if (s->endpoint[0])
+                s->act.limiter = (struct limiter_ops){ limiter_broadcast, limiter_ask, limiter_state, &s->limiter };
+        s->act.proc_fd = proc_open_root(s->plan->proc_root);
+        s->act_ready = true;
+        int r = monitor_start(s);
+        reap(s);
+        if (!s->reaped && r == 0)
+                monitor_sample(s);
+        while (r >= 0 && (!s->reaped || (s->plan->o.wait_all && cg_sandbox_populated(&s->cg.sb))))
+                r = loop_dispatch(&s->loop, -1);
+        if (r < 0) {
+                log_error_errno(r, "event loop failed: %m; killing the sandbox");
+                (void)cg_sandbox_kill(&s->cg.sb);
+                while (!s->reaped && waitpid(s->child, &s->status, 0) < 0 && errno == EINTR)
+                        ;
+                s->reaped = true;
+        }
+        if (s->plan->o.metrics)
+                status_write_metrics(s, now_mono());
+        if (s->tl_fd >= 0) {
+                /* A closing row: where usage stood when the command ended (its peak may lie between
+                 * samples; the report has memory.peak). */
+                struct level_sample fin = s->mon.last;
+                fin.t = now_mono();
+                if (cg_sandbox_usage(&s->cg.sb, &fin.usage) == 0)
+                        timeline_row(s, fin.t, &fin);
+        }
+        actions_shutdown(&s->act, now_mono());
+        close_fd(&s->act.proc_fd);
+        monitor_stop(s);
+}
+
+/* What happened: the sandbox's counters, emptied, the OOM victim, the exit status. */
+static void post_mortem(struct supervisor *s)
+{
+        const struct options *o = &s->plan->o;
+        struct report *rep = &s->rep;
+        *rep = (struct report){
+                .argv = o->argv, .duration_s = now_mono() - s->t0, .mode = s->cg.h.mode, .cgroup_path = s->cg.sb.path,
+                .max = s->limits.hard, .high = s->limits.soft, .swap_max = s->limits.swap, .log = &s->log,
+                .sandbox = s->sbx_used ? &s->sbx : NULL,
+        };
+        (void)cg_sandbox_stats(&s->cg.sb, &rep->stats);
+        empty_sandbox(s);
+        s->emptied = true;
+        /* Counters may have moved while the rest of the tree died (group OOM kill in flight). */
+        struct cg_stats late;
+        if (cg_sandbox_stats(&s->cg.sb, &late) == 0) {
+                rep->stats.ev_oom_kill = late.ev_oom_kill;
+                rep->stats.ev_oom_group_kill = late.ev_oom_group_kill;
+                rep->stats.ev_oom = late.ev_oom;
+                if (late.peak > rep->stats.peak)
+                        rep->stats.peak = late.peak;
+        }
+        s->sandbox_oom = rep->stats.ev_oom_kill > 0 || rep->stats.ev_oom_group_kill > 0;
+        if (s->sandbox_oom && s->kfd >= 0)
+                rep->victim_known = kmsg_wait_oom(s->kfd, s->cg.sb.path, s->child, 500, &rep->victim) > 0;
+        if (WIFSIGNALED(s->status)) {
+                rep->signal = WTERMSIG(s->status);
+                rep->exit_code = 128 + rep->signal;
+                rep->oom_killed = rep->signal == SIGKILL && s->sandbox_oom;
+        } else {
+                rep->exit_code = WEXITSTATUS(s->status);
+        }
+        /* --wait-all: the daemon the command left behind is what ran; its OOM kill is the run's. */
+        if (o->wait_all && s->sandbox_oom && !rep->oom_killed) {
+                rep->oom_killed = true;
+                rep->exit_code = EXIT_OOM;
+        }
+        struct lsrv_stats ls;
+        lsrv_stats(&s->limiter, &ls);
+        s->log.limiter_clients = (unsigned)ls.clients_ever;
+}
+
+/* The one way out: whatever the run made is undone, in reverse. */
+static void teardown(struct supervisor *s)
+{
+        lsrv_close(&s->limiter);
+        if (s->cg.recorded && !s->emptied && s->cg.sb.mem_fd >= 0)
+                empty_sandbox(s);
+        cg_backend_close(&s->cg);
+        loop_close(&s->loop);
+        close_fd(&s->kfd);
+        close_fd(&s->tl_fd);
+        close_fd(&s->sigfd);
+        if (s->sbx_used)
+                sandbox_release(&s->sbx);
+        sdnotify_close(&s->notify);
+        ctl_close(&s->ctl);
+        close_fd(&s->proc_fd);
+}
+
+/* Say what happened: the OOM line, the summary, the report; the exit status. */
+static int emit(const struct supervisor *s)
+{
+        const struct options *o = &s->plan->o;
+        const struct report *rep = &s->rep;
+        char warn_prefix[16], info_prefix[16];
+        snprintf(warn_prefix, sizeof warn_prefix, "%smemrun", log_journal_prefix(LOG_WARN));
+        snprintf(info_prefix, sizeof info_prefix, "%smemrun", log_journal_prefix(LOG_INFO));
+        if (rep->oom_killed)
+                report_oom_line(stderr, warn_prefix, rep);
+        else if (s->sandbox_oom)
+                log_warn("the OOM killer ended %s in the sandbox (oom_kill %llu), but %s itself %s %d",
+                         rep->victim_known ? rep->victim.comm : "a process",
+                         (unsigned long long)rep->stats.ev_oom_kill, o->argv[0],
+                         rep->signal ? "died with status" : "exited", rep->exit_code);
+        if (o->verbosity >= 0)
+                report_summary(stderr, info_prefix, rep);
+        if (o->report) {
+                int r = report_write(o->report, rep);
+                if (r < 0)
+                        return log_error_errno(r, "cannot write report %s: %m", o->report), EXIT_MEMRUN;
+        }
+        if (o->expect_oom) {
+                if (s->sandbox_oom)
+                        return 0;
+                log_error("--expect-oom: %s was not OOM-killed (%s %d)", o->argv[0],
+                          rep->signal ? "status" : "exit status", rep->exit_code);
+                return rep->exit_code ? rep->exit_code : 1;
+        }
+        return rep->exit_code;
+}
+
+/* A command ended by TERM, INT or HUP (stopped by systemd, interrupted at a terminal): end memrun
+ * by the same signal, so its parent sees what it would have seen of the bare command (a service
+ * manager counts these as a clean stop; a shell stops its loop on INT). */
+static void pass_signal_up(const struct supervisor *s)
+{
+        int sig = s->rep.signal;
+        if ((sig != SIGTERM && sig != SIGINT && sig != SIGHUP) || s->plan->o.expect_oom || s->rep.oom_killed)
+                return;
+        sigset_t m;
+        fflush(NULL);
+        signal(sig, SIG_DFL);
+        sigemptyset(&m);
+        sigaddset(&m, sig);
+        sigprocmask(SIG_UNBLOCK, &m, NULL);
+        raise(sig);
+}
+
+int supervisor_run(const struct plan *plan)
+{
+        static struct supervisor S;
+        struct supervisor *s = &S;
+        *s = (struct supervisor){ .plan = plan, .p = &plan->policy, .sigfd = -1, .kfd = -1, .tl_fd = -1,
+                                  .ctl = { .fd = -1 }, .proc_fd = -1, .loop = { .ep = -1 } };
+        cg_backend_state_init(&s->cg);
+        lsrv_init(&s->limiter);
+        int r = setup(s);
+        if (r != 0) {
+                teardown(s);
+                return r;
+        }
+        supervise(s);
+        post_mortem(s);
+        teardown(s);
+        r = emit(s);
+        pass_signal_up(s);
+        return r;
+}

@@ -1,0 +1,134 @@
+/* supervisor: one object owning a run: the sandbox cgroup (through its backend), the event core
+ * and its sources, the limiter server, the level engine, the governor and actions, the report log,
+ * and one struct limits that changes only through supervisor_set_limits. Each module registers its
+ * own sources with the loop (monitor.c: the sampler, memory events, PSI triggers, v1 events;
+ * status.c: memrunctl's socket and --metrics; the limiter server; the sd_notify relay; signals and
+ * the command in supervisor.c). main.c only makes the plan. Big and fixed-size: static storage, so
+ * nothing of it is allocated while the sandbox is under pressure. */
+#pragma once
+#include <limits.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "cgroup/backend.h"
+#include "config/policy.h"
+#include "confine/sandbox.h"
+#include "control/ctl.h"
+#include "control/lsrv.h"
+#include "options.h"
+#include "supervise/actions.h"
+#include "supervise/level.h"
+#include "supervise/limits.h"
+#include "supervise/loop.h"
+#include "supervise/report.h"
+#include "systemd/sdnotify.h"
+
+#define EXIT_MEMRUN 125
+#define EXIT_OOM 137 /* 128 + SIGKILL: what a shell shows for an OOM-killed command */
+
+/* Everything decided before the run starts, from argv and the policy: made once in main, then read. */
+struct plan {
+        struct options o;
+        struct policy policy;
+        char name[256];
+        const char *cgroup_root, *proc_root, *dev_root;
+};
+
+#define MONITOR_MAX_TRIGGERS 6
+
+/* The sampler's state (monitor.c). */
+struct monitor {
+        int tfd;                  /* the sampling timer */
+        uint64_t iv;              /* current sampling period, usec */
+        uint64_t armed_usec;      /* the timer's period as armed (0: not yet) */
+        int psi_fd, psi_dir;      /* memory.pressure, and where it is for triggers armed later */
+        const char *psi_file;
+        bool psi_ok, psi_system, triggers_pending, sources_ready;
+        struct trigger {
+                int fd;
+                bool full;
+                uint32_t ppm;
+                uint64_t window;
+                double fired_until;
+        } trig[MONITOR_MAX_TRIGGERS];
+        unsigned n_trig;
+        struct v1_event {
+                int fd;
+                const char *file;
+                char arg[32];
+        } v1[_LEVEL_MAX + 1];
+        unsigned n_v1;
+        bool v1_pending;
+        bool predicting;          /* a level has a predict condition (the policy's, fixed) */
+        bool stalled_kill;
+        uint64_t ev_high;
+        struct level_sample last; /* for the timeline's closing row and status */
+};
+
+struct supervisor {
+        const struct plan *plan;
+        const struct policy *p;
+        struct limits limits;             /* in force: supervisor_set_limits changes them */
+        uint64_t limit_changes;
+        /* the sandbox's cgroup */
+        const struct cg_backend *backend;
+        struct cg_backend_state cg;
+        /* the event core */
+        struct loop loop;
+        int sigfd;
+        sigset_t orig;
+        struct monitor mon;
+        /* decisions */
+        struct level_engine eng;
+        struct stall_detector stall;
+        struct actions act;
+        bool act_ready;                   /* actions_init ran: actions_shutdown at the end */
+        /* the command */
+        pid_t child;                      /* 0: not spawned */
+        int status;
+        bool reaped, emptied;
+        double t0;
+        /* what is said at the end */
+        struct report_log log;
+        struct report rep;
+        bool sandbox_oom;
+        int kfd;
+        int tl_fd;                        /* --timeline; -1 none */
+        double metrics_t;                 /* --metrics last written */
+        /* what the command talks to */
+        struct lsrv limiter;
+        struct ctl_server ctl;
+        struct sdnotify notify;
+        struct sandbox_run sbx;           /* --sandbox, --user */
+        bool sbx_used;
+        char endpoint[128], watch[PATH_MAX], write64[128], preload[PATH_MAX * 2];
+        const char *env[12];
+        int proc_fd;                      /* who is in the sandbox (control and notify peers) */
+};
+
+/* The whole run: setup, supervise, post-mortem, teardown, what is said. The exit status. */
+int supervisor_run(const struct plan *plan);
+/* The one way the limits change: the kernel's files through the backend, then everything derived
+ * (level engine, governor and actions, the limiter server and every attached client, the report,
+ * the timeline). who names the change in the report ("memrunctl"). 0, or -errno with why. */
+int supervisor_set_limits(struct supervisor *s, const struct limits *lim, const char *who, char *why,
+                          size_t why_size);
+/* Is pid one of the sandbox's processes? 1 yes, 0 no, -errno when it cannot be told. */
+int supervisor_contains(const struct supervisor *s, pid_t pid);
+
+/* monitor.c: the sampler and the kernel's memory sources, registered with s->loop. */
+int monitor_start(struct supervisor *s);
+/* One sample: usage, PSI, the level engine, the governor, the timeline. */
+void monitor_sample(struct supervisor *s);
+/* Sample soon (a reply came while above target). */
+void monitor_soon(struct supervisor *s);
+void monitor_stop(struct supervisor *s);
+/* status.c: memrunctl's socket and --metrics, registered with s->loop. */
+void status_start(struct supervisor *s);
+void status_fill(struct supervisor *s, struct ctl_status *st);
+void status_write_metrics(struct supervisor *s, double now);
+/* timeline.c: --timeline's CSV. */
+void timeline_open(struct supervisor *s);
+void timeline_row(struct supervisor *s, double now, const struct level_sample *sample);

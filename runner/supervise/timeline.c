@@ -1,0 +1,44 @@
+/* timeline: --timeline's CSV, one row per sample (time, usage, soft, hard, PSI, level, bytes asked
+ * and freed, the governor's step). */
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config/size.h"
+#include "log.h"
+#include "supervise/supervisor.h"
+#include "util.h"
+
+void timeline_open(struct supervisor *s)
+{
+        const char *path = s->plan->o.timeline;
+        if (!path)
+                return;
+        s->tl_fd = strcmp(path, "-") == 0 ? fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3)
+                                          : open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_APPEND, 0644);
+        static const char header[] = "time_s,usage,soft,hard,psi_some,psi_full,level,asked,freed,step\n";
+        if (s->tl_fd < 0 || write(s->tl_fd, header, sizeof header - 1) < 0)
+                log_warn("cannot write timeline %s: %m", path);
+}
+
+/* One write(2) from the stack: nothing allocated while the sandbox is under pressure. A short
+ * write drops the row rather than stall the loop. */
+void timeline_row(struct supervisor *s, double now, const struct level_sample *ls)
+{
+        const struct actions *a = &s->act;
+        char row[192];
+        char soft[24], hard[24];
+        u64_or_max(a->lifted ? SIZE_MAX_VALUE : a->soft, soft, sizeof soft);
+        u64_or_max(s->eng.limit, hard, sizeof hard);
+        int n = snprintf(row, sizeof row, "%.3f,%llu,%s,%s,%.2f,%.2f,%s,%llu,%llu,%s\n", now - s->t0,
+                         (unsigned long long)ls->usage, soft, hard, (double)ls->psi_some_ppm / 1e4,
+                         (double)ls->psi_full_ppm / 1e4, level_name(s->eng.cur), (unsigned long long)a->tl_asked,
+                         (unsigned long long)a->tl_freed,
+                         !s->p->hold || a->last.target == SIZE_MAX_VALUE ? "-"
+                         : a->gov.given_up                               ? "gaveup"
+                                                                         : gov_step_name(a->last.step));
+        s->act.tl_asked = s->act.tl_freed = 0;
+        if (n > 0 && (size_t)n < sizeof row)
+                (void)!write(s->tl_fd, row, (size_t)n);
+}
