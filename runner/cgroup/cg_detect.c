@@ -260,7 +260,7 @@ int cg_host_open(const char *root, const char *proc_root, struct cg_host *ret)
         _cleanup_close_ int pfd = open(path, O_RDONLY | O_CLOEXEC);
         ssize_t n = pfd < 0 ? -errno : read_fd(pfd, buf, sizeof buf);
         if (n < 0) {
-                log_error("cannot read %s: %s", path, strerror((int)-n));
+                log_error_errno((int)n, "cannot read %s: %m", path);
                 cg_host_close(&h);
                 return (int)n;
         }

@@ -98,8 +98,7 @@ static int make_dir(int parent_fd, const char *parent, const char *name, const c
                         log_error("sandbox cgroup %s already exists: another memrun uses this --name, or pick "
                                   "another name", full);
                 else
-                        log_error("cannot create cgroup %s beneath %s: %s%s", full, parent, strerror(e),
-                                  advice(e));
+                        log_error_errno(-e, "cannot create cgroup %s beneath %s: %m%s", full, parent, advice(e));
                 return -e;
         }
         return 0;
@@ -113,7 +112,7 @@ static int split_supervisor(const struct cg_host *h, const char *own)
                 return own_fd;
         if (mkdirat(own_fd, "supervisor", 0755) < 0 && errno != EEXIST) {
                 int e = errno;
-                log_error("cannot create %s/supervisor: %s%s", own, strerror(e), advice(e));
+                log_error_errno(-e, "cannot create %s/supervisor: %m%s", own, advice(e));
                 return -e;
         }
         snprintf(pid, sizeof pid, "%d", (int)getpid());

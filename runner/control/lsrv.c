@@ -422,7 +422,7 @@ static void do_accept(struct lsrv *s)
                                 continue;
                         if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
                                 /* Level-triggered: stop listening until a client leaves, or we would spin. */
-                                log_debug("limiter: accept: %s; not accepting until a client leaves", strerror(errno));
+                                log_debug("limiter: accept: %m; not accepting until a client leaves");
                                 (void)listen_arm(s, false);
                         }
                         return;
@@ -459,7 +459,7 @@ static void do_accept(struct lsrv *s)
                 c->gen = ++s->next_gen;
                 struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.u64 = TAG(s, c) };
                 if (epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-                        log_debug("limiter: epoll: %s", strerror(errno));
+                        log_debug("limiter: epoll: %m");
                         c->fd = -1;
                         close(fd);
                         continue;

@@ -154,20 +154,20 @@ int spawn_child(const struct spawn_req *r, pid_t *ret_pid)
         }
         switch (e.stage) {
         case STAGE_CGROUP:
-                log_error("cannot move the command into cgroup %s: %s", r->sandbox->path, strerror(e.err));
+                log_error_errno(-e.err, "cannot move the command into cgroup %s: %m", r->sandbox->path);
                 return 125;
         case STAGE_SANDBOX:
                 e.what[sizeof e.what - 1] = '\0';
-                log_error("--sandbox: %s failed: %s", e.what, strerror(e.err));
+                log_error_errno(-e.err, "--sandbox: %s failed: %m", e.what);
                 return 125;
         case STAGE_EXEC:
                 if (spawn_exec_status(e.err) == 127)
                         log_error("%s: command not found", r->argv[0]);
                 else
-                        log_error("%s: cannot execute: %s", r->argv[0], strerror(e.err));
+                        log_error_errno(-e.err, "%s: cannot execute: %m", r->argv[0]);
                 return spawn_exec_status(e.err);
         default:
-                log_error("cannot start the command: %s", strerror(e.err));
+                log_error_errno(-e.err, "cannot start the command: %m");
                 return 125;
         }
 }
