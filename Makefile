@@ -22,12 +22,10 @@ BASE_CFLAGS := -std=gnu11 $(WARN) -iquote runner -iquote . $(CPPFLAGS) -DMEMRUN_
 ALL_CFLAGS  := $(BASE_CFLAGS) $(CFLAGS)
 SAN_FLAGS   := $(BASE_CFLAGS) -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-# Debian packages: build-aux/deps.sh owns the lists (build, check, bench) and installs them.
 FUZZ_SECONDS ?= 20
 
-RUNNER_SRC  := runner/util.c runner/log.c runner/options.c runner/supervise/limits.c runner/cgroup/cg_detect.c runner/cgroup/cg_sandbox.c \
-               runner/cgroup/registry.c runner/supervise/spawn.c runner/kernel/kmsg.c runner/supervise/report.c runner/supervise/monitor.c \
-               runner/supervise/level.c runner/supervise/governor.c runner/supervise/loop.c runner/supervise/supervisor.c runner/supervise/status.c runner/supervise/timeline.c runner/cgroup/backend.c runner/kernel/proc.c runner/kernel/psi.c runner/supervise/actions.c runner/control/lsrv.c runner/supervise/preload.c runner/confine/sandbox.c runner/systemd/sdnotify.c runner/systemd/sdscope.c runner/control/ctl.c \
+# Every .c of runner/ but the two executables' main files, and the config parsers.
+RUNNER_SRC  := $(filter-out runner/main.c runner/memrunctl.c,$(wildcard runner/*.c runner/*/*.c)) \
                config/size.c config/policy.c config/sandbox.c
 LIBS        := $$(pkg-config --libs inih libseccomp) -lm
 MAIN_SRC    := runner/main.c
@@ -53,12 +51,8 @@ all: $(B)/memrun $(B)/memrunctl $(LIBS_OUT) $(B)/libmemlimit-preload.so $(EXAMPL
 
 # Install what the build (deps), the tests (check-deps) or the benchmarks need: as root on Debian,
 # checked again on every call (a failed install is not remembered as done).
-deps:
-	@build-aux/deps.sh build
-check-deps:
-	@build-aux/deps.sh check
-bench-deps:
-	@build-aux/deps.sh bench
+deps check-deps bench-deps:
+	@build-aux/deps.sh $(if $(filter deps,$@),build,$(@:-deps=))
 
 # Plain make installs nothing: before the first compile it checks that a program using libc's and
 # every library's headers builds, and says what to install when it does not.
@@ -164,30 +158,12 @@ asan: $(B)/asan/memrun $(B)/asan/memrunctl $(UNIT_TESTS:%=$(B)/asan/tests/%) all
 fuzz: check-deps
 	@B=$(B) FUZZ_REQUIRE=libfuzzer FUZZ_SECONDS=$(FUZZ_SECONDS) WARN="$(WARN)" CPPFLAGS="$(CPPFLAGS)" LDFLAGS="$(LDFLAGS)" sh tests/fuzz/run.sh
 
+# The host suite and the scenarios in a real cgroup v2 kernel under qemu (tests/vm/suite.sh).
 vm: all check-deps
-	@rm -rf $(B)/vm-root
-	@$(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/$(B)/vm-root PREFIX=/usr >/dev/null
-	@mkdir -p $(B)/vm-root/tests $(B)/vm-root/usr/libexec/memrun
-	@cp -r tests/host tests/scenarios $(B)/vm-root/tests/
-	@cp $(EXAMPLES:%=$(B)/examples/%) $(LIB_EXAMPLES:%=$(B)/examples/%) $(HELPERS:%=$(B)/tests/helpers/%) \
-		$(B)/vm-root/usr/libexec/memrun/
-	@cp $$(command -v jq) $$(command -v setpriv) $$(command -v unshare) $(B)/vm-root/usr/bin/
-	MEMRUN_VM_LOG=$(B)/vm.log tests/vm/run.sh $(B)/vm-root -- \
-		env MEMRUN=/usr/bin/memrun EXAMPLES=/usr/libexec/memrun HELPERS=/usr/libexec/memrun \
-		PRELOAD_SO=/usr/lib/memrun/libmemlimit-preload.so \
-		CONFIGS=/usr/share/memrun sh /tests/host/run.sh
-	MEMRUN_VM_LOG=$(B)/vm-scenarios.log tests/vm/run.sh $(B)/vm-root -- \
-		env MEMRUN=/usr/bin/memrun EXAMPLES=/usr/libexec/memrun sh /tests/scenarios/run.sh
+	@B=$(B) tests/vm/suite.sh
 
 check: check-deps
-	@$(MAKE) --no-print-directory lint
-	@$(MAKE) --no-print-directory unit
-	@$(MAKE) --no-print-directory host
-	@$(MAKE) --no-print-directory asan
-	@$(MAKE) --no-print-directory fuzz
-	@$(MAKE) --no-print-directory vm
-	@$(MAKE) --no-print-directory systemd-vm
-	@$(MAKE) --no-print-directory fresh
+	@for t in lint unit host asan fuzz vm systemd-vm fresh; do $(MAKE) --no-print-directory $$t || exit 1; done
 	@echo "make check: all suites passed"
 
 # README's first command, verbatim, on a minimal Debian 12 with the clone in /root/memrun
@@ -195,15 +171,10 @@ check: check-deps
 fresh: check-deps
 	@B=$(B) tests/fresh/run.sh $(FRESH_ARGS)
 
-# systemd 252 as PID 1 (cgroup v2) in qemu: the root filesystem is built once by mmdebstrap from
-# this host's apt sources and cached under $(B)/systemd-vm/ (tests/systemd/rootfs.sh).
+# systemd 252 as PID 1 (cgroup v2) in qemu; its root filesystem is built once by mmdebstrap and
+# cached under $(B)/systemd-vm/ (tests/systemd/suite-run.sh, rootfs.sh).
 systemd-vm: all check-deps
-	@rm -rf $(B)/systemd-root
-	@$(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/$(B)/systemd-root PREFIX=/usr >/dev/null
-	@mkdir -p $(B)/systemd-root/tests/systemd $(B)/systemd-root/usr/libexec/memrun
-	@cp tests/systemd/suite.sh $(B)/systemd-root/tests/systemd/
-	@cp $(EXAMPLES:%=$(B)/examples/%) $(HELPERS:%=$(B)/tests/helpers/%) $(B)/systemd-root/usr/libexec/memrun/
-	B=$(B) MEMRUN_VM_LOG=$(B)/systemd-vm.log tests/systemd/run.sh $(B)/systemd-root /tests/systemd/suite.sh
+	@B=$(B) tests/systemd/suite-run.sh
 
 demo: all
 	@sh examples/demo.sh $(B)
@@ -216,40 +187,14 @@ $(B)/gohold: bench/gohold/main.go bench/gohold/go.mod | bench-deps
 	cd bench/gohold && CGO_ENABLED=0 GOCACHE=$(CURDIR)/$(B)/gocache GOPATH=$(CURDIR)/$(B)/gopath GOFLAGS=-mod=mod \
 		go build -o $(CURDIR)/$(B)/gohold .
 
+# What goes where: build-aux/install.sh, one list for both directions.
+INSTALL_VARS := B=$(B) DESTDIR=$(DESTDIR) PREFIX=$(PREFIX) BINDIR=$(BINDIR) LIBDIR=$(LIBDIR) \
+                INCLUDEDIR=$(INCLUDEDIR) MANDIR=$(MANDIR) UNITDIR=$(UNITDIR) VERSION=$(VERSION)
 install: all
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(PREFIX)/share/memrun
-	install -m 0755 $(B)/memrun $(DESTDIR)$(BINDIR)/memrun
-	install -m 0755 $(B)/memrunctl $(DESTDIR)$(BINDIR)/memrunctl
-	install -m 0644 man/memrunctl.1 $(DESTDIR)$(MANDIR)/man1/memrunctl.1
-	install -m 0644 man/memrun.1 $(DESTDIR)$(MANDIR)/man1/memrun.1
-	install -m 0644 man/memrun.ini.5 $(DESTDIR)$(MANDIR)/man5/memrun.ini.5
-	install -m 0644 config/web-service.ini config/batch-job.ini config/ci-oom-repro.ini $(DESTDIR)$(PREFIX)/share/memrun/
-	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(MANDIR)/man3
-	install -m 0755 $(B)/libmemlimit.so $(DESTDIR)$(LIBDIR)/libmemlimit.so.$(VERSION)
-	ln -sf libmemlimit.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libmemlimit.so.0
-	ln -sf libmemlimit.so.0 $(DESTDIR)$(LIBDIR)/libmemlimit.so
-	install -m 0644 $(B)/libmemlimit.a $(DESTDIR)$(LIBDIR)/libmemlimit.a
-	install -m 0644 limiter/memlimit.h $(DESTDIR)$(INCLUDEDIR)/memlimit.h
-	install -m 0644 $(B)/memlimit.pc $(DESTDIR)$(LIBDIR)/pkgconfig/memlimit.pc
-	install -m 0644 man/memlimit.3 $(DESTDIR)$(MANDIR)/man3/memlimit.3
-	install -d $(DESTDIR)$(LIBDIR)/memrun
-	install -m 0755 $(B)/libmemlimit-preload.so $(DESTDIR)$(LIBDIR)/memrun/libmemlimit-preload.so
-	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(PREFIX)/share/memrun/systemd
-	for u in memrun-example.service memrun@.service; do \
-		sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@DATADIR@|$(PREFIX)/share/memrun|g' systemd/$$u > $(DESTDIR)$(UNITDIR)/$$u; done
-	sed -e 's|@BINDIR@|$(BINDIR)|g' systemd/memrun-wrap.conf > $(DESTDIR)$(PREFIX)/share/memrun/systemd/memrun-wrap.conf
-
+	@$(INSTALL_VARS) build-aux/install.sh install
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/memrun $(DESTDIR)$(MANDIR)/man1/memrun.1 $(DESTDIR)$(MANDIR)/man5/memrun.ini.5 \
-		$(DESTDIR)$(BINDIR)/memrunctl $(DESTDIR)$(MANDIR)/man1/memrunctl.1
-	rm -rf $(DESTDIR)$(PREFIX)/share/memrun
-	rm -f $(DESTDIR)$(LIBDIR)/libmemlimit.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libmemlimit.so.0 \
-		$(DESTDIR)$(LIBDIR)/libmemlimit.so $(DESTDIR)$(LIBDIR)/libmemlimit.a $(DESTDIR)$(INCLUDEDIR)/memlimit.h \
-		$(DESTDIR)$(LIBDIR)/pkgconfig/memlimit.pc $(DESTDIR)$(MANDIR)/man3/memlimit.3 \
-		$(DESTDIR)$(LIBDIR)/memrun/libmemlimit-preload.so \
-		$(DESTDIR)$(UNITDIR)/memrun-example.service $(DESTDIR)$(UNITDIR)/memrun@.service
-	-rmdir $(DESTDIR)$(LIBDIR)/memrun 2>/dev/null
+	@$(INSTALL_VARS) build-aux/install.sh uninstall
 
 clean:
-	rm -rf $(B)/obj $(B)/asan $(B)/tests $(B)/examples $(B)/memrun $(B)/memrunctl $(B)/vm-root $(B)/vm.log $(B)/fuzz \
+	rm -rf $(B)/obj $(B)/asan $(B)/tests $(B)/examples $(B)/memrun $(B)/memrunctl $(B)/vm-root $(B)/systemd-root $(B)/vm.log $(B)/fuzz \
 		$(LIBS_OUT) $(B)/libmemlimit.so.0 $(B)/libmemlimit-preload.so $(B)/gohold $(B)/.build-ok
