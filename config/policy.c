@@ -298,6 +298,7 @@ enum kind {
         K_ARCHS,
         K_CAPS,
         K_USER,         /* [sandbox] user, group: a name */
+        _KIND_MAX,
 };
 
 struct key {
@@ -601,165 +602,200 @@ static int parse_bool(const char *s, bool *ret)
         return -EINVAL;
 }
 
-/* The [sandbox] keys whose values config/sandbox.c parses; its reason quotes the bad name. */
-static int set_sandbox(struct parser *ps, const char *sn, const struct key *k, const char *value)
+/* One "key = value" on its way into the policy. */
+struct assign {
+        struct parser *ps;
+        const char *sn;         /* the section's name, for messages */
+        const struct key *k;
+        const char *value;
+        void *base;             /* what k->off counts from: the level for level keys, else the policy */
+};
+
+static void *field(const struct assign *a)
 {
-        struct sandbox_spec *sb = &ps->p->sandbox;
+        return (char *)a->base + a->k->off;
+}
+
+/* "[SECTION] KEY: 'VALUE' WHY", the shape of most value errors. */
+static int bad_value(const struct assign *a, const char *why)
+{
+        char q[QUOTE_MAX * 4 + 8];
+        perr(a->ps, "[%s] %s: '%s' %s", a->sn, a->k->name, quote(a->value, q, sizeof q), why);
+        return -EINVAL;
+}
+
+static int set_size(const struct assign *a)
+{
+        bool limit = a->k->kind == K_LIMIT;
+        uint64_t v;
+        int r = size_parse(a->value, 0, &v);
+        /* A share of RAM needs the machine's RAM, which only the command line is parsed against. */
+        if (r == -EDOM && limit)
+                return bad_value(a, "is a percentage; give a size here (a share of RAM is only accepted by --limit)");
+        if (r < 0)
+                return bad_value(a, size_why(r));
+        if (limit && v == 0)
+                return bad_value(a, "must be greater than zero");
+        *(uint64_t *)field(a) = v;
+        if (limit)
+                a->ps->p->limit_set = true;
+        else
+                a->ps->p->swap_set = true;
+        return 0;
+}
+
+/* A percentage stays a share until the limit is final (the command line may still change it). */
+static int set_soft(const struct assign *a)
+{
+        struct policy *p = a->ps->p;
+        uint32_t ppm;
+        uint64_t v;
+        int r;
+
+        if (strchr(a->value, '%')) {
+                r = pct_parse(a->value, &ppm);
+                if (r == -ERANGE)
+                        return bad_value(a, "is above 100% of the limit");
+                if (r < 0)
+                        return bad_value(a, "is not a percentage of the limit (expected e.g. 90%)");
+                if (ppm == 0)
+                        return bad_value(a, "must be greater than zero");
+                p->soft_ppm = ppm;
+                p->soft = 0;
+        } else {
+                r = size_parse(a->value, 0, &v);
+                if (r < 0)
+                        return bad_value(a, size_why(r));
+                if (v == 0)
+                        return bad_value(a, "must be greater than zero");
+                p->soft = v;
+                p->soft_ppm = 0;
+        }
+        p->soft_set = true;
+        return 0;
+}
+
+static int set_pct(const struct assign *a)
+{
+        uint32_t ppm;
+        int r = pct_parse(a->value, &ppm);
+        if (r < 0)
+                return bad_value(a, r == -ERANGE ? "is above 100%" : "is not a percentage (expected e.g. 70% or 92.5%)");
+        if (ppm < a->k->min || ppm > a->k->max)
+                return bad_value(a, a->k->min ? "must be greater than 0%" : "must be between 0% and 100%");
+        *(uint32_t *)field(a) = ppm;
+        return 0;
+}
+
+static int set_duration(const struct assign *a)
+{
+        char lo[32], hi[32], why[96];
+        uint64_t v;
+        int r = duration_parse(a->value, &v);
+        if (r < 0)
+                return bad_value(a, r == -ERANGE ? "is too long" : "is not a duration (expected e.g. 250ms, 2s, 1.5min, 1h)");
+        if (v < a->k->min || v > a->k->max) {
+                if (a->k->min)
+                        snprintf(why, sizeof why, "is out of range (%s to %s)", fmt_duration(a->k->min, lo, sizeof lo),
+                                 fmt_duration(a->k->max, hi, sizeof hi));
+                else
+                        snprintf(why, sizeof why, "is out of range (at most %s)", fmt_duration(a->k->max, hi, sizeof hi));
+                return bad_value(a, why);
+        }
+        *(uint64_t *)field(a) = v;
+        return 0;
+}
+
+static int set_actions(const struct assign *a)
+{
+        return parse_actions(a->ps, a->sn, a->value, a->base);
+}
+
+static int set_stall_action(const struct assign *a)
+{
+        enum stall_action *s = field(a);
+        if (strcmp(a->value, "raise") == 0)
+                *s = STALL_RAISE;
+        else if (strcmp(a->value, "kill") == 0)
+                *s = STALL_KILL;
+        else
+                return bad_value(a, "is not a stall action (expected raise or kill)");
+        return 0;
+}
+
+static int set_bool(const struct assign *a)
+{
+        if (parse_bool(a->value, field(a)) < 0)
+                return bad_value(a, "is not a boolean (expected yes or no)");
+        return 0;
+}
+
+/* The [sandbox] keys whose values config/sandbox.c parses; its reason quotes the bad name. */
+static int set_sandbox(const struct assign *a)
+{
+        struct sandbox_spec *sb = &a->ps->p->sandbox;
         char why[768];
         int r;
-        switch (k->kind) {
+        switch (a->k->kind) {
         case K_SYSCALLS:
-                r = sandbox_filter_parse(value, &sb->filter, why, sizeof why);
+                r = sandbox_filter_parse(a->value, &sb->filter, why, sizeof why);
                 sb->filter_set = r == 0;
                 break;
         case K_SYSCALL_ACTION:
-                r = sandbox_action_parse(value, &sb->action, &sb->errno_value, why, sizeof why);
+                r = sandbox_action_parse(a->value, &sb->action, &sb->errno_value, why, sizeof why);
                 break;
         case K_ARCHS:
-                r = sandbox_archs_parse(value, sb, why, sizeof why);
+                r = sandbox_archs_parse(a->value, sb, why, sizeof why);
                 break;
         default:
-                r = sandbox_caps_parse(value, &sb->keep_caps, why, sizeof why);
+                r = sandbox_caps_parse(a->value, &sb->keep_caps, why, sizeof why);
                 sb->caps_set = r == 0;
                 break;
         }
         if (r < 0)
-                perr(ps, "[%s] %s: %s", sn, k->name, why);
+                perr(a->ps, "[%s] %s: %s", a->sn, a->k->name, why);
         return r;
 }
 
+/* user and group are separate keys here: the "USER:GROUP" form is the command line's. */
+static int set_user(const struct assign *a)
+{
+        char group[32], why[48];
+        if (strlen(a->value) >= SANDBOX_NAME_MAX || strchr(a->value, ':') ||
+            sandbox_user_parse(a->value, field(a), SANDBOX_NAME_MAX, group, sizeof group) < 0) {
+                snprintf(why, sizeof why, "is not a %s name", a->k->name);
+                return bad_value(a, why);
+        }
+        return 0;
+}
+
+/* Every kind needs an entry: set_value calls it unchecked. */
+static int (*const setters[_KIND_MAX])(const struct assign *a) = {
+        [K_LIMIT] = set_size,
+        [K_SOFT] = set_soft,
+        [K_SWAP] = set_size,
+        [K_PCT] = set_pct,
+        [K_DURATION] = set_duration,
+        [K_ACTIONS] = set_actions,
+        [K_STALL_ACTION] = set_stall_action,
+        [K_BOOL] = set_bool,
+        [K_SYSCALLS] = set_sandbox,
+        [K_SYSCALL_ACTION] = set_sandbox,
+        [K_ARCHS] = set_sandbox,
+        [K_CAPS] = set_sandbox,
+        [K_USER] = set_user,
+};
+
 static int set_value(struct parser *ps, int sect, const struct key *k, const char *value)
 {
-        const char *sn = section_names[sect];
-        char q[QUOTE_MAX * 4 + 8], a[32], b[32];
-        void *base = IS_LEVEL(sect) ? (void *)&ps->p->levels[SECT_LEVEL(sect)] : (void *)ps->p;
-        void *field = (char *)base + k->off;
-        struct policy *p = ps->p;
-        uint64_t v;
-        uint32_t ppm;
-        int r;
-
-        switch (k->kind) {
-        case K_LIMIT:
-        case K_SWAP:
-                r = size_parse(value, 0, &v);
-                if (r == -EDOM && k->kind == K_LIMIT) {
-                        perr(ps, "[%s] %s: '%s' is a percentage; give a size here (a share of RAM is only "
-                                 "accepted by --limit)",
-                             sn, k->name, quote(value, q, sizeof q));
-                        return -EINVAL;
-                }
-                if (r < 0) {
-                        perr(ps, "[%s] %s: '%s' %s", sn, k->name, quote(value, q, sizeof q), size_why(r));
-                        return -EINVAL;
-                }
-                if (k->kind == K_LIMIT && v == 0) {
-                        perr(ps, "[%s] limit: '%s' must be greater than zero", sn, quote(value, q, sizeof q));
-                        return -EINVAL;
-                }
-                if (k->kind == K_LIMIT) {
-                        p->limit = v;
-                        p->limit_set = true;
-                } else {
-                        p->swap = v;
-                        p->swap_set = true;
-                }
-                return 0;
-        case K_SOFT:
-                if (strchr(value, '%')) {
-                        r = pct_parse(value, &ppm);
-                        if (r < 0 || ppm == 0) {
-                                perr(ps, "[%s] soft: '%s' %s", sn, quote(value, q, sizeof q),
-                                     r == -ERANGE ? "is above 100% of the limit"
-                                     : r < 0      ? "is not a percentage of the limit (expected e.g. 90%)"
-                                                  : "must be greater than zero");
-                                return -EINVAL;
-                        }
-                        p->soft_ppm = ppm;
-                        p->soft = 0;
-                } else {
-                        r = size_parse(value, 0, &v);
-                        if (r < 0) {
-                                perr(ps, "[%s] soft: '%s' %s", sn, quote(value, q, sizeof q), size_why(r));
-                                return -EINVAL;
-                        }
-                        if (v == 0) {
-                                perr(ps, "[%s] soft: '%s' must be greater than zero", sn, quote(value, q, sizeof q));
-                                return -EINVAL;
-                        }
-                        p->soft = v;
-                        p->soft_ppm = 0;
-                }
-                p->soft_set = true;
-                return 0;
-        case K_PCT:
-                r = pct_parse(value, &ppm);
-                if (r < 0) {
-                        perr(ps, "[%s] %s: '%s' %s", sn, k->name, quote(value, q, sizeof q),
-                             r == -ERANGE ? "is above 100%" : "is not a percentage (expected e.g. 70% or 92.5%)");
-                        return -EINVAL;
-                }
-                if (ppm < k->min || ppm > k->max) {
-                        perr(ps, "[%s] %s: '%s' must be %s", sn, k->name, quote(value, q, sizeof q),
-                             k->min ? "greater than 0%" : "between 0% and 100%");
-                        return -EINVAL;
-                }
-                *(uint32_t *)field = ppm;
-                return 0;
-        case K_DURATION:
-                r = duration_parse(value, &v);
-                if (r < 0) {
-                        perr(ps, "[%s] %s: '%s' %s", sn, k->name, quote(value, q, sizeof q),
-                             r == -ERANGE ? "is too long"
-                                          : "is not a duration (expected e.g. 250ms, 2s, 1.5min, 1h)");
-                        return -EINVAL;
-                }
-                if (v < k->min || v > k->max) {
-                        if (k->min)
-                                perr(ps, "[%s] %s: '%s' is out of range (%s to %s)", sn, k->name,
-                                     quote(value, q, sizeof q), fmt_duration(k->min, a, sizeof a),
-                                     fmt_duration(k->max, b, sizeof b));
-                        else
-                                perr(ps, "[%s] %s: '%s' is out of range (at most %s)", sn, k->name,
-                                     quote(value, q, sizeof q), fmt_duration(k->max, b, sizeof b));
-                        return -EINVAL;
-                }
-                *(uint64_t *)field = v;
-                return 0;
-        case K_ACTIONS:
-                return parse_actions(ps, sn, value, base);
-        case K_STALL_ACTION:
-                if (strcmp(value, "raise") == 0)
-                        p->stall_action = STALL_RAISE;
-                else if (strcmp(value, "kill") == 0)
-                        p->stall_action = STALL_KILL;
-                else {
-                        perr(ps, "[%s] action: '%s' is not a stall action (expected raise or kill)", sn,
-                             quote(value, q, sizeof q));
-                        return -EINVAL;
-                }
-                return 0;
-        case K_BOOL:
-                if (parse_bool(value, field) < 0) {
-                        perr(ps, "[%s] %s: '%s' is not a boolean (expected yes or no)", sn, k->name,
-                             quote(value, q, sizeof q));
-                        return -EINVAL;
-                }
-                return 0;
-        case K_SYSCALLS:
-        case K_SYSCALL_ACTION:
-        case K_ARCHS:
-        case K_CAPS:
-                return set_sandbox(ps, sn, k, value);
-        case K_USER:
-                if (strlen(value) >= SANDBOX_NAME_MAX || strchr(value, ':') ||
-                    sandbox_user_parse(value, field, SANDBOX_NAME_MAX, a, sizeof a) < 0) {
-                        perr(ps, "[%s] %s: '%s' is not a %s name", sn, k->name, quote(value, q, sizeof q), k->name);
-                        return -EINVAL;
-                }
-                return 0;
-        }
-        return -EINVAL;
+        const struct assign a = {
+                .ps = ps,
+                .sn = section_names[sect],
+                .k = k,
+                .value = value,
+                .base = IS_LEVEL(sect) ? (void *)&ps->p->levels[SECT_LEVEL(sect)] : (void *)ps->p,
+        };
+        return setters[k->kind](&a);
 }
 
 static void list_keys(int sect, char *buf, size_t size)
@@ -946,12 +982,19 @@ out:
 
 /* ---------------------------------------------------------------- validation */
 
-int policy_validate(const struct policy *p, char *err, size_t err_size)
+/* The first level with a usage threshold: hysteresis and the governor's target count down from it. */
+static enum level lowest_usage_level(const struct policy *p)
+{
+        for (int l = LEVEL_MODERATE; l < _LEVEL_MAX; l++)
+                if (p->levels[l].defined && p->levels[l].usage_ppm)
+                        return (enum level)l;
+        return LEVEL_OK;
+}
+
+static int validate_memory(const struct policy *p, char *err, size_t err_size)
 {
         char a[32], b[32];
 
-        if (err && err_size)
-                err[0] = '\0';
         if (p->limit_set && p->limit == 0) {
                 errf(err, err_size, "limit must be greater than zero");
                 return -EINVAL;
@@ -974,51 +1017,73 @@ int policy_validate(const struct policy *p, char *err, size_t err_size)
                      size_format(p->limit, b, sizeof b));
                 return -EINVAL;
         }
+        return 0;
+}
 
-        const struct policy_level *prev = NULL;
-        enum level prev_l = LEVEL_OK, lowest_l = LEVEL_OK;
+static int validate_level(const struct policy_level *pl, const char *ln, char *err, size_t err_size)
+{
+        if (!pl->usage_ppm && !pl->psi_some_ppm && !pl->psi_full_ppm && !pl->predict_usec) {
+                errf(err, err_size, "[level.%s] has no condition: give usage, psi_some, psi_full or predict", ln);
+                return -EINVAL;
+        }
+        if (pl->usage_ppm > PCT_ONE || pl->psi_some_ppm > PCT_ONE || pl->psi_full_ppm > PCT_ONE ||
+            pl->repeat_ppm > PCT_ONE) {
+                errf(err, err_size, "[level.%s] has a percentage above 100%%", ln);
+                return -EINVAL;
+        }
+        if (pl->n_actions > POLICY_MAX_ACTIONS) {
+                errf(err, err_size, "[level.%s] has more than %d actions", ln, POLICY_MAX_ACTIONS);
+                return -EINVAL;
+        }
+        return 0;
+}
+
+static int validate_levels(const struct policy *p, char *err, size_t err_size)
+{
+        char a[32], b[32];
+        enum level prev = LEVEL_OK;
+
         for (int l = LEVEL_MODERATE; l < _LEVEL_MAX; l++) {
                 const struct policy_level *pl = &p->levels[l];
                 if (!pl->defined)
                         continue;
-                if (!pl->usage_ppm && !pl->psi_some_ppm && !pl->psi_full_ppm && !pl->predict_usec) {
-                        errf(err, err_size, "[level.%s] has no condition: give usage, psi_some, psi_full or predict",
-                             level_name((enum level)l));
+                if (validate_level(pl, level_name((enum level)l), err, err_size) < 0)
                         return -EINVAL;
-                }
-                if (pl->usage_ppm > PCT_ONE || pl->psi_some_ppm > PCT_ONE || pl->psi_full_ppm > PCT_ONE ||
-                    pl->repeat_ppm > PCT_ONE) {
-                        errf(err, err_size, "[level.%s] has a percentage above 100%%", level_name((enum level)l));
-                        return -EINVAL;
-                }
-                if (pl->n_actions > POLICY_MAX_ACTIONS) {
-                        errf(err, err_size, "[level.%s] has more than %d actions", level_name((enum level)l),
-                             POLICY_MAX_ACTIONS);
-                        return -EINVAL;
-                }
                 if (!pl->usage_ppm)
                         continue;
-                if (prev && pl->usage_ppm <= prev->usage_ppm) {
+                if (prev != LEVEL_OK && pl->usage_ppm <= p->levels[prev].usage_ppm) {
                         errf(err, err_size, "[level.%s] usage (%s) must be above [level.%s] usage (%s)",
-                             level_name((enum level)l), fmt_pct(pl->usage_ppm, a, sizeof a), level_name(prev_l),
-                             fmt_pct(prev->usage_ppm, b, sizeof b));
+                             level_name((enum level)l), fmt_pct(pl->usage_ppm, a, sizeof a), level_name(prev),
+                             fmt_pct(p->levels[prev].usage_ppm, b, sizeof b));
                         return -EINVAL;
                 }
-                if (!prev)
-                        lowest_l = (enum level)l;
-                prev = pl;
-                prev_l = (enum level)l;
+                prev = (enum level)l;
         }
-        if (lowest_l != LEVEL_OK && p->hysteresis_ppm >= p->levels[lowest_l].usage_ppm) {
+        return 0;
+}
+
+static int validate_recovery(const struct policy *p, char *err, size_t err_size)
+{
+        char a[32], b[32];
+        enum level lowest = lowest_usage_level(p);
+
+        if (lowest != LEVEL_OK && p->hysteresis_ppm >= p->levels[lowest].usage_ppm) {
                 errf(err, err_size, "[recovery] hysteresis (%s) must be below the lowest usage threshold (%s, [level.%s])",
-                     fmt_pct(p->hysteresis_ppm, a, sizeof a), fmt_pct(p->levels[lowest_l].usage_ppm, b, sizeof b),
-                     level_name(lowest_l));
+                     fmt_pct(p->hysteresis_ppm, a, sizeof a), fmt_pct(p->levels[lowest].usage_ppm, b, sizeof b),
+                     level_name(lowest));
                 return -EINVAL;
         }
         if (p->hysteresis_ppm > PCT_ONE) {
                 errf(err, err_size, "[recovery] hysteresis is above 100%%");
                 return -EINVAL;
         }
+        return 0;
+}
+
+static int validate_monitor(const struct policy *p, char *err, size_t err_size)
+{
+        char a[32], b[32];
+
         if (p->psi_window_usec < 500 * USEC_PER_MSEC || p->psi_window_usec > 10 * USEC_PER_SEC) {
                 errf(err, err_size, "[monitor] psi_window (%s) must be between 500ms and 10s",
                      fmt_duration(p->psi_window_usec, a, sizeof a));
@@ -1037,25 +1102,68 @@ int policy_validate(const struct policy *p, char *err, size_t err_size)
                 errf(err, err_size, "[monitor] hook_timeout must be greater than zero");
                 return -EINVAL;
         }
-        if (p->stall_enabled) {
-                if (p->stall_psi_full_ppm == 0 || p->stall_psi_full_ppm > PCT_ONE || p->stall_step_ppm == 0 ||
-                    p->stall_step_ppm > PCT_ONE) {
-                        errf(err, err_size, "[stall] psi_full and step must be above 0%% and at most 100%%");
-                        return -EINVAL;
-                }
-                if (p->stall_duration_usec == 0) {
-                        errf(err, err_size, "[stall] duration must be greater than zero");
-                        return -EINVAL;
-                }
-                if ((unsigned)p->stall_action >= _STALL_ACTION_MAX) {
-                        errf(err, err_size, "[stall] action must be raise or kill");
-                        return -EINVAL;
-                }
+        return 0;
+}
+
+static int validate_stall(const struct policy *p, char *err, size_t err_size)
+{
+        if (!p->stall_enabled)
+                return 0;
+        if (p->stall_psi_full_ppm == 0 || p->stall_psi_full_ppm > PCT_ONE || p->stall_step_ppm == 0 ||
+            p->stall_step_ppm > PCT_ONE) {
+                errf(err, err_size, "[stall] psi_full and step must be above 0%% and at most 100%%");
+                return -EINVAL;
+        }
+        if (p->stall_duration_usec == 0) {
+                errf(err, err_size, "[stall] duration must be greater than zero");
+                return -EINVAL;
+        }
+        if ((unsigned)p->stall_action >= _STALL_ACTION_MAX) {
+                errf(err, err_size, "[stall] action must be raise or kill");
+                return -EINVAL;
         }
         return 0;
 }
 
+int policy_validate(const struct policy *p, char *err, size_t err_size)
+{
+        /* In this order: the first failing check is the one reported. */
+        static int (*const checks[])(const struct policy *p, char *err, size_t err_size) = {
+                validate_memory, validate_levels, validate_recovery, validate_monitor, validate_stall,
+        };
+
+        if (err && err_size)
+                err[0] = '\0';
+        for (size_t i = 0; i < sizeof checks / sizeof checks[0]; i++)
+                if (checks[i](p, err, err_size) < 0)
+                        return -EINVAL;
+        return 0;
+}
+
 /* ---------------------------------------------------------------- the effective plan */
+
+static bool limit_known(const struct policy *p)
+{
+        return p->limit_set && p->limit != SIZE_MAX_VALUE;
+}
+
+/* "70% of limit (700M)"; while the limit is unknown, "70% of limit". */
+static const char *fmt_share(const struct policy *p, uint32_t ppm, char *buf, size_t size)
+{
+        char a[32], b[32];
+        if (limit_known(p))
+                snprintf(buf, size, "%s of limit (%s)", fmt_pct(ppm, a, sizeof a),
+                         size_format(size_share(p->limit, ppm), b, sizeof b));
+        else
+                snprintf(buf, size, "%s of limit", fmt_pct(ppm, a, sizeof a));
+        return buf;
+}
+
+static void print_duration(FILE *f, const char *name, uint64_t usec)
+{
+        char a[32];
+        fprintf(f, "  %s: %s\n", name, fmt_duration(usec, a, sizeof a));
+}
 
 static void print_action(FILE *f, const struct policy_action *a)
 {
@@ -1072,10 +1180,9 @@ static void print_action(FILE *f, const struct policy_action *a)
         }
 }
 
-void policy_print(FILE *f, const struct policy *p)
+static void print_limits(FILE *f, const struct policy *p)
 {
-        char a[32], b[32], c[32];
-        bool limit_known = p->limit_set && p->limit != SIZE_MAX_VALUE;
+        char a[32], s[96];
 
         fprintf(f, "limits:\n");
         if (!p->limit_set)
@@ -1084,115 +1191,127 @@ void policy_print(FILE *f, const struct policy *p)
                 fprintf(f, "  limit: %s\n", size_format(p->limit, a, sizeof a));
         if (!p->soft_set)
                 fprintf(f, "  soft: not set (from the command line, else 90%% of limit)\n");
-        else if (p->soft_ppm && limit_known)
-                fprintf(f, "  soft: %s of limit (%s)\n", fmt_pct(p->soft_ppm, a, sizeof a),
-                        size_format(size_share(p->limit, p->soft_ppm), b, sizeof b));
         else if (p->soft_ppm)
-                fprintf(f, "  soft: %s of limit\n", fmt_pct(p->soft_ppm, a, sizeof a));
+                fprintf(f, "  soft: %s\n", fmt_share(p, p->soft_ppm, s, sizeof s));
         else
                 fprintf(f, "  soft: %s\n", size_format(p->soft, a, sizeof a));
         if (!p->swap_set)
                 fprintf(f, "  swap: not set (from the command line, else 0)\n");
         else
                 fprintf(f, "  swap: %s\n", size_format(p->swap, a, sizeof a));
+}
 
+static void print_level(FILE *f, const struct policy *p, enum level l)
+{
+        const struct policy_level *pl = &p->levels[l];
+        char a[32], b[32], c[32], s[96];
+
+        fprintf(f, "level %s: entered when any condition holds\n", level_name(l));
+        if (pl->usage_ppm && limit_known(p))
+                fprintf(f, "  usage >= %s of limit (%s of %s)\n", fmt_pct(pl->usage_ppm, a, sizeof a),
+                        size_format(size_share(p->limit, pl->usage_ppm), b, sizeof b), size_format(p->limit, c, sizeof c));
+        else if (pl->usage_ppm)
+                fprintf(f, "  usage >= %s of limit\n", fmt_pct(pl->usage_ppm, a, sizeof a));
+        if (pl->psi_some_ppm)
+                fprintf(f, "  psi some avg10 >= %s\n", fmt_pct(pl->psi_some_ppm, a, sizeof a));
+        if (pl->psi_full_ppm)
+                fprintf(f, "  psi full avg10 >= %s\n", fmt_pct(pl->psi_full_ppm, a, sizeof a));
+        if (pl->predict_usec)
+                fprintf(f, "  limit predicted within %s\n", fmt_duration(pl->predict_usec, a, sizeof a));
+        if (pl->n_actions == 0) {
+                fprintf(f, "  actions: none (watch only)\n");
+        } else {
+                fprintf(f, "  actions: ");
+                for (unsigned i = 0; i < pl->n_actions && i < POLICY_MAX_ACTIONS; i++) {
+                        if (i)
+                                fputs(", ", f);
+                        print_action(f, &pl->actions[i]);
+                }
+                fputc('\n', f);
+        }
+        if (pl->repeat_ppm)
+                fprintf(f, "  repeat: actions again each time usage grows %s\n", fmt_share(p, pl->repeat_ppm, s, sizeof s));
+}
+
+static void print_levels(FILE *f, const struct policy *p)
+{
         bool any = false;
         for (int l = LEVEL_MODERATE; l < _LEVEL_MAX; l++)
                 any |= p->levels[l].defined;
         if (!any)
                 fprintf(f, "levels: none (memrun only enforces the limits)\n");
         for (int l = LEVEL_MODERATE; l < _LEVEL_MAX; l++) {
-                const struct policy_level *pl = &p->levels[l];
-                const char *ln = level_name((enum level)l);
-                if (!pl->defined) {
-                        if (any)
-                                fprintf(f, "level %s: not defined\n", ln);
-                        continue;
-                }
-                fprintf(f, "level %s: entered when any condition holds\n", ln);
-                if (pl->usage_ppm) {
-                        if (limit_known)
-                                fprintf(f, "  usage >= %s of limit (%s of %s)\n", fmt_pct(pl->usage_ppm, a, sizeof a),
-                                        size_format(size_share(p->limit, pl->usage_ppm), b, sizeof b),
-                                        size_format(p->limit, c, sizeof c));
-                        else
-                                fprintf(f, "  usage >= %s of limit\n", fmt_pct(pl->usage_ppm, a, sizeof a));
-                }
-                if (pl->psi_some_ppm)
-                        fprintf(f, "  psi some avg10 >= %s\n", fmt_pct(pl->psi_some_ppm, a, sizeof a));
-                if (pl->psi_full_ppm)
-                        fprintf(f, "  psi full avg10 >= %s\n", fmt_pct(pl->psi_full_ppm, a, sizeof a));
-                if (pl->predict_usec)
-                        fprintf(f, "  limit predicted within %s\n", fmt_duration(pl->predict_usec, a, sizeof a));
-                if (pl->n_actions == 0)
-                        fprintf(f, "  actions: none (watch only)\n");
-                else {
-                        fprintf(f, "  actions: ");
-                        for (unsigned i = 0; i < pl->n_actions && i < POLICY_MAX_ACTIONS; i++) {
-                                if (i)
-                                        fputs(", ", f);
-                                print_action(f, &pl->actions[i]);
-                        }
-                        fputc('\n', f);
-                }
-                if (pl->repeat_ppm) {
-                        if (limit_known)
-                                fprintf(f, "  repeat: actions again each time usage grows %s of limit (%s)\n",
-                                        fmt_pct(pl->repeat_ppm, a, sizeof a),
-                                        size_format(size_share(p->limit, pl->repeat_ppm), b, sizeof b));
-                        else
-                                fprintf(f, "  repeat: actions again each time usage grows %s of limit\n",
-                                        fmt_pct(pl->repeat_ppm, a, sizeof a));
-                }
+                if (p->levels[l].defined)
+                        print_level(f, p, (enum level)l);
+                else if (any)
+                        fprintf(f, "level %s: not defined\n", level_name((enum level)l));
         }
+}
+
+static void print_recovery_monitor(FILE *f, const struct policy *p)
+{
+        char a[32];
 
         fprintf(f, "recovery:\n");
         fprintf(f, "  hysteresis: %s of limit below the level's usage threshold\n", fmt_pct(p->hysteresis_ppm, a, sizeof a));
-        fprintf(f, "  dwell: %s\n", fmt_duration(p->dwell_usec, a, sizeof a));
+        print_duration(f, "dwell", p->dwell_usec);
         fprintf(f, "monitor:\n");
-        fprintf(f, "  psi_window: %s\n", fmt_duration(p->psi_window_usec, a, sizeof a));
-        fprintf(f, "  interval_min: %s\n", fmt_duration(p->interval_min_usec, a, sizeof a));
-        fprintf(f, "  interval_max: %s\n", fmt_duration(p->interval_max_usec, a, sizeof a));
-        fprintf(f, "  hook_timeout: %s\n", fmt_duration(p->hook_timeout_usec, a, sizeof a));
+        print_duration(f, "psi_window", p->psi_window_usec);
+        print_duration(f, "interval_min", p->interval_min_usec);
+        print_duration(f, "interval_max", p->interval_max_usec);
+        print_duration(f, "hook_timeout", p->hook_timeout_usec);
+}
+
+static void print_governor(FILE *f, const struct policy *p)
+{
+        char a[32], s[96];
+        enum level lowest = lowest_usage_level(p);
+        uint32_t usage = lowest == LEVEL_OK ? 0 : p->levels[lowest].usage_ppm;
+
         fprintf(f, "governor:\n");
-        if (p->hold) {
-                fprintf(f, "  hold: yes (above a level's target, keep asking: trim -> collect -> reclaim -> shed, as the "
-                           "level's actions allow)\n");
-                uint32_t lowest = 0;
-                for (int l = LEVEL_MODERATE; l < _LEVEL_MAX && !lowest; l++)
-                        if (p->levels[l].defined && p->levels[l].usage_ppm)
-                                lowest = p->levels[l].usage_ppm;
-                if (lowest > p->hysteresis_ppm) {
-                        uint32_t t = lowest - p->hysteresis_ppm;
-                        if (limit_known)
-                                fprintf(f, "  target: %s of limit (%s), at most the soft limit less max(3%%, 1M)\n",
-                                        fmt_pct(t, a, sizeof a), size_format(size_share(p->limit, t), b, sizeof b));
-                        else
-                                fprintf(f, "  target: %s of limit, at most the soft limit less max(3%%, 1M)\n",
-                                        fmt_pct(t, a, sizeof a));
-                } else {
-                        fprintf(f, "  target: none (no level with a usage threshold)\n");
-                }
-                fprintf(f, "  ask_timeout: %s\n", fmt_duration(p->ask_timeout_usec, a, sizeof a));
-                if (p->giveup_usec)
-                        fprintf(f, "  giveup: %s above the soft limit with nothing left to free: lift memory.high, "
-                                   "let memory.max act\n", fmt_duration(p->giveup_usec, a, sizeof a));
-                else
-                        fprintf(f, "  giveup: never\n");
-        } else {
+        if (!p->hold) {
                 fprintf(f, "  hold: no (each level's actions run once when it is entered, and on repeat)\n");
+                return;
         }
+        fprintf(f, "  hold: yes (above a level's target, keep asking: trim -> collect -> reclaim -> shed, as the "
+                   "level's actions allow)\n");
+        if (usage > p->hysteresis_ppm)
+                fprintf(f, "  target: %s, at most the soft limit less max(3%%, 1M)\n",
+                        fmt_share(p, usage - p->hysteresis_ppm, s, sizeof s));
+        else
+                fprintf(f, "  target: none (no level with a usage threshold)\n");
+        print_duration(f, "ask_timeout", p->ask_timeout_usec);
+        if (p->giveup_usec)
+                fprintf(f, "  giveup: %s above the soft limit with nothing left to free: lift memory.high, "
+                           "let memory.max act\n", fmt_duration(p->giveup_usec, a, sizeof a));
+        else
+                fprintf(f, "  giveup: never\n");
+}
+
+static void print_stall(FILE *f, const struct policy *p)
+{
+        char a[32], b[32];
+
         fprintf(f, "stall:\n");
         if (!p->stall_enabled) {
                 fprintf(f, "  disabled\n");
-        } else {
-                fprintf(f, "  when throttled at memory.high with psi full avg10 >= %s for %s and nothing freed\n",
-                        fmt_pct(p->stall_psi_full_ppm, a, sizeof a), fmt_duration(p->stall_duration_usec, b, sizeof b));
-                if (p->stall_action == STALL_KILL)
-                        fprintf(f, "  action: kill\n");
-                else
-                        fprintf(f, "  action: raise memory.high by %s of (memory.max - memory.high)\n",
-                                fmt_pct(p->stall_step_ppm, a, sizeof a));
+                return;
         }
+        fprintf(f, "  when throttled at memory.high with psi full avg10 >= %s for %s and nothing freed\n",
+                fmt_pct(p->stall_psi_full_ppm, a, sizeof a), fmt_duration(p->stall_duration_usec, b, sizeof b));
+        if (p->stall_action == STALL_KILL)
+                fprintf(f, "  action: kill\n");
+        else
+                fprintf(f, "  action: raise memory.high by %s of (memory.max - memory.high)\n",
+                        fmt_pct(p->stall_step_ppm, a, sizeof a));
+}
+
+void policy_print(FILE *f, const struct policy *p)
+{
+        print_limits(f, p);
+        print_levels(f, p);
+        print_recovery_monitor(f, p);
+        print_governor(f, p);
+        print_stall(f, p);
         sandbox_spec_print(f, &p->sandbox);
 }

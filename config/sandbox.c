@@ -203,9 +203,69 @@ static int add_group(struct sandbox_filter *f, const char *const *members, unsig
         return 0;
 }
 
-int sandbox_filter_parse(const char *text, struct sandbox_filter *ret, char *why, size_t why_size)
+static int resolve_term(struct sandbox_filter *f, struct sandbox_term *t, char *why, size_t why_size)
 {
         char b[256], list[600];
+        size_t len = strlen(t->name);
+        int r;
+
+        if (t->name[0] == '~') {
+                snprintf(why, why_size, "'%s': '~' only starts the list (it makes all of it a deny list)",
+                         q(t->name, len, b, sizeof b));
+                return -EINVAL;
+        } else if (t->name[0] == '@') {
+                const char *const *g = sandbox_group(t->name);
+                if (!g) {
+                        group_list(list, sizeof list);
+                        snprintf(why, why_size, "'%s' is not a syscall group (known: %s)", q(t->name, len, b, sizeof b),
+                                 list);
+                        return -EINVAL;
+                }
+                r = add_group(f, g, 0, &t->native);
+        } else {
+                r = add_name(f, t->name, &t->native);
+                if (r == -ENOENT) {
+                        snprintf(why, why_size, "'%s' is not a syscall name libseccomp knows", q(t->name, len, b, sizeof b));
+                        return -EINVAL;
+                }
+        }
+        if (r < 0) {
+                snprintf(why, why_size, "'%s': %s", q(t->name, len, b, sizeof b),
+                         r == -E2BIG ? "more syscalls than the filter holds" : "groups nest too deep");
+                return -EINVAL;
+        }
+        return 0;
+}
+
+/* One name or @group: the len bytes at p, which go on into the rest of the list. */
+static int add_term(struct sandbox_filter *f, const char *p, size_t len, char *why, size_t why_size)
+{
+        char b[256];
+
+        if (len >= sizeof f->terms[0].name) {
+                snprintf(why, why_size, "'%s' is too long for a syscall or group name", q(p, len, b, sizeof b));
+                return -EINVAL;
+        }
+        if (f->n_terms >= SANDBOX_MAX_TERMS) {
+                snprintf(why, why_size, "too many names (at most %d)", SANDBOX_MAX_TERMS);
+                return -EINVAL;
+        }
+        struct sandbox_term *t = &f->terms[f->n_terms];
+        memcpy(t->name, p, len);
+        t->name[len] = '\0';
+        for (unsigned i = 0; i < f->n_terms; i++)
+                if (strcmp(f->terms[i].name, t->name) == 0) {
+                        snprintf(why, why_size, "'%s' is listed twice", q(t->name, len, b, sizeof b));
+                        return -EINVAL;
+                }
+        if (resolve_term(f, t, why, why_size) < 0)
+                return -EINVAL;
+        f->n_terms++;
+        return 0;
+}
+
+int sandbox_filter_parse(const char *text, struct sandbox_filter *ret, char *why, size_t why_size)
+{
         struct sandbox_filter *f = ret;
         const char *p = text;
 
@@ -228,50 +288,8 @@ int sandbox_filter_parse(const char *text, struct sandbox_filter *ret, char *why
                 if (!*p)
                         break;
                 size_t len = strcspn(p, " \t\r\n\v\f");
-                if (len >= sizeof f->terms[0].name) {
-                        snprintf(why, why_size, "'%s' is too long for a syscall or group name", q(p, len, b, sizeof b));
+                if (add_term(f, p, len, why, why_size) < 0)
                         return -EINVAL;
-                }
-                if (f->n_terms >= SANDBOX_MAX_TERMS) {
-                        snprintf(why, why_size, "too many names (at most %d)", SANDBOX_MAX_TERMS);
-                        return -EINVAL;
-                }
-                struct sandbox_term *t = &f->terms[f->n_terms];
-                memcpy(t->name, p, len);
-                t->name[len] = '\0';
-                for (unsigned i = 0; i < f->n_terms; i++)
-                        if (strcmp(f->terms[i].name, t->name) == 0) {
-                                snprintf(why, why_size, "'%s' is listed twice", q(t->name, len, b, sizeof b));
-                                return -EINVAL;
-                        }
-                int r;
-                if (t->name[0] == '~') {
-                        snprintf(why, why_size, "'%s': '~' only starts the list (it makes all of it a deny list)",
-                                 q(t->name, len, b, sizeof b));
-                        return -EINVAL;
-                } else if (t->name[0] == '@') {
-                        const char *const *g = sandbox_group(t->name);
-                        if (!g) {
-                                group_list(list, sizeof list);
-                                snprintf(why, why_size, "'%s' is not a syscall group (known: %s)",
-                                         q(t->name, len, b, sizeof b), list);
-                                return -EINVAL;
-                        }
-                        r = add_group(f, g, 0, &t->native);
-                } else {
-                        r = add_name(f, t->name, &t->native);
-                        if (r == -ENOENT) {
-                                snprintf(why, why_size, "'%s' is not a syscall name libseccomp knows",
-                                         q(t->name, len, b, sizeof b));
-                                return -EINVAL;
-                        }
-                }
-                if (r < 0) {
-                        snprintf(why, why_size, "'%s': %s", q(t->name, len, b, sizeof b),
-                                 r == -E2BIG ? "more syscalls than the filter holds" : "groups nest too deep");
-                        return -EINVAL;
-                }
-                f->n_terms++;
                 p += len;
         }
         if (!f->allow && f->n_terms == 0) {

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -148,188 +149,256 @@ static uint64_t soft_bytes(uint64_t limit, uint32_t ppm, bool have_bytes, uint64
         return limits_soft_default(limit);
 }
 
+/* A parse in progress: the options so far, and what waits for the whole command line. */
+struct cmdline {
+        struct options o;
+        const char *soft_text;  /* --soft: a percentage is of --limit, which may come after it */
+        uint64_t ram;
+};
+
+struct opt;
+typedef int opt_setter(struct cmdline *c, const struct opt *d, const char *arg);
+
+/* What an option does with its value; longopts says how it is spelled. */
+struct opt {
+        int val;                        /* getopt_long's return value */
+        opt_setter *set;
+        size_t off;                     /* set_flag: a bool, set_text: a const char * in struct options */
+        bool (*valid)(const char *arg); /* set_text: NULL takes any text */
+        const char *why;                /* set_text: the complaint when valid refuses arg */
+};
+
+static const char *long_name(int val)
+{
+        for (const struct option *lo = longopts; lo->name; lo++)
+                if (lo->val == val)
+                        return lo->name;
+        return "?";
+}
+
+static bool nonempty(const char *arg)
+{
+        return *arg;
+}
+
+static int set_flag(struct cmdline *c, const struct opt *d, const char *arg)
+{
+        (void)arg;
+        *(bool *)((char *)&c->o + d->off) = true;
+        return 0;
+}
+
+static int set_text(struct cmdline *c, const struct opt *d, const char *arg)
+{
+        if (d->valid && !d->valid(arg)) {
+                log_error("--%s '%s': %s", long_name(d->val), arg, d->why);
+                return -EINVAL;
+        }
+        *(const char **)((char *)&c->o + d->off) = arg;
+        return 0;
+}
+
+static int set_limit(struct cmdline *c, const struct opt *d, const char *arg)
+{
+        (void)d;
+        int r = size_parse(arg, c->ram, &c->o.limit);
+        if (r < 0)
+                return size_error("--limit", arg, r);
+        if (c->o.limit == 0) {
+                log_error("--limit '%s': must be greater than zero", arg);
+                return -EINVAL;
+        }
+        c->o.limit_set = true;
+        return 0;
+}
+
+static int set_soft(struct cmdline *c, const struct opt *d, const char *arg)
+{
+        (void)d;
+        c->soft_text = arg;
+        return 0;
+}
+
+static int set_swap(struct cmdline *c, const struct opt *d, const char *arg)
+{
+        (void)d;
+        int r = size_parse(arg, 0, &c->o.swap);
+        if (r < 0)
+                return size_error("--swap", arg, r);
+        c->o.swap_set = true;
+        return 0;
+}
+
+static int set_user(struct cmdline *c, const struct opt *d, const char *arg)
+{
+        (void)d;
+        if (sandbox_user_parse(arg, c->o.user, sizeof c->o.user, c->o.group, sizeof c->o.group) < 0) {
+                log_error("--user '%s': not USER or USER:GROUP (names of letters, digits, '_', '-', '.')", arg);
+                return -EINVAL;
+        }
+        return 0;
+}
+
+/* -v after -q: verbose, not one step up from quiet. */
+static int set_verbose(struct cmdline *c, const struct opt *d, const char *arg)
+{
+        (void)d;
+        (void)arg;
+        c->o.verbosity = c->o.verbosity < 0 ? 1 : c->o.verbosity + 1;
+        return 0;
+}
+
+static int set_quiet(struct cmdline *c, const struct opt *d, const char *arg)
+{
+        (void)d;
+        (void)arg;
+        c->o.verbosity = -1;
+        return 0;
+}
+
+#define O(f) offsetof(struct options, f)
+
+/* Every value in longopts needs an entry: without one, the option reads as unknown. */
+static const struct opt opts[] = {
+        { 'l', set_limit, 0, NULL, NULL },
+        { 's', set_soft, 0, NULL, NULL },
+        { OPT_SWAP, set_swap, 0, NULL, NULL },
+        { 'p', set_text, O(policy), NULL, NULL },
+        { OPT_CHECK_POLICY, set_text, O(check_policy), NULL, NULL },
+        { 'n', set_text, O(name), options_name_valid,
+          "not a usable sandbox name (letters, digits, '.', '_', '@', '-'; at most 200; not a cgroup interface file "
+          "name)" },
+        { OPT_CGROUP, set_text, O(cgroup), options_cgroup_path_valid,
+          "expected an absolute cgroup path like /user.slice/my.scope" },
+        { OPT_REPORT, set_text, O(report), nonempty, "expected a file name or '-'" },
+        { OPT_TIMELINE, set_text, O(timeline), nonempty, "expected a file name or '-'" },
+        { OPT_METRICS, set_text, O(metrics), nonempty, "needs a file name" },
+        { OPT_EXPECT_OOM, set_flag, O(expect_oom), NULL, NULL },
+        { OPT_NO_HINTS, set_flag, O(no_hints), NULL, NULL },
+        { OPT_PRELOAD, set_flag, O(preload), NULL, NULL },
+        { OPT_SANDBOX, set_flag, O(sandbox), NULL, NULL },
+        { OPT_WAIT_ALL, set_flag, O(wait_all), NULL, NULL },
+        { OPT_IN_PLACE, set_flag, O(in_place), NULL, NULL },
+        { OPT_USER, set_user, 0, NULL, NULL },
+        { 'v', set_verbose, 0, NULL, NULL },
+        { 'q', set_quiet, 0, NULL, NULL },
+        { 'h', set_flag, O(help), NULL, NULL },
+        { 'V', set_flag, O(version), NULL, NULL },
+};
+
+#undef O
+
+static const struct opt *opt_find(int val)
+{
+        for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
+                if (opts[i].val == val)
+                        return &opts[i];
+        return NULL;
+}
+
+/* getopt_long refused argv[optind - 1] (ch is '?' or ':'): quote the text as typed. */
+static int bad_option(int ch, int argc, char **argv)
+{
+        if (ch == ':') {
+                log_error("option '%s' needs a value", argv[optind - 1]);
+                return -EINVAL;
+        }
+        /* For long options glibc leaves optopt at the option's value: quote the text. */
+        if (optind > 0 && optind <= argc && strncmp(argv[optind - 1], "--", 2) == 0) {
+                const char *arg = argv[optind - 1], *eq = strchr(arg, '=');
+                size_t n = eq ? (size_t)(eq - arg - 2) : 0;
+                bool known = false;
+                for (const struct option *lo = longopts; eq && lo->name; lo++)
+                        known |= strlen(lo->name) == n && strncmp(lo->name, arg + 2, n) == 0;
+                if (known)
+                        log_error("option '%.*s' takes no value (in '%s')", (int)(n + 2), arg, arg);
+                else
+                        log_error("unknown option '%s' (see memrun --help)", arg);
+        } else if (optopt > 0 && optopt < 0x80)
+                log_error("unknown option '-%c' (see memrun --help)", optopt);
+        else
+                log_error("unknown option '%s' (see memrun --help)", argv[optind - 1]);
+        return -EINVAL;
+}
+
+/* --soft, read once the whole command line is: a percentage is of the final --limit. */
+static int resolve_soft(struct cmdline *c)
+{
+        struct options *o = &c->o;
+        const char *text = c->soft_text;
+        char a[32], b[32];
+        uint32_t ppm;
+        int r;
+
+        if (!text) {
+                o->soft = soft_bytes(o->limit, 0, false, 0);
+                return 0;
+        }
+        if (strchr(text, '%')) {
+                r = pct_parse(text, &ppm);
+                if (r < 0) {
+                        log_error("--soft '%s': not a percentage of --limit (expected e.g. 90%%)", text);
+                        return -EINVAL;
+                }
+                if (ppm == 0) {
+                        log_error("--soft '%s': must be greater than zero", text);
+                        return -EINVAL;
+                }
+                if (o->limit == SIZE_MAX_VALUE && !o->policy && !o->check_policy) {
+                        log_error("--soft '%s': a percentage needs a --limit", text);
+                        return -EINVAL;
+                }
+                o->soft_ppm = ppm;
+                o->soft = soft_bytes(o->limit, ppm, false, 0);
+        } else {
+                r = size_parse(text, 0, &o->soft);
+                if (r < 0)
+                        return size_error("--soft", text, r);
+        }
+        o->soft_set = true;
+        if (o->soft == 0) {
+                log_error("--soft '%s': must be greater than zero", text);
+                return -EINVAL;
+        }
+        if (o->soft > o->limit) {
+                log_error("--soft '%s' (%s) is above --limit (%s)", text, size_format(o->soft, a, sizeof a),
+                          size_format(o->limit, b, sizeof b));
+                return -EINVAL;
+        }
+        return 0;
+}
+
 int options_parse(int argc, char **argv, uint64_t ram, struct options *ret)
 {
-        struct options o = { .limit = SIZE_MAX_VALUE, .soft = SIZE_MAX_VALUE };
-        const char *soft_text = NULL;
-        char a[32], b[32];
-        int c, r;
+        struct cmdline c = { .o = { .limit = SIZE_MAX_VALUE, .soft = SIZE_MAX_VALUE }, .ram = ram };
+        struct options *o = &c.o;
+        int ch;
 
         optind = 0; /* glibc: full re-initialisation, so the parser can run more than once */
         opterr = 0;
-        while ((c = getopt_long(argc, argv, "+:l:s:n:p:vqhV", longopts, NULL)) != -1) {
-                switch (c) {
-                case 'l':
-                        r = size_parse(optarg, ram, &o.limit);
-                        if (r < 0)
-                                return size_error("--limit", optarg, r);
-                        if (o.limit == 0) {
-                                log_error("--limit '%s': must be greater than zero", optarg);
-                                return -EINVAL;
-                        }
-                        o.limit_set = true;
-                        break;
-                case 's':
-                        soft_text = optarg;
-                        break;
-                case OPT_SWAP:
-                        r = size_parse(optarg, 0, &o.swap);
-                        if (r < 0)
-                                return size_error("--swap", optarg, r);
-                        o.swap_set = true;
-                        break;
-                case 'p':
-                        o.policy = optarg;
-                        break;
-                case OPT_CHECK_POLICY:
-                        o.check_policy = optarg;
-                        break;
-                case 'n':
-                        if (!options_name_valid(optarg)) {
-                                log_error("--name '%s': not a usable sandbox name (letters, digits, '.', '_', '@', '-'; "
-                                          "at most 200; not a cgroup interface file name)", optarg);
-                                return -EINVAL;
-                        }
-                        o.name = optarg;
-                        break;
-                case OPT_CGROUP:
-                        if (!options_cgroup_path_valid(optarg)) {
-                                log_error("--cgroup '%s': expected an absolute cgroup path like /user.slice/my.scope",
-                                          optarg);
-                                return -EINVAL;
-                        }
-                        o.cgroup = optarg;
-                        break;
-                case OPT_REPORT:
-                        if (!*optarg) {
-                                log_error("--report '': expected a file name or '-'");
-                                return -EINVAL;
-                        }
-                        o.report = optarg;
-                        break;
-                case OPT_TIMELINE:
-                        if (!*optarg) {
-                                log_error("--timeline '': expected a file name or '-'");
-                                return -EINVAL;
-                        }
-                        o.timeline = optarg;
-                        break;
-                case OPT_EXPECT_OOM:
-                        o.expect_oom = true;
-                        break;
-                case OPT_NO_HINTS:
-                        o.no_hints = true;
-                        break;
-                case OPT_PRELOAD:
-                        o.preload = true;
-                        break;
-                case OPT_SANDBOX:
-                        o.sandbox = true;
-                        break;
-                case OPT_WAIT_ALL:
-                        o.wait_all = true;
-                        break;
-                case OPT_IN_PLACE:
-                        o.in_place = true;
-                        break;
-                case OPT_METRICS:
-                        if (!*optarg) {
-                                log_error("--metrics '': needs a file name");
-                                return -EINVAL;
-                        }
-                        o.metrics = optarg;
-                        break;
-                case OPT_USER:
-                        if (sandbox_user_parse(optarg, o.user, sizeof o.user, o.group, sizeof o.group) < 0) {
-                                log_error("--user '%s': not USER or USER:GROUP (names of letters, digits, '_', '-', "
-                                          "'.')", optarg);
-                                return -EINVAL;
-                        }
-                        break;
-                case 'v':
-                        o.verbosity = o.verbosity < 0 ? 1 : o.verbosity + 1;
-                        break;
-                case 'q':
-                        o.verbosity = -1;
-                        break;
-                case 'h':
-                        o.help = true;
-                        break;
-                case 'V':
-                        o.version = true;
-                        break;
-                case ':':
-                        log_error("option '%s' needs a value", argv[optind - 1]);
+        while ((ch = getopt_long(argc, argv, "+:l:s:n:p:vqhV", longopts, NULL)) != -1) {
+                const struct opt *d = opt_find(ch);
+                if (!d)
+                        return bad_option(ch, argc, argv);
+                if (d->set(&c, d, optarg) < 0)
                         return -EINVAL;
-                default:
-                        /* For long options glibc leaves optopt at the option's value: quote the text. */
-                        if (optind > 0 && optind <= argc && strncmp(argv[optind - 1], "--", 2) == 0) {
-                                const char *arg = argv[optind - 1], *eq = strchr(arg, '=');
-                                size_t n = eq ? (size_t)(eq - arg - 2) : 0;
-                                bool known = false;
-                                for (const struct option *lo = longopts; eq && lo->name; lo++)
-                                        known |= strlen(lo->name) == n && strncmp(lo->name, arg + 2, n) == 0;
-                                if (known)
-                                        log_error("option '%.*s' takes no value (in '%s')", (int)(n + 2), arg, arg);
-                                else
-                                        log_error("unknown option '%s' (see memrun --help)", arg);
-                        } else if (optopt > 0 && optopt < 0x80)
-                                log_error("unknown option '-%c' (see memrun --help)", optopt);
-                        else
-                                log_error("unknown option '%s' (see memrun --help)", argv[optind - 1]);
-                        return -EINVAL;
-                }
         }
-        if (o.help || o.version) {
-                *ret = o;
+        if (o->help || o->version) {
+                *ret = *o;
                 return 0;
         }
-        if (o.check_policy && o.policy) {
+        if (o->check_policy && o->policy) {
                 log_error("--check-policy and --policy both name a policy; give one");
                 return -EINVAL;
         }
-        if (optind >= argc && !o.check_policy) {
+        if (optind >= argc && !o->check_policy) {
                 log_error("no command given (usage: memrun [OPTIONS] [--] COMMAND [ARG...])");
                 return -EINVAL;
         }
-        if (soft_text) {
-                uint32_t ppm;
-                if (strchr(soft_text, '%')) {
-                        r = pct_parse(soft_text, &ppm);
-                        if (r < 0) {
-                                log_error("--soft '%s': not a percentage of --limit (expected e.g. 90%%)", soft_text);
-                                return -EINVAL;
-                        }
-                        if (ppm == 0) {
-                                log_error("--soft '%s': must be greater than zero", soft_text);
-                                return -EINVAL;
-                        }
-                        if (o.limit == SIZE_MAX_VALUE && !o.policy && !o.check_policy) {
-                                log_error("--soft '%s': a percentage needs a --limit", soft_text);
-                                return -EINVAL;
-                        }
-                        o.soft_ppm = ppm;
-                        o.soft = soft_bytes(o.limit, ppm, false, 0);
-                } else {
-                        r = size_parse(soft_text, 0, &o.soft);
-                        if (r < 0)
-                                return size_error("--soft", soft_text, r);
-                }
-                o.soft_set = true;
-                if (o.soft == 0) {
-                        log_error("--soft '%s': must be greater than zero", soft_text);
-                        return -EINVAL;
-                }
-                if (o.soft > o.limit) {
-                        log_error("--soft '%s' (%s) is above --limit (%s)", soft_text,
-                                  size_format(o.soft, a, sizeof a), size_format(o.limit, b, sizeof b));
-                        return -EINVAL;
-                }
-        } else {
-                o.soft = soft_bytes(o.limit, 0, false, 0);
-        }
-        o.argv = optind < argc ? argv + optind : NULL;
-        *ret = o;
+        if (resolve_soft(&c) < 0)
+                return -EINVAL;
+        o->argv = optind < argc ? argv + optind : NULL;
+        *ret = *o;
         return 0;
 }
 
