@@ -15,7 +15,7 @@
 #include "control/ctl.h"
 #include "log.h"
 #include "cgroup/registry.h"
-#include "supervise/report.h"
+#include "supervise/limits.h"
 #include "util.h"
 
 #define EXIT_USAGE 2
@@ -104,25 +104,17 @@ static int find(const char *what, struct found *ret)
 
 /* ---------------------------------------------------------------- output */
 
-static void status_json(const struct ctl_status *s)
+/* The status as JSON on stdout; 0, or 1 (memrunctl's exit status) when it cannot be written. */
+static int print_json(const struct ctl_status *s)
 {
-        printf("{ \"pid\": %d, \"name\": ", s->pid);
-        report_json_string(stdout, s->name);
-        fputs(", \"command\": ", stdout);
-        report_json_string(stdout, s->command);
-        fputs(", \"cgroup\": ", stdout);
-        report_json_string(stdout, s->cgroup);
-        printf(", \"mode\": \"%s\", \"limit\": ", s->mode);
-        report_json_u64(stdout, s->limit);
-        fputs(", \"soft\": ", stdout);
-        report_json_u64(stdout, s->soft);
-        printf(", \"usage\": %" PRIu64 ", \"peak\": %" PRIu64 ", \"level\": \"%s\", \"clients\": %u, "
-               "\"asks\": %" PRIu64 ", \"asked\": %" PRIu64 ", \"freed\": %" PRIu64 ", "
-               "\"events\": { \"high\": %" PRIu64 ", \"max\": %" PRIu64 ", \"oom\": %" PRIu64 ", \"oom_kill\": %" PRIu64
-               " }, \"uptime_s\": %.3f, \"limit_changes\": %" PRIu64 ", \"control\": { \"refused\": %" PRIu64
-               ", \"malformed\": %" PRIu64 " } }",
-               s->usage, s->peak, s->level, s->clients, s->asks, s->asked, s->freed, s->ev_high, s->ev_max, s->ev_oom,
-               s->ev_oom_kill, s->uptime_s, s->limit_changes, s->ctl_refused, s->ctl_malformed);
+        static char json[CTL_JSON_MAX];
+        int r = ctl_status_json(s, json, sizeof json);
+        if (r < 0) {
+                log_error_errno(r, "memrun %d: its status as JSON: %m", s->pid);
+                return 1;
+        }
+        fputs(json, stdout);
+        return 0;
 }
 
 static int cmd_ls(int argc, char **argv)
@@ -138,7 +130,8 @@ static int cmd_ls(int argc, char **argv)
                 fputs("[", stdout);
                 for (int i = 0; i < n; i++) {
                         fputs(i ? ",\n  " : "\n  ", stdout);
-                        status_json(&all[i].st);
+                        if (print_json(&all[i].st) != 0)
+                                return 1;
                 }
                 fputs(n ? "\n]\n" : "]\n", stdout);
                 return 0;
@@ -164,7 +157,8 @@ static int cmd_status(int argc, char **argv)
                 return 1;
         const struct ctl_status *s = &f.st;
         if (argc == 3 && strcmp(argv[2], "--json") == 0) {
-                status_json(s);
+                if (print_json(s) != 0)
+                        return 1;
                 putchar('\n');
                 return 0;
         }
@@ -234,16 +228,13 @@ static int cmd_set(int argc, char **argv)
                 snprintf(req + strlen(req), sizeof req - strlen(req), " soft=%" PRIu64, soft);
         } else if (limit_text && limit != UINT64_MAX) {
                 /* a new limit alone keeps the soft limit's share of it */
-                uint64_t share = f.st.limit && f.st.limit != UINT64_MAX && f.st.soft != UINT64_MAX
-                                         ? (uint64_t)((unsigned __int128)f.st.soft * 1000000 / f.st.limit)
-                                         : 900000;
-                soft = (uint64_t)((unsigned __int128)limit * share / 1000000);
+                soft = limits_soft_keep_share(f.st.soft, f.st.limit, limit);
                 snprintf(req + strlen(req), sizeof req - strlen(req), " soft=%" PRIu64, soft);
         }
         char reply[CTL_REPLY_MAX];
         int r = ctl_request(f.pid, req, reply, sizeof reply);
         if (r < 0) {
-                log_error("memrun %d: %s", (int)f.pid, strerror(-r));
+                log_error_errno(r, "memrun %d: %m", (int)f.pid);
                 return 1;
         }
         reply[strcspn(reply, "\n")] = '\0';
@@ -257,6 +248,18 @@ static int cmd_set(int argc, char **argv)
 }
 
 /* ---------------------------------------------------------------- probe */
+
+/* What probe was asked, and its runs so far. */
+struct probe {
+        uint64_t lo, hi;           /* bytes; hi 0: from the peak of an unlimited run */
+        uint32_t precision;        /* ppm: done when lo and hi are this close */
+        bool json;
+        char *opts[64];            /* memrun's options, for every run */
+        int n_opts;
+        char **cmd;
+        char report[sizeof "/tmp/memrunctl-probe-XXXXXX"];
+        unsigned runs;
+};
 
 struct probe_run {
         uint64_t limit, peak;
@@ -291,31 +294,30 @@ static void log_run(unsigned n, const struct probe_run *r)
                  r->oom ? ", OOM-killed" : "", size_format(r->peak, pk, sizeof pk));
 }
 
-/* One run: memrun -q --report TMP [opts] --limit L -- CMD, counted in *runs and logged. */
-static int probe_once(char **opts, int n_opts, char **cmd, uint64_t limit, const char *report, unsigned *runs,
-                      struct probe_run *ret)
+/* One run: memrun -q --report TMP [opts] --limit L -- CMD, counted in p->runs and logged. */
+static int probe_once(struct probe *p, uint64_t limit, struct probe_run *ret)
 {
         char lim[32];
         u64_or_max(limit, lim, sizeof lim);
         char *argv[256];
         int k = 0, n_cmd = 0;
-        while (cmd[n_cmd])
+        while (p->cmd[n_cmd])
                 n_cmd++;
-        if (n_opts + n_cmd + 8 > 255)
+        if (p->n_opts + n_cmd + 8 > 255)
                 return -E2BIG;
         argv[k++] = memrun_path;
         argv[k++] = (char *)"-q";
         argv[k++] = (char *)"--report";
-        argv[k++] = (char *)report;
-        for (int i = 0; i < n_opts; i++)
-                argv[k++] = opts[i];
+        argv[k++] = p->report;
+        for (int i = 0; i < p->n_opts; i++)
+                argv[k++] = p->opts[i];
         argv[k++] = (char *)"--limit";
         argv[k++] = lim;
         argv[k++] = (char *)"--";
-        for (int i = 0; cmd[i]; i++)
-                argv[k++] = cmd[i];
+        for (int i = 0; p->cmd[i]; i++)
+                argv[k++] = p->cmd[i];
         argv[k] = NULL;
-        (void)unlink(report); /* a run that writes no report must not read the last one's */
+        (void)unlink(p->report); /* a run that writes no report must not read the last one's */
         pid_t pid = fork();
         if (pid < 0)
                 return -errno;
@@ -335,7 +337,7 @@ static int probe_once(char **opts, int n_opts, char **cmd, uint64_t limit, const
                 log_error("probe: memrun refused the run (exit 125; its message is above)");
                 return -EINVAL;
         }
-        FILE *f = fopen(report, "re");
+        FILE *f = fopen(p->report, "re");
         if (!f) {
                 log_error("probe: the run at --limit %s left no report (exit %d)", lim, ret->exit_code);
                 return -ENOENT;
@@ -344,12 +346,12 @@ static int probe_once(char **opts, int n_opts, char **cmd, uint64_t limit, const
         size_t n = fread(buf, 1, sizeof buf - 1, f);
         fclose(f);
         buf[n] = '\0';
-        const char *p = strstr(buf, "\"peak\": ");
-        if (p)
-                ret->peak = strtoull(p + 8, NULL, 10);
-        p = strstr(buf, "\"oom_kill\": ");
-        ret->oom = p && strtoull(p + 12, NULL, 10) > 0;
-        log_run(++*runs, ret);
+        const char *at = strstr(buf, "\"peak\": ");
+        if (at)
+                ret->peak = strtoull(at + 8, NULL, 10);
+        at = strstr(buf, "\"oom_kill\": ");
+        ret->oom = at && strtoull(at + 12, NULL, 10) > 0;
+        log_run(++p->runs, ret);
         return 0;
 }
 
@@ -363,30 +365,28 @@ static uint64_t page_round(uint64_t v)
         return (v + 4095) / 4096 * 4096;
 }
 
-static int cmd_probe(int argc, char **argv)
+/* probe's arguments into *ret: 0, or EXIT_USAGE (said why). */
+static int probe_parse(int argc, char **argv, struct probe *ret)
 {
-        uint64_t lo = 1 << 20, hi = 0;
-        uint32_t precision = 50000; /* ppm: 5% */
-        bool json = false;
-        char *opts[64];
-        int n_opts = 0, i = 1;
+        struct probe p = { .lo = 1 << 20, .precision = 50000 /* ppm: 5% */ };
+        int i = 1;
         for (; i < argc && strcmp(argv[i], "--") != 0; i++) {
                 int r = 0;
                 if (strcmp(argv[i], "--lo") == 0 && i + 1 < argc)
-                        r = size_parse(argv[++i], 0, &lo);
+                        r = size_parse(argv[++i], 0, &p.lo);
                 else if (strcmp(argv[i], "--hi") == 0 && i + 1 < argc)
-                        r = size_parse(argv[++i], 0, &hi);
+                        r = size_parse(argv[++i], 0, &p.hi);
                 else if (strcmp(argv[i], "--precision") == 0 && i + 1 < argc) {
-                        r = pct_parse(argv[++i], &precision);
-                        if (r == 0 && (precision == 0 || precision > 500000))
+                        r = pct_parse(argv[++i], &p.precision);
+                        if (r == 0 && (p.precision == 0 || p.precision > 500000))
                                 r = -ERANGE;
                 } else if (strcmp(argv[i], "--json") == 0)
-                        json = true;
+                        p.json = true;
                 else if (strcmp(argv[i], "--limit") == 0 || strcmp(argv[i], "-l") == 0 || strcmp(argv[i], "--report") == 0) {
                         log_error("probe: %s is probe's to choose", argv[i]);
                         return EXIT_USAGE;
-                } else if (n_opts < 60)
-                        opts[n_opts++] = argv[i];
+                } else if (p.n_opts < 60)
+                        p.opts[p.n_opts++] = argv[i];
                 else {
                         log_error("probe: too many memrun options");
                         return EXIT_USAGE;
@@ -402,83 +402,114 @@ static int cmd_probe(int argc, char **argv)
                 usage(stderr);
                 return EXIT_USAGE;
         }
-        char **cmd = argv + i + 1;
-        find_memrun();
-        char report[] = "/tmp/memrunctl-probe-XXXXXX";
-        int tfd = mkstemp(report);
-        if (tfd < 0) {
-                log_error("mkstemp: %m");
-                return 1;
-        }
-        close(tfd);
-        struct probe_run r, best = { .limit = 0 };
-        unsigned runs = 0;
-        int rc = 0;
-        /* First, unlimited (or at --hi): it must pass there, or memory is not what it lacks. */
-        uint64_t first = hi ? hi : UINT64_MAX;
-        if (probe_once(opts, n_opts, cmd, first, report, &runs, &r) < 0) {
+        p.cmd = argv + i + 1;
+        *ret = p;
+        return 0;
+}
+
+/* The first run, unlimited (or at --hi): it must pass there, or memory is not what the command
+ * lacks. Without --hi, hi becomes a guess from its peak. 0, or memrunctl's exit status. */
+static int probe_first(struct probe *p, struct probe_run *best)
+{
+        struct probe_run r;
+        if (probe_once(p, p->hi ? p->hi : UINT64_MAX, &r) < 0) {
                 log_error("probe: could not run memrun (%s)", memrun_path);
-                rc = 1;
-                goto out;
+                return 1;
         }
         if (!passed(&r)) {
                 if (r.oom)
-                        log_error("probe: %s is OOM-killed even at --hi: raise --hi", cmd[0]);
+                        log_error("probe: %s is OOM-killed even at --hi: raise --hi", p->cmd[0]);
                 else
                         log_error("probe: %s fails for another reason than memory: exit %d at --limit %s with no OOM "
-                                  "kill", cmd[0], r.exit_code, hi ? "--hi" : "max");
-                rc = 3;
-                goto out;
+                                  "kill", p->cmd[0], r.exit_code, p->hi ? "--hi" : "max");
+                return 3;
         }
-        best = r;
-        if (!hi)
-                hi = page_round(r.peak + r.peak / 4 + (1 << 20));
-        /* make sure hi passes (the peak of an unlimited run may not be enough under a limit); a
-         * command that passes unlimited passes at some finite limit, but do not double forever */
-        for (int doubling = 0; first == UINT64_MAX; doubling++) {
-                if (doubling >= 20 || hi > (UINT64_C(1) << 50)) {
-                        log_error("probe: %s passes without a limit but at no limit up to %" PRIu64 " bytes", cmd[0], hi);
-                        rc = 1;
-                        goto out;
+        *best = r;
+        if (!p->hi)
+                p->hi = page_round(r.peak + r.peak / 4 + (1 << 20));
+        return 0;
+}
+
+/* Make sure the guessed hi passes (the peak of an unlimited run may not be enough under a limit); a
+ * command that passes unlimited passes at some finite limit, but do not double forever. 0, or
+ * memrunctl's exit status. */
+static int probe_double(struct probe *p, struct probe_run *best)
+{
+        for (int doubling = 0;; doubling++) {
+                if (doubling >= 20 || p->hi > (UINT64_C(1) << 50)) {
+                        log_error("probe: %s passes without a limit but at no limit up to %" PRIu64 " bytes", p->cmd[0],
+                                  p->hi);
+                        return 1;
                 }
-                if (probe_once(opts, n_opts, cmd, hi, report, &runs, &r) < 0) {
-                        rc = 1;
-                        goto out;
-                }
+                struct probe_run r;
+                if (probe_once(p, p->hi, &r) < 0)
+                        return 1;
                 if (passed(&r)) {
-                        best = r;
-                        break;
+                        *best = r;
+                        return 0;
                 }
-                lo = hi;
-                hi *= 2;
+                p->lo = p->hi;
+                p->hi *= 2;
         }
-        if (lo >= hi)
-                lo = hi / 2;
-        /* bisect: hi passes, lo is not known to */
-        while (hi - lo > (uint64_t)((unsigned __int128)hi * precision / 1000000) && hi - lo > 4096) {
-                uint64_t mid = page_round(lo + (hi - lo) / 2);
-                if (mid >= hi)
+}
+
+/* Bisect: hi passes, lo is not known to. 0, or memrunctl's exit status. */
+static int probe_bisect(struct probe *p, struct probe_run *best)
+{
+        if (p->lo >= p->hi)
+                p->lo = p->hi / 2;
+        while (p->hi - p->lo > size_share(p->hi, p->precision) && p->hi - p->lo > 4096) {
+                uint64_t mid = page_round(p->lo + (p->hi - p->lo) / 2);
+                if (mid >= p->hi)
                         break;
-                if (probe_once(opts, n_opts, cmd, mid, report, &runs, &r) < 0) {
-                        rc = 1;
-                        goto out;
-                }
+                struct probe_run r;
+                if (probe_once(p, mid, &r) < 0)
+                        return 1;
                 if (passed(&r)) {
-                        hi = mid;
-                        best = r;
+                        p->hi = mid;
+                        *best = r;
                 } else
-                        lo = mid;
+                        p->lo = mid;
         }
+        return 0;
+}
+
+static void probe_print(const struct probe *p, const struct probe_run *best)
+{
         char a[32], b[32];
-        if (json)
+        if (p->json)
                 printf("{ \"budget\": %" PRIu64 ", \"peak\": %" PRIu64 ", \"runs\": %u, \"precision_pct\": %.4g, "
                        "\"lower_fails\": %" PRIu64 " }\n",
-                       best.limit, best.peak, runs, (double)precision / 1e4, lo);
+                       best->limit, best->peak, p->runs, (double)p->precision / 1e4, p->lo);
         else
-                printf("budget %s (within %.4g%%): peak %s there; %u runs\n", size_format(best.limit, a, sizeof a),
-                       (double)precision / 1e4, size_format(best.peak, b, sizeof b), runs);
-out:
-        unlink(report);
+                printf("budget %s (within %.4g%%): peak %s there; %u runs\n", size_format(best->limit, a, sizeof a),
+                       (double)p->precision / 1e4, size_format(best->peak, b, sizeof b), p->runs);
+}
+
+static int cmd_probe(int argc, char **argv)
+{
+        struct probe p;
+        int rc = probe_parse(argc, argv, &p);
+        if (rc != 0)
+                return rc;
+        find_memrun();
+        snprintf(p.report, sizeof p.report, "/tmp/memrunctl-probe-XXXXXX");
+        int tfd = mkstemp(p.report);
+        if (tfd < 0) {
+                log_error_errno(-errno, "mkstemp: %m");
+                return 1;
+        }
+        close(tfd);
+        struct probe_run best = { .limit = 0 };
+        bool guess_hi = p.hi == 0;
+        rc = probe_first(&p, &best);
+        if (rc == 0 && guess_hi)
+                rc = probe_double(&p, &best);
+        if (rc == 0)
+                rc = probe_bisect(&p, &best);
+        if (rc == 0)
+                probe_print(&p, &best);
+        unlink(p.report);
         return rc;
 }
 

@@ -169,3 +169,58 @@ void base64_encode(const void *data, size_t len, char *out)
         }
         *out = '\0';
 }
+
+/* Length of the valid UTF-8 sequence at s, or 0 (overlong, surrogate, past U+10FFFF, cut short). */
+static size_t utf8_len(const unsigned char *s)
+{
+        if (s[0] < 0x80)
+                return 1;
+        size_t n;
+        uint32_t cp;
+        if ((s[0] & 0xe0) == 0xc0) {
+                n = 2;
+                cp = s[0] & 0x1fu;
+        } else if ((s[0] & 0xf0) == 0xe0) {
+                n = 3;
+                cp = s[0] & 0x0fu;
+        } else if ((s[0] & 0xf8) == 0xf0) {
+                n = 4;
+                cp = s[0] & 0x07u;
+        } else {
+                return 0;
+        }
+        for (size_t i = 1; i < n; i++) {
+                if ((s[i] & 0xc0) != 0x80)
+                        return 0;
+                cp = (cp << 6) | (s[i] & 0x3fu);
+        }
+        static const uint32_t min[5] = { 0, 0, 0x80, 0x800, 0x10000 };
+        if (cp < min[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+                return 0;
+        return n;
+}
+
+size_t json_piece(const unsigned char *s, char *buf, const char **ret, size_t *ret_len)
+{
+        static const char *const esc[128] = { ['"'] = "\\\"", ['\\'] = "\\\\", ['\n'] = "\\n", ['\r'] = "\\r",
+                                              ['\t'] = "\\t", ['\b'] = "\\b", ['\f'] = "\\f" };
+        size_t n = utf8_len(s);
+        if (n == 0) {
+                *ret = "\\ufffd";
+                *ret_len = 6;
+                return 1;
+        }
+        *ret = (const char *)s;
+        *ret_len = n;
+        if (n > 1)
+                return n;
+        if (*s < 128 && esc[*s]) {
+                *ret = esc[*s];
+                *ret_len = 2;
+        } else if (*s < 0x20 || *s == 0x7f) {
+                snprintf(buf, 8, "\\u%04x", *s);
+                *ret = buf;
+                *ret_len = 6;
+        }
+        return 1;
+}

@@ -38,6 +38,12 @@ int keyed_u64(const char *buf, const char *key, uint64_t *ret);
 /* Base64 (RFC 4648, padded) of len bytes into out (size >= 4 * ceil(len / 3) + 1). */
 void base64_encode(const void *data, size_t len, char *out);
 
+/* One piece of a JSON string literal for the bytes at s (not at its NUL): what to write (*ret,
+ * *ret_len; buf, at least 8 bytes, may hold it) and how many bytes of s it stands for. Valid UTF-8
+ * goes as it is, invalid bytes become U+FFFD, quotes, backslashes and control bytes are escaped. The
+ * one escaper: the report and the control protocol's JSON both use it. */
+size_t json_piece(const unsigned char *s, char *buf, const char **ret, size_t *ret_len);
+
 /* A cgroup value as the kernel writes it: decimal, or "max" for UINT64_MAX. Returns buf. */
 const char *u64_or_max(uint64_t v, char *buf, size_t size);
 

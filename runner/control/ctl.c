@@ -1,9 +1,10 @@
-/* ctl: the control socket, the status it serves, and the Prometheus exposition of it. */
+/* ctl: the control socket, the status it serves, and the status's forms (text, JSON, Prometheus). */
 #include "control/ctl.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,121 +16,353 @@
 #include "log.h"
 #include "util.h"
 
-/* ---------------------------------------------------------------- status text */
+/* ---------------------------------------------------------------- the status's fields */
 
-#define APPEND(...)                                                                                                   \
-        do {                                                                                                          \
-                int w_ = snprintf(buf + o, o < size ? size - o : 0, __VA_ARGS__);                                     \
-                if (w_ < 0 || (size_t)w_ >= (o < size ? size - o : 0))                                                \
-                        return -ENOBUFS;                                                                              \
-                o += (size_t)w_;                                                                                      \
-        } while (0)
+/* How a field is stored, and what each form does with it. */
+enum ctl_type {
+        CTL_PID,        /* int, 1..INT32_MAX */
+        CTL_UNSIGNED,   /* unsigned, up to UINT32_MAX */
+        CTL_U64,        /* read back as decimal or "max", like a cgroup value */
+        CTL_U64_MAX,    /* a limit: UINT64_MAX is "max" in the text form, null in JSON, +Inf in Prometheus */
+        CTL_DOUBLE,     /* seconds, to the millisecond */
+        CTL_TEXT,       /* the user's (name, command): one line in the text form, escaped in JSON */
+        CTL_PATH,       /* the cgroup: as is in the text form (sandbox names hold no newline), escaped in JSON */
+        CTL_WORD,       /* a word memrun picks ("v2"): as is in every form */
+        CTL_LEVEL,      /* the pressure level: a word, and its number in Prometheus */
+        _CTL_TYPE_MAX,
+};
 
-/* One line's worth of untrusted text: no newline, no '=' trouble (values may hold '='). */
-static void one_line(char *dst, size_t size, const char *src)
+struct ctl_field {
+        const char *key;              /* in the text form */
+        enum ctl_type type;
+        size_t off, size;             /* in struct ctl_status */
+        const char *json_in, *json;   /* the JSON object it sits in (NULL: the top) and its name; NULL: left out */
+        struct {
+                unsigned rank;        /* its place in the exposition; 0: not exposed */
+                const char *series;   /* after "memrun_" */
+                const char *label;    /* besides sandbox=, or NULL */
+                const char *type, *help; /* on the first sample of a series only */
+        } prom;
+};
+
+#define F(key_, type_, member)                                                                                        \
+        .key = key_, .type = type_, .off = offsetof(struct ctl_status, member),                                      \
+        .size = sizeof(((struct ctl_status *)0)->member)
+#define JSON(in, name) .json_in = in, .json = name
+#define PROM(rank_, series_, label_, type_, help_) .prom = { rank_, series_, label_, type_, help_ }
+
+/* Every field once, in the order of the text form and of the JSON. The exposition has its own order
+ * (rank): ranks 1 to 12 are the names docs/ARCHITECTURE.md "Contracts" promises, the rest came
+ * later; new series take the next rank, so scrapers see the same order. */
+static const struct ctl_field fields[] = {
+        { F("pid", CTL_PID, pid), JSON(NULL, "pid") },
+        { F("name", CTL_TEXT, name), JSON(NULL, "name") },
+        { F("command", CTL_TEXT, command), JSON(NULL, "command") },
+        { F("cgroup", CTL_PATH, cgroup), JSON(NULL, "cgroup") },
+        { F("mode", CTL_WORD, mode), JSON(NULL, "mode") },
+        { F("limit", CTL_U64_MAX, limit), JSON(NULL, "limit"),
+          PROM(3, "limit_bytes", "kind=\"max\"", "gauge",
+               "The limits: kind=max is the hard limit (memory.max), kind=high the soft one.") },
+        { F("soft", CTL_U64_MAX, soft), JSON(NULL, "soft"), PROM(4, "limit_bytes", "kind=\"high\"", NULL, NULL) },
+        { F("usage", CTL_U64, usage), JSON(NULL, "usage"),
+          PROM(1, "usage_bytes", NULL, "gauge", "Memory charged to the sandbox.") },
+        { F("peak", CTL_U64, peak), JSON(NULL, "peak"),
+          PROM(2, "peak_bytes", NULL, "gauge", "The highest usage seen.") },
+        { F("level", CTL_LEVEL, level), JSON(NULL, "level"),
+          PROM(5, "level", NULL, "gauge", "The pressure level: 0 ok, 1 moderate, 2 high, 3 critical.") },
+        { F("clients", CTL_UNSIGNED, clients), JSON(NULL, "clients"),
+          PROM(14, "limiter_clients", NULL, "gauge", "libmemlimit processes attached.") },
+        { F("asks", CTL_U64, asks), JSON(NULL, "asks") },
+        { F("asked", CTL_U64, asked), JSON(NULL, "asked"),
+          PROM(13, "asked_bytes_total", NULL, "counter", "Bytes asked of libmemlimit processes.") },
+        { F("freed", CTL_U64, freed), JSON(NULL, "freed"),
+          PROM(11, "freed_bytes_total", NULL, "counter", "Bytes given back when asked.") },
+        { F("asks_trim", CTL_U64, asks_trim),
+          PROM(7, "asks_total", "action=\"trim\"", "counter",
+               "Processes asked to free memory (reclaim: memory.reclaim writes), per action.") },
+        { F("asks_collect", CTL_U64, asks_collect), PROM(8, "asks_total", "action=\"collect\"", NULL, NULL) },
+        { F("asks_reclaim", CTL_U64, asks_reclaim), PROM(9, "asks_total", "action=\"reclaim\"", NULL, NULL) },
+        { F("asks_shed", CTL_U64, asks_shed), PROM(10, "asks_total", "action=\"shed\"", NULL, NULL) },
+        { F("ev_high", CTL_U64, ev_high), JSON("events", "high"),
+          PROM(12, "throttle_events_total", NULL, "counter",
+               "Times the kernel throttled the sandbox at memory.high.") },
+        { F("ev_max", CTL_U64, ev_max), JSON("events", "max"),
+          PROM(15, "max_events_total", NULL, "counter", "Times usage hit memory.max (v1: memory.failcnt).") },
+        { F("ev_oom", CTL_U64, ev_oom), JSON("events", "oom") },
+        { F("ev_oom_kill", CTL_U64, ev_oom_kill), JSON("events", "oom_kill"),
+          PROM(6, "oom_kills_total", NULL, "counter", "Processes the kernel OOM killer ended in the sandbox.") },
+        { F("uptime_s", CTL_DOUBLE, uptime_s), JSON(NULL, "uptime_s"),
+          PROM(16, "uptime_seconds", NULL, "gauge", "Seconds since the command started.") },
+        { F("limit_changes", CTL_U64, limit_changes), JSON(NULL, "limit_changes"),
+          PROM(17, "limit_changes_total", NULL, "counter", "Limits changed while running (memrunctl set).") },
+        { F("ctl_refused", CTL_U64, ctl_refused), JSON("control", "refused") },
+        { F("ctl_malformed", CTL_U64, ctl_malformed), JSON("control", "malformed") },
+};
+
+#undef F
+#undef JSON
+#undef PROM
+
+static bool is_string(enum ctl_type t)
 {
-        size_t i = 0;
-        for (; src && src[i] && i + 1 < size; i++)
-                dst[i] = src[i] == '\n' || src[i] == '\r' ? ' ' : src[i];
-        dst[i] = '\0';
+        return t == CTL_TEXT || t == CTL_PATH || t == CTL_WORD || t == CTL_LEVEL;
+}
+
+static const void *field_in(const struct ctl_status *s, const struct ctl_field *f)
+{
+        return (const char *)s + f->off;
+}
+
+/* The level's number in the exposition; a word it does not know is 0, ok. */
+static int level_index(const char *level)
+{
+        static const char *const levels[] = { "ok", "moderate", "high", "critical" };
+        for (size_t i = 0; i < ELEMENTSOF(levels); i++)
+                if (strcmp(level, levels[i]) == 0)
+                        return (int)i;
+        return 0;
+}
+
+/* ---------------------------------------------------------------- writing into a caller's buffer */
+
+/* Whatever does not fit, with its NUL, makes the whole -ENOBUFS: a cut status would read as a
+ * smaller one. */
+struct out {
+        char *buf;
+        size_t size, len;
+        bool full;
+};
+
+static void out_write(struct out *w, const char *p, size_t n)
+{
+        if (w->full || n >= w->size - w->len) {
+                w->full = true;
+                return;
+        }
+        memcpy(w->buf + w->len, p, n);
+        w->len += n;
+        w->buf[w->len] = '\0';
+}
+
+static void out_printf(struct out *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void out_printf(struct out *w, const char *fmt, ...)
+{
+        if (w->full)
+                return;
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(w->buf + w->len, w->size - w->len, fmt, ap);
+        va_end(ap);
+        if (n < 0 || (size_t)n >= w->size - w->len)
+                w->full = true;
+        else
+                w->len += (size_t)n;
+}
+
+static int out_end(const struct out *w)
+{
+        return w->full ? -ENOBUFS : (int)w->len;
+}
+
+/* A numeric field; max is how the form spells a limit of UINT64_MAX. */
+static void out_number(struct out *w, const struct ctl_field *f, const struct ctl_status *s, const char *max)
+{
+        const void *p = field_in(s, f);
+        switch (f->type) {
+        case CTL_PID:
+                out_printf(w, "%d", *(const int *)p);
+                break;
+        case CTL_UNSIGNED:
+                out_printf(w, "%u", *(const unsigned *)p);
+                break;
+        case CTL_U64:
+        case CTL_U64_MAX:
+                if (f->type == CTL_U64_MAX && *(const uint64_t *)p == UINT64_MAX)
+                        out_printf(w, "%s", max);
+                else
+                        out_printf(w, "%" PRIu64, *(const uint64_t *)p);
+                break;
+        case CTL_DOUBLE:
+                out_printf(w, "%.3f", *(const double *)p);
+                break;
+        case CTL_LEVEL:
+                out_printf(w, "%d", level_index(p));
+                break;
+        case CTL_TEXT:
+        case CTL_PATH:
+        case CTL_WORD:
+        case _CTL_TYPE_MAX:
+                break;
+        }
+}
+
+/* ---------------------------------------------------------------- the text form */
+
+/* Untrusted text on one line: a newline in a value must not start a key of its own. */
+static void out_one_line(struct out *w, const char *s)
+{
+        while (*s) {
+                size_t n = strcspn(s, "\r\n");
+                out_write(w, s, n);
+                s += n;
+                if (*s) {
+                        out_write(w, " ", 1);
+                        s++;
+                }
+        }
 }
 
 int ctl_status_format(const struct ctl_status *s, char *buf, size_t size)
 {
-        char l[24], so[24], name[256], cmd[256];
-        size_t o = 0;
-        one_line(name, sizeof name, s->name);
-        one_line(cmd, sizeof cmd, s->command);
-        APPEND("pid=%d\nname=%s\ncommand=%s\ncgroup=%s\nmode=%s\n", s->pid, name, cmd, s->cgroup, s->mode);
-        APPEND("limit=%s\nsoft=%s\nusage=%" PRIu64 "\npeak=%" PRIu64 "\nlevel=%s\nclients=%u\n",
-               u64_or_max(s->limit, l, sizeof l), u64_or_max(s->soft, so, sizeof so), s->usage, s->peak, s->level,
-               s->clients);
-        APPEND("asks=%" PRIu64 "\nasked=%" PRIu64 "\nfreed=%" PRIu64 "\n", s->asks, s->asked, s->freed);
-        APPEND("asks_trim=%" PRIu64 "\nasks_collect=%" PRIu64 "\nasks_reclaim=%" PRIu64 "\nasks_shed=%" PRIu64 "\n",
-               s->asks_trim, s->asks_collect, s->asks_reclaim, s->asks_shed);
-        APPEND("ev_high=%" PRIu64 "\nev_max=%" PRIu64 "\nev_oom=%" PRIu64 "\nev_oom_kill=%" PRIu64 "\n", s->ev_high,
-               s->ev_max, s->ev_oom, s->ev_oom_kill);
-        APPEND("uptime_s=%.3f\nlimit_changes=%" PRIu64 "\nctl_refused=%" PRIu64 "\nctl_malformed=%" PRIu64 "\n",
-               s->uptime_s, s->limit_changes, s->ctl_refused, s->ctl_malformed);
-        return (int)o;
+        struct out w = { buf, size, 0, false };
+        for (size_t i = 0; i < ELEMENTSOF(fields); i++) {
+                const struct ctl_field *f = &fields[i];
+                out_printf(&w, "%s=", f->key);
+                if (f->type == CTL_TEXT)
+                        out_one_line(&w, field_in(s, f));
+                else if (is_string(f->type))
+                        out_printf(&w, "%s", (const char *)field_in(s, f));
+                else
+                        out_number(&w, f, s, "max");
+                out_write(&w, "\n", 1);
+        }
+        return out_end(&w);
+}
+
+static const struct ctl_field *field_by_key(const char *key)
+{
+        for (size_t i = 0; i < ELEMENTSOF(fields); i++)
+                if (strcmp(key, fields[i].key) == 0)
+                        return &fields[i];
+        return NULL;
+}
+
+/* val into its field of s: 0, or -EINVAL when it is not one. */
+static int parse_field(const struct ctl_field *f, const char *val, struct ctl_status *s)
+{
+        void *p = (char *)s + f->off;
+        uint64_t v;
+        char *end;
+        switch (f->type) {
+        case CTL_PID:
+                if (parse_u64(val, &v) < 0 || v == 0 || v > INT32_MAX)
+                        return -EINVAL;
+                *(int *)p = (int)v;
+                return 0;
+        case CTL_UNSIGNED:
+                if (parse_u64(val, &v) < 0 || v > UINT32_MAX)
+                        return -EINVAL;
+                *(unsigned *)p = (unsigned)v;
+                return 0;
+        case CTL_U64:
+        case CTL_U64_MAX:
+                return parse_cg_value(val, p) < 0 ? -EINVAL : 0;
+        case CTL_DOUBLE:
+                *(double *)p = strtod(val, &end);
+                return end == val || *end ? -EINVAL : 0;
+        case CTL_TEXT:
+        case CTL_PATH:
+        case CTL_WORD:
+        case CTL_LEVEL:
+                snprintf(p, f->size, "%s", val);
+                return 0;
+        case _CTL_TYPE_MAX:
+                break;
+        }
+        return -EINVAL;
+}
+
+/* One "key=value" line (not its newline) into key and val: 0, or -EINVAL when it is not one. */
+static int split_line(const char *line, size_t len, char *key, size_t key_size, char *val, size_t val_size)
+{
+        const char *eq = memchr(line, '=', len);
+        if (!eq || eq == line || (size_t)(eq - line) >= key_size || len - (size_t)(eq - line) > val_size)
+                return -EINVAL;
+        memcpy(key, line, (size_t)(eq - line));
+        key[eq - line] = '\0';
+        size_t vl = len - (size_t)(eq - line) - 1;
+        memcpy(val, eq + 1, vl);
+        val[vl] = '\0';
+        return 0;
 }
 
 int ctl_status_parse(const char *text, struct ctl_status *ret)
 {
         struct ctl_status s = { .pid = 0 };
-        static const struct {
-                const char *key;
-                size_t off;
-        } u64s[] = {
-                { "limit", offsetof(struct ctl_status, limit) },     { "soft", offsetof(struct ctl_status, soft) },
-                { "usage", offsetof(struct ctl_status, usage) },     { "peak", offsetof(struct ctl_status, peak) },
-                { "asks", offsetof(struct ctl_status, asks) },       { "asked", offsetof(struct ctl_status, asked) },
-                { "freed", offsetof(struct ctl_status, freed) },     { "ev_high", offsetof(struct ctl_status, ev_high) },
-                { "asks_trim", offsetof(struct ctl_status, asks_trim) },
-                { "asks_collect", offsetof(struct ctl_status, asks_collect) },
-                { "asks_reclaim", offsetof(struct ctl_status, asks_reclaim) },
-                { "asks_shed", offsetof(struct ctl_status, asks_shed) },
-                { "ev_max", offsetof(struct ctl_status, ev_max) },   { "ev_oom", offsetof(struct ctl_status, ev_oom) },
-                { "ev_oom_kill", offsetof(struct ctl_status, ev_oom_kill) },
-                { "limit_changes", offsetof(struct ctl_status, limit_changes) },
-                { "ctl_refused", offsetof(struct ctl_status, ctl_refused) },
-                { "ctl_malformed", offsetof(struct ctl_status, ctl_malformed) },
-        };
-        static const struct {
-                const char *key;
-                size_t off, size;
-        } strs[] = {
-                { "name", offsetof(struct ctl_status, name), sizeof s.name },
-                { "command", offsetof(struct ctl_status, command), sizeof s.command },
-                { "cgroup", offsetof(struct ctl_status, cgroup), sizeof s.cgroup },
-                { "mode", offsetof(struct ctl_status, mode), sizeof s.mode },
-                { "level", offsetof(struct ctl_status, level), sizeof s.level },
-        };
         for (const char *line = text; line && *line;) {
                 const char *eol = strchr(line, '\n');
                 size_t len = eol ? (size_t)(eol - line) : strlen(line);
-                const char *eq = memchr(line, '=', len);
                 char key[32], val[PATH_MAX];
-                if (!eq || eq == line || (size_t)(eq - line) >= sizeof key || len - (size_t)(eq - line) > sizeof val)
+                if (split_line(line, len, key, sizeof key, val, sizeof val) < 0)
                         return -EINVAL;
-                memcpy(key, line, (size_t)(eq - line));
-                key[eq - line] = '\0';
-                size_t vl = len - (size_t)(eq - line) - 1;
-                memcpy(val, eq + 1, vl);
-                val[vl] = '\0';
-                bool known = false;
-                for (size_t i = 0; i < ELEMENTSOF(u64s) && !known; i++)
-                        if (strcmp(key, u64s[i].key) == 0) {
-                                if (parse_cg_value(val, (uint64_t *)((char *)&s + u64s[i].off)) < 0)
-                                        return -EINVAL;
-                                known = true;
-                        }
-                for (size_t i = 0; i < ELEMENTSOF(strs) && !known; i++)
-                        if (strcmp(key, strs[i].key) == 0) {
-                                snprintf((char *)&s + strs[i].off, strs[i].size, "%s", val);
-                                known = true;
-                        }
-                if (!known && strcmp(key, "pid") == 0) {
-                        uint64_t v;
-                        if (parse_u64(val, &v) < 0 || v == 0 || v > INT32_MAX)
-                                return -EINVAL;
-                        s.pid = (int)v;
-                } else if (!known && strcmp(key, "clients") == 0) {
-                        uint64_t v;
-                        if (parse_u64(val, &v) < 0 || v > UINT32_MAX)
-                                return -EINVAL;
-                        s.clients = (unsigned)v;
-                } else if (!known && strcmp(key, "uptime_s") == 0) {
-                        char *end;
-                        s.uptime_s = strtod(val, &end);
-                        if (end == val || *end)
-                                return -EINVAL;
-                }
+                const struct ctl_field *f = field_by_key(key);
+                if (f && parse_field(f, val, &s) < 0)
+                        return -EINVAL;
                 line = eol ? eol + 1 : NULL;
         }
         *ret = s;
         return 0;
 }
+
+/* ---------------------------------------------------------------- JSON */
+
+/* A JSON string literal of arbitrary bytes, through the one escaper (json_piece, util.c). */
+static void out_json_string(struct out *w, const char *str)
+{
+        const unsigned char *s = (const unsigned char *)str;
+        char buf[8];
+        const char *piece;
+        size_t len;
+        out_write(w, "\"", 1);
+        while (*s) {
+                s += json_piece(s, buf, &piece, &len);
+                out_write(w, piece, len);
+        }
+        out_write(w, "\"", 1);
+}
+
+static bool same_object(const char *a, const char *b)
+{
+        return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+int ctl_status_json(const struct ctl_status *s, char *buf, size_t size)
+{
+        struct out w = { buf, size, 0, false };
+        const char *in = NULL; /* the object open now; NULL: the top */
+        bool first = true;     /* nothing written in it yet */
+        out_write(&w, "{ ", 2);
+        for (size_t i = 0; i < ELEMENTSOF(fields); i++) {
+                const struct ctl_field *f = &fields[i];
+                if (!f->json)
+                        continue;
+                if (!same_object(in, f->json_in)) {
+                        if (in) {
+                                out_write(&w, " }", 2);
+                                first = false;
+                        }
+                        in = f->json_in;
+                        if (in) {
+                                out_printf(&w, "%s\"%s\": { ", first ? "" : ", ", in);
+                                first = true;
+                        }
+                }
+                out_printf(&w, "%s\"%s\": ", first ? "" : ", ", f->json);
+                first = false;
+                if (f->type == CTL_TEXT || f->type == CTL_PATH)
+                        out_json_string(&w, field_in(s, f));
+                else if (is_string(f->type))
+                        out_printf(&w, "\"%s\"", (const char *)field_in(s, f));
+                else
+                        out_number(&w, f, s, "null");
+        }
+        if (in)
+                out_write(&w, " }", 2);
+        out_write(&w, " }", 2);
+        return out_end(&w);
+}
+
+/* ---------------------------------------------------------------- Prometheus */
 
 /* A Prometheus label value: \ " and newline escaped. */
 static void label(char *dst, size_t size, const char *src)
@@ -148,63 +381,33 @@ static void label(char *dst, size_t size, const char *src)
         dst[o] = '\0';
 }
 
-static const char *prom_u64(uint64_t v, char *b, size_t n)
+static const struct ctl_field *field_by_rank(unsigned rank)
 {
-        if (v == UINT64_MAX)
-                snprintf(b, n, "+Inf");
-        else
-                snprintf(b, n, "%" PRIu64, v);
-        return b;
+        for (size_t i = 0; i < ELEMENTSOF(fields); i++)
+                if (fields[i].prom.rank == rank)
+                        return &fields[i];
+        return NULL;
 }
 
 int ctl_status_prometheus(const struct ctl_status *s, char *buf, size_t size)
 {
-        static const char *const levels[] = { "ok", "moderate", "high", "critical" };
-        char sb[600], a[32], h[32];
-        size_t o = 0;
-        int lv = 0;
+        struct out w = { buf, size, 0, false };
+        char sb[600];
         label(sb, sizeof sb, s->name);
-        for (size_t i = 0; i < ELEMENTSOF(levels); i++)
-                if (strcmp(s->level, levels[i]) == 0)
-                        lv = (int)i;
-#define HEAD(name, type, help) APPEND("# HELP memrun_" name " " help "\n# TYPE memrun_" name " " type "\n")
-#define ONE(name, fmt, ...) APPEND("memrun_" name "{sandbox=\"%s\"} " fmt "\n", sb, __VA_ARGS__)
-        /* the names of docs/ARCHITECTURE.md "Contracts" (they only ever grow) */
-        HEAD("usage_bytes", "gauge", "Memory charged to the sandbox.");
-        ONE("usage_bytes", "%" PRIu64, s->usage);
-        HEAD("peak_bytes", "gauge", "The highest usage seen.");
-        ONE("peak_bytes", "%" PRIu64, s->peak);
-        HEAD("limit_bytes", "gauge", "The limits: kind=max is the hard limit (memory.max), kind=high the soft one.");
-        APPEND("memrun_limit_bytes{sandbox=\"%s\",kind=\"max\"} %s\n", sb, prom_u64(s->limit, a, sizeof a));
-        APPEND("memrun_limit_bytes{sandbox=\"%s\",kind=\"high\"} %s\n", sb, prom_u64(s->soft, h, sizeof h));
-        HEAD("level", "gauge", "The pressure level: 0 ok, 1 moderate, 2 high, 3 critical.");
-        ONE("level", "%d", lv);
-        HEAD("oom_kills_total", "counter", "Processes the kernel OOM killer ended in the sandbox.");
-        ONE("oom_kills_total", "%" PRIu64, s->ev_oom_kill);
-        HEAD("asks_total", "counter", "Processes asked to free memory (reclaim: memory.reclaim writes), per action.");
-        APPEND("memrun_asks_total{sandbox=\"%s\",action=\"trim\"} %" PRIu64 "\n", sb, s->asks_trim);
-        APPEND("memrun_asks_total{sandbox=\"%s\",action=\"collect\"} %" PRIu64 "\n", sb, s->asks_collect);
-        APPEND("memrun_asks_total{sandbox=\"%s\",action=\"reclaim\"} %" PRIu64 "\n", sb, s->asks_reclaim);
-        APPEND("memrun_asks_total{sandbox=\"%s\",action=\"shed\"} %" PRIu64 "\n", sb, s->asks_shed);
-        HEAD("freed_bytes_total", "counter", "Bytes given back when asked.");
-        ONE("freed_bytes_total", "%" PRIu64, s->freed);
-        HEAD("throttle_events_total", "counter", "Times the kernel throttled the sandbox at memory.high.");
-        ONE("throttle_events_total", "%" PRIu64, s->ev_high);
-        /* more than the contract names */
-        HEAD("asked_bytes_total", "counter", "Bytes asked of libmemlimit processes.");
-        ONE("asked_bytes_total", "%" PRIu64, s->asked);
-        HEAD("limiter_clients", "gauge", "libmemlimit processes attached.");
-        ONE("limiter_clients", "%u", s->clients);
-        HEAD("max_events_total", "counter", "Times usage hit memory.max (v1: memory.failcnt).");
-        ONE("max_events_total", "%" PRIu64, s->ev_max);
-        HEAD("uptime_seconds", "gauge", "Seconds since the command started.");
-        ONE("uptime_seconds", "%.3f", s->uptime_s);
-        HEAD("limit_changes_total", "counter", "Limits changed while running (memrunctl set).");
-        ONE("limit_changes_total", "%" PRIu64, s->limit_changes);
-#undef HEAD
-#undef ONE
-        return (int)o;
+        const struct ctl_field *f;
+        for (unsigned rank = 1; (f = field_by_rank(rank)); rank++) {
+                if (f->prom.help)
+                        out_printf(&w, "# HELP memrun_%s %s\n# TYPE memrun_%s %s\n", f->prom.series, f->prom.help,
+                                   f->prom.series, f->prom.type);
+                out_printf(&w, "memrun_%s{sandbox=\"%s\"%s%s} ", f->prom.series, sb, f->prom.label ? "," : "",
+                           f->prom.label ? f->prom.label : "");
+                out_number(&w, f, s, "+Inf");
+                out_write(&w, "\n", 1);
+        }
+        return out_end(&w);
 }
+
+/* ---------------------------------------------------------------- requests */
 
 int ctl_parse_set(const char *req, uint64_t *limit, bool *has_limit, uint64_t *soft, bool *has_soft)
 {

@@ -4,7 +4,8 @@
  * that is not one of the few below, is answered with an error and counted.
  *   status                        -> "key=value" lines (struct ctl_status)
  *   set limit=BYTES soft=BYTES    -> "ok" or "error: REASON" (either key may be left out)
- * The status also feeds --metrics (Prometheus text exposition). Formatting and parsing are pure. */
+ * The status also feeds --metrics (Prometheus text exposition) and memrunctl's --json. One table in
+ * ctl.c lists its fields once for every form; formatting and parsing are pure. */
 #pragma once
 #include <limits.h>
 #include <stdbool.h>
@@ -15,6 +16,8 @@
 #define CTL_REQUEST_MAX 512
 #define CTL_LIMIT_MIN (1u << 20) /* memrunctl set refuses limits below 1 MiB */
 #define CTL_REPLY_MAX 4096
+/* Room for any status as JSON: every byte of its strings escaped to six ("\u0001"), and the rest. */
+#define CTL_JSON_MAX 32768
 
 struct ctl_status {
         int pid;                   /* memrun's */
@@ -37,6 +40,9 @@ int ctl_status_format(const struct ctl_status *s, char *buf, size_t size);
 int ctl_status_parse(const char *text, struct ctl_status *ret);
 /* Pure: Prometheus text exposition (version 0.0.4) of one sandbox; length or -ENOBUFS. */
 int ctl_status_prometheus(const struct ctl_status *s, char *buf, size_t size);
+/* Pure: one JSON object on one line (memrunctl status --json, ls --json); length or -ENOBUFS.
+ * A limit of max is null. */
+int ctl_status_json(const struct ctl_status *s, char *buf, size_t size);
 /* Pure: a "set ..." request: the limits it names (UINT64_MAX unchanged... see *ret_has_*). */
 int ctl_parse_set(const char *req, uint64_t *limit, bool *has_limit, uint64_t *soft, bool *has_soft);
 

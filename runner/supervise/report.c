@@ -10,67 +10,16 @@
 
 #include "config/size.h"
 
-/* Length of the valid UTF-8 sequence at s, or 0. */
-static size_t utf8_len(const unsigned char *s)
-{
-        if (s[0] < 0x80)
-                return 1;
-        size_t n;
-        uint32_t cp;
-        if ((s[0] & 0xe0) == 0xc0) {
-                n = 2;
-                cp = s[0] & 0x1fu;
-        } else if ((s[0] & 0xf0) == 0xe0) {
-                n = 3;
-                cp = s[0] & 0x0fu;
-        } else if ((s[0] & 0xf8) == 0xf0) {
-                n = 4;
-                cp = s[0] & 0x07u;
-        } else {
-                return 0;
-        }
-        for (size_t i = 1; i < n; i++) {
-                if ((s[i] & 0xc0) != 0x80)
-                        return 0;
-                cp = (cp << 6) | (s[i] & 0x3fu);
-        }
-        static const uint32_t min[5] = { 0, 0, 0x80, 0x800, 0x10000 };
-        if (cp < min[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-                return 0;
-        return n;
-}
-
 void report_json_string(FILE *f, const char *str)
 {
         const unsigned char *s = (const unsigned char *)str;
+        char buf[8];
+        const char *piece;
+        size_t len;
         fputc('"', f);
         while (*s) {
-                size_t n = utf8_len(s);
-                if (n == 0) {
-                        fputs("\\ufffd", f);
-                        s++;
-                        continue;
-                }
-                if (n > 1) {
-                        fwrite(s, 1, n, f);
-                        s += n;
-                        continue;
-                }
-                switch (*s) {
-                case '"': fputs("\\\"", f); break;
-                case '\\': fputs("\\\\", f); break;
-                case '\n': fputs("\\n", f); break;
-                case '\r': fputs("\\r", f); break;
-                case '\t': fputs("\\t", f); break;
-                case '\b': fputs("\\b", f); break;
-                case '\f': fputs("\\f", f); break;
-                default:
-                        if (*s < 0x20 || *s == 0x7f)
-                                fprintf(f, "\\u%04x", *s);
-                        else
-                                fputc(*s, f);
-                }
-                s++;
+                s += json_piece(s, buf, &piece, &len);
+                fwrite(piece, 1, len, f);
         }
         fputc('"', f);
 }
