@@ -1,6 +1,6 @@
 /* sandbox: what --sandbox and the [sandbox] policy section ask for (memrun.ini(5), SANDBOX): the
  * syscall filter in systemd's vocabulary (names, @groups, ~ for a deny list), its action and
- * architectures, the capabilities kept, the user. Parsing and name resolution only; runner/confine/sandbox.c
+ * architectures, the capabilities kept, the user. Parsing and name resolution only; runner/confine/confine.c
  * applies it in the child. Syscall names are resolved with libseccomp, so a name is known exactly
  * when the filter can use it. */
 #pragma once

@@ -123,6 +123,20 @@ int cg_sandbox_set_high(struct cg_sandbox *s, uint64_t high);
 /* v2: proactive reclaim of bytes (memory.reclaim). Blocks until the kernel is done: call it from a
  * child process. -EAGAIN when the kernel reclaimed less. */
 int cg_sandbox_reclaim(const struct cg_sandbox *s, uint64_t bytes);
+/* What this sandbox offers, so that no caller outside cgroup/ tests a mode or --in-place itself: */
+/* memory.high exists (v2): the kernel throttles at the soft limit, and a give-up lifts it. */
+bool cg_sandbox_has_high(const struct cg_sandbox *s);
+/* Usage crossings and pressure levels come as eventfds registered by memrun (v1 and hybrid). */
+bool cg_sandbox_usage_notifies(const struct cg_sandbox *s);
+/* How events_fd wakes: EPOLLPRI (kernfs memory.events) or EPOLLIN (the v1 OOM eventfd). */
+uint32_t cg_sandbox_events_poll(const struct cg_sandbox *s);
+/* memrun may write the sandbox's files (not an adopted, often read-only, cgroup). */
+bool cg_sandbox_writable(const struct cg_sandbox *s);
+/* The sandbox's memory.pressure as a path (MEMORY_PRESSURE_WATCH); -ENOENT when it has none. */
+int cg_sandbox_pressure_path(const struct cg_host *h, const struct cg_sandbox *s, char *buf, size_t size);
+/* How spawn starts the command inside: a cgroup fd for clone3(CLONE_INTO_CGROUP), or -1; and
+ * whether a plain fork is inside already (an adopted cgroup holds memrun itself). */
+int cg_sandbox_spawn_fd(const struct cg_sandbox *s, bool *ret_inside);
 /* v2: does the kernel offer memory.reclaim for this sandbox? */
 bool cg_sandbox_can_reclaim(const struct cg_sandbox *s);
 /* In a freshly forked child: move the calling process into the sandbox. No allocation. */

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -13,6 +14,7 @@
 #include "cgroup/cg.h"
 #include "log.h"
 #include "kernel/proc.h"
+#include "kernel/psi.h"
 #include "util.h"
 
 void cg_sandbox_init(struct cg_sandbox *s)
@@ -468,6 +470,41 @@ int cg_sandbox_reclaim(const struct cg_sandbox *s, uint64_t bytes)
         if (s->mode != CG_V2)
                 return -EOPNOTSUPP;
         return write_at(s->mem_fd, "memory.reclaim", u64_or_max(bytes, buf, sizeof buf));
+}
+
+bool cg_sandbox_has_high(const struct cg_sandbox *s)
+{
+        return s->mode == CG_V2;
+}
+
+bool cg_sandbox_usage_notifies(const struct cg_sandbox *s)
+{
+        return s->mode != CG_V2;
+}
+
+uint32_t cg_sandbox_events_poll(const struct cg_sandbox *s)
+{
+        return s->mode == CG_V2 ? EPOLLPRI : EPOLLIN;
+}
+
+bool cg_sandbox_writable(const struct cg_sandbox *s)
+{
+        return !s->in_place;
+}
+
+int cg_sandbox_pressure_path(const struct cg_host *h, const struct cg_sandbox *s, char *buf, size_t size)
+{
+        if (!psi_cgroup_has_pressure(s->uni_fd))
+                return -ENOENT;
+        int n = snprintf(buf, size, "%s%s%s/memory.pressure", h->root, h->mode == CG_HYBRID ? "/unified" : "",
+                         s->uni_path);
+        return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+int cg_sandbox_spawn_fd(const struct cg_sandbox *s, bool *ret_inside)
+{
+        *ret_inside = s->in_place;
+        return !s->in_place && s->mode == CG_V2 ? s->mem_fd : -1;
 }
 
 bool cg_sandbox_can_reclaim(const struct cg_sandbox *s)

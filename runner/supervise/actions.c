@@ -391,8 +391,9 @@ static void give_up(struct actions *a, enum level l, uint64_t usage, unsigned cl
         a->log->giveups++;
         if (a->log->gave_up_t < 0)
                 a->log->gave_up_t = now - a->t0;
-        int w = a->sb->mode == CG_V2 && a->soft != SIZE_MAX_VALUE ? cg_sandbox_set_high(a->sb, SIZE_MAX_VALUE) : 0;
-        a->lifted = a->sb->mode == CG_V2 && w == 0;
+        bool high = cg_sandbox_has_high(a->sb);
+        int w = high && a->soft != SIZE_MAX_VALUE ? cg_sandbox_set_high(a->sb, SIZE_MAX_VALUE) : 0;
+        a->lifted = high && w == 0;
         if (a->lifted)
                 a->log->high_final = SIZE_MAX_VALUE;
         if (r)

@@ -79,7 +79,7 @@ static void arm_trigger(struct supervisor *s, bool full, uint32_t ppm, bool *sai
         int fd = psi_trigger_open(m->psi_dir, m->psi_file, full ? "full" : "some", ppm, s->p->psi_window_usec, &win);
         if (fd < 0) {
                 /* in a container's read-only cgroupfs this is expected: sampling is the way */
-                log_msg_errno(s->cg.sb.in_place && fd == -EROFS ? LOG_DEBUG : LOG_WARN, fd,
+                log_msg_errno(!cg_sandbox_writable(&s->cg.sb) && fd == -EROFS ? LOG_DEBUG : LOG_WARN, fd,
                               "cannot arm a PSI trigger on %s (%m): %s avg10 is sampled instead", m->psi_file,
                               full ? "full" : "some");
                 return;
@@ -128,7 +128,7 @@ static void on_v1_event(struct loop *l, int fd, uint32_t events, void *userdata)
 static void setup_v1(struct supervisor *s)
 {
         struct monitor *m = &s->mon;
-        if (s->cg.sb.mode == CG_V2)
+        if (!cg_sandbox_usage_notifies(&s->cg.sb))
                 return;
         for (int l = LEVEL_MODERATE; l <= _LEVEL_MAX; l++) {
                 struct v1_event *ev = &m->v1[m->n_v1];
@@ -225,7 +225,7 @@ static uint64_t next_interval(struct supervisor *s, uint64_t usage)
                 .holding = s->p->hold && !s->act.gov.given_up && d->target != SIZE_MAX_VALUE &&
                            (double)usage + s->act.gov.alloc_rate * (double)s->p->interval_min_usec / 1e6 >
                                    (double)d->target,
-                .v2 = s->cg.sb.mode == CG_V2, .v1_pending = m->v1_pending,
+                .v2 = !cg_sandbox_usage_notifies(&s->cg.sb), .v1_pending = m->v1_pending,
         };
         m->iv = monitor_interval(&in);
         return m->iv;
@@ -335,7 +335,7 @@ void monitor_sample(struct supervisor *s)
         struct psi psi = {};
         if (cg_sandbox_usage(&s->cg.sb, &ls.usage) < 0)
                 return;
-        bool near_high = s->cg.sb.mode == CG_V2 && s->p->stall_enabled && level_at_high(ls.usage, s->act.soft);
+        bool near_high = cg_sandbox_has_high(&s->cg.sb) && s->p->stall_enabled && level_at_high(ls.usage, s->act.soft);
         read_psi(s, &ls, &psi, near_high);
         decide(s, &ls);
         s->mon.last = ls;
@@ -386,7 +386,7 @@ int monitor_start(struct supervisor *s)
                 return m->tfd;
         /* kernfs files always poll readable; only PRI means "changed". */
         if (s->cg.sb.events_fd >= 0)
-                (void)loop_add(&s->loop, s->cg.sb.events_fd, s->cg.sb.mode == CG_V2 ? EPOLLPRI : EPOLLIN,
+                (void)loop_add(&s->loop, s->cg.sb.events_fd, cg_sandbox_events_poll(&s->cg.sb),
                                on_memory_events, s, "memory events");
         /* v1 thresholds 20 ms in, registered by a helper process; PSI once the command has run 100 ms
          * (late_sources): trigger setup and teardown cost an RCU grace period that a short command

@@ -108,7 +108,7 @@ static void report_json_log(FILE *f, const struct report_log *l)
         fprintf(f, ", \"signals_skipped\": %llu },\n", (unsigned long long)l->signals_skipped);
 }
 
-static void report_json_sandbox(FILE *f, const struct sandbox_run *s)
+static void report_json_sandbox(FILE *f, const struct confine_run *s)
 {
         char act[48];
         if (!s)
@@ -177,7 +177,7 @@ void report_json(FILE *f, const struct report *r)
                 (unsigned long long)r->stats.ev_oom, (unsigned long long)r->stats.ev_oom_kill,
                 (unsigned long long)r->stats.ev_oom_group_kill);
         report_json_log(f, r->log);
-        report_json_sandbox(f, r->sandbox);
+        report_json_sandbox(f, r->confine);
         fprintf(f, "  \"exit\": { \"code\": %d, \"signal\": ", r->exit_code);
         if (r->signal) {
                 fputc('"', f);
@@ -241,7 +241,7 @@ void report_summary(FILE *f, const char *prefix, const struct report *r)
                 fputs("OOM-killed", f);
         else if (r->signal)
                 fprintf(f, "killed by %s%s", signal_name(r->signal, sig, sizeof sig),
-                        r->signal == SIGSYS && r->sandbox && r->sandbox->enabled && r->sandbox->spec->action == SANDBOX_KILL
+                        r->signal == SIGSYS && r->confine && r->confine->enabled && r->confine->spec->action == SANDBOX_KILL
                                 ? " (a system call the sandbox's seccomp filter denies)"
                                 : "");
         else

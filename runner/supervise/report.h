@@ -7,7 +7,7 @@
 #include "config/policy.h"
 #include "cgroup/cg.h"
 #include "kernel/kmsg.h"
-#include "confine/sandbox.h"
+#include "confine/confine.h"
 
 /* Bounded, preallocated: the supervisor must not allocate while the sandbox is at its limit. */
 #define REPORT_MAX_LEVELS 512
@@ -80,7 +80,7 @@ struct report {
         bool victim_known;
         struct oom_victim victim;
         const struct report_log *log;  /* levels and actions; NULL = none */
-        const struct sandbox_run *sandbox; /* --sandbox / --user as applied; NULL = neither */
+        const struct confine_run *confine; /* --sandbox / --user as applied (the JSON's "sandbox"); NULL = neither */
 };
 
 /* JSON string literal for arbitrary bytes: escapes, and U+FFFD for invalid UTF-8. */

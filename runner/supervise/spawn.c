@@ -15,7 +15,7 @@
 
 #include "config/size.h"
 #include "log.h"
-#include "confine/sandbox.h"
+#include "confine/confine.h"
 #include "systemd/sdnotify.h"
 #include "util.h"
 
@@ -43,18 +43,15 @@ static void setenv_u64(const char *name, uint64_t v)
  * write (and the RCU grace period it can wait for). -ENOSYS etc. when the kernel lacks it. */
 static pid_t fork_into(const struct cg_sandbox *sb, bool *ret_entered)
 {
-        *ret_entered = false;
-        if (sb->in_place) {
-                /* --in-place: the command stays in memrun's own cgroup, where it already is */
-                *ret_entered = true;
-                return fork();
-        }
+        int cgfd = cg_sandbox_spawn_fd(sb, ret_entered);
+        if (*ret_entered)
+                return fork(); /* --in-place: the command stays in memrun's own cgroup, where it already is */
 #ifdef CLONE_INTO_CGROUP
-        if (sb->mode == CG_V2 && sb->mem_fd >= 0) {
+        if (cgfd >= 0) {
                 struct clone_args args = {
                         .flags = CLONE_INTO_CGROUP,
                         .exit_signal = SIGCHLD,
-                        .cgroup = (__u64)(unsigned int)sb->mem_fd,
+                        .cgroup = (__u64)(unsigned int)cgfd,
                 };
                 long pid = syscall(SYS_clone3, &args, sizeof args);
                 if (pid >= 0) {
@@ -90,9 +87,9 @@ static _Noreturn void child(const struct spawn_req *r, pid_t parent, int errfd, 
                 setenv_u64("GOMEMLIMIT", r->soft);
         if (r->notify)
                 sdnotify_child(r->notify);
-        if (r->sandbox_run) {
-                sandbox_user_env(r->sandbox_run);
-                k = sandbox_apply(r->sandbox_run, e.what, sizeof e.what);
+        if (r->confine) {
+                confine_user_env(r->confine);
+                k = confine_apply(r->confine, e.what, sizeof e.what);
                 if (k == 0 && getppid() != parent) {
                         /* memrun died before the parent-death signal was set again (after --user) */
                         snprintf(e.what, sizeof e.what, "staying memrun's child");

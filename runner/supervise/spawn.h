@@ -8,7 +8,7 @@
 
 #include "cgroup/cg.h"
 
-struct sandbox_run;
+struct confine_run;
 struct sdnotify;
 
 struct spawn_req {
@@ -18,7 +18,7 @@ struct spawn_req {
         bool hints;                /* export GOMEMLIMIT */
         const sigset_t *child_mask; /* signal mask the command starts with */
         const char *const *env;     /* extra NAME, VALUE pairs, NULL-terminated; NULL = none */
-        const struct sandbox_run *sandbox_run; /* applied after placement, before exec; NULL = none */
+        const struct confine_run *confine; /* applied after placement, before exec; NULL = none */
         const struct sdnotify *notify; /* systemd's NOTIFY_SOCKET/WATCHDOG/LISTEN_* handed on; NULL = none */
 };
 

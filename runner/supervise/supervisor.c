@@ -67,7 +67,7 @@ static void on_limiter(struct loop *l, int fd, uint32_t events, void *userdata)
         (void)fd;
         (void)events;
         uint64_t rounds = s->log.rounds;
-        (void)lsrv_dispatch(&s->limiter);
+        (void)lsrv_dispatch(&s->lsrv);
         /* A reply while above target: ask again soon, paced, never in a tight loop. */
         if (s->log.rounds != rounds && s->act.last.target != SIZE_MAX_VALUE && s->mon.last.usage > s->act.last.target)
                 monitor_soon(s);
@@ -75,15 +75,15 @@ static void on_limiter(struct loop *l, int fd, uint32_t events, void *userdata)
 
 static void limiter_start(struct supervisor *s)
 {
-        int r = lsrv_open(&s->limiter, s->cg.h.mode, s->cg.sb.path, s->plan->proc_root, s->endpoint, sizeof s->endpoint);
+        int r = lsrv_open(&s->lsrv, s->cg.h.mode, s->cg.sb.path, s->plan->proc_root, s->endpoint, sizeof s->endpoint);
         if (r < 0) {
                 log_warn_errno(r, "cannot open the limiter endpoint (%m): trim/collect/shed reach no one");
                 s->endpoint[0] = '\0';
                 return;
         }
-        lsrv_set_limits(&s->limiter, s->limits.hard, s->limits.soft);
-        lsrv_on_result(&s->limiter, limiter_result, s);
-        lsrv_on_round(&s->limiter, limiter_round, s);
+        lsrv_set_limits(&s->lsrv, s->limits.hard, s->limits.soft);
+        lsrv_on_result(&s->lsrv, limiter_result, s);
+        lsrv_on_round(&s->lsrv, limiter_round, s);
 }
 
 /* --- sd_notify: only the command's own processes speak for it --- */
@@ -130,7 +130,7 @@ int supervisor_set_limits(struct supervisor *s, const struct limits *lim, const 
         s->act.lifted = false;
         s->log.high_final = lim->soft;
         s->limit_changes++;
-        lsrv_set_limits(&s->limiter, lim->hard, lim->soft);
+        lsrv_set_limits(&s->lsrv, lim->hard, lim->soft);
         struct report_action *e = report_log_action(&s->log, now_mono() - s->t0, "set-limit", s->eng.cur);
         size_format(old.hard, a, sizeof a);
         size_format(lim->hard, b, sizeof b);
@@ -230,11 +230,7 @@ static void empty_sandbox(struct supervisor *s)
 static void pressure_env(struct supervisor *s)
 {
         const struct policy *p = s->p;
-        int n = -1;
-        if (psi_cgroup_has_pressure(s->cg.sb.uni_fd))
-                n = snprintf(s->watch, sizeof s->watch, "%s%s%s/memory.pressure", s->cg.h.root,
-                             s->cg.h.mode == CG_HYBRID ? "/unified" : "", s->cg.sb.uni_path);
-        if (n < 0 || (size_t)n >= sizeof s->watch)
+        if (cg_sandbox_pressure_path(&s->cg.h, &s->cg.sb, s->watch, sizeof s->watch) < 0)
                 snprintf(s->watch, sizeof s->watch, "/proc/pressure/memory");
         /* The child may lack CAP_SYS_RESOURCE: a window the kernel takes from anyone. */
         uint64_t window = psi_window_fix(p->psi_window_usec, false);
@@ -242,7 +238,7 @@ static void pressure_env(struct supervisor *s)
                                ? p->levels[LEVEL_MODERATE].psi_some_ppm
                                : 100000;
         char trig[64];
-        n = snprintf(trig, sizeof trig, "some %llu %llu",
+        int n = snprintf(trig, sizeof trig, "some %llu %llu",
                      (unsigned long long)((unsigned __int128)window * ppm / PCT_ONE), (unsigned long long)window);
         if (sizeof s->write64 >= 4 * ((size_t)n + 1 + 2) / 3 + 1)
                 base64_encode(trig, (size_t)n + 1, s->write64); /* with its NUL, as the kernel wants it */
@@ -254,15 +250,15 @@ static void pressure_env(struct supervisor *s)
  * writable, and a dropped user owns it. */
 static void confine_prepare_pressure(struct supervisor *s)
 {
-        if (s->sbx.mount_ns && strncmp(s->watch, s->cg.h.root, strlen(s->cg.h.root)) == 0)
-                snprintf(s->sbx.keep_rw, sizeof s->sbx.keep_rw, "%s", s->watch);
-        if (s->sbx.drop_user && !s->cg.sb.in_place) {
-                int r = cg_sandbox_chown_pressure(&s->cg.sb, s->sbx.uid, s->sbx.gid);
+        if (s->confine.mount_ns && strncmp(s->watch, s->cg.h.root, strlen(s->cg.h.root)) == 0)
+                snprintf(s->confine.keep_rw, sizeof s->confine.keep_rw, "%s", s->watch);
+        if (s->confine.drop_user && cg_sandbox_writable(&s->cg.sb)) {
+                int r = cg_sandbox_chown_pressure(&s->cg.sb, s->confine.uid, s->confine.gid);
                 if (r < 0 && r != -ENOENT)
-                        log_debug_errno(r, "cannot give memory.pressure to %s: %m", s->sbx.user);
+                        log_debug_errno(r, "cannot give memory.pressure to %s: %m", s->confine.user);
         }
         char what[512];
-        sandbox_describe(&s->sbx, what, sizeof what);
+        confine_describe(&s->confine, what, sizeof what);
         log_debug("%s", what);
 }
 
@@ -306,15 +302,15 @@ static int place(struct supervisor *s)
                 return -EINVAL;
         /* Before anything is made: a user that does not exist leaves nothing behind. */
         const struct sandbox_spec *spec = &s->p->sandbox;
-        s->sbx_used = spec->enabled || spec->user[0];
-        if (s->sbx_used && sandbox_prepare(spec, s->plan->proc_root, NULL, &s->sbx) < 0)
+        s->confined = spec->enabled || spec->user[0];
+        if (s->confined && confine_prepare(spec, s->plan->proc_root, NULL, &s->confine) < 0)
                 return -EINVAL;
         int r = s->backend->open(&s->cg, &req, &s->limits);
         if (r < 0)
                 return r;
         r = cg_sandbox_watch(&s->cg.sb);
         if (r < 0)
-                log_msg_errno(s->cg.sb.in_place && r == -EROFS ? LOG_DEBUG : LOG_WARN, r,
+                log_msg_errno(!cg_sandbox_writable(&s->cg.sb) && r == -EROFS ? LOG_DEBUG : LOG_WARN, r,
                               "cannot watch memory events of %s: %m (OOM kills are still read at exit)", s->cg.sb.path);
         return 0;
 }
@@ -328,7 +324,7 @@ static int sources_start(struct supervisor *s)
         status_start(s);
         limiter_start(s);
         if (s->endpoint[0])
-                (void)loop_add(&s->loop, lsrv_fd(&s->limiter), EPOLLIN, on_limiter, s, "limiter server");
+                (void)loop_add(&s->loop, lsrv_fd(&s->lsrv), EPOLLIN, on_limiter, s, "limiter server");
         if (s->notify.up_fd >= 0 && s->notify.relay_fd >= 0)
                 (void)loop_add(&s->loop, s->notify.relay_fd, EPOLLIN, on_notify, s, "sd_notify relay");
         return 0;
@@ -345,7 +341,7 @@ static int setup(struct supervisor *s)
         if (place(s) < 0 || sources_start(s) < 0)
                 return EXIT_MEMRUN;
         pressure_env(s);
-        if (s->sbx_used)
+        if (s->confined)
                 confine_prepare_pressure(s);
         command_env(s);
         s->kfd = kmsg_open(s->plan->dev_root);
@@ -356,7 +352,7 @@ static int setup(struct supervisor *s)
         struct spawn_req req = {
                 .argv = s->plan->o.argv, .sandbox = &s->cg.sb, .limit = s->limits.hard, .soft = s->limits.soft,
                 .hints = !s->plan->o.no_hints, .child_mask = &s->orig, .env = s->env,
-                .sandbox_run = s->sbx_used ? &s->sbx : NULL, .notify = &s->notify,
+                .confine = s->confined ? &s->confine : NULL, .notify = &s->notify,
         };
         s->t0 = now_mono();
         int r = spawn_child(&req, &s->child);
@@ -377,7 +373,7 @@ static void supervise(struct supervisor *s)
         stall_init(&s->stall, s->p);
         actions_init(&s->act, s->p, &s->cg.sb, s->child, s->limits.hard, s->limits.soft, &s->log, s->t0);
         if (s->endpoint[0])
-                s->act.limiter = (struct limiter_ops){ limiter_broadcast, limiter_ask, limiter_state, &s->limiter };
+                s->act.limiter = (struct limiter_ops){ limiter_broadcast, limiter_ask, limiter_state, &s->lsrv };
         s->act.proc_fd = proc_open_root(s->plan->proc_root);
         s->act_ready = true;
         int r = monitor_start(s);
@@ -416,7 +412,7 @@ static void post_mortem(struct supervisor *s)
         *rep = (struct report){
                 .argv = o->argv, .duration_s = now_mono() - s->t0, .mode = s->cg.h.mode, .cgroup_path = s->cg.sb.path,
                 .max = s->limits.hard, .high = s->limits.soft, .swap_max = s->limits.swap, .log = &s->log,
-                .sandbox = s->sbx_used ? &s->sbx : NULL,
+                .confine = s->confined ? &s->confine : NULL,
         };
         (void)cg_sandbox_stats(&s->cg.sb, &rep->stats);
         empty_sandbox(s);
@@ -446,14 +442,14 @@ static void post_mortem(struct supervisor *s)
                 rep->exit_code = EXIT_OOM;
         }
         struct lsrv_stats ls;
-        lsrv_stats(&s->limiter, &ls);
+        lsrv_stats(&s->lsrv, &ls);
         s->log.limiter_clients = (unsigned)ls.clients_ever;
 }
 
 /* The one way out: whatever the run made is undone, in reverse. */
 static void teardown(struct supervisor *s)
 {
-        lsrv_close(&s->limiter);
+        lsrv_close(&s->lsrv);
         if (s->cg.recorded && !s->emptied && s->cg.sb.mem_fd >= 0)
                 empty_sandbox(s);
         cg_backend_close(&s->cg);
@@ -461,8 +457,8 @@ static void teardown(struct supervisor *s)
         close_fd(&s->kfd);
         close_fd(&s->tl_fd);
         close_fd(&s->sigfd);
-        if (s->sbx_used)
-                sandbox_release(&s->sbx);
+        if (s->confined)
+                confine_release(&s->confine);
         sdnotify_close(&s->notify);
         ctl_close(&s->ctl);
         close_fd(&s->proc_fd);
@@ -524,7 +520,7 @@ int supervisor_run(const struct plan *plan)
         *s = (struct supervisor){ .plan = plan, .p = &plan->policy, .sigfd = -1, .kfd = -1, .tl_fd = -1,
                                   .ctl = { .fd = -1 }, .proc_fd = -1, .loop = { .ep = -1 } };
         cg_backend_state_init(&s->cg);
-        lsrv_init(&s->limiter);
+        lsrv_init(&s->lsrv);
         int r = setup(s);
         if (r != 0) {
                 teardown(s);

@@ -14,7 +14,7 @@
 
 #include "cgroup/backend.h"
 #include "config/policy.h"
-#include "confine/sandbox.h"
+#include "confine/confine.h"
 #include "control/ctl.h"
 #include "control/lsrv.h"
 #include "options.h"
@@ -98,11 +98,11 @@ struct supervisor {
         int tl_fd;                        /* --timeline; -1 none */
         double metrics_t;                 /* --metrics last written */
         /* what the command talks to */
-        struct lsrv limiter;
+        struct lsrv lsrv;                 /* the limiter server: libmemlimit clients attach to it */
         struct ctl_server ctl;
         struct sdnotify notify;
-        struct sandbox_run sbx;           /* --sandbox, --user */
-        bool sbx_used;
+        struct confine_run confine;       /* --sandbox, --user: the hardening */
+        bool confined;
         char endpoint[128], watch[PATH_MAX], write64[128], preload[PATH_MAX * 2];
         const char *env[12];
         int proc_fd;                      /* who is in the sandbox (control and notify peers) */

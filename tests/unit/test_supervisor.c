@@ -70,8 +70,8 @@ static struct supervisor *make(uint64_t hard, uint64_t soft)
         s->mon.tfd = -1;
         s->limits = (struct limits){ .hard = hard, .soft = soft, .ceiling = SIZE_MAX_VALUE };
         cg_backend_state_init(&s->cg);
-        lsrv_init(&s->limiter);
-        lsrv_set_limits(&s->limiter, hard, soft);
+        lsrv_init(&s->lsrv);
+        lsrv_set_limits(&s->lsrv, hard, soft);
         level_engine_init(&s->eng, s->p, hard);
         actions_init(&s->act, s->p, &s->cg.sb, 0, hard, soft, &s->log, 0);
         s->act_ready = true;
@@ -161,8 +161,8 @@ static void test_set_limits_rederives(void **state)
         assert_int_equal(s->act.soft_configured, 230 * MiB);
         assert_int_equal(s->act.gov.limit, 256 * MiB);
         assert_false(s->act.lifted);
-        assert_int_equal(s->limiter.limit, 256 * MiB);
-        assert_int_equal(s->limiter.soft, 230 * MiB);
+        assert_int_equal(s->lsrv.limit, 256 * MiB);
+        assert_int_equal(s->lsrv.soft, 230 * MiB);
         assert_int_equal(s->log.high_final, 230 * MiB);
         assert_int_equal(s->limit_changes, 1);
         /* and the report says who changed what */
@@ -186,7 +186,7 @@ static void test_set_limits_refused(void **state)
         assert_int_equal(s->limits.hard, 128 * MiB);
         assert_int_equal(s->eng.limit, 128 * MiB);
         assert_int_equal(s->act.soft, 115 * MiB);
-        assert_int_equal(s->limiter.limit, 128 * MiB);
+        assert_int_equal(s->lsrv.limit, 128 * MiB);
         assert_int_equal(s->limit_changes, 0);
         assert_int_equal(s->log.n_actions, 0);
 }

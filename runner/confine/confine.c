@@ -1,5 +1,6 @@
-/* sandbox: the child cannot leave its budget: read-only cgroupfs, capabilities, user, seccomp. */
-#include "confine/sandbox.h"
+/* confine: --sandbox and --user, the hardening of the command (the sandbox cgroup is cgroup/'s):
+ * it cannot leave its budget: read-only cgroupfs, capabilities, user, seccomp. */
+#include "confine/confine.h"
 
 #include <errno.h>
 #include <grp.h>
@@ -54,7 +55,7 @@ static bool listed(const struct sandbox_filter *f, int nr)
         return false;
 }
 
-static int build_filter(const struct sandbox_spec *s, struct sandbox_run *run)
+static int build_filter(const struct sandbox_spec *s, struct confine_run *run)
 {
         const struct sandbox_filter *f = &s->filter;
         uint32_t act = scmp_action(s);
@@ -65,7 +66,7 @@ static int build_filter(const struct sandbox_spec *s, struct sandbox_run *run)
         scmp_filter_ctx ctx = seccomp_init(f->allow ? act : SCMP_ACT_ALLOW);
         if (!ctx)
                 return -ENOMEM;
-        /* no_new_privs is memrun's own step (sandbox_apply), so it can be turned off. */
+        /* no_new_privs is memrun's own step (confine_apply), so it can be turned off. */
         r = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0);
         for (unsigned i = 0; r == 0 && i < s->n_archs; i++) {
                 r = seccomp_arch_add(ctx, s->archs[i]);
@@ -114,7 +115,7 @@ static int build_filter(const struct sandbox_spec *s, struct sandbox_run *run)
         return 0;
 }
 
-static int resolve_user(const struct sandbox_spec *s, struct sandbox_run *r)
+static int resolve_user(const struct sandbox_spec *s, struct confine_run *r)
 {
         struct passwd *pw;
         char *end;
@@ -149,20 +150,20 @@ static int resolve_user(const struct sandbox_spec *s, struct sandbox_run *r)
                 r->gid = gr->gr_gid;
         }
         /* The user's supplementary groups, as login and systemd's User= give them. */
-        r->n_groups = SANDBOX_MAX_GROUPS;
+        r->n_groups = CONFINE_MAX_GROUPS;
         if (getgrouplist(r->user, r->gid, r->groups, &r->n_groups) < 0) {
-                log_error("user '%s' is in more than %d groups", r->user, SANDBOX_MAX_GROUPS);
+                log_error("user '%s' is in more than %d groups", r->user, CONFINE_MAX_GROUPS);
                 return -E2BIG;
         }
         r->drop_user = true;
         return 0;
 }
 
-int sandbox_prepare(const struct sandbox_spec *spec, const char *proc_root, const char *keep_rw, struct sandbox_run *r)
+int confine_prepare(const struct sandbox_spec *spec, const char *proc_root, const char *keep_rw, struct confine_run *r)
 {
         int k;
 
-        *r = (struct sandbox_run){ .proc_fd = -1, .spec = spec, .euid = geteuid() };
+        *r = (struct confine_run){ .proc_fd = -1, .spec = spec, .euid = geteuid() };
         if (spec->user[0]) {
                 if (r->euid != 0) {
                         log_error("--user '%s' needs root: memrun runs as uid %u", spec->user, (unsigned)r->euid);
@@ -195,7 +196,7 @@ int sandbox_prepare(const struct sandbox_spec *spec, const char *proc_root, cons
                 ssize_t n = proc_self_read(r->proc_fd, "mountinfo", text, sizeof text);
                 if (n < 0)
                         return log_error_errno((int)n, "--sandbox: cannot read %s/self/mountinfo: %m", proc_root);
-                k = cg_mounts_parse(text, r->ro, SANDBOX_MAX_MOUNTS, &r->n_ro);
+                k = cg_mounts_parse(text, r->ro, CONFINE_MAX_MOUNTS, &r->n_ro);
                 if (k < 0)
                         return log_error_errno(k, "--sandbox: %s/self/mountinfo: %s", proc_root,
                                                k == -E2BIG ? "more cgroup mounts than memrun handles" : "not mountinfo");
@@ -238,7 +239,7 @@ static int raise_ambient(uint64_t caps)
         return 0;
 }
 
-/* One step of sandbox_apply: on failure, name it in what and return -errno. STEP for a system
+/* One step of confine_apply: on failure, name it in what and return -errno. STEP for a system
  * call that sets errno, STEP_R for a function that returns 0 or -errno. */
 #define STEP(cond, ...)                                                                                               \
         do {                                                                                                          \
@@ -262,7 +263,7 @@ static int raise_ambient(uint64_t caps)
  * private, recursively from "/". In a chroot "/" is no mount point (EINVAL): then each mount the
  * sandbox changes or mounts on is made private instead (the cgroup filesystems, /proc and /sys),
  * which is all that can carry a mount either way here. */
-static int make_mounts_private(const struct sandbox_run *r, char *what, size_t what_size)
+static int make_mounts_private(const struct confine_run *r, char *what, size_t what_size)
 {
 #define CHROOT_ADVICE "making %s private (in a chroot? '/' is not a mount point, nor is %s: mount it there)"
         if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0)
@@ -278,7 +279,7 @@ static int make_mounts_private(const struct sandbox_run *r, char *what, size_t w
         return 0;
 }
 
-int sandbox_apply(const struct sandbox_run *r, char *what, size_t what_size)
+int confine_apply(const struct confine_run *r, char *what, size_t what_size)
 {
         if (r->enabled) {
                 int flags = (r->mount_ns ? CLONE_NEWNS : 0) | (r->cgroup_ns ? CLONE_NEWCGROUP : 0);
@@ -333,7 +334,7 @@ int sandbox_apply(const struct sandbox_run *r, char *what, size_t what_size)
         return 0;
 }
 
-void sandbox_user_env(const struct sandbox_run *r)
+void confine_user_env(const struct confine_run *r)
 {
         if (!r->drop_user)
                 return;
@@ -343,7 +344,7 @@ void sandbox_user_env(const struct sandbox_run *r)
         setenv("SHELL", r->shell, 1);
 }
 
-void sandbox_release(struct sandbox_run *r)
+void confine_release(struct confine_run *r)
 {
         if (r->filter)
                 seccomp_release(r->filter);
@@ -359,7 +360,7 @@ static unsigned popcount64(uint64_t v)
         return n;
 }
 
-void sandbox_describe(const struct sandbox_run *r, char *buf, size_t size)
+void confine_describe(const struct confine_run *r, char *buf, size_t size)
 {
         char act[48];
         size_t o = 0;
