@@ -5,9 +5,7 @@
 set -eu
 B=${B:-build}
 root=$PWD/$B/systemd-root
-rm -rf "$root"
-make --no-print-directory install DESTDIR="$root" PREFIX=/usr >/dev/null
-mkdir -p "$root/tests/systemd" "$root/usr/libexec/memrun"
+B=$B tests/vm/stage.sh "$root"
+mkdir -p "$root/tests/systemd"
 cp tests/systemd/suite.sh "$root/tests/systemd/"
-find "$B/examples" "$B/tests/helpers" -maxdepth 1 -type f -perm -u+x -exec cp {} "$root/usr/libexec/memrun/" \;
 B=$B MEMRUN_VM_LOG=$B/systemd-vm.log tests/systemd/run.sh "$root" /tests/systemd/suite.sh

@@ -6,11 +6,8 @@
 set -eu
 B=${B:-build}
 root=$PWD/$B/vm-root
-rm -rf "$root"
-make --no-print-directory install DESTDIR="$root" PREFIX=/usr >/dev/null
-mkdir -p "$root/tests" "$root/usr/libexec/memrun"
+B=$B tests/vm/stage.sh "$root"
 cp -r tests/host tests/scenarios "$root/tests/"
-find "$B/examples" "$B/tests/helpers" -maxdepth 1 -type f -perm -u+x -exec cp {} "$root/usr/libexec/memrun/" \;
 cp "$(command -v jq)" "$(command -v setpriv)" "$(command -v unshare)" "$root/usr/bin/"
 in_vm="env MEMRUN=/usr/bin/memrun EXAMPLES=/usr/libexec/memrun HELPERS=/usr/libexec/memrun"
 # shellcheck disable=SC2086  # $in_vm is words on purpose
