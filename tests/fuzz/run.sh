@@ -59,7 +59,7 @@ srcs() {
     proto) echo "runner/control/lsrv.c runner/kernel/proc.c runner/cgroup/cg_detect.c runner/util.c runner/log.c config/policy.c config/sandbox.c config/size.c" ;;
     kmsg) echo "runner/kernel/kmsg.c runner/util.c" ;;
     ctl) echo "runner/control/ctl.c runner/util.c runner/log.c config/size.c" ;;
-    registry) echo "runner/cgroup/registry.c runner/cgroup/cg_sandbox.c runner/cgroup/cg_detect.c runner/kernel/proc.c runner/log.c runner/util.c" ;;
+    registry) echo "runner/cgroup/registry.c runner/cgroup/cg_sandbox.c runner/cgroup/cg_detect.c runner/kernel/proc.c runner/kernel/psi.c runner/log.c runner/util.c" ;;
     esac
 }
 libs() {
