@@ -1,7 +1,9 @@
-/* util: cleanup helpers, bounded control-file I/O relative to a dirfd, strict number parsing. */
+/* util: cleanup helpers, bounded control-file I/O relative to a dirfd, strict number parsing, and
+ * the one time unit with its conversions. */
 #include "util.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <signal.h>
 #include <string.h>
@@ -138,11 +140,59 @@ const char *signal_name(int sig, char *buf, size_t size)
         return buf;
 }
 
-double now_mono(void)
+/* --- time: the only conversions between usec_t and other units --- */
+
+#define NSEC_PER_USEC 1000
+
+usec_t now_usec(void)
 {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+        return (usec_t)ts.tv_sec * USEC_PER_SEC + (usec_t)ts.tv_nsec / NSEC_PER_USEC;
+}
+
+double usec_to_sec(usec_t u)
+{
+        return (double)u / (double)USEC_PER_SEC;
+}
+
+double usec_to_msec(usec_t u)
+{
+        return (double)u / (double)USEC_PER_MSEC;
+}
+
+struct timespec usec_to_timespec(usec_t u)
+{
+        return (struct timespec){ .tv_sec = (time_t)(u / USEC_PER_SEC),
+                                  .tv_nsec = (long)(u % USEC_PER_SEC) * NSEC_PER_USEC };
+}
+
+int usec_to_poll_ms(usec_t u)
+{
+        if (u == USEC_INFINITY)
+                return -1;
+        usec_t ms = u / USEC_PER_MSEC + (u % USEC_PER_MSEC != 0);
+        return ms > INT_MAX ? INT_MAX : (int)ms;
+}
+
+double per_sec(double amount, usec_t dt)
+{
+        return dt ? amount * (double)USEC_PER_SEC / (double)dt : 0;
+}
+
+double at_rate(double rate, usec_t dt)
+{
+        return rate * (double)dt / (double)USEC_PER_SEC;
+}
+
+usec_t usec_at_rate(double amount, double rate)
+{
+        if (!(rate > 0))
+                return USEC_INFINITY;
+        double u = amount / rate * (double)USEC_PER_SEC;
+        if (!(u < (double)USEC_INFINITY))
+                return USEC_INFINITY;
+        return u > 0 ? (usec_t)u : 0;
 }
 
 void base64_encode(const void *data, size_t len, char *out)

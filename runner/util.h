@@ -1,10 +1,12 @@
-/* util: cleanup helpers, bounded control-file I/O relative to a dirfd, strict number parsing. */
+/* util: cleanup helpers, bounded control-file I/O relative to a dirfd, strict number parsing, and
+ * the one time unit with its conversions. */
 #pragma once
 #include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #define ELEMENTSOF(a) (sizeof(a) / sizeof((a)[0]))
@@ -50,5 +52,36 @@ const char *u64_or_max(uint64_t v, char *buf, size_t size);
 /* "SIGUSR1", or "SIG34" where the C library has no name (real-time signals). Returns buf. */
 const char *signal_name(int sig, char *buf, size_t size);
 
-/* Monotonic seconds. */
-double now_mono(void);
+/* Time: one unit inside memrun, microseconds on CLOCK_MONOTONIC (systemd's usec_t). Seconds,
+ * milliseconds and nanoseconds appear only at the edges (messages, the report, the timeline, the
+ * kernel's timespec and poll APIs), and only through the helpers below: the one place that knows the
+ * factors. Rates stay per second (bytes/s): a rate is not a time. */
+typedef uint64_t usec_t;
+#define USEC_INFINITY ((usec_t)UINT64_MAX) /* never, or not set */
+#define USEC_PER_SEC ((usec_t)1000000)
+#define USEC_PER_MSEC ((usec_t)1000)
+
+usec_t now_usec(void);
+/* later - earlier, or 0 if later is not later: a clock difference never wraps. */
+static inline usec_t usec_sub(usec_t later, usec_t earlier)
+{
+        return later > earlier ? later - earlier : 0;
+}
+/* a + b, or USEC_INFINITY past what a usec_t holds. */
+static inline usec_t usec_add_sat(usec_t a, usec_t b)
+{
+        return a > USEC_INFINITY - b ? USEC_INFINITY : a + b;
+}
+/* For messages, the JSON report and the timeline. */
+double usec_to_sec(usec_t u);
+double usec_to_msec(usec_t u);
+/* For timerfd and nanosleep. */
+struct timespec usec_to_timespec(usec_t u);
+/* For poll and epoll_wait: milliseconds rounded up (a wait never ends early), -1 for USEC_INFINITY. */
+int usec_to_poll_ms(usec_t u);
+/* amount per second over dt (0 when dt is 0); what a rate per second adds up to over dt; how long an
+ * amount takes at a rate per second (USEC_INFINITY when the rate is not positive or it takes longer
+ * than a usec_t holds). */
+double per_sec(double amount, usec_t dt);
+double at_rate(double rate, usec_t dt);
+usec_t usec_at_rate(double amount, double rate);

@@ -34,9 +34,9 @@ void cg_sandbox_close(struct cg_sandbox *s)
         close_fd(&s->proc_fd);
 }
 
-static void sleep_ms(long ms)
+static void sleep_usec(usec_t u)
 {
-        struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+        struct timespec ts = usec_to_timespec(u);
         while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
                 ;
 }
@@ -660,7 +660,7 @@ static int rmdir_retry(int parent_fd, const char *name, const char *path)
                         return 0;
                 if (errno != EBUSY)
                         break;
-                sleep_ms(i < 20 ? 1 : 10);
+                sleep_usec(i < 20 ? USEC_PER_MSEC : 10 * USEC_PER_MSEC);
         }
         int r = -errno;
         log_warn_errno(r, "cannot remove cgroup %s: %m", path);
@@ -707,7 +707,7 @@ int cg_remove_stale(int root_fd, const char *path)
         if (dir_populated(fd, v2)) {
                 (void)kill_dir(fd, v2);
                 for (int i = 0; i < 200 && dir_populated(fd, v2); i++)
-                        sleep_ms(10);
+                        sleep_usec(10 * USEC_PER_MSEC);
         }
         _cleanup_close_ int pfd = cg_open_dir(root_fd, parent);
         if (pfd < 0)

@@ -16,6 +16,8 @@
 #include "log.h"
 #include "util.h"
 
+#define CTL_REQUEST_WAIT_USEC (20 * USEC_PER_MSEC) /* the request comes with the connection: wait this long */
+
 /* ---------------------------------------------------------------- the status's fields */
 
 /* How a field is stored, and what each form does with it. */
@@ -478,7 +480,9 @@ void ctl_dispatch(struct ctl_server *s, const struct ctl_ops *ops)
                  * It is read even from a peer that is refused: closing on unread data would reset the
                  * connection and lose the answer. */
                 struct pollfd pf = { .fd = c, .events = POLLIN };
-                ssize_t n = poll(&pf, 1, 20) == 1 ? recv(c, req, sizeof req, MSG_DONTWAIT | MSG_TRUNC) : -1;
+                ssize_t n = poll(&pf, 1, usec_to_poll_ms(CTL_REQUEST_WAIT_USEC)) == 1
+                                    ? recv(c, req, sizeof req, MSG_DONTWAIT | MSG_TRUNC)
+                                    : -1;
                 if (!ok || (cr.uid != 0 && cr.uid != geteuid()) || (ops->inside && ops->inside(ops->inside_ctx, cr.pid))) {
                         s->refused++;
                         log_debug("control: refused a peer (pid %d, uid %d)", ok ? (int)cr.pid : -1, ok ? (int)cr.uid : -1);

@@ -37,13 +37,6 @@ static uint64_t add_sat(uint64_t a, uint64_t b)
         return __builtin_add_overflow(a, b, &r) ? UINT64_MAX : r;
 }
 
-static uint64_t mono_ns(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static struct lsrv_round *round_of(struct lsrv *s, uint32_t seq)
 {
         for (size_t i = 0; seq && i < LSRV_ROUNDS; i++)
@@ -52,11 +45,11 @@ static struct lsrv_round *round_of(struct lsrv *s, uint32_t seq)
         return NULL;
 }
 
-static void round_check(struct lsrv *s, struct lsrv_round *r, uint64_t now)
+static void round_check(struct lsrv *s, struct lsrv_round *r, usec_t now)
 {
         if (r->answered < r->asked)
                 return;
-        r->latency_ns = now > r->sent_ns ? now - r->sent_ns : 0;
+        r->latency = usec_sub(now, r->sent);
         struct lsrv_round done = *r;
         *r = (struct lsrv_round){};
         if (done.asked && s->on_round)
@@ -65,7 +58,7 @@ static void round_check(struct lsrv *s, struct lsrv_round *r, uint64_t now)
 
 /* The client's ask is over: answered (or written off, or the client left) with what it gave back so
  * far; withdrawn: it never reached the client. A client that gave back nothing rests before the next. */
-static void ask_done(struct lsrv *s, struct lsrv_client *c, bool withdrawn, uint64_t now)
+static void ask_done(struct lsrv *s, struct lsrv_client *c, bool withdrawn, usec_t now)
 {
         if (!c->ask_seq)
                 return;
@@ -76,13 +69,13 @@ static void ask_done(struct lsrv *s, struct lsrv_client *c, bool withdrawn, uint
         c->credit = c->credit / 2 + freed / 2;
         if (!withdrawn) {
                 if (freed == 0) {
-                        c->backoff_ns = c->backoff_ns ? c->backoff_ns * 2 : LSRV_BACKOFF_MIN_NS;
-                        if (c->backoff_ns > LSRV_BACKOFF_MAX_NS)
-                                c->backoff_ns = LSRV_BACKOFF_MAX_NS;
-                        c->rest_until_ns = now + c->backoff_ns;
+                        c->backoff = c->backoff ? c->backoff * 2 : LSRV_BACKOFF_MIN_USEC;
+                        if (c->backoff > LSRV_BACKOFF_MAX_USEC)
+                                c->backoff = LSRV_BACKOFF_MAX_USEC;
+                        c->rest_until = now + c->backoff;
                 } else {
-                        c->backoff_ns = 0;
-                        c->rest_until_ns = 0;
+                        c->backoff = 0;
+                        c->rest_until = 0;
                 }
         }
         if (!r)
@@ -165,7 +158,7 @@ static void client_drop(struct lsrv *s, struct lsrv_client *c, const char *why)
                 log_debug("limiter: pid %d dropped before HELLO: %s", (int)c->pid, why);
         if (c->has_pending)
                 s->st.pending--;
-        ask_done(s, c, false, mono_ns());
+        ask_done(s, c, false, now_usec());
         (void)epoll_ctl(s->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
         close(c->fd);
         memset(c, 0, sizeof *c);
@@ -305,7 +298,7 @@ static void on_result(struct lsrv *s, struct lsrv_client *c, const struct memlim
                 c->ask_freed = add_sat(c->ask_freed, r->freed);
                 c->ask_left &= ~r->action;
                 if (!c->ask_left)
-                        ask_done(s, c, false, mono_ns());
+                        ask_done(s, c, false, now_usec());
         }
         /* A legitimate client answers a LEVEL with at most one RESULT per action: log those, not floods. */
         if (m->seq != c->log_seq) {
@@ -534,7 +527,7 @@ int lsrv_broadcast(struct lsrv *s, enum level level, uint32_t actions, uint64_t 
                                 set_welcome_state(s, &c->pending);
                         else {
                                 if (c->ask_seq == c->pending.seq)
-                                        ask_done(s, c, true, mono_ns());
+                                        ask_done(s, c, true, now_usec());
                                 c->coalesced++;
                                 s->st.coalesced++;
                                 c->pending = m;
@@ -565,10 +558,10 @@ void lsrv_on_round(struct lsrv *s, lsrv_round_fn fn, void *userdata)
 
 /* Free to be asked: attached, nothing outstanding or undelivered, and not resting -- a rest after
  * giving back nothing holds only for what was asked: an escalated ask (a new action) goes out at once. */
-static bool askable(const struct lsrv_client *c, uint64_t now, uint32_t actions)
+static bool askable(const struct lsrv_client *c, usec_t now, uint32_t actions)
 {
         return c->fd >= 0 && c->attached && !c->ask_seq && !c->has_pending &&
-               (now >= c->rest_until_ns || (actions & ~c->last_actions) != 0);
+               (now >= c->rest_until || (actions & ~c->last_actions) != 0);
 }
 
 int lsrv_ask(struct lsrv *s, enum level level, uint32_t actions, uint64_t goal_bytes, uint64_t usage_bytes,
@@ -576,7 +569,7 @@ int lsrv_ask(struct lsrv *s, enum level level, uint32_t actions, uint64_t goal_b
 {
         if ((unsigned)level >= _LEVEL_MAX || !actions || (actions & ~MEMLIMIT_ACT_ALL))
                 return -EINVAL;
-        uint64_t now = mono_ns();
+        usec_t now = now_usec();
         unsigned n = 0;
         unsigned __int128 weight = 0;
         for (size_t i = 0; i < LSRV_MAX_CLIENTS; i++)
@@ -597,7 +590,7 @@ int lsrv_ask(struct lsrv *s, enum level level, uint32_t actions, uint64_t goal_b
         s->level = (uint32_t)level;
         s->actions = actions;
         s->goal = goal_bytes;
-        *r = (struct lsrv_round){ .seq = s->st.seq, .actions = actions, .sent_ns = now };
+        *r = (struct lsrv_round){ .seq = s->st.seq, .actions = actions, .sent = now };
 
         struct memlimit_msg m;
         memlimit_msg_init(&m, MEMLIMIT_MSG_LEVEL);
@@ -619,7 +612,7 @@ int lsrv_ask(struct lsrv *s, enum level level, uint32_t actions, uint64_t goal_b
                 c->last_actions = actions;
                 c->ask_goal = m.u.level.goal;
                 c->ask_freed = 0;
-                c->ask_sent_ns = now;
+                c->ask_sent = now;
                 r->asked++;
                 r->goal = add_sat(r->goal, m.u.level.goal);
                 s->st.asks++;
@@ -635,9 +628,10 @@ int lsrv_ask(struct lsrv *s, enum level level, uint32_t actions, uint64_t goal_b
         return asked;
 }
 
-void lsrv_ask_state(struct lsrv *s, uint64_t timeout_ns, uint64_t *ret_outstanding, unsigned *ret_askable)
+void lsrv_ask_state(struct lsrv *s, usec_t timeout, uint64_t *ret_outstanding, unsigned *ret_askable)
 {
-        uint64_t now = mono_ns(), out = 0;
+        usec_t now = now_usec();
+        uint64_t out = 0;
         unsigned n = 0, seen = 0;
         for (size_t i = 0; i < LSRV_MAX_CLIENTS && seen < s->st.connected; i++) {
                 struct lsrv_client *c = &s->clients[i];
@@ -646,10 +640,10 @@ void lsrv_ask_state(struct lsrv *s, uint64_t timeout_ns, uint64_t *ret_outstandi
                 seen++;
                 if (!c->attached)
                         continue;
-                if (c->ask_seq && now - c->ask_sent_ns >= timeout_ns) {
+                if (c->ask_seq && usec_sub(now, c->ask_sent) >= timeout) {
                         s->st.ask_timeouts++;
                         log_debug("limiter: pid %d (%s) did not answer ask %u within %.0f ms", (int)c->pid, c->comm,
-                                  c->ask_seq, (double)timeout_ns / 1e6);
+                                  c->ask_seq, usec_to_msec(timeout));
                         ask_done(s, c, false, now);
                 }
                 if (c->ask_seq)

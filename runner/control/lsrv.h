@@ -12,6 +12,7 @@
 #include "config/policy.h"
 #include "limiter/memlimit_proto.h"
 #include "cgroup/cg.h"
+#include "util.h"
 
 #define LSRV_MAX_CLIENTS 512          /* processes attached at once; more are turned away (BYE FULL) */
 #define LSRV_MAX_MALFORMED MEMLIMIT_MAX_MALFORMED
@@ -27,7 +28,8 @@ struct lsrv_result {
         enum action_type action;      /* ACTION_TRIM, ACTION_COLLECT or ACTION_SHED */
         uint32_t flags;               /* MEMLIMIT_RESULT_* */
         uint32_t callbacks;
-        uint64_t freed, usec;
+        uint64_t freed;
+        usec_t usec;                  /* the time the action took, as the client reported it */
 };
 typedef void (*lsrv_result_fn)(const struct lsrv_result *r, void *userdata);
 
@@ -38,14 +40,14 @@ struct lsrv_round {
         uint32_t actions;
         unsigned asked, answered;
         uint64_t goal, freed;
-        uint64_t sent_ns;             /* CLOCK_MONOTONIC */
-        uint64_t latency_ns;          /* when it completed, from sent_ns */
+        usec_t sent;                  /* CLOCK_MONOTONIC */
+        usec_t latency;               /* when it completed, from sent */
 };
 typedef void (*lsrv_round_fn)(const struct lsrv_round *r, void *userdata);
 
 #define LSRV_ROUNDS 64                /* ask rounds unanswered at once; more wait for a free one */
-#define LSRV_BACKOFF_MIN_NS 50000000ull    /* a client that gave back nothing rests this long ... */
-#define LSRV_BACKOFF_MAX_NS 500000000ull   /* ... doubling each time, up to this (2 asks a second) */
+#define LSRV_BACKOFF_MIN_USEC (50 * USEC_PER_MSEC)  /* a client that gave back nothing rests this long ... */
+#define LSRV_BACKOFF_MAX_USEC (500 * USEC_PER_MSEC) /* ... doubling each time, up to this (2 asks a second) */
 #define LSRV_SHARE_FLOOR (1024u * 1024)    /* goal shares weigh recent giving plus this */
 
 struct lsrv_stats {
@@ -54,7 +56,8 @@ struct lsrv_stats {
         unsigned pending;             /* clients with an undelivered message */
         uint64_t clients_ever;        /* HELLOs accepted */
         uint64_t results;             /* RESULTs received */
-        uint64_t freed, usec;         /* their sums (saturating) */
+        uint64_t freed;               /* their sums (saturating) */
+        usec_t usec;
         uint64_t futile;              /* RESULTs flagged FUTILE or SKIPPED_FUTILE */
         uint64_t budget_skipped;      /* RESULTs flagged SKIPPED_BUDGET */
         uint64_t malformed;           /* messages dropped as malformed */
@@ -91,9 +94,10 @@ struct lsrv_client {
         /* The ask outstanding (lsrv_ask): no new one until it is answered or written off. */
         uint32_t ask_seq;             /* 0: none */
         uint32_t ask_left;            /* action bits not answered yet */
-        uint64_t ask_goal, ask_freed, ask_sent_ns;
+        uint64_t ask_goal, ask_freed;
+        usec_t ask_sent;
         uint64_t credit;              /* smoothed bytes given back per ask: weighs its next share */
-        uint64_t backoff_ns, rest_until_ns;
+        usec_t backoff, rest_until;
         uint32_t last_actions;        /* of the latest ask: a rest holds for these only */
         char comm[16];                /* sanitized, for logs */
         struct memlimit_msg pending;
@@ -152,10 +156,10 @@ void lsrv_on_round(struct lsrv *s, lsrv_round_fn fn, void *userdata);
  * round slot is in use. The seq goes to *ret_seq (may be NULL). */
 int lsrv_ask(struct lsrv *s, enum level level, uint32_t actions, uint64_t goal_bytes, uint64_t usage_bytes,
              uint32_t *ret_seq);
-/* Write off asks older than timeout_ns (their rounds complete with what came back), then: bytes asked
+/* Write off asks older than timeout (their rounds complete with what came back), then: bytes asked
  * and not answered, and how many clients have no ask outstanding (some may be resting: lsrv_ask
  * skips those unless the actions changed). */
-void lsrv_ask_state(struct lsrv *s, uint64_t timeout_ns, uint64_t *ret_outstanding, unsigned *ret_askable);
+void lsrv_ask_state(struct lsrv *s, usec_t timeout, uint64_t *ret_outstanding, unsigned *ret_askable);
 /* Say BYE to everyone, close everything. Accepts NULL and never-opened (lsrv_init) servers. */
 void lsrv_close(struct lsrv *s);
 

@@ -165,17 +165,17 @@ int kmsg_find_oom(int fd, const char *cgroup, struct oom_victim *ret)
         return scan(fd, cgroup, 0, ret);
 }
 
-int kmsg_wait_oom(int fd, const char *cgroup, pid_t pid, int timeout_ms, struct oom_victim *ret)
+int kmsg_wait_oom(int fd, const char *cgroup, pid_t pid, usec_t timeout, struct oom_victim *ret)
 {
-        double end = now_mono() + timeout_ms / 1000.0;
+        usec_t end = usec_add_sat(now_usec(), timeout);
         for (;;) {
                 if (scan(fd, cgroup, pid, ret) > 0)
                         return 1;
-                int left = (int)((end - now_mono()) * 1000.0);
-                if (left <= 0)
+                usec_t left = usec_sub(end, now_usec());
+                if (left == 0)
                         return 0;
                 struct pollfd p = { .fd = fd, .events = POLLIN };
-                if (poll(&p, 1, left) < 0 && errno != EINTR)
+                if (poll(&p, 1, usec_to_poll_ms(left)) < 0 && errno != EINTR)
                         return 0;
         }
 }

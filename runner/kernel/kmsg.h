@@ -3,6 +3,8 @@
 #include <limits.h>
 #include <sys/types.h>
 
+#include "util.h"
+
 struct oom_victim {
         pid_t pid;
         char comm[64];
@@ -21,7 +23,7 @@ int kmsg_find_oom(int fd, const char *cgroup, struct oom_victim *ret);
 /* Pure: the "...: Killed process PID (COMM) total-vm:..." record. The kernel always logs it, while
  * the oom-kill: summary above it is rate-limited (10 per 5 s, machine-wide). Fills pid and comm. */
 int kmsg_parse_killed(const char *text, struct oom_victim *ret);
-/* As kmsg_find_oom, waiting up to timeout_ms for the record (the kernel counts the kill in
+/* As kmsg_find_oom, waiting up to timeout for the record (the kernel counts the kill in
  * memory.events before a /dev/kmsg reader is sure to see it); when the summary was rate-limited
  * away, a "Killed process" record of pid (the command) names it. 1 found, 0 not. */
-int kmsg_wait_oom(int fd, const char *cgroup, pid_t pid, int timeout_ms, struct oom_victim *ret);
+int kmsg_wait_oom(int fd, const char *cgroup, pid_t pid, usec_t timeout, struct oom_victim *ret);

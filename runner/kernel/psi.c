@@ -10,8 +10,6 @@
 
 #include "util.h"
 
-#define USEC_PER_SEC 1000000ull
-
 /* "12.34" → 123400 ppm; two decimals as the kernel prints them, at most 100.00. */
 static int parse_pct2(const char *s, const char **end, uint32_t *ret)
 {
@@ -165,9 +163,9 @@ int psi_read_fd(int fd, struct psi *ret)
         return psi_parse(buf, ret);
 }
 
-uint64_t psi_window_fix(uint64_t w, bool privileged)
+usec_t psi_window_fix(usec_t w, bool privileged)
 {
-        const uint64_t lo = 500000, hi = 10 * USEC_PER_SEC, step = 2 * USEC_PER_SEC;
+        const usec_t lo = 500 * USEC_PER_MSEC, hi = 10 * USEC_PER_SEC, step = 2 * USEC_PER_SEC;
         if (w < lo)
                 w = lo;
         if (w > hi)
@@ -177,7 +175,7 @@ uint64_t psi_window_fix(uint64_t w, bool privileged)
         return w > hi ? hi : w;
 }
 
-static int arm(int fd, const char *kind, uint32_t threshold_ppm, uint64_t window)
+static int arm(int fd, const char *kind, uint32_t threshold_ppm, usec_t window)
 {
         char buf[64];
         uint64_t stall = (uint64_t)((unsigned __int128)window * threshold_ppm / 1000000u);
@@ -189,10 +187,10 @@ static int arm(int fd, const char *kind, uint32_t threshold_ppm, uint64_t window
         return write_whole(fd, buf, (size_t)n + 1);
 }
 
-int psi_trigger_open(int dirfd, const char *file, const char *kind, uint32_t threshold_ppm, uint64_t window_usec,
-                     uint64_t *ret_window)
+int psi_trigger_open(int dirfd, const char *file, const char *kind, uint32_t threshold_ppm, usec_t window_in,
+                     usec_t *ret_window)
 {
-        uint64_t window = psi_window_fix(window_usec, true);
+        usec_t window = psi_window_fix(window_in, true);
         int fd = openat(dirfd, file, O_RDWR | O_NONBLOCK | O_CLOEXEC);
         if (fd < 0)
                 return -errno;

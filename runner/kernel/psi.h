@@ -4,6 +4,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "util.h"
+
 struct psi_line {
         uint32_t avg10, avg60, avg300; /* parts per million (1% = 10000) */
         uint64_t total;                /* microseconds stalled */
@@ -35,9 +37,9 @@ bool psi_cgroup_has_pressure(int cg_dir);
 
 /* The window the kernel will accept: clamped to 500ms..10s and, when unprivileged, rounded up to
  * a multiple of 2s. Pure. */
-uint64_t psi_window_fix(uint64_t window_usec, bool privileged);
+usec_t psi_window_fix(usec_t window, bool privileged);
 /* Open dirfd/file and arm a trigger "KIND STALL WINDOW" for threshold_ppm of the window. On
  * EINVAL with a window that is not a 2s multiple, retries rounded up (reported in *ret_window).
  * Returns the fd to poll for EPOLLPRI, or -errno. */
-int psi_trigger_open(int dirfd, const char *file, const char *kind, uint32_t threshold_ppm, uint64_t window_usec,
-                     uint64_t *ret_window);
+int psi_trigger_open(int dirfd, const char *file, const char *kind, uint32_t threshold_ppm, usec_t window,
+                     usec_t *ret_window);

@@ -19,13 +19,13 @@
 #include "util.h"
 
 void actions_init(struct actions *a, const struct policy *p, struct cg_sandbox *sb, pid_t child, uint64_t limit,
-                  uint64_t soft, struct report_log *log, double t0)
+                  uint64_t soft, struct report_log *log, usec_t t0)
 {
         *a = (struct actions){ .p = p, .sb = sb, .child = child, .limit = limit, .soft = soft,
                                .soft_configured = soft, .log = log, .t0 = t0, .proc_fd = -1 };
         log->high_final = soft;
         log->governor = p->hold;
-        log->gave_up_t = -1;
+        log->gave_up_t = USEC_INFINITY;
         gov_init(&a->gov, p, limit);
 }
 
@@ -99,13 +99,13 @@ static pid_t spawn_hook(struct actions *a, const char *cmd, enum level l, uint64
         return pid;
 }
 
-static struct report_action *entry(struct actions *a, double now, const char *what, enum level l)
+static struct report_action *entry(struct actions *a, usec_t now, const char *what, enum level l)
 {
-        return report_log_action(a->log, now - a->t0, what, l);
+        return report_log_action(a->log, usec_sub(now, a->t0), what, l);
 }
 
 void actions_run(struct actions *a, const struct level_engine *e, const struct level_decision *d, uint64_t usage,
-                 double now)
+                 usec_t now)
 {
         enum level l = d->to;
         const struct policy_level *pl = &a->p->levels[l];
@@ -200,7 +200,7 @@ entry_actions:
                                 if (r) {
                                         snprintf(r->detail, sizeof r->detail, "%s skipped: not handled by pid %d", sn,
                                                  (int)a->child);
-                                        r->ms = 0;
+                                        r->took = 0;
                                 }
                                 if (a->said_unhandled++ == 0)
                                         log_warn("%s: not sending %s: pid %d does not handle it, and it would end "
@@ -212,7 +212,7 @@ entry_actions:
                         if (r) {
                                 snprintf(r->detail, sizeof r->detail, "%s to pid %d%s", sn, (int)a->child,
                                          k < 0 ? " failed" : "");
-                                r->ms = 0;
+                                r->took = 0;
                         }
                         log_debug("%s: %s to pid %d", level_name(l), sn, (int)a->child);
                         break;
@@ -245,16 +245,17 @@ entry_actions:
         }
 }
 
-bool actions_reaped(struct actions *a, pid_t pid, int status, uint64_t usage_now, double now)
+bool actions_reaped(struct actions *a, pid_t pid, int status, uint64_t usage_now, usec_t now)
 {
         for (size_t i = 0; i < ACTIONS_MAX_PROCS; i++) {
                 struct action_proc *p = &a->procs[i];
                 if (p->pid != pid)
                         continue;
                 struct report_action *r = p->entry;
+                usec_t took = usec_sub(now, p->started);
                 int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
                 if (r) {
-                        r->ms = (now - p->started) * 1000.0;
+                        r->took = took;
                         r->status = p->timed_out ? 124 : code;
                         if (p->reclaim) {
                                 r->freed = p->usage_before > usage_now ? p->usage_before - usage_now : 0;
@@ -272,42 +273,41 @@ bool actions_reaped(struct actions *a, pid_t pid, int status, uint64_t usage_now
                         if (!r)
                                 a->freed_total += drop;
                         a->log->agg[ACTION_RECLAIM].freed += freed;
-                        a->log->agg[ACTION_RECLAIM].ms += (now - p->started) * 1000.0;
+                        a->log->agg[ACTION_RECLAIM].took = usec_add_sat(a->log->agg[ACTION_RECLAIM].took, took);
                         a->tl_freed += freed;
                         a->gov_reclaiming = false;
-                        gov_reply(&a->gov, true, p->asked, freed, -1);
+                        gov_reply(&a->gov, true, p->asked, freed, USEC_INFINITY);
                 }
                 log_debug("%s pid %d ended with status %d after %.0f ms", p->reclaim ? "reclaim" : "hook", (int)pid,
-                          code, (now - p->started) * 1000.0);
+                          code, usec_to_msec(took));
                 *p = (struct action_proc){};
                 return true;
         }
         return false;
 }
 
-void actions_tick(struct actions *a, double now)
+void actions_tick(struct actions *a, usec_t now)
 {
         for (size_t i = 0; i < ACTIONS_MAX_PROCS; i++) {
                 struct action_proc *p = &a->procs[i];
-                if (!p->pid || p->reclaim || (now - p->started) * 1e6 < (double)a->p->hook_timeout_usec)
+                if (!p->pid || p->reclaim || p->timed_out || usec_sub(now, p->started) < a->p->hook_timeout_usec)
                         continue;
                 if (p->entry)
                         snprintf(p->entry->detail, sizeof p->entry->detail, "timed out: %.70s", p->pa->cmd);
                 p->timed_out = true;
-                log_warn("hook '%s' ran past %.1fs: killed", p->pa->cmd, (double)a->p->hook_timeout_usec / 1e6);
+                log_warn("hook '%s' ran past %.1fs: killed", p->pa->cmd, usec_to_sec(a->p->hook_timeout_usec));
                 kill(-p->pid, SIGKILL);
                 kill(p->pid, SIGKILL);
-                p->started = now + 1e9; /* do not kill it again while it dies */
         }
 }
 
-void actions_limiter_result(struct actions *a, uint32_t seq, enum action_type type, uint64_t freed, double ms)
+void actions_limiter_result(struct actions *a, uint32_t seq, enum action_type type, uint64_t freed, usec_t took)
 {
         a->freed_total += freed;
         a->log->limiter_freed += freed;
         if ((unsigned)type < _ACTION_TYPE_MAX) {
                 a->log->agg[type].freed += freed;
-                a->log->agg[type].ms += ms;
+                a->log->agg[type].took = usec_add_sat(a->log->agg[type].took, took);
         }
         const char *name = action_type_name(type);
         for (unsigned i = a->log->n_actions; i-- > 0;) {
@@ -316,14 +316,14 @@ void actions_limiter_result(struct actions *a, uint32_t seq, enum action_type ty
                         continue;
                 r->freed += freed;
                 r->clients++;
-                if (ms > r->ms)
-                        r->ms = ms;
+                if (took > r->took)
+                        r->took = took;
                 return;
         }
 }
 
 /* The first governor asks go into the report's actions in full; the rest are only counted. */
-static struct report_action *gov_entry(struct actions *a, double now, const char *what, enum level l)
+static struct report_action *gov_entry(struct actions *a, usec_t now, const char *what, enum level l)
 {
         if (a->log->gov_entries >= REPORT_GOV_ENTRIES) {
                 a->log->gov_more++;
@@ -335,7 +335,7 @@ static struct report_action *gov_entry(struct actions *a, double now, const char
         return r;
 }
 
-static void govern_limiters(struct actions *a, enum level l, uint32_t mask, uint64_t goal, uint64_t usage, double now)
+static void govern_limiters(struct actions *a, enum level l, uint32_t mask, uint64_t goal, uint64_t usage, usec_t now)
 {
         uint32_t seq = 0;
         char gbuf[32];
@@ -362,7 +362,7 @@ static void govern_limiters(struct actions *a, enum level l, uint32_t mask, uint
                   (unsigned long long)usage);
 }
 
-static void govern_reclaim(struct actions *a, enum level l, uint64_t bytes, uint64_t usage, double now)
+static void govern_reclaim(struct actions *a, enum level l, uint64_t bytes, uint64_t usage, usec_t now)
 {
         char gbuf[32];
         struct action_proc *slot = free_proc(a);
@@ -384,13 +384,13 @@ static void govern_reclaim(struct actions *a, enum level l, uint64_t bytes, uint
         a->tl_asked += bytes;
 }
 
-static void give_up(struct actions *a, enum level l, uint64_t usage, unsigned clients, bool can_reclaim, double now)
+static void give_up(struct actions *a, enum level l, uint64_t usage, unsigned clients, bool can_reclaim, usec_t now)
 {
         char b1[32], b2[32], b3[32];
         struct report_action *r = entry(a, now, "giveup", l);
         a->log->giveups++;
-        if (a->log->gave_up_t < 0)
-                a->log->gave_up_t = now - a->t0;
+        if (a->log->gave_up_t == USEC_INFINITY)
+                a->log->gave_up_t = usec_sub(now, a->t0);
         bool high = cg_sandbox_has_high(a->sb);
         int w = high && a->soft != SIZE_MAX_VALUE ? cg_sandbox_set_high(a->sb, SIZE_MAX_VALUE) : 0;
         a->lifted = high && w == 0;
@@ -398,18 +398,18 @@ static void give_up(struct actions *a, enum level l, uint64_t usage, unsigned cl
                 a->log->high_final = SIZE_MAX_VALUE;
         if (r)
                 snprintf(r->detail, sizeof r->detail, "nothing left to free at %s for %.1fs%s",
-                         size_format(usage, b1, sizeof b1), (double)a->p->giveup_usec / 1e6,
+                         size_format(usage, b1, sizeof b1), usec_to_sec(a->p->giveup_usec),
                          a->lifted ? ": memory.high lifted" : "");
         log_warn("governor: usage %s sat at the soft limit %s for %.1fs with nothing left to free (%s, %s); giving "
                  "up: %s, memory.max (%s) decides",
                  size_format(usage, b1, sizeof b1), size_format(a->soft, b2, sizeof b2),
-                 (double)a->p->giveup_usec / 1e6, clients ? "the limiters gave back nothing" : "no limiter attached",
+                 usec_to_sec(a->p->giveup_usec), clients ? "the limiters gave back nothing" : "no limiter attached",
                  can_reclaim ? "nothing reclaimable" : "no kernel reclaim here",
                  a->lifted ? "memory.high lifted" : "no more asks", size_format(a->limit, b3, sizeof b3));
 }
 
 void actions_govern(struct actions *a, const struct level_engine *e, const struct level_sample *ls, bool entered,
-                    double now)
+                    usec_t now)
 {
         if (!a->p->hold)
                 return;
@@ -420,7 +420,7 @@ void actions_govern(struct actions *a, const struct level_engine *e, const struc
         };
         /* At ok nothing is asked: the idle sample does not walk the client table. */
         if (a->limiter.state && (e->cur != LEVEL_OK || a->gov.shedding))
-                a->limiter.state(a->limiter.ctx, a->p->ask_timeout_usec * 1000, &s.clients, &s.outstanding,
+                a->limiter.state(a->limiter.ctx, a->p->ask_timeout_usec, &s.clients, &s.outstanding,
                                  &s.askable);
         /* memory.stat only when reclaim is in question: the idle sample stays one read. */
         if (s.can_reclaim && e->cur != LEVEL_OK && ls->usage > gov_target(&a->gov, e->cur, a->soft)) {
@@ -454,14 +454,14 @@ void actions_govern(struct actions *a, const struct level_engine *e, const struc
         }
 }
 
-void actions_round(struct actions *a, uint64_t goal, uint64_t freed, double latency_s)
+void actions_round(struct actions *a, uint64_t goal, uint64_t freed, usec_t latency)
 {
         a->log->rounds++;
         a->tl_freed += freed;
-        gov_reply(&a->gov, false, goal, freed, latency_s);
+        gov_reply(&a->gov, false, goal, freed, latency);
 }
 
-int actions_stall(struct actions *a, uint64_t usage, double now)
+int actions_stall(struct actions *a, uint64_t usage, usec_t now)
 {
         const struct policy *p = a->p;
         char b1[32], b2[32], b3[32];
@@ -469,11 +469,11 @@ int actions_stall(struct actions *a, uint64_t usage, double now)
                 struct report_action *r = entry(a, now, "stall-kill", LEVEL_CRITICAL);
                 if (r)
                         snprintf(r->detail, sizeof r->detail, "throttled at memory.high %s for %.1fs, nothing freed",
-                                 size_format(a->soft, b1, sizeof b1), (double)p->stall_duration_usec / 1e6);
+                                 size_format(a->soft, b1, sizeof b1), usec_to_sec(p->stall_duration_usec));
                 log_warn("stall: the sandbox sat throttled at memory.high (%s, usage %s) for %.1fs with nothing "
                          "freed; killing it ([stall] action = %s)",
                          size_format(a->soft, b1, sizeof b1), size_format(usage, b2, sizeof b2),
-                         (double)p->stall_duration_usec / 1e6, p->stall_action == STALL_KILL ? "kill" : "raise, at max");
+                         usec_to_sec(p->stall_duration_usec), p->stall_action == STALL_KILL ? "kill" : "raise, at max");
                 a->log->stall_killed = true;
                 (void)cg_sandbox_kill(a->sb);
                 return 1;
@@ -488,7 +488,7 @@ int actions_stall(struct actions *a, uint64_t usage, double now)
                 snprintf(e->detail, sizeof e->detail, "memory.high %s -> %s%s", size_format(a->soft, b1, sizeof b1),
                          size_format(nh, b2, sizeof b2), r < 0 ? " (write failed)" : "");
         log_warn("stall: throttled at memory.high for %.1fs with nothing freed (usage %s): raising memory.high %s -> %s",
-                 (double)p->stall_duration_usec / 1e6, size_format(usage, b3, sizeof b3), b1, b2);
+                 usec_to_sec(p->stall_duration_usec), size_format(usage, b3, sizeof b3), b1, b2);
         if (r == 0) {
                 a->soft = nh;
                 a->log->high_final = nh;
@@ -496,7 +496,7 @@ int actions_stall(struct actions *a, uint64_t usage, double now)
         return 0;
 }
 
-void actions_shutdown(struct actions *a, double now)
+void actions_shutdown(struct actions *a, usec_t now)
 {
         for (size_t i = 0; i < ACTIONS_MAX_PROCS; i++) {
                 struct action_proc *p = &a->procs[i];
@@ -509,7 +509,7 @@ void actions_shutdown(struct actions *a, double now)
                 while (waitpid(p->pid, &st, 0) < 0 && errno == EINTR)
                         ;
                 if (p->entry) {
-                        p->entry->ms = (now - p->started) * 1000.0;
+                        p->entry->took = usec_sub(now, p->started);
                         snprintf(p->entry->detail + strlen(p->entry->detail),
                                  sizeof p->entry->detail - strlen(p->entry->detail), " (killed at exit)");
                 }

@@ -25,21 +25,21 @@ struct limiter_ops {
         int (*ask)(void *ctx, enum level level, uint32_t actions, uint64_t goal, uint64_t usage, uint32_t *ret_seq);
         /* Attached clients; bytes asked and unanswered (asks older than timeout written off); how many
          * could be asked now. */
-        void (*state)(void *ctx, uint64_t timeout_ns, unsigned *ret_clients, uint64_t *ret_outstanding,
+        void (*state)(void *ctx, usec_t timeout, unsigned *ret_clients, uint64_t *ret_outstanding,
                       unsigned *ret_askable);
         void *ctx;
 };
 
 struct action_proc {
         pid_t pid;                /* 0 = free slot */
-        double started;
+        usec_t started;
         struct report_action *entry;
         const struct policy_action *pa;
         uint64_t usage_before;
         bool reclaim;
         bool governor;            /* a reclaim the governor asked for: its reply goes back to it */
         uint64_t asked;
-        bool timed_out;
+        bool timed_out;           /* a hook killed for overrunning: not killed again while it dies */
 };
 
 struct actions {
@@ -49,7 +49,7 @@ struct actions {
         uint64_t limit, soft, soft_configured; /* memory.max; memory.high now and as configured */
         struct limiter_ops limiter;
         struct report_log *log;
-        double t0;                /* report times are relative to this */
+        usec_t t0;                /* report times are relative to this */
         struct action_proc procs[ACTIONS_MAX_PROCS];
         uint64_t freed_total;     /* by reclaim and limiters: the stall detector watches it */
         bool said_no_reclaim, said_no_limiter;
@@ -63,25 +63,25 @@ struct actions {
 };
 
 void actions_init(struct actions *a, const struct policy *p, struct cg_sandbox *sb, pid_t child, uint64_t limit,
-                  uint64_t soft, struct report_log *log, double t0);
+                  uint64_t soft, struct report_log *log, usec_t t0);
 /* The governor, once per sample: ask what the excess over target needs, escalate, give up. */
 void actions_govern(struct actions *a, const struct level_engine *e, const struct level_sample *s, bool entered,
-                    double now);
-/* A limiter round came back: every client asked answered (or timed out). */
-void actions_round(struct actions *a, uint64_t goal, uint64_t freed, double latency_s);
+                    usec_t now);
+/* A limiter round came back: every client asked answered (or timed out), latency after it went out. */
+void actions_round(struct actions *a, uint64_t goal, uint64_t freed, usec_t latency);
 /* Level l was entered or left (d says why); usage is the sample that led here. With [governor]
  * hold, only signal and exec actions run here (trim/collect/shed/reclaim are the governor's). */
 void actions_run(struct actions *a, const struct level_engine *e, const struct level_decision *d, uint64_t usage,
-                 double now);
+                 usec_t now);
 /* A child exited: is it one of ours (hook, reclaim)? Records the outcome. */
-bool actions_reaped(struct actions *a, pid_t pid, int status, uint64_t usage_now, double now);
+bool actions_reaped(struct actions *a, pid_t pid, int status, uint64_t usage_now, usec_t now);
 /* Kill hooks that overran hook_timeout. */
-void actions_tick(struct actions *a, double now);
-/* A limiter answered: bytes freed by one action of broadcast seq. */
-void actions_limiter_result(struct actions *a, uint32_t seq, enum action_type type, uint64_t freed, double ms);
+void actions_tick(struct actions *a, usec_t now);
+/* A limiter answered: bytes freed by one action of broadcast seq, and how long that took it. */
+void actions_limiter_result(struct actions *a, uint32_t seq, enum action_type type, uint64_t freed, usec_t took);
 /* Stall escalation per [stall]: raise memory.high or kill. Returns 1 if the sandbox was killed. */
-int actions_stall(struct actions *a, uint64_t usage, double now);
+int actions_stall(struct actions *a, uint64_t usage, usec_t now);
 /* At exit: kill what still runs and reap it. */
-void actions_shutdown(struct actions *a, double now);
+void actions_shutdown(struct actions *a, usec_t now);
 /* Bytes to give back at level l: from usage down to the level's threshold less hysteresis. */
 uint64_t actions_goal(const struct level_engine *e, enum level l, uint64_t usage);

@@ -11,14 +11,15 @@
 #include "supervise/actions.h"
 #include "supervise/level.h"
 
-#define LATENCY_INIT_S 0.05       /* reply latency assumed before the first reply */
-#define LATENCY_MIN_S 0.02
+#define LATENCY_INIT_USEC (50 * USEC_PER_MSEC) /* reply latency assumed before the first reply */
+#define LATENCY_MIN_USEC (20 * USEC_PER_MSEC)
 #define LATENCY_ALPHA 0.3
 #define HEADROOM_PPM 30000        /* Go: the goal is max(3%, 1 MiB) below the limit */
 #define HEADROOM_MIN (1024u * 1024)
 #define RECLAIM_MIN (1024u * 1024) /* less reclaimable than this: the kernel has nothing to give */
 #define DOWN_MARGIN_PPM 10000     /* de-escalate once usage is 1% of the limit under target */
-#define RATE_TAU_S 0.5            /* allocation-rate smoothing */
+#define RATE_TAU_USEC (500 * USEC_PER_MSEC) /* allocation-rate smoothing */
+#define RATE_MIN_DT_USEC USEC_PER_MSEC     /* samples closer than this do not update the rate */
 
 static const char *const step_names[_GOV_STEP_MAX] = { "trim", "collect", "reclaim", "shed" };
 static const enum action_type step_action[_GOV_STEP_MAX] = { ACTION_TRIM, ACTION_COLLECT, ACTION_RECLAIM,
@@ -31,8 +32,9 @@ const char *gov_step_name(enum gov_step s)
 
 void gov_init(struct governor *g, const struct policy *p, uint64_t limit)
 {
-        *g = (struct governor){ .p = p, .limit = limit, .step = GOV_TRIM, .below_since = -1, .exhausted_since = -1,
-                                .latency = LATENCY_INIT_S, .gave_up_t = -1 };
+        *g = (struct governor){ .p = p, .limit = limit, .step = GOV_TRIM, .below_since = USEC_INFINITY,
+                                .exhausted_since = USEC_INFINITY, .latency = LATENCY_INIT_USEC,
+                                .gave_up_t = USEC_INFINITY };
 }
 
 static bool level_allows(const struct policy *p, enum level l, enum action_type t)
@@ -112,10 +114,10 @@ static void set_step(struct governor *g, enum gov_step st)
                 g->step_max = st;
 }
 
-void gov_reply(struct governor *g, bool reclaim, uint64_t asked, uint64_t freed, double latency_s)
+void gov_reply(struct governor *g, bool reclaim, uint64_t asked, uint64_t freed, usec_t latency)
 {
-        if (!reclaim && latency_s >= 0)
-                g->latency += (latency_s - g->latency) * LATENCY_ALPHA;
+        if (!reclaim && latency != USEC_INFINITY)
+                g->latency = (usec_t)((double)g->latency + ((double)latency - (double)g->latency) * LATENCY_ALPHA);
         g->freed_since += freed;
         if (asked == 0)
                 return;
@@ -125,7 +127,7 @@ void gov_reply(struct governor *g, bool reclaim, uint64_t asked, uint64_t freed,
                 g->short_streak = 0;
                 if (g->step >= _GOV_STEP_MAX)
                         g->step = GOV_SHED;
-                g->exhausted_since = -1;
+                g->exhausted_since = USEC_INFINITY;
                 if (++g->good_streak >= GOV_GOOD_STREAK && g->step > GOV_TRIM) {
                         g->step = (enum gov_step)(g->step - 1);
                         g->good_streak = 0;
@@ -140,12 +142,12 @@ void gov_reply(struct governor *g, bool reclaim, uint64_t asked, uint64_t freed,
 
 static void update_rate(struct governor *g, const struct gov_sample *s)
 {
-        if (g->have_last && s->t - g->last_t >= 0.001) {
-                double dt = s->t - g->last_t;
-                double inst = ((double)s->usage - (double)g->last_usage + (double)g->freed_since) / dt;
+        usec_t dt = usec_sub(s->t, g->last_t);
+        if (g->have_last && dt >= RATE_MIN_DT_USEC) {
+                double inst = per_sec((double)s->usage - (double)g->last_usage + (double)g->freed_since, dt);
                 if (inst < 0)
                         inst = 0;
-                g->alloc_rate += (inst - g->alloc_rate) * (1.0 - exp(-dt / RATE_TAU_S));
+                g->alloc_rate += (inst - g->alloc_rate) * (1.0 - exp(-(double)dt / (double)RATE_TAU_USEC));
         } else if (g->have_last) {
                 return;
         }
@@ -182,11 +184,11 @@ void gov_step(struct governor *g, const struct gov_sample *s, struct gov_decisio
         /* Under target (or no level): de-escalate one step per dwell. */
         bool above = target != SIZE_MAX_VALUE && s->usage > target;
         if (!above) {
-                g->exhausted_since = -1;
+                g->exhausted_since = USEC_INFINITY;
                 if (target == SIZE_MAX_VALUE || s->usage + down < target) {
-                        if (g->below_since < 0)
+                        if (g->below_since == USEC_INFINITY)
                                 g->below_since = s->t;
-                        if (g->step > GOV_TRIM && (s->t - g->below_since) * 1e6 >= (double)p->dwell_usec) {
+                        if (g->step > GOV_TRIM && usec_sub(s->t, g->below_since) >= p->dwell_usec) {
                                 enum gov_step to = g->step >= _GOV_STEP_MAX ? (eff < _GOV_STEP_MAX ? eff : GOV_SHED)
                                                                             : (enum gov_step)(g->step - 1);
                                 g->step = to;
@@ -196,10 +198,10 @@ void gov_step(struct governor *g, const struct gov_sample *s, struct gov_decisio
                                 eff = effective(g, s, &exhausted);
                         }
                 } else {
-                        g->below_since = -1;
+                        g->below_since = USEC_INFINITY;
                 }
         } else {
-                g->below_since = -1;
+                g->below_since = USEC_INFINITY;
         }
 
         g->exhausted = exhausted;
@@ -213,9 +215,9 @@ void gov_step(struct governor *g, const struct gov_sample *s, struct gov_decisio
 
         if (above && eff < _GOV_STEP_MAX) {
                 uint64_t excess = s->usage - target;
-                double lat = g->latency > LATENCY_MIN_S ? g->latency : LATENCY_MIN_S;
+                usec_t lat = g->latency > LATENCY_MIN_USEC ? g->latency : LATENCY_MIN_USEC;
                 double rate = g->alloc_rate > s->rate ? g->alloc_rate : s->rate;
-                double growth = rate > 0 ? rate * lat : 0;
+                double growth = rate > 0 ? at_rate(rate, lat) : 0;
                 uint64_t need = excess + (growth > 0 && growth < 1e18 ? (uint64_t)growth : 0);
                 uint64_t fresh = need > s->outstanding ? need - s->outstanding : 0;
                 uint32_t lim = gov_limiter_actions(p, s->level, eff);
@@ -242,19 +244,19 @@ void gov_step(struct governor *g, const struct gov_sample *s, struct gov_decisio
         /* Nothing left to ask and parked at the soft limit: after giveup, let memory.max act. */
         bool at_soft = level_at_high(s->usage, s->soft);
         if (above && g->exhausted && at_soft && p->giveup_usec) {
-                if (g->exhausted_since < 0)
+                if (g->exhausted_since == USEC_INFINITY)
                         g->exhausted_since = s->t;
-                if ((s->t - g->exhausted_since) * 1e6 >= (double)p->giveup_usec) {
+                if (usec_sub(s->t, g->exhausted_since) >= p->giveup_usec) {
                         g->given_up = true;
                         g->gave_up_t = s->t;
                         g->giveups++;
-                        g->exhausted_since = -1;
+                        g->exhausted_since = USEC_INFINITY;
                         d.giveup = true;
                         d.limiter = 0;
                         d.reclaim = 0;
                 }
         } else {
-                g->exhausted_since = -1;
+                g->exhausted_since = USEC_INFINITY;
         }
         *ret = d;
 }

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "config/policy.h"
+#include "util.h"
 
 /* Escalation steps, cheapest first. Shedding comes last: it is the one that costs the program's
  * users something (refused work); kernel reclaim of page cache costs them nothing they can see. */
@@ -19,7 +20,7 @@ enum gov_step { GOV_TRIM, GOV_COLLECT, GOV_RECLAIM, GOV_SHED, _GOV_STEP_MAX };
 #define GOV_GOOD_STREAK 4                 /* full replies in a row before stepping back down */
 
 struct gov_sample {
-        double t;                 /* seconds, any monotonic origin */
+        usec_t t;                 /* any monotonic origin */
         uint64_t usage;
         enum level level;         /* the level engine's level after this sample */
         bool entered;             /* the level was entered upward at this sample */
@@ -52,16 +53,16 @@ struct governor {
         unsigned short_streak, good_streak;
         bool exhausted;           /* escalated past the last available step: nothing more to ask */
         bool given_up, shedding;
-        double below_since;       /* usage under target since (for de-escalation); < 0: not */
-        double exhausted_since;   /* exhausted and at the soft limit since; < 0: not */
-        double latency;           /* smoothed reply latency, s */
-        double gave_up_t;         /* when it gave up; < 0: never */
+        usec_t below_since;       /* usage under target since (for de-escalation); USEC_INFINITY: not */
+        usec_t exhausted_since;   /* exhausted and at the soft limit since; USEC_INFINITY: not */
+        usec_t latency;           /* smoothed reply latency */
+        usec_t gave_up_t;         /* when it gave up; USEC_INFINITY: never */
         unsigned giveups;
         enum gov_step step_max;   /* highest step used, for the report */
         /* The program's own allocation rate: usage growth plus what was given back meanwhile (a held
          * program's usage is flat while it allocates fast). */
         bool have_last;
-        double last_t;
+        usec_t last_t;
         uint64_t last_usage, freed_since;
         double alloc_rate;        /* bytes/s, smoothed */
 };
@@ -74,8 +75,8 @@ uint64_t gov_target(const struct governor *g, enum level l, uint64_t soft);
 /* One sample: what to ask now. Always fills *ret. */
 void gov_step(struct governor *g, const struct gov_sample *s, struct gov_decision *ret);
 /* An ask came back (all clients of one limiter round, or one memory.reclaim): asked and freed bytes,
- * how long the replies took. */
-void gov_reply(struct governor *g, bool reclaim, uint64_t asked, uint64_t freed, double latency_s);
+ * how long the replies took (USEC_INFINITY: not timed). */
+void gov_reply(struct governor *g, bool reclaim, uint64_t asked, uint64_t freed, usec_t latency);
 const char *gov_step_name(enum gov_step s);
 /* ACTION_MASK() bits of the limiter actions a decision at step s asks at level l (cumulative:
  * collecting still trims). */

@@ -6,8 +6,8 @@
 
 #include "config/size.h"
 
-#define RATE_TAU_S 2.0   /* growth-rate smoothing time constant */
-#define RATE_MIN_DT 0.01 /* samples closer than this do not update the rate */
+#define RATE_TAU_USEC (2 * USEC_PER_SEC)     /* growth-rate smoothing time constant */
+#define RATE_MIN_DT_USEC (10 * USEC_PER_MSEC) /* samples closer than this do not update the rate */
 
 const char *level_reason_name(enum level_reason r)
 {
@@ -18,7 +18,7 @@ const char *level_reason_name(enum level_reason r)
 
 void level_engine_init(struct level_engine *e, const struct policy *p, uint64_t limit)
 {
-        *e = (struct level_engine){ .p = p, .limit = limit, .cur = LEVEL_OK, .below_since = -1 };
+        *e = (struct level_engine){ .p = p, .limit = limit, .cur = LEVEL_OK, .below_since = USEC_INFINITY };
 }
 
 uint64_t level_usage_threshold(const struct level_engine *e, enum level l)
@@ -39,17 +39,17 @@ uint64_t level_next_threshold(const struct level_engine *e)
         return SIZE_MAX_VALUE;
 }
 
-double level_eta(const struct level_engine *e, uint64_t usage)
+usec_t level_eta(const struct level_engine *e, uint64_t usage)
 {
         if (e->limit == SIZE_MAX_VALUE || e->rate <= 0)
-                return -1;
+                return USEC_INFINITY;
         if (usage >= e->limit)
                 return 0;
-        return (double)(e->limit - usage) / e->rate;
+        return usec_at_rate((double)(e->limit - usage), e->rate);
 }
 
 /* Does any condition of level l hold? Returns the reason, or REASON_NONE. */
-static enum level_reason holds(const struct level_engine *e, enum level l, const struct level_sample *s, double eta)
+static enum level_reason holds(const struct level_engine *e, enum level l, const struct level_sample *s, usec_t eta)
 {
         const struct policy_level *pl = &e->p->levels[l];
         if (!pl->defined)
@@ -61,13 +61,13 @@ static enum level_reason holds(const struct level_engine *e, enum level l, const
                 return REASON_PSI_SOME;
         if (s->psi_valid && pl->psi_full_ppm && s->psi_full_ppm >= pl->psi_full_ppm)
                 return REASON_PSI_FULL;
-        if (pl->predict_usec && eta >= 0 && eta * 1e6 <= (double)pl->predict_usec)
+        if (pl->predict_usec && eta != USEC_INFINITY && eta <= pl->predict_usec)
                 return REASON_PREDICT;
         return REASON_NONE;
 }
 
 /* May the engine leave level l? Nothing of l holds and usage is hysteresis below its threshold. */
-static bool may_leave(const struct level_engine *e, enum level l, const struct level_sample *s, double eta)
+static bool may_leave(const struct level_engine *e, enum level l, const struct level_sample *s, usec_t eta)
 {
         if (holds(e, l, s, eta) != REASON_NONE)
                 return false;
@@ -81,11 +81,11 @@ static bool may_leave(const struct level_engine *e, enum level l, const struct l
 static void update_rate(struct level_engine *e, const struct level_sample *s)
 {
         if (e->have_last) {
-                double dt = s->t - e->last_t;
-                if (dt < RATE_MIN_DT)
+                usec_t dt = usec_sub(s->t, e->last_t);
+                if (dt < RATE_MIN_DT_USEC)
                         return;
-                double inst = ((double)s->usage - (double)e->last_usage) / dt;
-                double a = 1.0 - exp(-dt / RATE_TAU_S);
+                double inst = per_sec((double)s->usage - (double)e->last_usage, dt);
+                double a = 1.0 - exp(-(double)dt / (double)RATE_TAU_USEC);
                 e->rate += (inst - e->rate) * a;
                 e->inst_rate = inst;
         }
@@ -99,7 +99,7 @@ static int move_to(struct level_engine *e, enum level to, uint64_t usage, struct
                    struct level_decision *ret)
 {
         e->cur = to;
-        e->below_since = -1;
+        e->below_since = USEC_INFINITY;
         e->floor = usage;
         d->to = to;
         *ret = *d;
@@ -109,7 +109,7 @@ static int move_to(struct level_engine *e, enum level to, uint64_t usage, struct
 int level_feed(struct level_engine *e, const struct level_sample *s, struct level_decision *ret)
 {
         update_rate(e, s);
-        double eta = level_eta(e, s->usage);
+        usec_t eta = level_eta(e, s->usage);
 
         enum level target = LEVEL_OK;
         enum level_reason why = REASON_NONE;
@@ -121,7 +121,7 @@ int level_feed(struct level_engine *e, const struct level_sample *s, struct leve
                         break;
                 }
         }
-        struct level_decision d = { .from = e->cur, .to = e->cur, .reason = why, .eta_s = eta };
+        struct level_decision d = { .from = e->cur, .to = e->cur, .reason = why, .eta = eta };
 
         if (target > e->cur) {
                 /* Up at once, skipping levels if need be. */
@@ -134,9 +134,9 @@ int level_feed(struct level_engine *e, const struct level_sample *s, struct leve
                 e->floor = s->usage;
 
         if (target < e->cur && may_leave(e, e->cur, s, eta)) {
-                if (e->below_since < 0)
+                if (e->below_since == USEC_INFINITY)
                         e->below_since = s->t;
-                if ((s->t - e->below_since) * 1e6 >= (double)e->p->dwell_usec) {
+                if (usec_sub(s->t, e->below_since) >= e->p->dwell_usec) {
                         /* Down one defined step at a time; each step waits its own dwell. */
                         enum level next = LEVEL_OK;
                         for (int l = (int)e->cur - 1; l > LEVEL_OK; l--)
@@ -149,7 +149,7 @@ int level_feed(struct level_engine *e, const struct level_sample *s, struct leve
                 }
                 return 0;
         }
-        e->below_since = -1;
+        e->below_since = USEC_INFINITY;
 
         /* Same level, still climbing: ask again each time usage rises a step above its low point. */
         const struct policy_level *pl = &e->p->levels[e->cur];
@@ -166,14 +166,14 @@ int level_feed(struct level_engine *e, const struct level_sample *s, struct leve
 
 void stall_init(struct stall_detector *d, const struct policy *p)
 {
-        *d = (struct stall_detector){ .p = p, .since = -1 };
+        *d = (struct stall_detector){ .p = p, .since = USEC_INFINITY };
 }
 
 int stall_feed(struct stall_detector *d, const struct stall_sample *s)
 {
         const struct policy *p = d->p;
         if (!p->stall_enabled || s->high == SIZE_MAX_VALUE) {
-                d->since = -1;
+                d->since = USEC_INFINITY;
                 return 0;
         }
         bool throttled = d->primed && s->ev_high > d->last_ev_high;
@@ -184,20 +184,20 @@ int stall_feed(struct stall_detector *d, const struct stall_sample *s)
         d->last_ev_high = s->ev_high;
         d->last_freed = s->freed_total;
 
-        if (!(at_high && pressured && !freeing && (throttled || d->since >= 0))) {
-                d->since = -1;
+        if (!(at_high && pressured && !freeing && (throttled || d->since != USEC_INFINITY))) {
+                d->since = USEC_INFINITY;
                 return 0;
         }
-        if (!throttled && d->since >= 0) {
+        if (!throttled && d->since != USEC_INFINITY) {
                 /* No new throttling since the last sample: keep the clock only while PSI says stalled. */
                 if (!s->psi_valid) {
-                        d->since = -1;
+                        d->since = USEC_INFINITY;
                         return 0;
                 }
         }
-        if (d->since < 0)
+        if (d->since == USEC_INFINITY)
                 d->since = s->t;
-        if ((s->t - d->since) * 1e6 >= (double)p->stall_duration_usec) {
+        if (usec_sub(s->t, d->since) >= p->stall_duration_usec) {
                 d->since = s->t;
                 return 1;
         }

@@ -5,9 +5,10 @@
 #include <stdint.h>
 
 #include "config/policy.h"
+#include "util.h"
 
 struct level_sample {
-        double t;                 /* seconds, any monotonic origin */
+        usec_t t;                 /* any monotonic origin */
         uint64_t usage;           /* bytes */
         bool psi_valid;
         uint32_t psi_some_ppm;    /* memory pressure "some" avg10, parts per million */
@@ -22,17 +23,17 @@ struct level_decision {
         bool run_actions;         /* entered upward, or repeating at the same level */
         bool repeat;
         enum level_reason reason;
-        double eta_s;             /* predicted seconds to the hard limit; < 0 when not growing */
+        usec_t eta;               /* predicted time to the hard limit; USEC_INFINITY when not growing */
 };
 
 struct level_engine {
         const struct policy *p;
         uint64_t limit;           /* hard limit; UINT64_MAX disables usage and prediction */
         enum level cur;
-        double below_since;       /* since when cur's exit condition holds; < 0 = not holding */
+        usec_t below_since;       /* since when cur's exit condition holds; USEC_INFINITY = not holding */
         uint64_t floor;           /* lowest usage since the level's actions last ran */
         bool have_last;
-        double last_t;
+        usec_t last_t;
         uint64_t last_usage;
         double rate;              /* smoothed growth, bytes/s */
         double inst_rate;         /* growth between the last two samples, bytes/s */
@@ -45,8 +46,9 @@ int level_feed(struct level_engine *e, const struct level_sample *s, struct leve
 uint64_t level_next_threshold(const struct level_engine *e);
 /* Usage threshold of level l in bytes (UINT64_MAX if unset). */
 uint64_t level_usage_threshold(const struct level_engine *e, enum level l);
-/* Predicted seconds until usage reaches the limit at the current growth rate; < 0 if not growing. */
-double level_eta(const struct level_engine *e, uint64_t usage);
+/* Predicted time until usage reaches the limit at the current growth rate; USEC_INFINITY if not
+ * growing. */
+usec_t level_eta(const struct level_engine *e, uint64_t usage);
 const char *level_reason_name(enum level_reason r);
 
 /* "At memory.high": the kernel keeps usage around high by throttling, so allow 2% slack. False for
@@ -58,7 +60,7 @@ static inline bool level_at_high(uint64_t usage, uint64_t high)
 
 /* --- stall: a sandbox parked above memory.high, throttled, with nothing being freed --- */
 struct stall_sample {
-        double t;
+        usec_t t;
         uint64_t usage, high;     /* memory.current, memory.high */
         uint64_t ev_high;         /* memory.events "high" counter */
         bool psi_valid;
@@ -68,7 +70,7 @@ struct stall_sample {
 
 struct stall_detector {
         const struct policy *p;
-        double since;             /* < 0: not stalled */
+        usec_t since;             /* USEC_INFINITY: not stalled */
         uint64_t last_ev_high, last_freed;
         bool primed;
 };

@@ -53,9 +53,9 @@ int loop_add_timer(struct loop *l, loop_handler fn, void *userdata, const char *
         return fd;
 }
 
-int loop_timer_set(int tfd, uint64_t period_usec)
+int loop_timer_set(int tfd, usec_t period)
 {
-        struct timespec ts = { (time_t)(period_usec / 1000000), (long)(period_usec % 1000000) * 1000 };
+        struct timespec ts = usec_to_timespec(period);
         struct itimerspec its = { .it_interval = ts, .it_value = ts };
         return timerfd_settime(tfd, 0, &its, NULL) < 0 ? -errno : 0;
 }
@@ -66,10 +66,10 @@ uint64_t loop_timer_ack(int tfd)
         return read(tfd, &n, sizeof n) == (ssize_t)sizeof n ? n : 0;
 }
 
-int loop_dispatch(struct loop *l, int timeout_ms)
+int loop_dispatch(struct loop *l, usec_t timeout)
 {
         struct epoll_event evs[8];
-        int n = epoll_wait(l->ep, evs, 8, timeout_ms);
+        int n = epoll_wait(l->ep, evs, 8, usec_to_poll_ms(timeout));
         if (n < 0)
                 return errno == EINTR ? 0 : -errno;
         for (int i = 0; i < n; i++) {

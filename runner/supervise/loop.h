@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "util.h"
+
 #define LOOP_MAX_SOURCES 32
 
 struct loop;
@@ -34,12 +36,12 @@ void loop_remove(struct loop *l, int fd);
 /* A periodic CLOCK_MONOTONIC timerfd, registered with fn; its fd, or -errno. The handler reads it
  * (loop_timer_ack). */
 int loop_add_timer(struct loop *l, loop_handler fn, void *userdata, const char *name);
-/* (Re)arm a timer: every period_usec (0: disarm). 0 or -errno. */
-int loop_timer_set(int tfd, uint64_t period_usec);
+/* (Re)arm a timer: every period (0: disarm). 0 or -errno. */
+int loop_timer_set(int tfd, usec_t period);
 /* Expirations since the last read (0 when none). */
 uint64_t loop_timer_ack(int tfd);
-/* Wait at most timeout_ms (-1: until something is ready) and run the handlers of what is ready.
- * How many ran, 0 on EINTR or timeout, -errno when epoll fails. */
-int loop_dispatch(struct loop *l, int timeout_ms);
+/* Wait at most timeout (USEC_INFINITY: until something is ready) and run the handlers of what is
+ * ready. How many ran, 0 on EINTR or timeout, -errno when epoll fails. */
+int loop_dispatch(struct loop *l, usec_t timeout);
 /* Close the epoll set and every timer it made; other fds stay their owners'. */
 void loop_close(struct loop *l);

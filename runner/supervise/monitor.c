@@ -18,7 +18,8 @@
 #include "supervise/supervisor.h"
 #include "util.h"
 
-#define V1_REGISTER_AFTER_S 0.02
+#define V1_REGISTER_AFTER_USEC (20 * USEC_PER_MSEC)  /* v1 event registration, once the command ran this long */
+#define LATE_SOURCES_AFTER_USEC (100 * USEC_PER_MSEC) /* PSI and its triggers, likewise */
 
 static bool levels_use_psi(const struct policy *p)
 {
@@ -64,9 +65,9 @@ static void on_trigger(struct loop *l, int fd, uint32_t events, void *userdata)
                 struct trigger *t = &m->trig[i];
                 if (t->fd != fd)
                         continue;
-                t->fired_until = now_mono() + (double)t->window / 1e6;
+                t->fired_until = usec_add_sat(now_usec(), t->window);
                 log_debug("PSI trigger: memory %s >= %.2f%% over %.1fs", t->full ? "full" : "some",
-                          (double)t->ppm / 1e4, (double)t->window / 1e6);
+                          (double)t->ppm / 1e4, usec_to_sec(t->window));
         }
         monitor_sample(userdata);
 }
@@ -75,7 +76,7 @@ static void on_trigger(struct loop *l, int fd, uint32_t events, void *userdata)
 static void arm_trigger(struct supervisor *s, bool full, uint32_t ppm, bool *said)
 {
         struct monitor *m = &s->mon;
-        uint64_t win;
+        usec_t win;
         int fd = psi_trigger_open(m->psi_dir, m->psi_file, full ? "full" : "some", ppm, s->p->psi_window_usec, &win);
         if (fd < 0) {
                 /* in a container's read-only cgroupfs this is expected: sampling is the way */
@@ -87,14 +88,14 @@ static void arm_trigger(struct supervisor *s, bool full, uint32_t ppm, bool *sai
         if (win != s->p->psi_window_usec && !*said) {
                 log_warn("PSI trigger window %.1fs rounded to %.1fs (the kernel's rule without "
                          "CAP_SYS_RESOURCE: 500ms..10s, multiples of 2s)",
-                         (double)s->p->psi_window_usec / 1e6, (double)win / 1e6);
+                         usec_to_sec(s->p->psi_window_usec), usec_to_sec(win));
                 *said = true;
         }
         if (loop_add(&s->loop, fd, EPOLLPRI, on_trigger, s, "psi trigger") < 0) {
                 close(fd);
                 return;
         }
-        m->trig[m->n_trig++] = (struct trigger){ .fd = fd, .full = full, .ppm = ppm, .window = win, .fired_until = -1 };
+        m->trig[m->n_trig++] = (struct trigger){ .fd = fd, .full = full, .ppm = ppm, .window = win, .fired_until = 0 };
 }
 
 /* Triggers are armed once the command has outlived its first samples: creating and destroying one
@@ -176,23 +177,22 @@ static void register_v1(struct supervisor *s)
  * a level is held (to time the way down), and fast while the governor is above target. v2 has no
  * usage notifications: this is how thresholds are seen there, so its idle period is capped (one
  * pread of memory.current each). */
-uint64_t monitor_interval(const struct interval_in *in)
+usec_t monitor_interval(const struct interval_in *in)
 {
-        uint64_t lo = in->lo, hi = in->hi;
+        usec_t lo = in->lo, hi = in->hi;
         if (in->v2 && hi > MONITOR_V2_IDLE_MAX_USEC)
                 hi = MONITOR_V2_IDLE_MAX_USEC;
         if (lo > hi)
                 lo = hi;
-        uint64_t target = hi;
+        usec_t target = hi;
         if (in->next_threshold != SIZE_MAX_VALUE && in->limit != SIZE_MAX_VALUE) {
                 uint64_t dist = in->next_threshold > in->usage ? in->next_threshold - in->usage : 0;
                 uint64_t band = size_share(in->limit, 200000);
-                target = dist >= band || !band ? hi : lo + (uint64_t)((double)(hi - lo) * (double)dist / (double)band);
-                if (in->rate > 0) {
-                        double half_eta_us = (double)dist / in->rate * 1e6 / 2;
-                        if (half_eta_us < (double)target)
-                                target = half_eta_us < (double)lo ? lo : (uint64_t)half_eta_us;
-                }
+                target = dist >= band || !band ? hi : lo + (usec_t)((double)(hi - lo) * (double)dist / (double)band);
+                /* USEC_INFINITY when not growing: halved, still above any target */
+                usec_t half_eta = usec_at_rate((double)dist, in->rate) / 2;
+                if (half_eta < target)
+                        target = half_eta < lo ? lo : half_eta;
         }
         if (in->predicting && in->rate > 0 && target > lo * 4)
                 target = lo * 4;
@@ -200,18 +200,18 @@ uint64_t monitor_interval(const struct interval_in *in)
                 target = in->dwell / 4;
         if (in->holding && target > MONITOR_HOLD_USEC)
                 target = MONITOR_HOLD_USEC;
-        uint64_t backoff = in->last ? in->last * 2 : lo;
-        uint64_t iv = target < backoff ? target : backoff;
+        usec_t backoff = in->last ? in->last * 2 : lo;
+        usec_t iv = target < backoff ? target : backoff;
         if (iv < lo && !in->holding)
                 iv = lo;
-        if (iv < 1000)
-                iv = 1000;
-        if (in->v1_pending && iv > (uint64_t)(V1_REGISTER_AFTER_S * 1e6))
-                iv = (uint64_t)(V1_REGISTER_AFTER_S * 1e6);
+        if (iv < MONITOR_MIN_USEC)
+                iv = MONITOR_MIN_USEC;
+        if (in->v1_pending && iv > V1_REGISTER_AFTER_USEC)
+                iv = V1_REGISTER_AFTER_USEC;
         return iv;
 }
 
-static uint64_t next_interval(struct supervisor *s, uint64_t usage)
+static usec_t next_interval(struct supervisor *s, uint64_t usage)
 {
         struct monitor *m = &s->mon;
         const struct gov_decision *d = &s->act.last;
@@ -223,8 +223,7 @@ static uint64_t next_interval(struct supervisor *s, uint64_t usage)
                 /* Above target, or close enough to cross it before the next sample at the program's
                  * allocation rate: the governor's pace. */
                 .holding = s->p->hold && !s->act.gov.given_up && d->target != SIZE_MAX_VALUE &&
-                           (double)usage + s->act.gov.alloc_rate * (double)s->p->interval_min_usec / 1e6 >
-                                   (double)d->target,
+                           (double)usage + at_rate(s->act.gov.alloc_rate, s->p->interval_min_usec) > (double)d->target,
                 .v2 = !cg_sandbox_usage_notifies(&s->cg.sb), .v1_pending = m->v1_pending,
         };
         m->iv = monitor_interval(&in);
@@ -232,7 +231,7 @@ static uint64_t next_interval(struct supervisor *s, uint64_t usage)
 }
 
 /* A periodic timer: while the period stays the same (an idle sandbox), no system call re-arms it. */
-static void arm_timer(struct supervisor *s, uint64_t usec)
+static void arm_timer(struct supervisor *s, usec_t usec)
 {
         if (usec != s->mon.armed_usec && loop_timer_set(s->mon.tfd, usec) == 0)
                 s->mon.armed_usec = usec;
@@ -282,21 +281,21 @@ static void decide(struct supervisor *s, const struct level_sample *ls)
                           (double)ls->psi_some_ppm / 1e4, (double)ls->psi_full_ppm / 1e4,
                           s->mon.psi_system ? ", system-wide" : "");
                 if (!d.repeat)
-                        report_log_level(&s->log, ls->t - s->t0, d.to, ls->usage, level_reason_name(d.reason));
+                        report_log_level(&s->log, usec_sub(ls->t, s->t0), d.to, ls->usage, level_reason_name(d.reason));
                 actions_run(&s->act, &s->eng, &d, ls->usage, ls->t);
         }
         actions_govern(&s->act, &s->eng, ls, entered, ls->t);
 }
 
 /* Sources that cost a short command too much are set up once it has run a while. */
-static void late_sources(struct supervisor *s, double now)
+static void late_sources(struct supervisor *s, usec_t now)
 {
         struct monitor *m = &s->mon;
         /* Not at once: back-to-back short commands would queue on each other's registrations (each
          * waits for an RCU grace period, as does the next command's cgroup.procs write). */
-        if (m->v1_pending && now - s->t0 >= V1_REGISTER_AFTER_S)
+        if (m->v1_pending && usec_sub(now, s->t0) >= V1_REGISTER_AFTER_USEC)
                 register_v1(s);
-        if (now - s->t0 >= 0.1) {
+        if (usec_sub(now, s->t0) >= LATE_SOURCES_AFTER_USEC) {
                 if (!m->sources_ready) {
                         m->sources_ready = true;
                         setup_psi(s);
@@ -330,7 +329,7 @@ void monitor_sample(struct supervisor *s)
 {
         if (s->reaped && !s->plan->o.wait_all)
                 return;
-        double now = now_mono();
+        usec_t now = now_usec();
         struct level_sample ls = { .t = now };
         struct psi psi = {};
         if (cg_sandbox_usage(&s->cg.sb, &ls.usage) < 0)
@@ -348,7 +347,7 @@ void monitor_sample(struct supervisor *s)
         arm_timer(s, next_interval(s, ls.usage));
         if (s->notify.up_fd >= 0)
                 sdnotify_status(&s->notify, level_name(s->eng.cur), ls.usage, s->eng.limit, now);
-        if (s->plan->o.metrics && now - s->metrics_t >= 1.0)
+        if (s->plan->o.metrics && usec_sub(now, s->metrics_t) >= USEC_PER_SEC)
                 status_write_metrics(s, now);
 }
 

@@ -6,21 +6,24 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "util.h"
+
 /* The sampling period: slow far from the next threshold, fast near it and while the governor holds
  * a level. Pure (earlyoom's sleep_time_ms): the inputs below, nothing else. */
 struct interval_in {
-        uint64_t lo, hi;                /* [monitor] interval_min/max, usec */
-        uint64_t last;                  /* the previous period (0: first) */
+        usec_t lo, hi;                  /* [monitor] interval_min/max */
+        usec_t last;                    /* the previous period (0: first) */
         uint64_t usage, limit, next_threshold;   /* bytes; UINT64_MAX: none */
         double rate;                    /* bytes/s, the faster of smoothed and instantaneous growth */
         bool predicting;                /* a level has a predict condition */
         bool in_level;                  /* a level above ok is held */
-        uint64_t dwell;                 /* [recovery] dwell, usec */
+        usec_t dwell;                   /* [recovery] dwell */
         bool holding;                   /* the governor has usage above target */
         bool v2;                        /* no usage notifications: cap idle periods */
         bool v1_pending;                /* v1 thresholds not registered yet */
 };
-#define MONITOR_V2_IDLE_MAX_USEC 100000  /* cgroup v2 has no usage notification: never sample slower */
-#define MONITOR_HOLD_USEC 20000          /* at most this while usage is above the governor's target */
-#define MONITOR_REASK_USEC 5000          /* a reply while above target brings the next sample this close */
-uint64_t monitor_interval(const struct interval_in *in);
+#define MONITOR_V2_IDLE_MAX_USEC (100 * USEC_PER_MSEC) /* cgroup v2 has no usage notification: never sample slower */
+#define MONITOR_HOLD_USEC (20 * USEC_PER_MSEC)  /* at most this while usage is above the governor's target */
+#define MONITOR_REASK_USEC (5 * USEC_PER_MSEC)  /* a reply while above target brings the next sample this close */
+#define MONITOR_MIN_USEC USEC_PER_MSEC          /* never sample faster */
+usec_t monitor_interval(const struct interval_in *in);

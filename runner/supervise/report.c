@@ -33,7 +33,7 @@ void report_json_u64(FILE *f, uint64_t v)
                 fprintf(f, "%llu", (unsigned long long)v);
 }
 
-void report_log_level(struct report_log *l, double t, enum level level, uint64_t usage, const char *reason)
+void report_log_level(struct report_log *l, usec_t t, enum level level, uint64_t usage, const char *reason)
 {
         if (l->n_levels >= REPORT_MAX_LEVELS) {
                 l->dropped_levels++;
@@ -42,14 +42,14 @@ void report_log_level(struct report_log *l, double t, enum level level, uint64_t
         l->levels[l->n_levels++] = (struct report_level){ t, level, usage, reason };
 }
 
-struct report_action *report_log_action(struct report_log *l, double t, const char *action, enum level level)
+struct report_action *report_log_action(struct report_log *l, usec_t t, const char *action, enum level level)
 {
         if (l->n_actions >= REPORT_MAX_ACTIONS) {
                 l->dropped_actions++;
                 return NULL;
         }
         struct report_action *a = &l->actions[l->n_actions++];
-        *a = (struct report_action){ .t = t, .action = action, .level = level, .ms = -1, .status = -1 };
+        *a = (struct report_action){ .t = t, .action = action, .level = level, .status = -1 };
         return a;
 }
 
@@ -59,7 +59,7 @@ static void report_json_log(FILE *f, const struct report_log *l)
         for (unsigned i = 0; l && i < l->n_levels; i++) {
                 const struct report_level *e = &l->levels[i];
                 fprintf(f, "%s\n    { \"t\": %.3f, \"level\": \"%s\", \"usage\": %llu, \"reason\": \"%s\" }",
-                        i ? "," : "", e->t, level_name(e->level), (unsigned long long)e->usage,
+                        i ? "," : "", usec_to_sec(e->t), level_name(e->level), (unsigned long long)e->usage,
                         e->reason ? e->reason : "");
         }
         fputs(l && l->n_levels ? "\n  ],\n" : "],\n", f);
@@ -68,8 +68,8 @@ static void report_json_log(FILE *f, const struct report_log *l)
                 const struct report_action *a = &l->actions[i];
                 fprintf(f, "%s\n    { \"t\": %.3f, \"action\": \"%s\", \"level\": \"%s\", \"freed\": %llu, "
                            "\"ms\": %.1f",
-                        i ? "," : "", a->t, a->action, level_name(a->level), (unsigned long long)a->freed,
-                        a->ms < 0 ? 0.0 : a->ms);
+                        i ? "," : "", usec_to_sec(a->t), a->action, level_name(a->level), (unsigned long long)a->freed,
+                        usec_to_msec(a->took));
                 if (a->status >= 0)
                         fprintf(f, ", \"status\": %d", a->status);
                 if (a->seq)
@@ -95,14 +95,14 @@ static void report_json_log(FILE *f, const struct report_log *l)
                 const struct report_agg *g = &l->agg[order[i]];
                 fprintf(f, "%s \"%s\": { \"asks\": %llu, \"asked\": %llu, \"freed\": %llu, \"ms\": %.1f }",
                         i ? "," : "", action_type_name(order[i]), (unsigned long long)g->asks,
-                        (unsigned long long)g->asked, (unsigned long long)g->freed, g->ms);
+                        (unsigned long long)g->asked, (unsigned long long)g->freed, usec_to_msec(g->took));
         }
         fprintf(f, " },\n    \"rounds\": %llu, \"not_listed\": %llu, \"step_max\": \"%s\", \"giveups\": %u, "
                    "\"gave_up_t\": ",
                 (unsigned long long)l->rounds, (unsigned long long)l->gov_more, l->step_max ? l->step_max : "trim",
                 l->giveups);
-        if (l->gave_up_t >= 0)
-                fprintf(f, "%.3f", l->gave_up_t);
+        if (l->gave_up_t != USEC_INFINITY)
+                fprintf(f, "%.3f", usec_to_sec(l->gave_up_t));
         else
                 fputs("null", f);
         fprintf(f, ", \"signals_skipped\": %llu },\n", (unsigned long long)l->signals_skipped);
@@ -159,7 +159,7 @@ void report_json(FILE *f, const struct report *r)
                         fputs(", ", f);
                 report_json_string(f, *a);
         }
-        fprintf(f, "],\n  \"duration_s\": %.3f,\n", r->duration_s);
+        fprintf(f, "],\n  \"duration_s\": %.3f,\n", usec_to_sec(r->duration));
         fprintf(f, "  \"cgroup\": { \"version\": %d, \"mode\": \"%s\", \"path\": ", r->mode == CG_V2 ? 2 : 1,
                 cg_mode_name(r->mode));
         report_json_string(f, r->cgroup_path);
@@ -246,7 +246,7 @@ void report_summary(FILE *f, const char *prefix, const struct report *r)
                                 : "");
         else
                 fprintf(f, "exited %d", r->exit_code);
-        fprintf(f, " after %.2fs; peak %s of %s", r->duration_s, peak, max);
+        fprintf(f, " after %.2fs; peak %s of %s", usec_to_sec(r->duration), peak, max);
         if (r->max != SIZE_MAX_VALUE && r->max)
                 fprintf(f, " (%.1f%%)", 100.0 * (double)r->stats.peak / (double)r->max);
         fprintf(f, "; %llu memory.high throttling event%s", (unsigned long long)r->stats.ev_high,
@@ -266,7 +266,7 @@ void report_summary(FILE *f, const char *prefix, const struct report *r)
                                 size_format(freed, a, sizeof a),
                                 size_format(asked + l->agg[ACTION_RECLAIM].asked, b, sizeof b));
                 if (l->giveups)
-                        fprintf(f, "; gave up holding the soft limit at %.2fs", l->gave_up_t);
+                        fprintf(f, "; gave up holding the soft limit at %.2fs", usec_to_sec(l->gave_up_t));
         }
         fputc('\n', f);
 }
@@ -282,5 +282,5 @@ void report_oom_line(FILE *f, const char *prefix, const struct report *r)
         else
                 fputs("a process", f);
         fprintf(f, " in %s: limit %s, peak %s, after %.2fs (oom_kill %llu)\n", r->cgroup_path, max,
-                peak, r->duration_s, (unsigned long long)(r->stats.ev_oom_kill));
+                peak, usec_to_sec(r->duration), (unsigned long long)(r->stats.ev_oom_kill));
 }

@@ -8,24 +8,25 @@
 #include "cgroup/cg.h"
 #include "kernel/kmsg.h"
 #include "confine/confine.h"
+#include "util.h"
 
 /* Bounded, preallocated: the supervisor must not allocate while the sandbox is at its limit. */
 #define REPORT_MAX_LEVELS 512
 #define REPORT_MAX_ACTIONS 1024
 
 struct report_level {
-        double t;
+        usec_t t;                  /* from the start of the run */
         enum level level;
         uint64_t usage;
         const char *reason;
 };
 
 struct report_action {
-        double t;
+        usec_t t;                  /* from the start of the run */
         const char *action;        /* "trim", "reclaim", "signal", "exec", "stall-raise", ... */
         enum level level;
         uint64_t freed;
-        double ms;                 /* time it took; < 0 while running */
+        usec_t took;               /* time it took; 0 until it ends */
         int status;                /* hooks/reclaim: exit status; -1 unknown */
         uint32_t seq;              /* limiter broadcast sequence (0 = none) */
         unsigned clients;          /* limiters that answered */
@@ -37,7 +38,7 @@ struct report_action {
 struct report_agg {
         uint64_t asks;             /* clients asked (limiters) or memory.reclaim writes */
         uint64_t asked, freed;     /* bytes */
-        double ms;                 /* time spent answering, summed */
+        usec_t took;               /* time spent answering, summed (saturating) */
 };
 
 #define REPORT_GOV_ENTRIES 32      /* governor asks logged in full; the rest are counted */
@@ -58,18 +59,19 @@ struct report_log {
         uint64_t rounds;           /* limiter rounds completed */
         uint64_t asks, asked;      /* limiter asks sent (processes) and bytes asked, each round once */
         unsigned giveups;
-        double gave_up_t;          /* first give-up, seconds from start; < 0: never */
+        usec_t gave_up_t;          /* first give-up, from the start; USEC_INFINITY: never */
         const char *step_max;      /* highest escalation step used */
         uint64_t signals_skipped;  /* signal actions skipped: the command does not handle them */
 };
 
-void report_log_level(struct report_log *l, double t, enum level level, uint64_t usage, const char *reason);
+/* t: from the start of the run. */
+void report_log_level(struct report_log *l, usec_t t, enum level level, uint64_t usage, const char *reason);
 /* A new action entry (NULL when the log is full: the entry is counted as dropped). */
-struct report_action *report_log_action(struct report_log *l, double t, const char *action, enum level level);
+struct report_action *report_log_action(struct report_log *l, usec_t t, const char *action, enum level level);
 
 struct report {
         char **argv;
-        double duration_s;
+        usec_t duration;
         enum cg_mode mode;
         const char *cgroup_path;
         uint64_t max, high, swap_max;

@@ -29,7 +29,7 @@ void status_fill(struct supervisor *s, struct ctl_status *st)
         if (s->act.limiter.state) {
                 uint64_t out;
                 unsigned askable;
-                s->act.limiter.state(s->act.limiter.ctx, s->p->ask_timeout_usec * 1000, &st->clients, &out, &askable);
+                s->act.limiter.state(s->act.limiter.ctx, s->p->ask_timeout_usec, &st->clients, &out, &askable);
         }
         st->asks = l->asks;
         st->asked = l->asked;
@@ -43,7 +43,7 @@ void status_fill(struct supervisor *s, struct ctl_status *st)
         st->ev_max = cs.ev_max;
         st->ev_oom = cs.ev_oom;
         st->ev_oom_kill = cs.ev_oom_kill;
-        st->uptime_s = now_mono() - s->t0;
+        st->uptime_s = usec_to_sec(usec_sub(now_usec(), s->t0));
         st->limit_changes = s->limit_changes;
         st->ctl_refused = s->ctl.refused;
         st->ctl_malformed = s->ctl.malformed;
@@ -88,7 +88,7 @@ void status_start(struct supervisor *s)
                 (void)loop_add(&s->loop, s->ctl.fd, EPOLLIN, on_ctl, s, "control socket");
 }
 
-void status_write_metrics(struct supervisor *s, double now)
+void status_write_metrics(struct supervisor *s, usec_t now)
 {
         struct ctl_status st;
         memset(&st, 0, sizeof st);

@@ -38,11 +38,11 @@ static int limiter_ask(void *ctx, enum level level, uint32_t actions, uint64_t g
         return lsrv_ask(ctx, level, actions, goal, usage, ret_seq);
 }
 
-static void limiter_state(void *ctx, uint64_t timeout_ns, unsigned *ret_clients, uint64_t *ret_outstanding,
+static void limiter_state(void *ctx, usec_t timeout, unsigned *ret_clients, uint64_t *ret_outstanding,
                           unsigned *ret_askable)
 {
         struct lsrv *l = ctx;
-        lsrv_ask_state(l, timeout_ns, ret_outstanding, ret_askable);
+        lsrv_ask_state(l, timeout, ret_outstanding, ret_askable);
         *ret_clients = l->st.clients;
 }
 
@@ -50,14 +50,14 @@ static void limiter_round(const struct lsrv_round *r, void *userdata)
 {
         struct supervisor *s = userdata;
         if (s->act_ready)
-                actions_round(&s->act, r->goal, r->freed, (double)r->latency_ns / 1e9);
+                actions_round(&s->act, r->goal, r->freed, r->latency);
 }
 
 static void limiter_result(const struct lsrv_result *r, void *userdata)
 {
         struct supervisor *s = userdata;
         if (s->act_ready)
-                actions_limiter_result(&s->act, r->seq, r->action, r->freed, (double)r->usec / 1000.0);
+                actions_limiter_result(&s->act, r->seq, r->action, r->freed, r->usec);
 }
 
 static void on_limiter(struct loop *l, int fd, uint32_t events, void *userdata)
@@ -99,7 +99,7 @@ static void on_notify(struct loop *l, int fd, uint32_t events, void *userdata)
         (void)l;
         (void)fd;
         (void)events;
-        sdnotify_dispatch(&s->notify, now_mono(), notify_sender_ok, s);
+        sdnotify_dispatch(&s->notify, now_usec(), notify_sender_ok, s);
 }
 
 int supervisor_contains(const struct supervisor *s, pid_t pid)
@@ -131,7 +131,7 @@ int supervisor_set_limits(struct supervisor *s, const struct limits *lim, const 
         s->log.high_final = lim->soft;
         s->limit_changes++;
         lsrv_set_limits(&s->lsrv, lim->hard, lim->soft);
-        struct report_action *e = report_log_action(&s->log, now_mono() - s->t0, "set-limit", s->eng.cur);
+        struct report_action *e = report_log_action(&s->log, usec_sub(now_usec(), s->t0), "set-limit", s->eng.cur);
         size_format(old.hard, a, sizeof a);
         size_format(lim->hard, b, sizeof b);
         size_format(old.soft, c, sizeof c);
@@ -159,7 +159,7 @@ static void reap(struct supervisor *s)
                 if (s->act_ready) {
                         uint64_t usage = 0;
                         (void)cg_sandbox_usage(&s->cg.sb, &usage);
-                        (void)actions_reaped(&s->act, pid, st, usage, now_mono());
+                        (void)actions_reaped(&s->act, pid, st, usage, now_usec());
                 }
         }
 }
@@ -218,7 +218,7 @@ static void empty_sandbox(struct supervisor *s)
                         return;
                 if (i % 100 == 99)
                         (void)cg_sandbox_kill(&s->cg.sb);
-                struct timespec ts = { 0, i < 50 ? 1000000L : 10000000L };
+                struct timespec ts = usec_to_timespec(i < 50 ? USEC_PER_MSEC : 10 * USEC_PER_MSEC);
                 nanosleep(&ts, NULL);
         }
         log_warn("processes remain in %s after SIGKILL (stuck in the kernel?)", s->cg.sb.path);
@@ -354,7 +354,7 @@ static int setup(struct supervisor *s)
                 .hints = !s->plan->o.no_hints, .child_mask = &s->orig, .env = s->env,
                 .confine = s->confined ? &s->confine : NULL, .notify = &s->notify,
         };
-        s->t0 = now_mono();
+        s->t0 = now_usec();
         int r = spawn_child(&req, &s->child);
         if (r > 0) {
                 s->child = 0;
@@ -381,7 +381,7 @@ static void supervise(struct supervisor *s)
         if (!s->reaped && r == 0)
                 monitor_sample(s);
         while (r >= 0 && (!s->reaped || (s->plan->o.wait_all && cg_sandbox_populated(&s->cg.sb))))
-                r = loop_dispatch(&s->loop, -1);
+                r = loop_dispatch(&s->loop, USEC_INFINITY);
         if (r < 0) {
                 log_error_errno(r, "event loop failed: %m; killing the sandbox");
                 (void)cg_sandbox_kill(&s->cg.sb);
@@ -390,16 +390,16 @@ static void supervise(struct supervisor *s)
                 s->reaped = true;
         }
         if (s->plan->o.metrics)
-                status_write_metrics(s, now_mono());
+                status_write_metrics(s, now_usec());
         if (s->tl_fd >= 0) {
                 /* A closing row: where usage stood when the command ended (its peak may lie between
                  * samples; the report has memory.peak). */
                 struct level_sample fin = s->mon.last;
-                fin.t = now_mono();
+                fin.t = now_usec();
                 if (cg_sandbox_usage(&s->cg.sb, &fin.usage) == 0)
                         timeline_row(s, fin.t, &fin);
         }
-        actions_shutdown(&s->act, now_mono());
+        actions_shutdown(&s->act, now_usec());
         close_fd(&s->act.proc_fd);
         monitor_stop(s);
 }
@@ -410,7 +410,8 @@ static void post_mortem(struct supervisor *s)
         const struct options *o = &s->plan->o;
         struct report *rep = &s->rep;
         *rep = (struct report){
-                .argv = o->argv, .duration_s = now_mono() - s->t0, .mode = s->cg.h.mode, .cgroup_path = s->cg.sb.path,
+                .argv = o->argv, .duration = usec_sub(now_usec(), s->t0), .mode = s->cg.h.mode,
+                .cgroup_path = s->cg.sb.path,
                 .max = s->limits.hard, .high = s->limits.soft, .swap_max = s->limits.swap, .log = &s->log,
                 .confine = s->confined ? &s->confine : NULL,
         };
@@ -428,7 +429,8 @@ static void post_mortem(struct supervisor *s)
         }
         s->sandbox_oom = rep->stats.ev_oom_kill > 0 || rep->stats.ev_oom_group_kill > 0;
         if (s->sandbox_oom && s->kfd >= 0)
-                rep->victim_known = kmsg_wait_oom(s->kfd, s->cg.sb.path, s->child, 500, &rep->victim) > 0;
+                rep->victim_known =
+                        kmsg_wait_oom(s->kfd, s->cg.sb.path, s->child, 500 * USEC_PER_MSEC, &rep->victim) > 0;
         if (WIFSIGNALED(s->status)) {
                 rep->signal = WTERMSIG(s->status);
                 rep->exit_code = 128 + rep->signal;

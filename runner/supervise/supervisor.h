@@ -41,8 +41,8 @@ struct plan {
 /* The sampler's state (monitor.c). */
 struct monitor {
         int tfd;                  /* the sampling timer */
-        uint64_t iv;              /* current sampling period, usec */
-        uint64_t armed_usec;      /* the timer's period as armed (0: not yet) */
+        usec_t iv;                /* current sampling period */
+        usec_t armed_usec;        /* the timer's period as armed (0: not yet) */
         int psi_fd, psi_dir;      /* memory.pressure, and where it is for triggers armed later */
         const char *psi_file;
         bool psi_ok, psi_system, triggers_pending, sources_ready;
@@ -50,8 +50,8 @@ struct monitor {
                 int fd;
                 bool full;
                 uint32_t ppm;
-                uint64_t window;
-                double fired_until;
+                usec_t window;
+                usec_t fired_until;      /* counts as reached until then (0: never fired) */
         } trig[MONITOR_MAX_TRIGGERS];
         unsigned n_trig;
         struct v1_event {
@@ -89,14 +89,14 @@ struct supervisor {
         pid_t child;                      /* 0: not spawned */
         int status;
         bool reaped, emptied;
-        double t0;
+        usec_t t0;                        /* the command spawned; report times are from here */
         /* what is said at the end */
         struct report_log log;
         struct report rep;
         bool sandbox_oom;
         int kfd;
         int tl_fd;                        /* --timeline; -1 none */
-        double metrics_t;                 /* --metrics last written */
+        usec_t metrics_t;                 /* --metrics last written (0: never) */
         /* what the command talks to */
         struct lsrv lsrv;                 /* the limiter server: libmemlimit clients attach to it */
         struct ctl_server ctl;
@@ -128,7 +128,7 @@ void monitor_stop(struct supervisor *s);
 /* status.c: memrunctl's socket and --metrics, registered with s->loop. */
 void status_start(struct supervisor *s);
 void status_fill(struct supervisor *s, struct ctl_status *st);
-void status_write_metrics(struct supervisor *s, double now);
+void status_write_metrics(struct supervisor *s, usec_t now);
 /* timeline.c: --timeline's CSV. */
 void timeline_open(struct supervisor *s);
-void timeline_row(struct supervisor *s, double now, const struct level_sample *sample);
+void timeline_row(struct supervisor *s, usec_t now, const struct level_sample *sample);

@@ -24,14 +24,15 @@ void timeline_open(struct supervisor *s)
 
 /* One write(2) from the stack: nothing allocated while the sandbox is under pressure. A short
  * write drops the row rather than stall the loop. */
-void timeline_row(struct supervisor *s, double now, const struct level_sample *ls)
+void timeline_row(struct supervisor *s, usec_t now, const struct level_sample *ls)
 {
         const struct actions *a = &s->act;
         char row[192];
         char soft[24], hard[24];
         u64_or_max(a->lifted ? SIZE_MAX_VALUE : a->soft, soft, sizeof soft);
         u64_or_max(s->eng.limit, hard, sizeof hard);
-        int n = snprintf(row, sizeof row, "%.3f,%llu,%s,%s,%.2f,%.2f,%s,%llu,%llu,%s\n", now - s->t0,
+        int n = snprintf(row, sizeof row, "%.3f,%llu,%s,%s,%.2f,%.2f,%s,%llu,%llu,%s\n",
+                         usec_to_sec(usec_sub(now, s->t0)),
                          (unsigned long long)ls->usage, soft, hard, (double)ls->psi_some_ppm / 1e4,
                          (double)ls->psi_full_ppm / 1e4, level_name(s->eng.cur), (unsigned long long)a->tl_asked,
                          (unsigned long long)a->tl_freed,

@@ -14,7 +14,7 @@
 #include "log.h"
 #include "util.h"
 
-#define STATUS_EVERY_S 5.0
+#define STATUS_EVERY_USEC (5 * USEC_PER_SEC)
 #define MAX_PASSED_FDS 32
 
 int sdnotify_filter(const char *msg, size_t len, char *out, size_t out_size, char *status, size_t status_size,
@@ -83,7 +83,7 @@ static bool for_us(const char *pid_var)
 
 int sdnotify_open(struct sdnotify *n)
 {
-        *n = (struct sdnotify){ .up_fd = -1, .relay_fd = -1, .status_t = -1e9 };
+        *n = (struct sdnotify){ .up_fd = -1, .relay_fd = -1, .status_t = USEC_INFINITY };
         const char *ns = getenv("NOTIFY_SOCKET");
         const char *lf = getenv("LISTEN_FDS");
 
@@ -162,7 +162,7 @@ static int send_up(const struct sdnotify *n, const char *text, const int *fds, s
         return sendmsg(n->up_fd, &mh, MSG_NOSIGNAL) < 0 ? -errno : 0;
 }
 
-static void send_status(struct sdnotify *n, double now)
+static void send_status(struct sdnotify *n, usec_t now)
 {
         char msg[512];
         if (n->child_status[0] && n->memrun_status[0])
@@ -175,7 +175,7 @@ static void send_status(struct sdnotify *n, double now)
                 n->status_t = now;
 }
 
-void sdnotify_dispatch(struct sdnotify *n, double now, bool (*inside)(void *ctx, pid_t pid), void *ctx)
+void sdnotify_dispatch(struct sdnotify *n, usec_t now, bool (*inside)(void *ctx, pid_t pid), void *ctx)
 {
         for (int round = 0; round < 64; round++) {
                 char buf[4096], out[4096], status[256];
@@ -232,7 +232,7 @@ void sdnotify_dispatch(struct sdnotify *n, double now, bool (*inside)(void *ctx,
         }
 }
 
-void sdnotify_status(struct sdnotify *n, const char *level, uint64_t usage, uint64_t limit, double now)
+void sdnotify_status(struct sdnotify *n, const char *level, uint64_t usage, uint64_t limit, usec_t now)
 {
         char u[32], l[32], part[sizeof n->memrun_status];
         if (n->up_fd < 0)
@@ -240,7 +240,7 @@ void sdnotify_status(struct sdnotify *n, const char *level, uint64_t usage, uint
         snprintf(part, sizeof part, "memrun: %s, %s of %s", level, size_format(usage, u, sizeof u),
                  size_format(limit, l, sizeof l));
         bool level_changed = strncmp(part, n->memrun_status, strlen("memrun: ") + strlen(level) + 1) != 0;
-        if (!level_changed && now - n->status_t < STATUS_EVERY_S)
+        if (!level_changed && n->status_t != USEC_INFINITY && usec_sub(now, n->status_t) < STATUS_EVERY_USEC)
                 return;
         memcpy(n->memrun_status, part, sizeof part);
         send_status(n, now);

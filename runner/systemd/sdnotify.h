@@ -15,6 +15,8 @@
 #include <sys/types.h>
 #include <sys/un.h>
 
+#include "util.h"
+
 struct sdnotify {
         int up_fd;                       /* to systemd's NOTIFY_SOCKET; -1: not under a service manager */
         struct sockaddr_un up_addr;
@@ -23,7 +25,7 @@ struct sdnotify {
         char relay_name[64];             /* "@memrun-notify-PID-RANDOM" */
         char child_status[256];          /* the command's last STATUS= */
         char memrun_status[128];         /* memrun's part, as last sent */
-        double status_t;                 /* when STATUS= was last sent */
+        usec_t status_t;                 /* when STATUS= was last sent; USEC_INFINITY: never */
         bool watchdog;                   /* hand WATCHDOG_USEC on */
         int listen_fds;                  /* LISTEN_FDS meant for memrun: fds 3 .. 3+N-1; 0 none */
         uint64_t relayed, dropped;
@@ -38,10 +40,10 @@ void sdnotify_child(const struct sdnotify *n);
 /* Relay what the command sent (non-blocking, at most a few dozen datagrams a call; call when
  * relay_fd is readable). Only senders for which inside() says yes are relayed: the abstract name
  * is visible to every local user, and systemd would take whatever memrun passes on as memrun's. */
-void sdnotify_dispatch(struct sdnotify *n, double now, bool (*inside)(void *ctx, pid_t pid), void *ctx);
+void sdnotify_dispatch(struct sdnotify *n, usec_t now, bool (*inside)(void *ctx, pid_t pid), void *ctx);
 /* memrun's part of STATUS= ("memrun: high, 57.1M of 64M"): sent when it changes its level word or
  * every few seconds, never more than needed. */
-void sdnotify_status(struct sdnotify *n, const char *level, uint64_t usage, uint64_t limit, double now);
+void sdnotify_status(struct sdnotify *n, const char *level, uint64_t usage, uint64_t limit, usec_t now);
 void sdnotify_close(struct sdnotify *n);
 
 /* Pure: split one notify datagram (newline-separated assignments) into what goes on as is (out,

@@ -98,7 +98,7 @@ int sdscope_enter(bool user_manager, const char *description, const char *proc_r
                         r = k < 0 ? k : 0;
                         break;
                 }
-                struct timespec ts = { 0, 10 * 1000 * 1000 };
+                struct timespec ts = usec_to_timespec(10 * USEC_PER_MSEC);
                 nanosleep(&ts, NULL);
         }
         if (proc_fd >= 0)

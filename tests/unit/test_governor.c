@@ -24,6 +24,8 @@
 #define T_TRIM ACTION_MASK(ACTION_TRIM)
 #define T_COLLECT ACTION_MASK(ACTION_COLLECT)
 #define T_SHED ACTION_MASK(ACTION_SHED)
+/* The tests speak seconds; the governor takes usec_t. */
+#define SEC(x) ((usec_t)((x) * 1e6 + 0.5))
 
 static struct policy pol;
 
@@ -35,7 +37,7 @@ static void setup_gov(struct governor *g)
 
 static struct gov_sample smp(double t, uint64_t usage, enum level l, unsigned clients)
 {
-        return (struct gov_sample){ .t = t, .usage = usage, .level = l, .soft = SOFT, .reclaimable = SIZE_MAX_VALUE,
+        return (struct gov_sample){ .t = SEC(t), .usage = usage, .level = l, .soft = SOFT, .reclaimable = SIZE_MAX_VALUE,
                                     .clients = clients, .askable = clients };
 }
 
@@ -71,7 +73,7 @@ static void test_keeps_asking(void **state)
                 assert_true(d.limiter_goal >= 10 * MiB);
                 assert_false(d.giveup);
                 assert_false(d.shedding);
-                gov_reply(&g, false, d.limiter_goal, d.limiter_goal, 0.001);
+                gov_reply(&g, false, d.limiter_goal, d.limiter_goal, SEC(0.001));
         }
         assert_int_equal(g.step, GOV_TRIM);
         /* Outstanding asks are subtracted; nothing left to ask: no ask. */
@@ -110,7 +112,7 @@ static void test_goal_includes_growth(void **state)
                 struct gov_sample s = smp(i * 0.02, usage, LEVEL_MODERATE, 1);
                 gov_step(&g, &s, &d);
                 /* 10 MiB given back every 20 ms and usage flat: 500 MiB/s of allocation. */
-                gov_reply(&g, false, d.limiter_goal, 10 * MiB, 0.05);
+                gov_reply(&g, false, d.limiter_goal, 10 * MiB, SEC(0.05));
         }
         struct gov_sample s = smp(2.0, usage, LEVEL_MODERATE, 1);
         gov_step(&g, &s, &d);
@@ -149,9 +151,9 @@ static void test_escalation(void **state)
                 assert_int_equal(d.reclaim != 0, want[i].reclaim);
                 assert_int_equal(d.shedding, want[i].shedding);
                 /* short, not empty: a quarter of what was asked */
-                gov_reply(&g, false, d.limiter_goal, d.limiter_goal / 4, 0.01);
+                gov_reply(&g, false, d.limiter_goal, d.limiter_goal / 4, SEC(0.01));
                 if (d.reclaim)
-                        gov_reply(&g, true, d.reclaim, d.reclaim / 4, -1);
+                        gov_reply(&g, true, d.reclaim, d.reclaim / 4, USEC_INFINITY);
         }
         assert_true(g.exhausted || g.step == GOV_SHED);
         /* At moderate only trim is allowed: the escalation asks no more than that. */
@@ -180,13 +182,13 @@ static void test_empty_and_full_answers(void **state)
         struct gov_sample s = smp(0.02, SOFT, LEVEL_CRITICAL, 1);
         gov_step(&g, &s, &d);
         assert_int_equal(d.limiter, T_TRIM);
-        gov_reply(&g, false, d.limiter_goal, 0, 0.01);
-        s.t = 0.04;
+        gov_reply(&g, false, d.limiter_goal, 0, SEC(0.01));
+        s.t = SEC(0.04);
         gov_step(&g, &s, &d);
         assert_int_equal(d.limiter, T_TRIM | T_COLLECT);
         for (int i = 0; i < GOV_GOOD_STREAK; i++)
-                gov_reply(&g, false, 8 * MiB, 8 * MiB, 0.01);
-        s.t = 0.06;
+                gov_reply(&g, false, 8 * MiB, 8 * MiB, SEC(0.01));
+        s.t = SEC(0.06);
         gov_step(&g, &s, &d);
         assert_int_equal(d.limiter, T_TRIM);
 }
@@ -204,7 +206,7 @@ static void test_futile_client(void **state)
                 gov_step(&g, &s, &d);
                 if (d.limiter == T_TRIM)
                         trims++;
-                gov_reply(&g, false, d.limiter_goal, 0, 0.001);
+                gov_reply(&g, false, d.limiter_goal, 0, SEC(0.001));
         }
         assert_true(trims <= 3);
         assert_true(trims >= 1);
@@ -218,15 +220,15 @@ static void test_giveup(void **state)
         struct governor g;
         struct gov_decision d;
         setup_gov(&g);
-        double gave = -1;
-        for (int i = 0; i < 200 && gave < 0; i++) {
+        usec_t gave = USEC_INFINITY;
+        for (int i = 0; i < 200 && gave == USEC_INFINITY; i++) {
                 struct gov_sample s = smp(i * 0.02, SOFT, LEVEL_HIGH, 0);
                 gov_step(&g, &s, &d);
                 assert_int_equal(d.limiter, 0);
                 if (d.giveup)
                         gave = s.t;
         }
-        assert_true(gave >= 1.0 && gave < 1.1);
+        assert_true(gave >= SEC(1.0) && gave < SEC(1.1));
         assert_true(g.given_up);
         struct gov_sample s = smp(5.0, SOFT, LEVEL_HIGH, 1);
         gov_step(&g, &s, &d);
@@ -249,7 +251,7 @@ static void test_giveup(void **state)
                 s = smp(i * 0.02, SOFT, LEVEL_HIGH, 1);
                 gov_step(&g, &s, &d);
                 assert_false(d.giveup);
-                gov_reply(&g, false, d.limiter_goal, d.limiter_goal, 0.001);
+                gov_reply(&g, false, d.limiter_goal, d.limiter_goal, SEC(0.001));
         }
         /* giveup = 0s: never. */
         setup_gov(&g);
@@ -274,7 +276,7 @@ static void test_entered_by_pressure(void **state)
         assert_int_equal(d.limiter, T_TRIM);
         assert_int_equal(d.limiter_goal, LIMIT / 2 / 20);
         s.entered = false;
-        s.t = 0.02;
+        s.t = SEC(0.02);
         gov_step(&g, &s, &d);
         assert_int_equal(d.limiter, 0);
 }

@@ -8,6 +8,8 @@
 #define MiB (1024ull * 1024)
 #define LIMIT (100 * MiB)
 #define PCT(x) ((uint32_t)((x) * 10000))
+/* The tests speak seconds; the engine takes usec_t. */
+#define SEC(x) ((usec_t)((x) * 1e6 + 0.5))
 
 /* moderate 70%, high 85%, critical 95% (+ psi_full 5%), hysteresis 5%, dwell 2s. */
 static void test_policy(struct policy *p)
@@ -27,7 +29,7 @@ static void test_policy(struct policy *p)
 /* Feed (t, usage MiB) and return the decision count; *last gets the last decision. */
 static int feed(struct level_engine *e, double t, double usage_mib, struct level_decision *last)
 {
-        struct level_sample s = { .t = t, .usage = (uint64_t)(usage_mib * (double)MiB) };
+        struct level_sample s = { .t = SEC(t), .usage = (uint64_t)(usage_mib * (double)MiB) };
         struct level_decision d = {};
         int r = level_feed(e, &s, &d);
         if (r && last)
@@ -158,7 +160,7 @@ static void test_psi_conditions(void **state)
         assert_int_equal(level_feed(&e, &s, &d), 1);
         assert_int_equal(d.to, LEVEL_MODERATE);
         assert_int_equal(d.reason, REASON_PSI_SOME);
-        s = (struct level_sample){ .t = 1, .usage = 10 * MiB, .psi_valid = true, .psi_full_ppm = PCT(6) };
+        s = (struct level_sample){ .t = SEC(1), .usage = 10 * MiB, .psi_valid = true, .psi_full_ppm = PCT(6) };
         assert_int_equal(level_feed(&e, &s, &d), 1);
         assert_int_equal(d.to, LEVEL_CRITICAL);
         assert_int_equal(d.reason, REASON_PSI_FULL);
@@ -188,13 +190,13 @@ static void test_prediction(void **state)
         assert_int_equal(changes, 1);
         assert_int_equal(d.to, LEVEL_HIGH); /* entered before usage reached any threshold */
         assert_int_equal(d.reason, REASON_PREDICT);
-        assert_true(d.eta_s > 0 && d.eta_s <= 5.0);
+        assert_true(d.eta > 0 && d.eta <= SEC(5.0));
         assert_true(e.last_usage < 70 * MiB);
         /* No growth, no prediction. */
         level_engine_init(&e, &p, LIMIT);
         for (t = 0; t < 20; t += 0.5)
                 assert_int_equal(feed(&e, t, 60, &d), 0);
-        assert_true(level_eta(&e, 60 * MiB) < 0);
+        assert_true(level_eta(&e, 60 * MiB) == USEC_INFINITY);
 }
 
 static void test_no_limit_means_no_usage_levels(void **state)
@@ -247,7 +249,7 @@ static void test_step_down_skips_undefined_levels(void **state)
 
 static int stall(struct stall_detector *s, double t, double usage_mib, uint64_t ev_high, uint32_t full, uint64_t freed)
 {
-        struct stall_sample ss = { .t = t, .usage = (uint64_t)(usage_mib * (double)MiB), .high = 90 * MiB,
+        struct stall_sample ss = { .t = SEC(t), .usage = (uint64_t)(usage_mib * (double)MiB), .high = 90 * MiB,
                                    .ev_high = ev_high, .psi_valid = true, .psi_full_ppm = full,
                                    .freed_total = freed };
         return stall_feed(s, &ss);

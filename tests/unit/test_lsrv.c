@@ -939,7 +939,7 @@ static void test_ask_rounds(void **state)
 
         assert_int_equal(lsrv_ask(f->srv, LEVEL_MODERATE, MEMLIMIT_ACT_TRIM, 1 << 20, 1 << 26, &seq), 0); /* nobody */
         int a = attach(f, NULL), b = attach(f, NULL);
-        lsrv_ask_state(f->srv, 1000000000ull, &out, &askable);
+        lsrv_ask_state(f->srv, USEC_PER_SEC, &out, &askable);
         assert_int_equal(askable, 2);
         assert_int_equal(out, 0);
         assert_int_equal(lsrv_ask(f->srv, LEVEL_MODERATE, MEMLIMIT_ACT_TRIM | MEMLIMIT_ACT_COLLECT, 4 << 20, 1 << 26, &seq),
@@ -950,7 +950,7 @@ static void test_ask_rounds(void **state)
         expect_msg(b, &m, MEMLIMIT_MSG_LEVEL);
         assert_int_equal(m.u.level.goal, 2 << 20);
         /* Outstanding: not asked again. */
-        lsrv_ask_state(f->srv, 1000000000ull, &out, &askable);
+        lsrv_ask_state(f->srv, USEC_PER_SEC, &out, &askable);
         assert_int_equal(askable, 0);
         assert_int_equal(out, 4 << 20);
         assert_int_equal(lsrv_ask(f->srv, LEVEL_MODERATE, MEMLIMIT_ACT_TRIM, 1 << 20, 1 << 26, NULL), 0);
@@ -962,7 +962,7 @@ static void test_ask_rounds(void **state)
         send_result(b, seq, MEMLIMIT_ACT_TRIM, 0, MEMLIMIT_RESULT_FUTILE);
         dispatch(f);
         assert_int_equal(rs.n, 0);
-        lsrv_ask_state(f->srv, 1000000000ull, &out, &askable);
+        lsrv_ask_state(f->srv, USEC_PER_SEC, &out, &askable);
         assert_int_equal(askable, 1); /* a */
         send_result(b, seq, MEMLIMIT_ACT_COLLECT, 0, MEMLIMIT_RESULT_FUTILE);
         dispatch(f);
@@ -974,7 +974,7 @@ static void test_ask_rounds(void **state)
         assert_int_equal(rs.last.freed, 3 << 20);
         /* b gave nothing: it rests (still counted free: an escalated ask would reach it); a is asked,
          * with the larger share for what it gave. */
-        lsrv_ask_state(f->srv, 1000000000ull, &out, &askable);
+        lsrv_ask_state(f->srv, USEC_PER_SEC, &out, &askable);
         assert_int_equal(askable, 2);
         assert_int_equal(lsrv_ask(f->srv, LEVEL_MODERATE, MEMLIMIT_ACT_TRIM, 8 << 20, 1 << 26, &seq), 1);
         expect_msg(a, &m, MEMLIMIT_MSG_LEVEL);

@@ -10,6 +10,8 @@
 
 #define MiB (1024ull * 1024)
 #define FFFD "\\ufffd"
+/* The tests speak seconds; the report takes usec_t. */
+#define SEC(x) ((usec_t)((x) * 1e6 + 0.5))
 
 /* What a FILE* writer produced, as a malloc'ed string. */
 #define CAPTURE(out, call)                                       \
@@ -181,7 +183,7 @@ static struct report sample_report(char **argv)
 {
         struct report r = {
                 .argv = argv,
-                .duration_s = 1.5,
+                .duration = SEC(1.5),
                 .mode = CG_V2,
                 .cgroup_path = "/a/b/memrun-112",
                 .max = 32 * MiB,
@@ -244,7 +246,7 @@ static void test_json_report(void **state)
 
         /* a clean exit on v1: no signal, no victim, "max" limits are null */
         char *argv2[] = { (char[]){ "true" }, NULL };
-        struct report r2 = { .argv = argv2, .duration_s = 0.25, .mode = CG_HYBRID, .cgroup_path = "/p/\"x\"",
+        struct report r2 = { .argv = argv2, .duration = SEC(0.25), .mode = CG_HYBRID, .cgroup_path = "/p/\"x\"",
                              .max = SIZE_MAX_VALUE, .high = SIZE_MAX_VALUE, .swap_max = SIZE_MAX_VALUE };
         CAPTURE(json, report_json(f, &r2));
         check_jq(json, ".command == [\"true\"]");
@@ -362,6 +364,46 @@ static void test_oom_line(void **state)
         free(s);
 }
 
+/* Times are kept in usec_t and printed as before: seconds with three decimals ("t", "gave_up_t",
+ * "duration_s"), milliseconds with one ("ms"); an action that has not ended shows 0 ms. */
+static void test_log_times(void **state)
+{
+        (void)state;
+        char *argv[] = { (char[]){ "leak" }, NULL };
+        struct report r = sample_report(argv);
+        struct report_log *l = calloc(1, sizeof *l);
+        assert_non_null(l);
+        l->governor = true;
+        l->gave_up_t = USEC_INFINITY;
+        report_log_level(l, SEC(1.5), LEVEL_HIGH, 4096, "usage");
+        struct report_action *a = report_log_action(l, 2250, "trim", LEVEL_HIGH);
+        assert_non_null(a);
+        a->took = 2560;
+        assert_non_null(report_log_action(l, SEC(3), "exec", LEVEL_HIGH)); /* still running */
+        l->agg[ACTION_TRIM].took = SEC(1.25);
+        r.log = l;
+        r.duration = 12345678;
+        char *json = NULL;
+        CAPTURE(json, report_json(f, &r));
+        assert_non_null(strstr(json, "\"duration_s\": 12.346,"));
+        assert_non_null(strstr(json, "{ \"t\": 1.500, \"level\": \"high\", \"usage\": 4096, \"reason\": \"usage\" }"));
+        assert_non_null(strstr(json, "{ \"t\": 0.002, \"action\": \"trim\", \"level\": \"high\", \"freed\": 0, \"ms\": 2.6"));
+        assert_non_null(strstr(json, "{ \"t\": 3.000, \"action\": \"exec\", \"level\": \"high\", \"freed\": 0, \"ms\": 0.0"));
+        assert_non_null(strstr(json, "\"trim\": { \"asks\": 0, \"asked\": 0, \"freed\": 0, \"ms\": 1250.0 }"));
+        assert_non_null(strstr(json, "\"gave_up_t\": null,"));
+        free(json);
+        l->giveups = 1;
+        l->gave_up_t = SEC(0.75);
+        CAPTURE(json, report_json(f, &r));
+        assert_non_null(strstr(json, "\"gave_up_t\": 0.750,"));
+        free(json);
+        CAPTURE(json, report_summary(f, "memrun", &r));
+        assert_non_null(strstr(json, "after 12.35s;"));
+        assert_non_null(strstr(json, "; gave up holding the soft limit at 0.75s"));
+        free(json);
+        free(l);
+}
+
 int main(void)
 {
         setvbuf(stdout, NULL, _IOLBF, 0);
@@ -373,6 +415,7 @@ int main(void)
                 cmocka_unit_test(test_report_write),
                 cmocka_unit_test(test_summary),
                 cmocka_unit_test(test_oom_line),
+                cmocka_unit_test(test_log_times),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,6 +18,9 @@
 #include "systemd/sdnotify.h"
 #include "util.h"
 
+/* The tests speak seconds; sdnotify takes usec_t. */
+#define SEC(x) ((usec_t)((x) * 1e6 + 0.5))
+
 static void test_filter(void **state)
 {
         (void)state;
@@ -94,7 +97,7 @@ static void test_relay(void **state)
         socklen_t rl = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(n.relay_name));
         const char *msg = "READY=1\nSTATUS=serving\nMAINPID=1";
         assert_true(sendto(c, msg, strlen(msg), 0, (struct sockaddr *)&r, rl) > 0);
-        sdnotify_dispatch(&n, 10.0, NULL, NULL);
+        sdnotify_dispatch(&n, SEC(10.0), NULL, NULL);
         char got[512];
         ssize_t k = recv(up, got, sizeof got - 1, MSG_DONTWAIT);
         assert_true(k > 0);
@@ -105,24 +108,24 @@ static void test_relay(void **state)
         got[k] = '\0';
         assert_string_equal(got, "STATUS=serving"); /* no sample yet: no memrun part */
         /* memrun's part: sent on a level change, then not again within a few seconds */
-        sdnotify_status(&n, "high", 60u << 20, 64u << 20, 11.0);
+        sdnotify_status(&n, "high", 60u << 20, 64u << 20, SEC(11.0));
         k = recv(up, got, sizeof got - 1, MSG_DONTWAIT);
         assert_true(k > 0);
         got[k] = '\0';
         assert_string_equal(got, "STATUS=serving (memrun: high, 60M of 64M)");
-        sdnotify_status(&n, "high", 61u << 20, 64u << 20, 12.0);
+        sdnotify_status(&n, "high", 61u << 20, 64u << 20, SEC(12.0));
         assert_true(recv(up, got, sizeof got - 1, MSG_DONTWAIT) < 0);
-        sdnotify_status(&n, "critical", 62u << 20, 64u << 20, 12.5);
+        sdnotify_status(&n, "critical", 62u << 20, 64u << 20, SEC(12.5));
         assert_true(recv(up, got, sizeof got - 1, MSG_DONTWAIT) > 0);
         /* a sender that is not the command's: dropped and counted, even when the text is fine */
         assert_true(sendto(c, "STOPPING=1", 10, 0, (struct sockaddr *)&r, rl) > 0);
-        sdnotify_dispatch(&n, 12.8, refuse_all, NULL);
+        sdnotify_dispatch(&n, SEC(12.8), refuse_all, NULL);
         assert_int_equal(n.dropped, 1);
         assert_true(recv(up, got, sizeof got - 1, MSG_DONTWAIT) < 0);
         n.dropped = 0;
         /* not text: dropped and counted */
         assert_true(sendto(c, "x\0y", 3, 0, (struct sockaddr *)&r, rl) > 0);
-        sdnotify_dispatch(&n, 13.0, NULL, NULL);
+        sdnotify_dispatch(&n, SEC(13.0), NULL, NULL);
         assert_int_equal(n.dropped, 1);
         assert_true(recv(up, got, sizeof got - 1, MSG_DONTWAIT) < 0);
         sdnotify_close(&n);

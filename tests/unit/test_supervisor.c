@@ -12,6 +12,8 @@
 #include "supervise/supervisor.h"
 
 #define MiB (1024ull * 1024)
+/* The tests speak seconds; the loop takes usec_t. */
+#define SEC(x) ((usec_t)((x) * 1e6 + 0.5))
 
 /* --- the fake backend: records what it is told, refuses when asked to --- */
 
@@ -228,23 +230,23 @@ static void test_loop_sources(void **state)
         assert_true(loop_add(&l, q[0], EPOLLIN, count, &ten, "q") >= 0);
         seen_n = 0;
         assert_int_equal(write(q[1], "x", 1), 1);
-        assert_int_equal(loop_dispatch(&l, 1000), 1);
+        assert_int_equal(loop_dispatch(&l, SEC(1)), 1);
         assert_int_equal(seen_fd, q[0]);
         assert_int_equal(seen_n, 10);
         /* a removed source is not dispatched */
         loop_remove(&l, q[0]);
         assert_int_equal(write(q[1], "x", 1), 1);
         assert_int_equal(write(p[1], "x", 1), 1);
-        assert_int_equal(loop_dispatch(&l, 1000), 1);
+        assert_int_equal(loop_dispatch(&l, SEC(1)), 1);
         assert_int_equal(seen_fd, p[0]);
         assert_int_equal(seen_n, 11);
         /* a timer */
         int t = loop_add_timer(&l, count, &ten, "timer");
         assert_true(t >= 0);
-        assert_int_equal(loop_timer_set(t, 1000), 0);
+        assert_int_equal(loop_timer_set(t, SEC(0.001)), 0);
         seen_n = 0;
         while (seen_n == 0)
-                assert_true(loop_dispatch(&l, 1000) >= 0);
+                assert_true(loop_dispatch(&l, SEC(1)) >= 0);
         assert_int_equal(seen_fd, t);
         /* the table is fixed-size: the next source past it is refused, not allocated */
         int n = 0;
