@@ -30,7 +30,7 @@ RUNNER_SRC  := $(filter-out runner/main.c runner/memrunctl.c,$(wildcard runner/*
 LIBS        := $$(pkg-config --libs inih libseccomp) -lm
 MAIN_SRC    := runner/main.c
 EXAMPLES    := leak cachefill fragment loadgen
-LIB_EXAMPLES := cachesrv prefork burst forkgrow holdcache
+LIB_EXAMPLES := cachesrv prefork burst forkgrow holdcache watchlimits
 UNIT_TESTS  := test_size test_options test_cg test_registry test_kmsg test_report test_level test_psi \
                test_lsrv test_policy test_preload test_memlimit test_governor test_actions test_sandbox test_sdnotify test_ctl test_supervisor test_backend
 HELPERS     := mlclient sysprobe sdservice ctlraw

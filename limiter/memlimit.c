@@ -25,6 +25,7 @@ struct ml_state memlimit__g = {
         .epfd = -1, .kickfd = -1, .sockfd = -1, .timerfd = -1,
         .shed_level = MEMLIMIT_LEVEL_MAX,
         .futile_level = -1,
+        .limit_hard = UINT64_MAX, .limit_soft = UINT64_MAX,
         .collectors[MEMLIMIT_MAX_COLLECTORS] = { .name = "malloc_trim" },
 };
 
@@ -84,6 +85,39 @@ static int timer_arm(int fd, uint64_t first_ns, uint64_t period_ns)
 }
 
 /* Standalone: a timer in the epoll set, first sample at once. Called with the lock held. */
+/* The limits in force; true when they changed (the limits handlers are then due). */
+static bool store_limits(uint64_t hard, uint64_t soft)
+{
+        struct ml_state *g = &memlimit__g;
+        bool changed = atomic_load(&g->limit_hard) != hard || atomic_load(&g->limit_soft) != soft;
+        atomic_store(&g->limit_hard, hard);
+        atomic_store(&g->limit_soft, soft);
+        return changed;
+}
+
+static size_t as_size(uint64_t v)
+{
+        return v == UINT64_MAX || v > SIZE_MAX ? SIZE_MAX : (size_t)v;
+}
+
+/* Outside every lock, like every callback. */
+static void run_limits_handlers(void)
+{
+        struct ml_state *g = &memlimit__g;
+        size_t hard = as_size(atomic_load(&g->limit_hard)), soft = as_size(atomic_load(&g->limit_soft));
+        unsigned n = atomic_load_explicit(&g->n_limits_handlers, memory_order_acquire);
+        for (unsigned i = 0; i < n; i++)
+                g->limits_handlers[i].fn(hard, soft, g->limits_handlers[i].ctx);
+}
+
+ML_API void memlimit_limits(size_t *ret_hard, size_t *ret_soft)
+{
+        if (ret_hard)
+                *ret_hard = as_size(atomic_load(&memlimit__g.limit_hard));
+        if (ret_soft)
+                *ret_soft = as_size(atomic_load(&memlimit__g.limit_soft));
+}
+
 static int standalone_start_locked(uint64_t soft)
 {
         struct ml_state *g = &memlimit__g;
@@ -105,6 +139,7 @@ static int standalone_start_locked(uint64_t soft)
         if (r < 0)
                 return r;
         atomic_store(&g->mode, MEMLIMIT_MODE_STANDALONE);
+        (void)store_limits(UINT64_MAX, soft);
         memlimit__debug("standalone: soft limit %llu bytes", (unsigned long long)soft);
         return 0;
 }
@@ -295,7 +330,10 @@ ML_API int memlimit_init(unsigned flags)
                                                                             : "no memrun, no MEMLIMIT: idle",
                         g->budget.pct);
         g->inited = true;
+        bool standalone = atomic_load(&g->mode) == MEMLIMIT_MODE_STANDALONE;
         pthread_mutex_unlock(&g->lock);
+        if (standalone)
+                run_limits_handlers();
         return 0;
 fail:
         close_all_locked();
@@ -307,6 +345,7 @@ fail:
 ML_API int memlimit_set_limit(size_t soft_bytes)
 {
         struct ml_state *g = &memlimit__g;
+        bool changed = false;
         int r = 0;
 
         pthread_mutex_lock(&g->lock);
@@ -320,9 +359,15 @@ ML_API int memlimit_set_limit(size_t soft_bytes)
                         close_fd(&g->timerfd);
                 }
                 atomic_store(&g->mode, MEMLIMIT_MODE_NONE);
-        } else
+                changed = store_limits(UINT64_MAX, UINT64_MAX);
+        } else {
+                uint64_t before = atomic_load(&g->limit_soft);
                 r = standalone_start_locked(soft_bytes);
+                changed = r == 0 && before != soft_bytes;
+        }
         pthread_mutex_unlock(&g->lock);
+        if (changed)
+                run_limits_handlers();
         return r;
 }
 
@@ -380,6 +425,25 @@ ML_API int memlimit_on_level(memlimit_level_fn fn, void *ctx)
         return r;
 }
 
+ML_API int memlimit_on_limits(memlimit_limits_fn fn, void *ctx)
+{
+        struct ml_state *g = &memlimit__g;
+        int r = 0;
+
+        if (!fn)
+                return -EINVAL;
+        pthread_mutex_lock(&g->reg_lock);
+        unsigned k = atomic_load_explicit(&g->n_limits_handlers, memory_order_relaxed);
+        if (k >= MEMLIMIT_MAX_LEVEL_HANDLERS)
+                r = -ENOSPC;
+        else {
+                g->limits_handlers[k] = (struct ml_limits_handler){ .fn = fn, .ctx = ctx };
+                atomic_store_explicit(&g->n_limits_handlers, k + 1, memory_order_release);
+        }
+        pthread_mutex_unlock(&g->reg_lock);
+        return r;
+}
+
 /* --- dispatch ------------------------------------------------------------------------------------- */
 struct ml_work {
         bool have;
@@ -388,6 +452,7 @@ struct ml_work {
         uint32_t actions, seq;    /* what to run and answer (SHED too, answered as such) */
         uint64_t goal;
         bool shed;                /* the shedding state to apply (the newest message's) */
+        bool limits_changed;      /* a WELCOME brought other limits: the limits handlers are due */
 };
 
 static void note_level(struct ml_work *w, uint32_t level, uint32_t actions, uint64_t goal, uint32_t seq, bool reply)
@@ -403,7 +468,7 @@ static void note_level(struct ml_work *w, uint32_t level, uint32_t actions, uint
         }
         *w = (struct ml_work){ .have = true, .reply = reply, .level = (enum memlimit_level)level,
                                .actions = actions, .goal = goal, .seq = seq,
-                               .shed = (actions & MEMLIMIT_ACT_SHED) != 0 };
+                               .shed = (actions & MEMLIMIT_ACT_SHED) != 0, .limits_changed = w->limits_changed };
 }
 
 /* memrun went away or said BYE: back to normal, nobody to answer. */
@@ -446,8 +511,8 @@ static void receive_locked(struct ml_work *w)
                 switch (m.type) {
                 case MEMLIMIT_MSG_WELCOME:
                         g->client_id = m.u.welcome.client_id;
-                        g->limit_from_memrun = m.u.welcome.limit;
-                        g->soft_from_memrun = m.u.welcome.soft;
+                        /* the first one, and again whenever memrun's limits change (then seq is 0) */
+                        w->limits_changed |= store_limits(m.u.welcome.limit, m.u.welcome.soft);
                         memlimit__debug("memrun welcomes client %u at level %s", g->client_id,
                                         memlimit_proto_level_name(m.u.welcome.level));
                         /* A late attacher takes the current level and shedding state; the trims were
@@ -524,8 +589,13 @@ static int dispatch(bool *ret_busy)
                 standalone_tick_locked(&w);
                 unsigned gen = atomic_load(&g->gen);
                 pthread_mutex_unlock(&g->lock);
-                if (!w.have)
+                if (w.limits_changed)
+                        run_limits_handlers();
+                if (!w.have) {
+                        if (w.limits_changed)
+                                continue;
                         break;
+                }
 
                 struct ml_result res[3];
                 memlimit__apply_level(w.level, w.shed ? MEMLIMIT_ACT_SHED : 0);
@@ -702,6 +772,8 @@ ML_API void memlimit_shutdown(void)
         atomic_store(&g->n_caches, 0);
         atomic_store(&g->n_collectors, 0);
         atomic_store(&g->n_handlers, 0);
+        atomic_store(&g->n_limits_handlers, 0);
+        (void)store_limits(UINT64_MAX, UINT64_MAX);
         g->collectors[MEMLIMIT_MAX_COLLECTORS].futile = 0;
         pthread_mutex_unlock(&g->lock);
         pthread_mutex_unlock(&g->reg_lock);

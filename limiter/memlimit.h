@@ -27,6 +27,8 @@ enum memlimit_level {
  * callback of this library. */
 typedef size_t (*memlimit_fn)(enum memlimit_level level, size_t goal_bytes, void *ctx);
 typedef void (*memlimit_level_fn)(enum memlimit_level level, void *ctx);
+/* The limits changed: hard and soft, bytes (SIZE_MAX: none). */
+typedef void (*memlimit_limits_fn)(size_t hard, size_t soft, void *ctx);
 
 /* memlimit_init() flags. */
 #define MEMLIMIT_F_PRELOAD       (1u << 0)   /* the LD_PRELOAD shim: says so to memrun */
@@ -57,6 +59,10 @@ int memlimit_set_limit(size_t soft_bytes);
 int memlimit_register_cache(const char *name, memlimit_fn fn, void *ctx);
 int memlimit_register_collector(const char *name, memlimit_fn fn, void *ctx);
 int memlimit_on_level(memlimit_level_fn fn, void *ctx);
+/* Called whenever the limits change: memrun tells every attached process when it starts and each
+ * time they change (memrunctl set); runs in the dispatching thread. In standalone mode,
+ * memlimit_set_limit() changes the soft limit and runs these in its caller's thread. */
+int memlimit_on_limits(memlimit_limits_fn fn, void *ctx);
 
 /* Event-loop mode: poll this fd for POLLIN, then call memlimit_dispatch() in the same thread. The fd
  * stays the same for the life of the process (in a forked child too). -errno if not initialized. */
@@ -70,6 +76,9 @@ int memlimit_start_thread(void);
 /* Lock-free, no syscall, no allocation: safe anywhere, including signal handlers. */
 enum memlimit_level memlimit_level(void);
 bool memlimit_shedding(void);
+/* The limits in force, bytes (SIZE_MAX: none, or not known yet): memrun's hard and soft limits, or
+ * the standalone soft limit (hard: none). Either pointer may be NULL. */
+void memlimit_limits(size_t *ret_hard, size_t *ret_soft);
 enum memlimit_mode memlimit_mode(void);
 
 /* Stop the thread, say goodbye to memrun, close everything, forget registrations. */

@@ -30,6 +30,11 @@ struct ml_level_handler {
         void *ctx;
 };
 
+struct ml_limits_handler {
+        memlimit_limits_fn fn;
+        void *ctx;
+};
+
 /* What one action did, before it becomes a RESULT. */
 struct ml_result {
         uint32_t action;          /* one MEMLIMIT_ACT_* */
@@ -70,7 +75,7 @@ struct ml_state {
         int epfd, kickfd, sockfd, timerfd;
         uint32_t client_id;
         bool hello_forked;        /* next HELLO says FORKED */
-        uint64_t soft_from_memrun, limit_from_memrun;
+        _Atomic uint64_t limit_hard, limit_soft;  /* in force (UINT64_MAX: none, or not known) */
 
         _Atomic bool need_reattach;  /* set in the fork child: fds rebuilt, connection not yet */
         _Atomic unsigned gen;        /* bumped by fork and shutdown: results of an older gen are dropped */
@@ -87,7 +92,8 @@ struct ml_state {
         struct ml_callback caches[MEMLIMIT_MAX_CACHES];
         struct ml_callback collectors[MEMLIMIT_MAX_COLLECTORS + 1];   /* + malloc_trim's bookkeeping */
         struct ml_level_handler handlers[MEMLIMIT_MAX_LEVEL_HANDLERS];
-        _Atomic unsigned n_caches, n_collectors, n_handlers;
+        struct ml_limits_handler limits_handlers[MEMLIMIT_MAX_LEVEL_HANDLERS];
+        _Atomic unsigned n_caches, n_collectors, n_handlers, n_limits_handlers;
         int futile_level;         /* futile counters are for this level; reset when it changes */
 };
 

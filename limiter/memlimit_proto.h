@@ -70,7 +70,13 @@
  *   last times), NO_HANDLER (nothing registered). Futile and skipped results are how memrun learns to
  *   escalate instead of asking again. SHED frees nothing by itself: answer it with freed 0, no FUTILE.
  *   WELCOME carries the latest LEVEL's seq, level, actions and goal so a process attaching late (a
- *   pre-fork worker) starts in the current state; seq 0 means no LEVEL was sent yet. */
+ *   pre-fork worker) starts in the current state; seq 0 means no LEVEL was sent yet.
+ *
+ *   Live limits (a compatible addition to version 1): whenever the limits change (memrunctl set),
+ *   memrun sends every attached client a WELCOME again, with the new limit and soft, its client_id,
+ *   and seq 0, so the level state is left alone; it never replaces an undelivered ask with it (the
+ *   WELCOME follows once the pending message is out). A version-1 client takes a WELCOME at any
+ *   time; libmemlimit hands the limits to memlimit_limits() and memlimit_on_limits() handlers. */
 #pragma once
 #include <errno.h>
 #include <stddef.h>

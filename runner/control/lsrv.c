@@ -102,10 +102,35 @@ void lsrv_init(struct lsrv *s)
 int lsrv_fd(const struct lsrv *s) { return s->epoll_fd; }
 const char *lsrv_endpoint(const struct lsrv *s) { return s->endpoint; }
 
+static bool client_send(struct lsrv *s, struct lsrv_client *c, const struct memlimit_msg *m);
+
+/* The limits alone: a WELCOME with seq 0 (no level state in it). */
+static void send_limits(struct lsrv *s, struct lsrv_client *c)
+{
+        struct memlimit_msg w;
+        memlimit_msg_init(&w, MEMLIMIT_MSG_WELCOME);
+        w.u.welcome.limit = s->limit;
+        w.u.welcome.soft = s->soft;
+        w.u.welcome.client_id = c->id;
+        c->limits_due = false;
+        s->st.limits_sent++;
+        (void)client_send(s, c, &w);
+}
+
 void lsrv_set_limits(struct lsrv *s, uint64_t limit, uint64_t soft)
 {
+        bool changed = s->limit != limit || s->soft != soft;
         s->limit = limit;
         s->soft = soft;
+        for (size_t i = 0; changed && s->listen_fd >= 0 && i < LSRV_MAX_CLIENTS; i++) {
+                struct lsrv_client *c = &s->clients[i];
+                if (c->fd < 0 || !c->attached)
+                        continue;
+                if (c->has_pending)
+                        c->limits_due = true; /* never replace an ask: it goes out first */
+                else
+                        send_limits(s, c);
+        }
 }
 
 void lsrv_on_result(struct lsrv *s, lsrv_result_fn fn, void *userdata)
@@ -171,6 +196,9 @@ static void client_drop(struct lsrv *s, struct lsrv_client *c, const char *why)
 /* Queue m as the client's one undelivered message (replacing any) and ask to hear when it can go. */
 static void client_queue(struct lsrv *s, struct lsrv_client *c, const struct memlimit_msg *m)
 {
+        /* a WELCOME replaced undelivered still owes the client its limits */
+        if (c->has_pending && c->pending.type == MEMLIMIT_MSG_WELCOME && m->type != MEMLIMIT_MSG_WELCOME)
+                c->limits_due = true;
         c->pending = *m;
         if (!c->has_pending) {
                 c->has_pending = true;
@@ -220,8 +248,12 @@ static void client_flush(struct lsrv *s, struct lsrv_client *c)
                 c->coalesced = 0;
         c->has_pending = false;
         s->st.pending--;
-        if (client_arm(s, c, false) < 0)
+        if (client_arm(s, c, false) < 0) {
                 client_drop(s, c, "epoll failed");
+                return;
+        }
+        if (c->limits_due)
+                send_limits(s, c);
 }
 
 static void malformed(struct lsrv *s, struct lsrv_client *c, const char *what)

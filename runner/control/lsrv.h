@@ -66,6 +66,7 @@ struct lsrv_stats {
         uint64_t full;                /* connections turned away: table full */
         uint64_t bad_version;         /* clients disconnected for speaking another version */
         uint64_t sent;                /* WELCOME and LEVEL messages delivered */
+        uint64_t limits_sent;         /* WELCOMEs sent because the limits changed */
         uint64_t slow;                /* sends that found a client's socket full (EAGAIN) */
         uint64_t coalesced;           /* LEVELs replaced, undelivered, by a newer one */
         uint64_t asks, rounds;        /* asks sent to clients, rounds they made up */
@@ -85,6 +86,8 @@ struct lsrv_client {
         uint32_t id;
         bool attached;                /* HELLO accepted */
         bool has_pending;             /* pending holds an undelivered WELCOME or LEVEL */
+        bool limits_due;              /* a WELCOME with the limits was replaced undelivered, or waits
+                                       * behind the pending message: send it once that one is out */
         bool want_out;                /* EPOLLOUT armed */
         uint32_t caps;
         uint32_t malformed;
@@ -134,7 +137,9 @@ int lsrv_open(struct lsrv *s, enum cg_mode mode, const char *sandbox_path, const
 /* The one fd for the supervisor's epoll (EPOLLIN): when readable, call lsrv_dispatch(). */
 int lsrv_fd(const struct lsrv *s);
 const char *lsrv_endpoint(const struct lsrv *s);
-/* Limits announced in WELCOME (bytes, UINT64_MAX: none). */
+/* The limits (bytes, UINT64_MAX: none): announced in WELCOME, and when they change, a WELCOME with
+ * seq 0 to every attached client (a version-1 client takes a WELCOME at any time, and with seq 0 it
+ * leaves its level alone), after whatever is pending for it. */
 void lsrv_set_limits(struct lsrv *s, uint64_t limit, uint64_t soft);
 /* Called for every valid RESULT, from lsrv_dispatch. */
 void lsrv_on_result(struct lsrv *s, lsrv_result_fn fn, void *userdata);

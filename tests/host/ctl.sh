@@ -64,6 +64,35 @@ t_ctl_ls_status() {
     [ $ra = 0 ] && [ $rb = 0 ] || fail "exits $ra $rb: $(cat "$T/$a.err" "$T/$b.err")"
 }
 
+# wait (bounded) until FILE has a line matching the pattern
+wait_line() {
+    i=0
+    while [ $i -lt 100 ]; do
+        grep -q "$2" "$1" 2>/dev/null && return 0
+        sleep 0.1; i=$((i + 1))
+    done
+    return 1
+}
+
+# memrunctl set reaches the program: libmemlimit tells every attached process the new limits
+# (memlimit_on_limits), raise and lower alike; the same program without memrun hears of none.
+t_ctl_set_reaches_clients() {
+    n=t-watch-$$
+    "$MEMRUN" -q --limit 64M --soft 60M -n $n -- "$EXAMPLES/watchlimits" --seconds 30 >"$T/wl" 2>"$T/wl.err" &
+    p=$!
+    wait_line "$T/wl" '^limits 67108864 62914560$' || fail "at start: $(cat "$T/wl" "$T/wl.err")"
+    "$MEMRUNCTL" set $n --limit 96M --soft 90M >"$T/set" 2>&1 || fail "raise: $(cat "$T/set")"
+    wait_line "$T/wl" '^limits 100663296 94371840$' || fail "raise not heard: $(cat "$T/wl")"
+    "$MEMRUNCTL" set $n --limit 48M --soft 40M >"$T/set" 2>&1 || fail "lower: $(cat "$T/set")"
+    wait_line "$T/wl" '^limits 50331648 41943040$' || fail "lowering not heard: $(cat "$T/wl")"
+    [ "$(grep -c '^limits ' "$T/wl")" = 3 ] || fail "one line per change, want 3: $(cat "$T/wl")"
+    kill -TERM $p 2>/dev/null
+    wait $p
+    # contrast: without memrun nobody says anything, and the limits are unknown
+    "$EXAMPLES/watchlimits" --seconds 0 >"$T/wl0" 2>&1 || fail "bare: $(cat "$T/wl0")"
+    [ ! -s "$T/wl0" ] || fail "bare run heard limits: $(cat "$T/wl0")"
+}
+
 t_ctl_set() {
     n=t-grow-$$
     # waits for go, then needs 48M: at 32M the OOM killer ends it, after a raise to 96M it lives

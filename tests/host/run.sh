@@ -531,7 +531,7 @@ for t in ${MEMRUN_TESTS:-t_exit_passthrough t_exit_signal t_exit_126_127 t_stdio
     t_sandbox_limit_readonly t_sandbox_cannot_move_out t_sandbox_no_remount t_sandbox_proc_root_escape \
     t_sandbox_in_chroot t_sandbox_namespaces t_sandbox_errno_and_kill t_sandbox_ordinary_workloads t_sandbox_user \
     t_sandbox_pressure_watch t_sandbox_cgroup_namespace t_sandbox_bad_specs t_sandbox_rootless \
-    t_ctl_ls_status t_ctl_set t_ctl_probe t_metrics t_in_place \
+    t_ctl_ls_status t_ctl_set t_ctl_set_reaches_clients t_ctl_probe t_metrics t_in_place \
     t_many_runs_leave_nothing}; do
     run "$t"
 done

@@ -433,6 +433,32 @@ static int attach(struct fixture *f, struct memlimit_msg *ret_welcome)
         return fd;
 }
 
+/* memrunctl set: every attached client hears the new limits, in a WELCOME with seq 0 (a version-1
+ * client takes it at any time and leaves its level alone), once per change. */
+static void test_limits_pushed(void **state)
+{
+        struct fixture *f = *state;
+        struct memlimit_msg w;
+        lsrv_set_limits(f->srv, 64u << 20, 60u << 20);
+        int a = attach(f, &w), b = attach(f, NULL);
+        assert_int_equal(w.u.welcome.limit, 64u << 20);
+        assert_int_equal(w.u.welcome.soft, 60u << 20);
+        lsrv_set_limits(f->srv, 96u << 20, 90u << 20);
+        for (int fd = a; fd >= 0; fd = fd == a ? b : -1) {
+                expect_msg(fd, &w, MEMLIMIT_MSG_WELCOME);
+                assert_int_equal(w.seq, 0);
+                assert_int_equal(w.u.welcome.limit, 96u << 20);
+                assert_int_equal(w.u.welcome.soft, 90u << 20);
+                assert_int_not_equal(w.u.welcome.client_id, 0);
+        }
+        lsrv_set_limits(f->srv, 96u << 20, 90u << 20); /* the same again: nothing to say */
+        expect_nothing(a);
+        expect_nothing(b);
+        assert_int_equal(stats(f).limits_sent, 2);
+        close(a);
+        close(b);
+}
+
 static void test_inside_accepted(void **state)
 {
         struct fixture *f = *state;
@@ -1027,6 +1053,7 @@ int main(void)
                 cmocka_unit_test(test_msg_layout),
                 cmocka_unit_test(test_endpoint_addr),
                 cmocka_unit_test(test_cgroup_inside_table),
+                cmocka_unit_test_setup_teardown(test_limits_pushed, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_inside_accepted, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_outside_refused, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_hybrid_memory_line, setup_hybrid, teardown),

@@ -628,6 +628,86 @@ static void test_protocol_session(void **state)
         unsetenv(MEMLIMIT_ENV_ENDPOINT);
 }
 
+/* The limits: memrun's from the first WELCOME, and each change it pushes (a WELCOME with seq 0,
+ * which leaves the level alone); the standalone soft limit from memlimit_set_limit(). The handlers
+ * run once per change. */
+static size_t lim_hard, lim_soft;
+static int lim_calls;
+static void limits_fn(size_t hard, size_t soft, void *ctx)
+{
+        (void)ctx;
+        lim_hard = hard;
+        lim_soft = soft;
+        lim_calls++;
+}
+static bool limits_96(void) { return lim_hard == (96u << 20); }
+
+static void test_limits(void **state)
+{
+        (void)state;
+        char ep[108];
+        int lfd = fake_listen(ep, sizeof ep);
+        struct memlimit_msg m;
+        size_t hard, soft;
+
+        memlimit_shutdown();
+        lim_calls = 0;
+        memlimit_limits(&hard, &soft);
+        assert_true(hard == SIZE_MAX && soft == SIZE_MAX); /* not known yet */
+        setenv(MEMLIMIT_ENV_ENDPOINT, ep, 1);
+        assert_int_equal(memlimit_on_limits(limits_fn, NULL), 0);
+        assert_int_equal(memlimit_on_limits(NULL, NULL), -EINVAL);
+        assert_int_equal(memlimit_init(0), 0);
+        int cfd = accept_within(lfd, 2000);
+        assert_true(cfd >= 0);
+        assert_int_equal(srv_recv(cfd, &m, 2000), MEMLIMIT_MSG_HELLO);
+        srv_send_welcome(cfd, 1);
+        srv_send_level(cfd, 1, MEMLIMIT_PROTO_HIGH, 0, 0);
+        assert_true(wait_dispatch_until(is_high, 2000));
+        assert_int_equal(lim_calls, 1);
+        assert_int_equal(lim_hard, 64u << 20);
+        assert_int_equal(lim_soft, 60u << 20);
+        /* memrunctl set: the new limits, the level as it was */
+        memlimit_msg_init(&m, MEMLIMIT_MSG_WELCOME);
+        m.u.welcome.limit = 96u << 20;
+        m.u.welcome.soft = 90u << 20;
+        m.u.welcome.client_id = 1;
+        assert_int_equal(send(cfd, &m, sizeof m, MSG_NOSIGNAL), (ssize_t)sizeof m);
+        assert_true(wait_dispatch_until(limits_96, 2000));
+        assert_int_equal(lim_calls, 2);
+        assert_int_equal(lim_soft, 90u << 20);
+        assert_int_equal(memlimit_level(), MEMLIMIT_HIGH);
+        memlimit_limits(&hard, &soft);
+        assert_int_equal(hard, 96u << 20);
+        assert_int_equal(soft, 90u << 20);
+        /* the same again: no call */
+        assert_int_equal(send(cfd, &m, sizeof m, MSG_NOSIGNAL), (ssize_t)sizeof m);
+        srv_send_level(cfd, 2, MEMLIMIT_PROTO_NORMAL, 0, 0);
+        assert_true(wait_dispatch_until(is_normal, 2000));
+        assert_int_equal(lim_calls, 2);
+        /* attached to memrun, the soft limit is memrun's */
+        assert_int_equal(memlimit_set_limit(10u << 20), -EBUSY);
+        memlimit_shutdown();
+        close(cfd);
+        close(lfd);
+        unsetenv(MEMLIMIT_ENV_ENDPOINT);
+
+        /* standalone: memlimit_set_limit() is the change */
+        lim_calls = 0;
+        assert_int_equal(memlimit_on_limits(limits_fn, NULL), 0);
+        assert_int_equal(memlimit_init(MEMLIMIT_F_NO_STANDALONE), 0);
+        assert_int_equal(memlimit_set_limit(200u << 20), 0);
+        assert_int_equal(lim_calls, 1);
+        assert_true(lim_hard == SIZE_MAX);
+        assert_int_equal(lim_soft, 200u << 20);
+        assert_int_equal(memlimit_set_limit(200u << 20), 0);
+        assert_int_equal(lim_calls, 1);
+        assert_int_equal(memlimit_set_limit(0), 0);
+        assert_int_equal(lim_calls, 2);
+        assert_true(lim_soft == SIZE_MAX);
+        memlimit_shutdown();
+}
+
 /* A late attacher takes the current state from WELCOME; shutdown says BYE. */
 static void test_welcome_state_and_bye(void **state)
 {
@@ -783,6 +863,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_standalone_session, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_bad_env, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_protocol_session, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_welcome_state_and_bye, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_fork_event_loop, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_fork_thread, setup, teardown),
