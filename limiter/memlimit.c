@@ -107,7 +107,7 @@ static void run_limits_handlers(void)
         size_t hard = as_size(atomic_load(&g->limit_hard)), soft = as_size(atomic_load(&g->limit_soft));
         unsigned n = atomic_load_explicit(&g->n_limits_handlers, memory_order_acquire);
         for (unsigned i = 0; i < n; i++)
-                g->limits_handlers[i].fn(hard, soft, g->limits_handlers[i].ctx);
+                g->limits_handlers[i].fn.limits(hard, soft, g->limits_handlers[i].ctx);
 }
 
 ML_API void memlimit_limits(size_t *ret_hard, size_t *ret_soft)
@@ -405,43 +405,40 @@ ML_API int memlimit_register_collector(const char *name, memlimit_fn fn, void *c
         return add_callback(memlimit__g.collectors, &memlimit__g.n_collectors, MEMLIMIT_MAX_COLLECTORS, name, fn, ctx);
 }
 
-ML_API int memlimit_on_level(memlimit_level_fn fn, void *ctx)
+/* Append h to a fixed handler table (readers walk it without the lock, up to *n). */
+static int add_handler(struct ml_handler *arr, _Atomic unsigned *n, struct ml_handler h)
 {
         struct ml_state *g = &memlimit__g;
         int r = 0;
 
-        if (!fn)
-                return -EINVAL;
         pthread_mutex_lock(&g->reg_lock);
-        unsigned k = atomic_load_explicit(&g->n_handlers, memory_order_relaxed);
+        unsigned k = atomic_load_explicit(n, memory_order_relaxed);
         if (k >= MEMLIMIT_MAX_LEVEL_HANDLERS)
                 r = -ENOSPC;
         else {
-                g->handlers[k] = (struct ml_level_handler){ .fn = fn, .ctx = ctx };
-                atomic_store_explicit(&g->n_handlers, k + 1, memory_order_release);
+                arr[k] = h;
+                atomic_store_explicit(n, k + 1, memory_order_release);
         }
         pthread_mutex_unlock(&g->reg_lock);
+        return r;
+}
+
+ML_API int memlimit_on_level(memlimit_level_fn fn, void *ctx)
+{
+        if (!fn)
+                return -EINVAL;
+        int r = add_handler(memlimit__g.handlers, &memlimit__g.n_handlers,
+                            (struct ml_handler){ .fn.level = fn, .ctx = ctx });
         restart_thread_if_lost();
         return r;
 }
 
 ML_API int memlimit_on_limits(memlimit_limits_fn fn, void *ctx)
 {
-        struct ml_state *g = &memlimit__g;
-        int r = 0;
-
         if (!fn)
                 return -EINVAL;
-        pthread_mutex_lock(&g->reg_lock);
-        unsigned k = atomic_load_explicit(&g->n_limits_handlers, memory_order_relaxed);
-        if (k >= MEMLIMIT_MAX_LEVEL_HANDLERS)
-                r = -ENOSPC;
-        else {
-                g->limits_handlers[k] = (struct ml_limits_handler){ .fn = fn, .ctx = ctx };
-                atomic_store_explicit(&g->n_limits_handlers, k + 1, memory_order_release);
-        }
-        pthread_mutex_unlock(&g->reg_lock);
-        return r;
+        return add_handler(memlimit__g.limits_handlers, &memlimit__g.n_limits_handlers,
+                           (struct ml_handler){ .fn.limits = fn, .ctx = ctx });
 }
 
 /* --- dispatch ------------------------------------------------------------------------------------- */

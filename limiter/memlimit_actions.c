@@ -62,7 +62,7 @@ void memlimit__apply_level(enum memlimit_level level, uint32_t actions)
                         memlimit_proto_level_name((uint32_t)level), shed ? ", shedding" : "");
         unsigned n = atomic_load_explicit(&g->n_handlers, memory_order_acquire);
         for (unsigned i = 0; i < n; i++)
-                g->handlers[i].fn(level, g->handlers[i].ctx);
+                g->handlers[i].fn.level(level, g->handlers[i].ctx);
 }
 
 struct ml_run {

@@ -25,13 +25,12 @@ struct ml_callback {
         uint64_t futile_ns;       /* when it reached ML_FUTILE_SKIP */
 };
 
-struct ml_level_handler {
-        memlimit_level_fn fn;
-        void *ctx;
-};
-
-struct ml_limits_handler {
-        memlimit_limits_fn fn;
+/* A level or limits handler: one table shape, one way to add to it (add_handler). */
+struct ml_handler {
+        union {
+                memlimit_level_fn level;
+                memlimit_limits_fn limits;
+        } fn;
         void *ctx;
 };
 
@@ -91,8 +90,8 @@ struct ml_state {
 
         struct ml_callback caches[MEMLIMIT_MAX_CACHES];
         struct ml_callback collectors[MEMLIMIT_MAX_COLLECTORS + 1];   /* + malloc_trim's bookkeeping */
-        struct ml_level_handler handlers[MEMLIMIT_MAX_LEVEL_HANDLERS];
-        struct ml_limits_handler limits_handlers[MEMLIMIT_MAX_LEVEL_HANDLERS];
+        struct ml_handler handlers[MEMLIMIT_MAX_LEVEL_HANDLERS];
+        struct ml_handler limits_handlers[MEMLIMIT_MAX_LEVEL_HANDLERS];
         _Atomic unsigned n_caches, n_collectors, n_handlers, n_limits_handlers;
         int futile_level;         /* futile counters are for this level; reset when it changes */
 };

@@ -48,11 +48,9 @@ static int sweep(struct cg_backend_state *st)
 
 static int created_open(struct cg_backend_state *st, const struct cg_request *req, struct limits *lim)
 {
-        struct cg_place_facts facts;
         if (!st->rundir[0] && sweep(st) < 0)
                 return -EINVAL;
-        cg_place_facts_read(&st->h, req->explicit_parent, &facts);
-        int r = created_place(st, req, &facts);
+        int r = created_place(st, req, &st->facts);
         return r < 0 ? r : created_set_limits(st, lim);
 }
 
@@ -65,23 +63,23 @@ static int created_contains(const struct cg_backend_state *st, int proc_fd, pid_
 /* Not delegated, but systemd runs the machine: ask it for a delegated scope, then place in it. */
 static int scope_open(struct cg_backend_state *st, const struct cg_request *req, struct limits *lim)
 {
-        struct cg_place_facts facts;
+        const struct cg_place_facts *facts = &st->facts;
         char unit[64];
         if (sweep(st) < 0)
                 return -EINVAL;
-        cg_place_facts_read(&st->h, req->explicit_parent, &facts);
-        int r = sdscope_enter(!facts.root_user, req->what, req->proc_root, unit, sizeof unit);
+        int r = sdscope_enter(!facts->root_user, req->what, req->proc_root, unit, sizeof unit);
         if (r == 0) {
-                log_debug("systemd's %s manager put memrun in %s (Delegate=yes)", facts.root_user ? "system" : "user",
+                log_debug("systemd's %s manager put memrun in %s (Delegate=yes)", facts->root_user ? "system" : "user",
                           unit);
                 cg_host_close(&st->h);
                 st->host_open = false;
                 if (cg_host_open(req->cgroup_root, req->proc_root, &st->h) < 0)
                         return -EINVAL;
                 st->host_open = true;
+                cg_place_facts_read(&st->h, req->explicit_parent, &st->facts); /* memrun moved */
         } else
                 log_warn_errno(r, "memrun's cgroup %s is not delegated and systemd's %s manager gave no scope "
-                                  "(%m; -v says why)", facts.own, facts.root_user ? "system" : "user");
+                                  "(%m; -v says why)", facts->own, facts->root_user ? "system" : "user");
         return created_open(st, req, lim);
 }
 
@@ -129,9 +127,8 @@ const struct cg_backend *cg_backend_select(struct cg_backend_state *st, const st
         st->host_open = true;
         if (req->in_place)
                 return &backends[2];
-        struct cg_place_facts facts;
-        cg_place_facts_read(&st->h, req->explicit_parent, &facts);
-        return cg_place_wants_scope(&facts) ? &backends[1] : &backends[0];
+        cg_place_facts_read(&st->h, req->explicit_parent, &st->facts);
+        return cg_place_wants_scope(&st->facts) ? &backends[1] : &backends[0];
 }
 
 void cg_backend_close(struct cg_backend_state *st)

@@ -29,6 +29,7 @@ struct cg_backend_state {
         struct cg_host h;
         bool host_open;
         struct cg_sandbox sb;
+        struct cg_place_facts facts;  /* read once by cg_backend_select (again after a scope) */
         char rundir[PATH_MAX];        /* the registry's directory */
         struct registry reg;
         bool recorded;                /* the registry knows the sandbox: remove it at close */

@@ -104,14 +104,20 @@ const char *lsrv_endpoint(const struct lsrv *s) { return s->endpoint; }
 
 static bool client_send(struct lsrv *s, struct lsrv_client *c, const struct memlimit_msg *m);
 
-/* The limits alone: a WELCOME with seq 0 (no level state in it). */
+/* A WELCOME for c with the limits and its id; seq 0 (no level state) until set_welcome_state. */
+static void welcome_init(const struct lsrv *s, const struct lsrv_client *c, struct memlimit_msg *w)
+{
+        memlimit_msg_init(w, MEMLIMIT_MSG_WELCOME);
+        w->u.welcome.limit = s->limit;
+        w->u.welcome.soft = s->soft;
+        w->u.welcome.client_id = c->id;
+}
+
+/* The limits alone: a WELCOME with seq 0. */
 static void send_limits(struct lsrv *s, struct lsrv_client *c)
 {
         struct memlimit_msg w;
-        memlimit_msg_init(&w, MEMLIMIT_MSG_WELCOME);
-        w.u.welcome.limit = s->limit;
-        w.u.welcome.soft = s->soft;
-        w.u.welcome.client_id = c->id;
+        welcome_init(s, c, &w);
         c->limits_due = false;
         s->st.limits_sent++;
         (void)client_send(s, c, &w);
@@ -298,10 +304,7 @@ static void on_hello(struct lsrv *s, struct lsrv_client *c, const struct memlimi
                   m->flags & MEMLIMIT_HELLO_PRELOAD ? ", preloaded" : "",
                   m->u.hello.pid != (uint32_t)c->pid ? " (claims another pid)" : "");
 
-        memlimit_msg_init(&w, MEMLIMIT_MSG_WELCOME);
-        w.u.welcome.limit = s->limit;
-        w.u.welcome.soft = s->soft;
-        w.u.welcome.client_id = c->id;
+        welcome_init(s, c, &w);
         set_welcome_state(s, &w);
         (void)client_send(s, c, &w);
 }
