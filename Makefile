@@ -26,17 +26,18 @@ FUZZ_SECONDS ?= 20
 
 # Every .c of runner/ but the two executables' main files, and the config parsers.
 RUNNER_SRC  := $(filter-out runner/main.c runner/memrunctl.c,$(wildcard runner/*.c runner/*/*.c)) \
-               config/size.c config/policy.c config/sandbox.c
+               config/size.c config/policy.c config/sandbox.c limiter/memlimit_law.c
 LIBS        := $$(pkg-config --libs inih libseccomp) -lm
 MAIN_SRC    := runner/main.c
 EXAMPLES    := leak cachefill fragment loadgen
 LIB_EXAMPLES := cachesrv prefork burst forkgrow holdcache watchlimits
 UNIT_TESTS  := test_size test_options test_cg test_registry test_kmsg test_report test_level test_psi \
-               test_lsrv test_policy test_preload test_memlimit test_governor test_actions test_sandbox test_sdnotify test_ctl test_supervisor test_backend
+               test_lsrv test_policy test_preload test_memlimit test_governor test_actions test_sandbox test_sdnotify test_ctl test_supervisor test_backend \
+               test_law
 HELPERS     := mlclient sysprobe sdservice ctlraw
 
 LIB_SRC     := limiter/memlimit.c limiter/memlimit_client.c limiter/memlimit_actions.c \
-               limiter/memlimit_standalone.c limiter/memlimit_size.c
+               limiter/memlimit_standalone.c limiter/memlimit_size.c limiter/memlimit_govern.c
 LIB_OBJ     := $(LIB_SRC:%.c=$(B)/obj/%.pic.o)
 INCLUDEDIR  ?= $(PREFIX)/include
 LIBS_OUT    := $(B)/libmemlimit.so $(B)/libmemlimit.a $(B)/memlimit.pc
@@ -86,6 +87,7 @@ $(B)/obj/limiter/%.pic.o: limiter/%.c $(HDRS) | $(B)/.build-ok
 	$(CC) $(ALL_CFLAGS) -fPIC -pthread -fvisibility=hidden -c -o $@ $<
 # The library's size parser is config/size.c under private names (limiter/memlimit_size.c).
 $(B)/obj/limiter/memlimit_size.pic.o: config/size.c
+$(B)/obj/limiter/memlimit_govern.pic.o: limiter/memlimit_law.c
 
 $(B)/libmemlimit.so: $(LIB_OBJ) limiter/memlimit.map
 	$(CC) $(CFLAGS) $(LDFLAGS) -shared -pthread -Wl,-soname,libmemlimit.so.0 -Wl,--version-script=limiter/memlimit.map \
@@ -108,6 +110,13 @@ $(B)/asan/tests/test_memlimit: tests/unit/test_memlimit.c $(LIB_SRC) $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(SAN_FLAGS) $(LDFLAGS) -pthread -fvisibility=hidden -o $@ $< $(LIB_SRC) \
 		$$(pkg-config --cflags --libs cmocka)
+
+# test_law drives memrun's governor and the library's standalone mode side by side: both builds of the law.
+$(B)/tests/test_law: tests/unit/test_law.c $(OBJ) $(B)/libmemlimit.a $(HDRS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(OBJ) $(B)/libmemlimit.a $$(pkg-config --cflags --libs cmocka) $(LIBS) -pthread
+
+$(B)/asan/tests/test_law: tests/unit/test_law.c $(SAN_OBJ) $(LIB_SRC) $(HDRS)
+	$(CC) $(SAN_FLAGS) $(LDFLAGS) -pthread -o $@ $< $(SAN_OBJ) $(LIB_SRC) $$(pkg-config --cflags --libs cmocka) $(LIBS)
 
 # --preload's library: the whole of libmemlimit plus a malloc_trim handler, in one .so
 $(B)/libmemlimit-preload.so: limiter/preload.c $(HDRS) limiter/memlimit.map $(B)/libmemlimit.a
@@ -179,8 +188,12 @@ systemd-vm: all check-deps
 demo: all
 	@sh examples/demo.sh $(B)
 
-bench: all bench-deps $(B)/gohold
+bench: all bench-deps $(B)/gohold $(B)/lru
 	@sh bench/report.sh $(B)
+
+# The workload of the "use the budget" benchmark (bench/lru.sh): an LRU cache linking libmemlimit.
+$(B)/lru: bench/lru.c $(HDRS) $(B)/libmemlimit.a
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -Ilimiter -o $@ $< $(B)/libmemlimit.a -pthread -lm
 
 # The Go side of the "soft limit holds" benchmark: Debian's golang, static (it runs in the VM too).
 $(B)/gohold: bench/gohold/main.go bench/gohold/go.mod | bench-deps
@@ -197,4 +210,4 @@ uninstall:
 
 clean:
 	rm -rf $(B)/obj $(B)/asan $(B)/tests $(B)/examples $(B)/memrun $(B)/memrunctl $(B)/vm-root $(B)/systemd-root $(B)/vm.log $(B)/fuzz \
-		$(LIBS_OUT) $(B)/libmemlimit.so.0 $(B)/libmemlimit-preload.so $(B)/gohold $(B)/.build-ok
+		$(LIBS_OUT) $(B)/libmemlimit.so.0 $(B)/libmemlimit-preload.so $(B)/gohold $(B)/lru $(B)/.build-ok

@@ -8,6 +8,8 @@
 #   limiter        bench/limiter.sh    (libmemlimit hot path, level-to-callback latency)
 #   holds          bench/holds.sh      (the soft limit held: governor, fire-once, memory.high, Go's GOMEMLIMIT)
 #   holds-vm       bench/holds.sh --vm (the same in the cgroup v2 VM)
+#   lru            bench/lru.sh        (use the budget: an LRU cache, governed vs the best static cap)
+#   lru-vm         bench/lru.sh --vm   (the same in the cgroup v2 VM, and a leak's time to die)
 # Plots: one PNG per scenario (a panel per configuration: memory over time, level bands, soft and hard
 # limits), from the cgroup v2 VM's timelines when that part ran (memory.high is real there), else from
 # this host's; results.md says which.
@@ -94,6 +96,12 @@ if command -v qemu-system-x86_64 >/dev/null 2>&1; then
 else
 	echo "skipped: no qemu-system-x86_64 (apt-get install qemu-system-x86)" >"$W/holds-vm.md.status"
 fi
+part lru "$W/lru.md" sh "$HERE/lru.sh" "$B"
+if command -v qemu-system-x86_64 >/dev/null 2>&1; then
+	part lru-vm "$W/lru-vm.md" sh "$HERE/lru.sh" --vm "$B"
+else
+	echo "skipped: no qemu-system-x86_64 (apt-get install qemu-system-x86)" >"$W/lru-vm.md.status"
+fi
 
 # --- plots: from the VM's timelines when there are any, else from this host's -------------------------
 PLOTDIR='' PLOTFROM=''
@@ -143,6 +151,12 @@ CPU=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -n
 	if [ "$(status "$W/scenarios-vm.md")" = ok ] && [ -s "$VMDIR/machine.txt" ]; then
 		echo "cgroup v2 numbers: $(cat "$VMDIR/machine.txt")."
 	fi
+	echo
+	echo "## Use the budget (bench/lru.sh)"
+	echo
+	section "bench/lru.sh --vm" "$W/lru-vm.md"
+	echo
+	section "bench/lru.sh" "$W/lru.md"
 	echo
 	echo "## The soft limit holds (bench/holds.sh)"
 	echo

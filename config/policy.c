@@ -17,6 +17,7 @@
 
 #include "defaults.h"
 #include "size.h"
+#include "limiter/memlimit_law.h"
 
 #define POLICY_FILE_MAX (1024 * 1024)
 #define USEC_PER_MSEC 1000ull
@@ -51,13 +52,14 @@ static void policy_base(struct policy *p)
         p->soft = SIZE_MAX_VALUE;
         p->swap = 0;
         p->hysteresis_ppm = DEFAULT_HYSTERESIS_PCT * (PCT_ONE / 100);
-        p->dwell_usec = 2 * USEC_PER_SEC;
+        p->dwell_usec = DEFAULT_DWELL_MSEC * USEC_PER_MSEC;
         p->psi_window_usec = 2 * USEC_PER_SEC;
         p->interval_min_usec = 50 * USEC_PER_MSEC;
         p->interval_max_usec = 2 * USEC_PER_SEC;
         p->hook_timeout_usec = 10 * USEC_PER_SEC;
         p->hold = true;
-        p->giveup_usec = USEC_PER_SEC;
+        p->giveup_usec = DEFAULT_GIVEUP_MSEC * USEC_PER_MSEC;
+        p->target = SIZE_MAX_VALUE;
         p->ask_timeout_usec = USEC_PER_SEC;
         sandbox_spec_default(&p->sandbox);
         p->stall_enabled = true;
@@ -287,6 +289,7 @@ static const char *const section_names[_SECT_MAX] = { "memory",   "level.moderat
 enum kind {
         K_LIMIT,        /* size, no percentage */
         K_SOFT,         /* size or percentage of limit */
+        K_TARGET,       /* auto, size or percentage of limit */
         K_SWAP,         /* size */
         K_PCT,          /* percentage in [min, max] ppm */
         K_DURATION,     /* duration in [min, max] usec */
@@ -335,6 +338,7 @@ static const struct key keys[] = {
         { SECT_STALL, "step", K_PCT, P(stall_step_ppm), 1, PCT_ONE },
         { SECT_GOVERNOR, "hold", K_BOOL, P(hold), 0, 0 },
         { SECT_GOVERNOR, "giveup", K_DURATION, P(giveup_usec), 0, USEC_PER_HOUR },
+        { SECT_GOVERNOR, "target", K_TARGET, P(target), 0, 0 },
         { SECT_GOVERNOR, "ask_timeout", K_DURATION, P(ask_timeout_usec), 10 * USEC_PER_MSEC, USEC_PER_MIN },
         { SECT_SANDBOX, "enabled", K_BOOL, P(sandbox.enabled), 0, 0 },
         { SECT_SANDBOX, "read_only_cgroupfs", K_BOOL, P(sandbox.read_only_cgroupfs), 0, 0 },
@@ -644,10 +648,10 @@ static int set_size(const struct assign *a)
         return 0;
 }
 
-/* A percentage stays a share until the limit is final (the command line may still change it). */
-static int set_soft(const struct assign *a)
+/* A size, or a share of the limit: a percentage stays a share until the limit is final (the command
+ * line may still change it). */
+static int parse_share(const struct assign *a, uint64_t *ret_bytes, uint32_t *ret_ppm)
 {
-        struct policy *p = a->ps->p;
         uint32_t ppm;
         uint64_t v;
         int r;
@@ -660,19 +664,39 @@ static int set_soft(const struct assign *a)
                         return bad_value(a, "is not a percentage of the limit (expected e.g. 90%)");
                 if (ppm == 0)
                         return bad_value(a, "must be greater than zero");
-                p->soft_ppm = ppm;
-                p->soft = 0;
-        } else {
-                r = size_parse(a->value, 0, &v);
-                if (r < 0)
-                        return bad_value(a, size_why(r));
-                if (v == 0)
-                        return bad_value(a, "must be greater than zero");
-                p->soft = v;
-                p->soft_ppm = 0;
+                *ret_ppm = ppm;
+                *ret_bytes = 0;
+                return 0;
         }
-        p->soft_set = true;
+        r = size_parse(a->value, 0, &v);
+        if (r < 0)
+                return bad_value(a, size_why(r));
+        if (v == 0)
+                return bad_value(a, "must be greater than zero");
+        *ret_bytes = v;
+        *ret_ppm = 0;
         return 0;
+}
+
+static int set_soft(const struct assign *a)
+{
+        struct policy *p = a->ps->p;
+        int r = parse_share(a, &p->soft, &p->soft_ppm);
+        if (r == 0)
+                p->soft_set = true;
+        return r;
+}
+
+/* [governor] target: "auto" is the soft limit's setpoint; else hold no higher than this. */
+static int set_target(const struct assign *a)
+{
+        struct policy *p = a->ps->p;
+        if (strcmp(a->value, "auto") == 0) {
+                p->target = SIZE_MAX_VALUE;
+                p->target_ppm = 0;
+                return 0;
+        }
+        return parse_share(a, &p->target, &p->target_ppm);
 }
 
 static int set_pct(const struct assign *a)
@@ -773,6 +797,7 @@ static int set_user(const struct assign *a)
 static int (*const setters[_KIND_MAX])(const struct assign *a) = {
         [K_LIMIT] = set_size,
         [K_SOFT] = set_soft,
+        [K_TARGET] = set_target,
         [K_SWAP] = set_size,
         [K_PCT] = set_pct,
         [K_DURATION] = set_duration,
@@ -1020,6 +1045,23 @@ static int validate_memory(const struct policy *p, char *err, size_t err_size)
         return 0;
 }
 
+static int validate_governor(const struct policy *p, char *err, size_t err_size)
+{
+        char a[32], b[32];
+
+        if (p->target_ppm && p->limit_set && p->limit == SIZE_MAX_VALUE) {
+                errf(err, err_size, "[governor] target (%s) is a share of the limit, but limit is max",
+                     fmt_pct(p->target_ppm, a, sizeof a));
+                return -EINVAL;
+        }
+        if (!p->target_ppm && p->target != SIZE_MAX_VALUE && p->limit_set && p->target > p->limit) {
+                errf(err, err_size, "[governor] target (%s) is above limit (%s)", size_format(p->target, a, sizeof a),
+                     size_format(p->limit, b, sizeof b));
+                return -EINVAL;
+        }
+        return 0;
+}
+
 static int validate_level(const struct policy_level *pl, const char *ln, char *err, size_t err_size)
 {
         if (!pl->usage_ppm && !pl->psi_some_ppm && !pl->psi_full_ppm && !pl->predict_usec) {
@@ -1130,6 +1172,7 @@ int policy_validate(const struct policy *p, char *err, size_t err_size)
         /* In this order: the first failing check is the one reported. */
         static int (*const checks[])(const struct policy *p, char *err, size_t err_size) = {
                 validate_memory, validate_levels, validate_recovery, validate_monitor, validate_stall,
+                validate_governor,
         };
 
         if (err && err_size)
@@ -1262,28 +1305,60 @@ static void print_recovery_monitor(FILE *f, const struct policy *p)
         print_duration(f, "hook_timeout", p->hook_timeout_usec);
 }
 
+/* The soft limit in force once the command runs, bytes; UINT64_MAX: not known yet, or none. */
+static uint64_t effective_soft(const struct policy *p)
+{
+        if (p->soft_set && !p->soft_ppm)
+                return p->soft;
+        if (!limit_known(p))
+                return SIZE_MAX_VALUE;
+        return size_share(p->limit, p->soft_set ? p->soft_ppm : DEFAULT_SOFT_PPM);
+}
+
+static void print_setpoint(FILE *f, const struct policy *p)
+{
+        char a[32], b[32], s[96];
+        uint64_t soft = effective_soft(p), target = p->target;
+        if (p->target_ppm)
+                target = limit_known(p) ? size_share(p->limit, p->target_ppm) : SIZE_MAX_VALUE;
+        if (p->target_ppm)
+                fprintf(f, "  target: %s: hold no higher\n", fmt_share(p, p->target_ppm, s, sizeof s));
+        else if (p->target != SIZE_MAX_VALUE)
+                fprintf(f, "  target: %s: hold no higher\n", size_format(p->target, a, sizeof a));
+        else
+                fprintf(f, "  target: auto (the soft limit's setpoint)\n");
+        if (soft == SIZE_MAX_VALUE) {
+                fprintf(f, "  setpoint: the soft limit less max(3%%, 1M), more while the program allocates faster "
+                           "than asks land%s\n", p->target_ppm || p->target != SIZE_MAX_VALUE ? ", at most target" : "");
+                return;
+        }
+        uint64_t head = size_share(soft, LAW_HEADROOM_PPM);
+        if (head < LAW_HEADROOM_MIN)
+                head = LAW_HEADROOM_MIN;
+        uint64_t sp = soft > head ? soft - head : 0;
+        if (target < sp)
+                sp = target;
+        fprintf(f, "  setpoint: %s (soft limit %s less max(3%%, 1M)%s), lower while the program allocates faster "
+                   "than asks land\n", size_format(sp, a, sizeof a), size_format(soft, b, sizeof b),
+                target < soft - head ? ", capped by target" : "");
+}
+
 static void print_governor(FILE *f, const struct policy *p)
 {
-        char a[32], s[96];
-        enum level lowest = lowest_usage_level(p);
-        uint32_t usage = lowest == LEVEL_OK ? 0 : p->levels[lowest].usage_ppm;
+        char a[32];
 
         fprintf(f, "governor:\n");
         if (!p->hold) {
                 fprintf(f, "  hold: no (each level's actions run once when it is entered, and on repeat)\n");
                 return;
         }
-        fprintf(f, "  hold: yes (above a level's target, keep asking: trim -> collect -> reclaim -> shed, as the "
-                   "level's actions allow)\n");
-        if (usage > p->hysteresis_ppm)
-                fprintf(f, "  target: %s, at most the soft limit less max(3%%, 1M)\n",
-                        fmt_share(p, usage - p->hysteresis_ppm, s, sizeof s));
-        else
-                fprintf(f, "  target: none (no level with a usage threshold)\n");
+        fprintf(f, "  hold: yes (above the setpoint, keep asking: trim -> collect -> reclaim, as the levels' actions "
+                   "name them, then shed where the level lists it)\n");
+        print_setpoint(f, p);
         print_duration(f, "ask_timeout", p->ask_timeout_usec);
         if (p->giveup_usec)
-                fprintf(f, "  giveup: %s above the soft limit with nothing left to free: lift memory.high, "
-                           "let memory.max act\n", fmt_duration(p->giveup_usec, a, sizeof a));
+                fprintf(f, "  giveup: after %s of short answers at the soft limit (nothing to give at all: at "
+                           "once): lift memory.high, let memory.max act\n", fmt_duration(p->giveup_usec, a, sizeof a));
         else
                 fprintf(f, "  giveup: never\n");
 }

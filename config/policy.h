@@ -60,6 +60,8 @@ struct policy {
         /* [governor]: the soft limit as a control loop (docs/ARCHITECTURE.md, "The governor") */
         bool hold;                      /* keep asking while above target; no = the fire-once ladder */
         uint64_t giveup_usec;           /* above the soft limit with nothing freeable this long: give up */
+        uint64_t target;                /* hold no higher than this, bytes; UINT64_MAX: auto (the soft limit's setpoint) */
+        uint32_t target_ppm;            /* target as a share of limit (0 = bytes in .target) */
         uint64_t ask_timeout_usec;      /* an unanswered ask is written off after this */
         /* [stall] */
         bool stall_enabled;

@@ -133,7 +133,7 @@ static int standalone_start_locked(uint64_t soft)
                         return r;
                 }
         }
-        g->sa = (struct ml_standalone){ .soft = soft, .level = (enum memlimit_level)atomic_load(&g->level) };
+        memlimit__standalone_init(&g->sa, soft, (enum memlimit_level)atomic_load(&g->level));
         g->timer_period_ns = UINT64_C(100000000);
         r = timer_arm(g->timerfd, 1000000, g->timer_period_ns);
         if (r < 0)
@@ -600,11 +600,13 @@ static int dispatch(bool *ret_busy)
                 handled++;
                 if (!w.reply) {
                         if (w.actions && atomic_load(&g->mode) == MEMLIMIT_MODE_STANDALONE) {
-                                uint64_t freed = 0;
-                                for (unsigned i = 0; i < n; i++)
+                                uint64_t freed = 0, usec = 0;
+                                for (unsigned i = 0; i < n; i++) {
                                         freed += res[i].freed;
+                                        usec += res[i].usec;
+                                }
                                 pthread_mutex_lock(&g->lock);
-                                memlimit__standalone_reply(&g->sa, w.goal, freed);
+                                memlimit__standalone_reply(&g->sa, w.goal, freed, usec);
                                 pthread_mutex_unlock(&g->lock);
                         }
                         continue;

@@ -50,15 +50,21 @@ struct ml_budget {
         uint64_t last_ns;         /* CLOCK_MONOTONIC of the last drain */
 };
 
-/* Standalone level engine: pure, fed with samples. */
+/* The governor's law (memlimit_law.c) under the library's private names (memlimit_govern.c). */
+#define law_init memlimit__law_init
+#define law_setpoint memlimit__law_setpoint
+#define law_step memlimit__law_step
+#define law_reply memlimit__law_reply
+#define law_client_steps memlimit__law_client_steps
+#include "memlimit_law.h"
+
+/* Standalone mode: memrun's built-in policy in-process. MEMLIMIT is the soft limit; levels are memrun's
+ * built-in thresholds on the hard limit memrun would pair with that soft limit (soft / 90%), so a
+ * program held at the setpoint reads the same level under memrun and without it. */
 struct ml_standalone {
         uint64_t soft;
         enum memlimit_level level;
-        uint64_t last_usage;      /* at the last actions run */
-        uint64_t last_run_ns;
-        unsigned step;            /* escalation: 0 trim, 1 + collect, 2 + shed */
-        unsigned short_streak;    /* asks in a row that came back short */
-        uint64_t below_ns;        /* under target since (0: not) */
+        struct law law;
 };
 
 struct ml_state {
@@ -118,12 +124,13 @@ ML_HIDDEN int memlimit__rss(uint64_t *ret);
 /* malloc_trim(0), returning the drop in resident memory it caused (the --preload shim's handler too). */
 ML_HIDDEN size_t memlimit__malloc_trim(void);
 ML_HIDDEN extern int (*memlimit__memory_source)(uint64_t *ret);   /* tests replace it */
-/* One sample through the level engine: the new level and the actions/goal to run now (0: none). */
+ML_HIDDEN void memlimit__standalone_init(struct ml_standalone *sa, uint64_t soft, enum memlimit_level level);
+/* One sample: the level, and the actions/goal the law asks now (0: none). */
 ML_HIDDEN void memlimit__standalone_step(struct ml_standalone *sa, uint64_t usage, uint64_t now_ns,
                                          enum memlimit_level *ret_level, uint32_t *ret_actions,
                                          uint64_t *ret_goal);
-/* What the last ask freed of its goal: short asks escalate. */
-ML_HIDDEN void memlimit__standalone_reply(struct ml_standalone *sa, uint64_t asked, uint64_t freed);
+/* What the last ask freed of its goal, and how long the callbacks took. */
+ML_HIDDEN void memlimit__standalone_reply(struct ml_standalone *sa, uint64_t asked, uint64_t freed, uint64_t usec);
 ML_HIDDEN uint64_t memlimit__standalone_period_ns(const struct ml_standalone *sa, uint64_t usage);
 
 /* client */

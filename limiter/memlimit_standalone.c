@@ -1,7 +1,7 @@
 /* memlimit_standalone: levels without memrun, from MEMLIMIT=SIZE: the process's resident memory
- * (/proc/self/statm) against that soft limit with memrun's built-in thresholds, held there by the
- * same law as memrun's governor. Parsing and the level
- * engine are pure; reading memory goes through a replaceable source. Self-contained: the .so links
+ * (/proc/self/statm) against that soft limit, with memrun's built-in policy (levels, dwell, giveup)
+ * and held at the setpoint by the very law memrun's governor runs (memlimit_law.c). The level
+ * engine is pure; reading memory goes through a replaceable source. Self-contained: the .so links
  * nothing else of the project. */
 #include <errno.h>
 #include <fcntl.h>
@@ -12,17 +12,10 @@
 #include "memlimit_int.h"
 #include "../config/defaults.h"
 
-/* Thresholds in percent of the soft limit: moderate, high, critical (memrun's built-in policy). */
+/* Thresholds in percent of the hard limit: moderate, high, critical (memrun's built-in policy). */
 static const unsigned thresholds[MEMLIMIT_LEVEL_MAX] = { 0, DEFAULT_MODERATE_PCT, DEFAULT_HIGH_PCT,
                                                          DEFAULT_CRITICAL_PCT };
-static const uint32_t level_actions[MEMLIMIT_LEVEL_MAX] = {
-        0,
-        MEMLIMIT_ACT_TRIM,
-        MEMLIMIT_ACT_TRIM | MEMLIMIT_ACT_COLLECT,
-        MEMLIMIT_ACT_TRIM | MEMLIMIT_ACT_COLLECT | MEMLIMIT_ACT_SHED,
-};
-#define HYSTERESIS_PCT DEFAULT_HYSTERESIS_PCT /* leave a level this far below its threshold */
-#define DOWN_NS UINT64_C(1000000000)   /* under target this long: one escalation step down */
+#define DOWN_MARGIN_PCT 1         /* memrun's: under the setpoint by 1% of the hard limit counts as under */
 
 /* Resident bytes of this process. Opened each time: /proc/self resolves at open, and a descriptor
  * kept across fork() would go on describing the parent. */
@@ -59,85 +52,82 @@ int (*memlimit__memory_source)(uint64_t *ret) = memlimit__rss;
 
 static uint64_t pct_of(uint64_t v, unsigned pct) { return v / 100 * pct + v % 100 * pct / 100; }
 
-static uint32_t cumulative[3] = { MEMLIMIT_ACT_TRIM, MEMLIMIT_ACT_TRIM | MEMLIMIT_ACT_COLLECT,
-                                  MEMLIMIT_ACT_TRIM | MEMLIMIT_ACT_COLLECT | MEMLIMIT_ACT_SHED };
+/* The hard limit memrun would pair with this soft limit (--limit X sets soft to 90% of X). */
+static uint64_t hard_of(uint64_t soft)
+{
+        uint64_t ppm = DEFAULT_SOFT_PPM;
+        return soft / ppm * 1000000 + soft % ppm * 1000000 / ppm;
+}
 
-/* memrun's governor, in-process: while usage is above the level's target, ask again at every sample;
- * asks that come back short escalate trim -> collect -> shed as far as the level allows, and the
- * escalation steps down once usage has stayed under target for DOWN_NS. */
+void memlimit__standalone_init(struct ml_standalone *sa, uint64_t soft, enum memlimit_level level)
+{
+        struct law_config c = { .target = LAW_NONE, .giveup_us = DEFAULT_GIVEUP_MSEC * UINT64_C(1000),
+                                .dwell_us = DEFAULT_DWELL_MSEC * UINT64_C(1000),
+                                .down_margin = pct_of(hard_of(soft), DOWN_MARGIN_PCT) };
+        if (sa->soft) {
+                /* A new soft limit (memlimit_set_limit): the law keeps what it learnt. */
+                sa->soft = soft;
+                sa->law.c = c;
+                return;
+        }
+        *sa = (struct ml_standalone){ .soft = soft, .level = level };
+        law_init(&sa->law, &c);
+}
+
+/* memrun's level engine on usage alone: up at a threshold, down once usage is hysteresis under it. */
+static enum memlimit_level next_level(const struct ml_standalone *sa, uint64_t usage)
+{
+        uint64_t hard = hard_of(sa->soft);
+        enum memlimit_level raw = MEMLIMIT_OK, down = MEMLIMIT_OK;
+        for (int l = MEMLIMIT_MODERATE; l < MEMLIMIT_LEVEL_MAX; l++) {
+                if (usage >= pct_of(hard, thresholds[l]))
+                        raw = (enum memlimit_level)l;
+                if (usage >= pct_of(hard, thresholds[l] - DEFAULT_HYSTERESIS_PCT))
+                        down = (enum memlimit_level)l;
+        }
+        return raw > sa->level ? raw : down < sa->level ? down : sa->level;
+}
+
+static const uint32_t step_act[LAW_STEPS] = { MEMLIMIT_ACT_TRIM, MEMLIMIT_ACT_COLLECT, 0, MEMLIMIT_ACT_SHED };
+
 void memlimit__standalone_step(struct ml_standalone *sa, uint64_t usage, uint64_t now_ns,
                                enum memlimit_level *ret_level, uint32_t *ret_actions, uint64_t *ret_goal)
 {
-        enum memlimit_level raw = MEMLIMIT_OK, down = MEMLIMIT_OK, cur = sa->level, next = cur;
+        sa->level = next_level(sa, usage);
+        /* The built-in policy's steps, as memrun's governor takes them: trim and collect at any level (no
+         * kernel reclaim in-process), shedding at critical. The process is its one client, answering
+         * each ask before the next sample. */
+        struct law_sample s = {
+                .t = now_ns / 1000, .usage = usage, .soft = sa->soft,
+                .steps = LAW_BIT(LAW_TRIM) | LAW_BIT(LAW_COLLECT) |
+                         (sa->level == MEMLIMIT_CRITICAL ? LAW_BIT(LAW_SHED) : 0),
+                .clients = 1, .askable = 1, .reclaimable = LAW_NONE,
+        };
+        struct law_decision d;
+        law_step(&sa->law, &s, &d);
         uint32_t actions = 0;
-        uint64_t goal = 0;
-
-        for (int l = MEMLIMIT_MODERATE; l < MEMLIMIT_LEVEL_MAX; l++) {
-                if (usage >= pct_of(sa->soft, thresholds[l]))
-                        raw = (enum memlimit_level)l;
-                if (usage >= pct_of(sa->soft, thresholds[l] - HYSTERESIS_PCT))
-                        down = (enum memlimit_level)l;
-        }
-        if (raw > cur)
-                next = raw;
-        else if (down < cur)
-                next = down;
-
-        uint64_t target = next > MEMLIMIT_OK ? pct_of(sa->soft, thresholds[next] - HYSTERESIS_PCT) : UINT64_MAX;
-        if (next > MEMLIMIT_OK && usage > target) {
-                sa->below_ns = 0;
-                uint32_t allowed = level_actions[next];
-                actions = cumulative[sa->step] & allowed;
-                if (!actions)
-                        actions = allowed & -allowed;   /* the level's cheapest */
-                goal = usage - target;
-        } else {
-                if (!sa->below_ns)
-                        sa->below_ns = now_ns ? now_ns : 1;
-                if (sa->step && now_ns - sa->below_ns >= DOWN_NS) {
-                        sa->step--;
-                        sa->short_streak = 0;
-                        sa->below_ns = now_ns;
-                }
-                if (next > cur) {
-                        /* Entered (usage at the threshold's edge): one ask for the way to target. */
-                        actions = cumulative[sa->step] & level_actions[next];
-                        goal = pct_of(usage, 5);
-                }
-        }
-        if (actions) {
-                sa->last_usage = usage;
-                sa->last_run_ns = now_ns;
-        }
-        sa->level = next;
-        *ret_level = next;
+        for (int st = 0; st < LAW_STEPS; st++)
+                if (d.ask & LAW_BIT(st))
+                        actions |= step_act[st];
+        *ret_level = sa->level;
         *ret_actions = actions;
-        *ret_goal = goal;
+        *ret_goal = d.goal;
 }
 
-void memlimit__standalone_reply(struct ml_standalone *sa, uint64_t asked, uint64_t freed)
+void memlimit__standalone_reply(struct ml_standalone *sa, uint64_t asked, uint64_t freed, uint64_t usec)
 {
-        if (!asked)
-                return;
-        if (freed * 2 >= asked) {
-                sa->short_streak = 0;
-                return;
-        }
-        if (++sa->short_streak >= 2 && sa->step < 2) {
-                sa->step++;
-                sa->short_streak = 0;
-        }
+        law_reply(&sa->law, false, asked, freed, usec);
 }
 
-/* A sample costs one small read of /proc: every 10 ms while above target, faster the nearer usage is
- * to the first threshold, slowly far below it. */
+/* A sample costs one small read of /proc: every 10 ms near the setpoint, slower the further below. */
 uint64_t memlimit__standalone_period_ns(const struct ml_standalone *sa, uint64_t usage)
 {
-        if (sa->level > MEMLIMIT_OK && usage > pct_of(sa->soft, thresholds[sa->level] - HYSTERESIS_PCT))
+        uint64_t sp = law_setpoint(&sa->law, sa->soft, 0, NULL);
+        if (usage >= sp - sp / 50)
                 return UINT64_C(10000000);
-        if (sa->level > MEMLIMIT_OK || usage >= pct_of(sa->soft, thresholds[MEMLIMIT_MODERATE] - 15))
+        if (usage >= pct_of(sp, 85))
                 return UINT64_C(20000000);
-        if (usage >= pct_of(sa->soft, 40))
+        if (usage >= pct_of(sp, 40))
                 return UINT64_C(50000000);
         return UINT64_C(200000000);
 }

@@ -116,7 +116,7 @@ void actions_run(struct actions *a, const struct level_engine *e, const struct l
         if (a->p->hold) {
                 /* The governor asks; limiters hear the level, and whether shedding is on. */
                 if (a->limiter.broadcast && !d->repeat) {
-                        uint32_t shed = a->gov.shedding && (gov_limiter_actions(a->p, l, GOV_SHED) & ACTION_MASK(ACTION_SHED))
+                        uint32_t shed = a->gov.law.shedding && (gov_limiter_actions(a->p, l, GOV_SHED) & ACTION_MASK(ACTION_SHED))
                                                 ? ACTION_MASK(ACTION_SHED)
                                                 : 0;
                         (void)a->limiter.broadcast(a->limiter.ctx, l, shed, 0, usage, NULL);
@@ -356,7 +356,7 @@ static void govern_limiters(struct actions *a, enum level l, uint32_t mask, uint
         if (r) {
                 r->seq = seq;
                 snprintf(r->detail, sizeof r->detail, "goal %s, %d limiter%s (governor, %s)",
-                         size_format(goal, gbuf, sizeof gbuf), n, n == 1 ? "" : "s", gov_step_name(a->gov.step));
+                         size_format(goal, gbuf, sizeof gbuf), n, n == 1 ? "" : "s", gov_step_name((enum gov_step)a->gov.law.step));
         }
         log_debug("governor: %s asks %d limiter%s for %s (usage %llu)", level_name(l), n, n == 1 ? "" : "s", gbuf,
                   (unsigned long long)usage);
@@ -384,9 +384,10 @@ static void govern_reclaim(struct actions *a, enum level l, uint64_t bytes, uint
         a->tl_asked += bytes;
 }
 
-static void give_up(struct actions *a, enum level l, uint64_t usage, unsigned clients, bool can_reclaim, usec_t now)
+static void give_up(struct actions *a, enum level l, uint64_t usage, const struct gov_sample *s, bool at_once,
+                    usec_t now)
 {
-        char b1[32], b2[32], b3[32];
+        char b1[32], b2[32], b3[32], why[64];
         struct report_action *r = entry(a, now, "giveup", l);
         a->log->giveups++;
         if (a->log->gave_up_t == USEC_INFINITY)
@@ -396,16 +397,20 @@ static void give_up(struct actions *a, enum level l, uint64_t usage, unsigned cl
         a->lifted = high && w == 0;
         if (a->lifted)
                 a->log->high_final = SIZE_MAX_VALUE;
+        if (at_once)
+                snprintf(why, sizeof why, "nothing to give, heading for the soft limit");
+        else
+                snprintf(why, sizeof why, "short answers at the soft limit for %.1fs", usec_to_sec(a->p->giveup_usec));
         if (r)
-                snprintf(r->detail, sizeof r->detail, "nothing left to free at %s for %.1fs%s",
-                         size_format(usage, b1, sizeof b1), usec_to_sec(a->p->giveup_usec),
-                         a->lifted ? ": memory.high lifted" : "");
-        log_warn("governor: usage %s sat at the soft limit %s for %.1fs with nothing left to free (%s, %s); giving "
-                 "up: %s, memory.max (%s) decides",
-                 size_format(usage, b1, sizeof b1), size_format(a->soft, b2, sizeof b2),
-                 usec_to_sec(a->p->giveup_usec), clients ? "the limiters gave back nothing" : "no limiter attached",
-                 can_reclaim ? "nothing reclaimable" : "no kernel reclaim here",
+                snprintf(r->detail, sizeof r->detail, "at %s: %s%s", size_format(usage, b1, sizeof b1), why,
+                         a->lifted ? "; memory.high lifted" : "");
+        log_warn("governor: usage %s of soft limit %s: %s (%s, %s); giving up: %s, memory.max (%s) decides",
+                 size_format(usage, b1, sizeof b1), size_format(a->soft, b2, sizeof b2), why,
+                 s->clients ? "the limiters gave back nothing" : "no limiter attached",
+                 s->can_reclaim ? "nothing reclaimable" : "no kernel reclaim here",
                  a->lifted ? "memory.high lifted" : "no more asks", size_format(a->limit, b3, sizeof b3));
+        if (a->lifted && a->limiter.soft)
+                a->limiter.soft(a->limiter.ctx, SIZE_MAX_VALUE);
 }
 
 void actions_govern(struct actions *a, const struct level_engine *e, const struct level_sample *ls, bool entered,
@@ -418,12 +423,16 @@ void actions_govern(struct actions *a, const struct level_engine *e, const struc
                 .reclaimable = SIZE_MAX_VALUE, .can_reclaim = cg_sandbox_can_reclaim(a->sb),
                 .reclaim_running = a->gov_reclaiming,
         };
-        /* At ok nothing is asked: the idle sample does not walk the client table. */
-        if (a->limiter.state && (e->cur != LEVEL_OK || a->gov.shedding))
+        /* Who can answer, at every sample (a table walk, no system call): the law gives up at once on
+         * a program with nobody to ask, so it must never be told "nobody" for want of looking. */
+        if (a->limiter.state)
                 a->limiter.state(a->limiter.ctx, a->p->ask_timeout_usec, &s.clients, &s.outstanding,
                                  &s.askable);
-        /* memory.stat only when reclaim is in question: the idle sample stays one read. */
-        if (s.can_reclaim && e->cur != LEVEL_OK && ls->usage > gov_target(&a->gov, e->cur, a->soft)) {
+        /* memory.stat only near the setpoint: the idle sample stays one read (unknown counts as
+         * reclaimable, never as nothing to give). */
+        uint64_t sp = gov_setpoint(&a->gov, a->soft, e->rate);
+        bool near = sp != SIZE_MAX_VALUE && ls->usage + ls->usage / 16 > sp;
+        if (s.can_reclaim && near) {
                 uint64_t rc;
                 if (cg_sandbox_reclaimable(a->sb, &rc) == 0)
                         s.reclaimable = rc;
@@ -431,8 +440,8 @@ void actions_govern(struct actions *a, const struct level_engine *e, const struc
         struct gov_decision d;
         gov_step(&a->gov, &s, &d);
         a->last = d;
-        if (a->gov.step_max > GOV_TRIM || d.limiter || d.reclaim)
-                a->log->step_max = gov_step_name(a->gov.step_max);
+        if (a->gov.law.step_max > LAW_TRIM || d.limiter || d.reclaim)
+                a->log->step_max = gov_step_name((enum gov_step)a->gov.law.step_max);
 
         if (d.shed_changed && a->limiter.broadcast) {
                 log_debug("governor: shedding %s", d.shedding ? "on" : "off");
@@ -444,13 +453,15 @@ void actions_govern(struct actions *a, const struct level_engine *e, const struc
         if (d.reclaim)
                 govern_reclaim(a, e->cur, d.reclaim, ls->usage, now);
         if (d.giveup)
-                give_up(a, e->cur, ls->usage, s.clients, s.can_reclaim, now);
+                give_up(a, e->cur, ls->usage, &s, d.at_once, now);
         if (d.resume) {
                 if (a->lifted && cg_sandbox_set_high(a->sb, a->soft) == 0) {
                         a->lifted = false;
                         a->log->high_final = a->soft;
+                        if (a->limiter.soft)
+                                a->limiter.soft(a->limiter.ctx, a->soft);
                 }
-                log_info("governor: usage is back under target: holding the soft limit again");
+                log_info("governor: usage is back under the setpoint: holding the soft limit again");
         }
 }
 

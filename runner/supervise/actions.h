@@ -27,6 +27,8 @@ struct limiter_ops {
          * could be asked now. */
         void (*state)(void *ctx, usec_t timeout, unsigned *ret_clients, uint64_t *ret_outstanding,
                       unsigned *ret_askable);
+        /* The soft limit the program should hold changed (the governor gave up: none; it resumed). */
+        void (*soft)(void *ctx, uint64_t soft);
         void *ctx;
 };
 

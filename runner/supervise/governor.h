@@ -1,29 +1,28 @@
-/* governor: the soft limit as a control loop, not an alarm (docs/ARCHITECTURE.md). While usage is above the
- * current level's target it keeps asking: each ask's goal is the excess plus the growth expected until
- * replies arrive, minus what is already asked and unanswered; asks that come back short escalate
- * (trim -> collect -> reclaim -> shed, as far as the level's actions allow); once nothing can be freed
- * and usage sits at the soft limit for [governor] giveup, it gives up so that memory.max acts.
+/* governor: memrun's policy fed to the one control law (limiter/memlimit_law.h, shared with
+ * libmemlimit's standalone mode). This file decides what the law may use: the steps the policy names
+ * (trim, collect and reclaim from any level; shedding only at a level that lists it), the operator's
+ * [governor] target, [governor] giveup and [recovery] dwell; the law decides when and how much to ask.
  * Pure: samples, replies and their clock in, asks out; no files, no time source. */
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "config/policy.h"
+#include "limiter/memlimit_law.h"
 #include "util.h"
 
-/* Escalation steps, cheapest first. Shedding comes last: it is the one that costs the program's
- * users something (refused work); kernel reclaim of page cache costs them nothing they can see. */
-enum gov_step { GOV_TRIM, GOV_COLLECT, GOV_RECLAIM, GOV_SHED, _GOV_STEP_MAX };
+/* Escalation steps, cheapest first (the law's). Shedding comes last: it is the one that costs the
+ * program's users something (refused work); kernel reclaim of page cache costs them nothing they see. */
+enum gov_step { GOV_TRIM = LAW_TRIM, GOV_COLLECT = LAW_COLLECT, GOV_RECLAIM = LAW_RECLAIM, GOV_SHED = LAW_SHED,
+                _GOV_STEP_MAX = LAW_STEPS };
 
-#define GOV_MIN_ASK (64u * 1024)          /* smaller excesses are not worth a message */
-#define GOV_SHORT_STREAK 2                /* short replies in a row before escalating (empty ones: one) */
-#define GOV_GOOD_STREAK 4                 /* full replies in a row before stepping back down */
+#define GOV_MIN_ASK LAW_MIN_ASK
 
 struct gov_sample {
         usec_t t;                 /* any monotonic origin */
         uint64_t usage;
         enum level level;         /* the level engine's level after this sample */
-        bool entered;             /* the level was entered upward at this sample */
+        bool entered;             /* a level was entered upward at this sample by pressure or prediction */
         double rate;              /* smoothed growth, bytes/s (may be negative) */
         uint64_t soft;            /* the soft limit in force (memory.high); UINT64_MAX: none */
         uint64_t reclaimable;     /* what the kernel could still reclaim; UINT64_MAX: unknown */
@@ -41,37 +40,25 @@ struct gov_decision {
         bool shed_changed;        /* shedding starts or ends: tell every limiter */
         bool shedding;
         bool giveup;              /* stop asking; lift memory.high so that memory.max acts */
-        bool resume;              /* after a give-up, usage is back under target: restore memory.high */
+        bool at_once;             /* ... at once: nothing to give (else: short answers at the soft limit) */
+        bool resume;              /* after a give-up, usage is back under the setpoint: restore memory.high */
         enum gov_step step;       /* the step in force */
-        uint64_t target;          /* bytes; UINT64_MAX: none at this level */
+        uint64_t setpoint;        /* bytes; UINT64_MAX: none (no soft limit, no target) */
+        uint64_t headroom;        /* how far under the soft limit the setpoint is */
 };
 
 struct governor {
         const struct policy *p;
         uint64_t limit;
-        enum gov_step step;       /* escalation reached (may be above what a level allows) */
-        unsigned short_streak, good_streak;
-        bool exhausted;           /* escalated past the last available step: nothing more to ask */
-        bool given_up, shedding;
-        usec_t below_since;       /* usage under target since (for de-escalation); USEC_INFINITY: not */
-        usec_t exhausted_since;   /* exhausted and at the soft limit since; USEC_INFINITY: not */
-        usec_t latency;           /* smoothed reply latency */
-        usec_t gave_up_t;         /* when it gave up; USEC_INFINITY: never */
-        unsigned giveups;
-        enum gov_step step_max;   /* highest step used, for the report */
-        /* The program's own allocation rate: usage growth plus what was given back meanwhile (a held
-         * program's usage is flat while it allocates fast). */
-        bool have_last;
-        usec_t last_t;
-        uint64_t last_usage, freed_since;
-        double alloc_rate;        /* bytes/s, smoothed */
+        struct law law;
 };
 
 void gov_init(struct governor *g, const struct policy *p, uint64_t limit);
-/* Where the governor holds usage at level l with soft limit soft: the lowest usage threshold of the
- * levels up to l, less hysteresis, and never above the soft limit less Go's headroom (max(3%, 1 MiB)).
- * UINT64_MAX: none. */
-uint64_t gov_target(const struct governor *g, enum level l, uint64_t soft);
+/* The operator's [governor] target in bytes for hard limit limit; UINT64_MAX: none. */
+uint64_t gov_policy_target(const struct policy *p, uint64_t limit);
+/* Where the governor holds usage now with soft limit soft, the usage growing at rate bytes/s (see the
+ * law). UINT64_MAX: none. */
+uint64_t gov_setpoint(const struct governor *g, uint64_t soft, double rate);
 /* One sample: what to ask now. Always fills *ret. */
 void gov_step(struct governor *g, const struct gov_sample *s, struct gov_decision *ret);
 /* An ask came back (all clients of one limiter round, or one memory.reclaim): asked and freed bytes,

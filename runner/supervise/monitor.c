@@ -211,19 +211,29 @@ usec_t monitor_interval(const struct interval_in *in)
         return iv;
 }
 
+/* The next usage the loop must not sleep through: a level's threshold, or the governor's setpoint. */
+static uint64_t next_threshold(const struct supervisor *s, uint64_t usage)
+{
+        uint64_t thr = level_next_threshold(&s->eng), sp = s->act.last.setpoint;
+        if (s->p->hold && !s->act.gov.law.given_up && sp != SIZE_MAX_VALUE && sp > usage && sp < thr)
+                thr = sp;
+        return thr;
+}
+
 static usec_t next_interval(struct supervisor *s, uint64_t usage)
 {
         struct monitor *m = &s->mon;
         const struct gov_decision *d = &s->act.last;
         struct interval_in in = {
                 .lo = s->p->interval_min_usec, .hi = s->p->interval_max_usec, .last = m->iv, .usage = usage,
-                .limit = s->eng.limit, .next_threshold = level_next_threshold(&s->eng),
+                .limit = s->eng.limit, .next_threshold = next_threshold(s, usage),
                 .rate = s->eng.rate > s->eng.inst_rate ? s->eng.rate : s->eng.inst_rate, .predicting = m->predicting,
                 .in_level = s->eng.cur != LEVEL_OK, .dwell = s->p->dwell_usec,
-                /* Above target, or close enough to cross it before the next sample at the program's
+                /* Above the setpoint, or close enough to cross it before the next sample at the program's
                  * allocation rate: the governor's pace. */
-                .holding = s->p->hold && !s->act.gov.given_up && d->target != SIZE_MAX_VALUE &&
-                           (double)usage + at_rate(s->act.gov.alloc_rate, s->p->interval_min_usec) > (double)d->target,
+                .holding = s->p->hold && !s->act.gov.law.given_up && d->setpoint != SIZE_MAX_VALUE &&
+                           (double)usage + at_rate(s->act.gov.law.alloc_rate, s->p->interval_min_usec) >
+                                   (double)d->setpoint,
                 .v2 = !cg_sandbox_usage_notifies(&s->cg.sb), .v1_pending = m->v1_pending,
         };
         m->iv = monitor_interval(&in);
@@ -274,7 +284,9 @@ static void decide(struct supervisor *s, const struct level_sample *ls)
         char ub[32], lb[32];
         bool entered = false;
         if (level_feed(&s->eng, ls, &d) == 1) {
-                entered = d.to > d.from;
+                /* Entered by usage, the setpoint is the governor's business; by pressure or
+                 * prediction, one ask for 5% (the law). */
+                entered = d.to > d.from && d.reason != REASON_USAGE;
                 log_debug("level %s -> %s%s (%s; usage %s of %s, psi some %.2f%% full %.2f%%%s)", level_name(d.from),
                           level_name(d.to), d.repeat ? " again" : "", level_reason_name(d.reason),
                           size_format(ls->usage, ub, sizeof ub), size_format(s->eng.limit, lb, sizeof lb),
@@ -310,7 +322,7 @@ static void late_sources(struct supervisor *s, usec_t now)
 static void check_stall(struct supervisor *s, const struct level_sample *ls, const struct psi *psi)
 {
         struct monitor *m = &s->mon;
-        if (m->stalled_kill || s->act.lifted || (s->p->hold && !s->act.gov.exhausted))
+        if (m->stalled_kill || s->act.lifted || (s->p->hold && !s->act.gov.law.exhausted))
                 return;
         char buf[512];
         uint64_t high_ev = m->ev_high;

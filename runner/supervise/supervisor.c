@@ -46,6 +46,12 @@ static void limiter_state(void *ctx, usec_t timeout, unsigned *ret_clients, uint
         *ret_clients = l->st.clients;
 }
 
+static void limiter_soft(void *ctx, uint64_t soft)
+{
+        struct lsrv *l = ctx;
+        lsrv_set_limits(l, l->limit, soft);
+}
+
 static void limiter_round(const struct lsrv_round *r, void *userdata)
 {
         struct supervisor *s = userdata;
@@ -68,8 +74,9 @@ static void on_limiter(struct loop *l, int fd, uint32_t events, void *userdata)
         (void)events;
         uint64_t rounds = s->log.rounds;
         (void)lsrv_dispatch(&s->lsrv);
-        /* A reply while above target: ask again soon, paced, never in a tight loop. */
-        if (s->log.rounds != rounds && s->act.last.target != SIZE_MAX_VALUE && s->mon.last.usage > s->act.last.target)
+        /* A reply while above the setpoint: ask again soon, paced, never in a tight loop. */
+        if (s->log.rounds != rounds && s->act.last.setpoint != SIZE_MAX_VALUE &&
+            s->mon.last.usage > s->act.last.setpoint)
                 monitor_soon(s);
 }
 
@@ -373,7 +380,8 @@ static void supervise(struct supervisor *s)
         stall_init(&s->stall, s->p);
         actions_init(&s->act, s->p, &s->cg.sb, s->child, s->limits.hard, s->limits.soft, &s->log, s->t0);
         if (s->endpoint[0])
-                s->act.limiter = (struct limiter_ops){ limiter_broadcast, limiter_ask, limiter_state, &s->lsrv };
+                s->act.limiter = (struct limiter_ops){ limiter_broadcast, limiter_ask, limiter_state, limiter_soft,
+                                                     &s->lsrv };
         s->act.proc_fd = proc_open_root(s->plan->proc_root);
         s->act_ready = true;
         int r = monitor_start(s);

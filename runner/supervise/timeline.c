@@ -17,7 +17,7 @@ void timeline_open(struct supervisor *s)
                 return;
         s->tl_fd = strcmp(path, "-") == 0 ? fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3)
                                           : open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_APPEND, 0644);
-        static const char header[] = "time_s,usage,soft,hard,psi_some,psi_full,level,asked,freed,step\n";
+        static const char header[] = "time_s,usage,soft,hard,psi_some,psi_full,level,asked,freed,step,setpoint\n";
         if (s->tl_fd < 0 || write(s->tl_fd, header, sizeof header - 1) < 0)
                 log_warn("cannot write timeline %s: %m", path);
 }
@@ -28,17 +28,20 @@ void timeline_row(struct supervisor *s, usec_t now, const struct level_sample *l
 {
         const struct actions *a = &s->act;
         char row[192];
-        char soft[24], hard[24];
+        char soft[24], hard[24], sp[24];
         u64_or_max(a->lifted ? SIZE_MAX_VALUE : a->soft, soft, sizeof soft);
         u64_or_max(s->eng.limit, hard, sizeof hard);
-        int n = snprintf(row, sizeof row, "%.3f,%llu,%s,%s,%.2f,%.2f,%s,%llu,%llu,%s\n",
+        u64_or_max(!s->p->hold || a->gov.law.given_up ? SIZE_MAX_VALUE : a->last.setpoint, sp, sizeof sp);
+        int n = snprintf(row, sizeof row, "%.3f,%llu,%s,%s,%.2f,%.2f,%s,%llu,%llu,%s,%s\n",
                          usec_to_sec(usec_sub(now, s->t0)),
                          (unsigned long long)ls->usage, soft, hard, (double)ls->psi_some_ppm / 1e4,
                          (double)ls->psi_full_ppm / 1e4, level_name(s->eng.cur), (unsigned long long)a->tl_asked,
                          (unsigned long long)a->tl_freed,
-                         !s->p->hold || a->last.target == SIZE_MAX_VALUE ? "-"
-                         : a->gov.given_up                               ? "gaveup"
-                                                                         : gov_step_name(a->last.step));
+                         !s->p->hold || a->last.setpoint == SIZE_MAX_VALUE ? "-"
+                         : a->gov.law.given_up                             ? "gaveup"
+                         : a->last.step == _GOV_STEP_MAX && a->gov.law.step < LAW_STEPS ? "none"
+                                                                           : gov_step_name(a->last.step),
+                         sp);
         s->act.tl_asked = s->act.tl_freed = 0;
         if (n > 0 && (size_t)n < sizeof row)
                 (void)!write(s->tl_fd, row, (size_t)n);

@@ -157,7 +157,8 @@ t_limiter_cachesrv_sheds() {
     [ "$(jqr .events.oom_kill "$T/r.json")" = 0 ] || fail "trim first: oom_kill: $(jq -c .events "$T/r.json")"
     [ "$(jqr .governor.asks.trim.freed "$T/r.json")" -gt 0 ] || fail "trim first: nothing trimmed: $(jq -c .governor "$T/r.json")"
 
-    printf '[level.moderate]\nusage = 50%%\nactions = shed\n[level.high]\nusage = 70%%\nactions = shed\n[recovery]\ndwell = 300ms\n' > "$T/shed.ini"
+    # Shedding only, from half the budget on: an operator's choice, held there by [governor] target.
+    printf '[level.moderate]\nusage = 50%%\nactions = shed\n[level.high]\nusage = 70%%\nactions = shed\n[recovery]\ndwell = 300ms\n[governor]\ntarget = 50%%\n' > "$T/shed.ini"
     srv_start --limit 64M --policy "$T/shed.ini" --report "$T/r.json" -- "$CACHESRV" 0 || return
     load --count 6000 --conns 8 --size 64K --keys 2000 --get 30
     alive $srv_pid || fail "cachesrv died under load: $(cat "$T/srv.err")"

@@ -412,15 +412,22 @@ t_signal_action() {
 }
 t_limiter_client() {
     printf '[level.moderate]\nusage = 40%%\nactions = trim\n[level.high]\nusage = 60%%\nactions = trim, collect\n[level.critical]\nusage = 80%%\nactions = shed\n' > "$T/lim.ini"
+    # Levels reach the client as they are entered; asks come above the setpoint (the soft limit 57.6M
+    # less 3%), and a client that gives back a sliver is escalated: trim, trim+collect, then shedding,
+    # which this policy allows at critical only.
     mr --policy "$T/lim.ini" --limit 64M --report "$T/r.json" -- sh -c \
-        "\"$MLCLIENT\" --free 1M > $T/ml & sleep 0.3; \"$LEAK\" --step 1M --interval 30 --max 56M; sleep 0.5"
+        "\"$MLCLIENT\" --free 64K > $T/ml & sleep 0.3; \"$LEAK\" --step 1M --interval 30 --max 58M --hold 1; sleep 0.3"
     expect_rc 0
-    grep -q "level=moderate.*actions=trim" "$T/ml" || fail "client did not get moderate/trim: $(cat "$T/ml")"
-    grep -q "level=high.*actions=trim,collect" "$T/ml" || fail "client did not get high/trim,collect: $(cat "$T/ml")"
-    grep -q "level=critical.*actions=shed" "$T/ml" || fail "client did not get critical/shed: $(cat "$T/ml")"
+    for l in moderate high critical; do
+        grep -q "level=$l" "$T/ml" || fail "client did not hear $l: $(cat "$T/ml")"
+    done
+    grep -q "level=critical.*actions=trim " "$T/ml" || fail "client was not asked to trim: $(cat "$T/ml")"
+    grep -q "level=critical.*actions=trim,collect " "$T/ml" || fail "no escalation to collect: $(cat "$T/ml")"
+    grep -q "level=critical.*actions=.*shed" "$T/ml" || fail "no escalation to shed: $(cat "$T/ml")"
+    grep -q "level=moderate.*actions=trim" "$T/ml" && fail "asked at moderate, far under the setpoint: $(cat "$T/ml")"
     [ "$(jqr .limiter.clients "$T/r.json")" -ge 1 ] || fail "limiter.clients: $(jq -c .limiter "$T/r.json")"
-    [ "$(jqr .limiter.freed "$T/r.json")" -ge 1048576 ] || fail "limiter.freed: $(jq -c .limiter "$T/r.json")"
-    [ "$(jq -r '[.actions[] | select(.action == "trim")][0] | "\(.clients) \(.freed)"' "$T/r.json")" = "1 1048576" ] ||
+    [ "$(jqr .limiter.freed "$T/r.json")" -ge 65536 ] || fail "limiter.freed: $(jq -c .limiter "$T/r.json")"
+    [ "$(jq -r '[.actions[] | select(.action == "trim")][0] | "\(.clients) \(.freed)"' "$T/r.json")" = "1 65536" ] ||
         fail "trim entry: $(jq -c '.actions' "$T/r.json")"
 }
 t_hostile_clients() {
@@ -439,14 +446,16 @@ t_hostile_clients() {
 t_timeline() {
     mr -q --limit 64M --timeline "$T/tl.csv" --report "$T/r.json" -- "$LEAK" --step 1M --interval 20 --max 56M
     expect_rc 0
-    [ "$(head -1 "$T/tl.csv")" = "time_s,usage,soft,hard,psi_some,psi_full,level,asked,freed,step" ] ||
+    [ "$(head -1 "$T/tl.csv")" = "time_s,usage,soft,hard,psi_some,psi_full,level,asked,freed,step,setpoint" ] ||
         fail "header: $(head -1 "$T/tl.csv")"
     rows=$(($(wc -l < "$T/tl.csv") - 1))
     [ "$rows" -ge 5 ] || fail "only $rows rows"
-    # every row: 10 fields, increasing time, the limits of the run, a known level and governor step
+    # every row: 11 fields, increasing time, the limits of the run, a known level and governor step, a
+    # setpoint under the soft limit (max once given up)
     awk -F, -v hard=67108864 'NR > 1 {
-        if (NF != 10 || $4 != hard || $1 + 0 < prev || $7 !~ /^(ok|moderate|high|critical)$/ ||
-            $8 !~ /^[0-9]+$/ || $9 !~ /^[0-9]+$/ || $10 !~ /^(-|trim|collect|reclaim|shed|exhausted|gaveup)$/) {
+        if (NF != 11 || $4 != hard || $1 + 0 < prev || $7 !~ /^(ok|moderate|high|critical)$/ ||
+            $8 !~ /^[0-9]+$/ || $9 !~ /^[0-9]+$/ || $10 !~ /^(-|none|trim|collect|reclaim|shed|exhausted|gaveup)$/ ||
+            !($11 == "max" ? $10 == "gaveup" : $11 + 0 > 0 && $11 + 0 < $3 + 0)) {
             print "bad row " NR ": " $0; bad = 1 }
         prev = $1 + 0 } END { exit bad }' "$T/tl.csv" > "$T/awk" || fail "$(cat "$T/awk")"
     # the levels the report lists all appear in the timeline

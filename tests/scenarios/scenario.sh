@@ -44,7 +44,7 @@
 #             (~190M) under a 64M limit. plain-max: killed. plain-high: killed or stalled.
 #             memrun (built-in policy): survives through trims, oom_kill 0, loadgen loses nothing.
 #   burst     burst: 80 requests, each an 8M buffer held 16 ticks (128M wanted at once) under 96M.
-#             plain-max, plain-high: killed. memrun (shed at 50%): survives, rejected > 0, lost = 0.
+#             plain-max, plain-high: killed. memrun ([governor] target 50%, shed): survives, rejected > 0, lost = 0.
 #   fragment  fragment: 48M of small blocks freed but retained by glibc, then 96M of large blocks under
 #             128M. plain-max, plain-high: killed. memrun (--preload, collect at 50%): survives, the
 #             preload shim's malloc_trim(0) gave the retained heap back.
@@ -107,6 +107,8 @@ actions = trim, shed
 [level.high]
 usage = 70%
 actions = trim, collect, shed
+[governor]
+target = 50%            ; a burst of 8M requests at 320M/s: hold at half the budget, on purpose
 [recovery]
 hysteresis = 5%
 dwell = 100ms

@@ -1,4 +1,4 @@
-/* test_governor: the control law of runner/supervise/governor.c driven with synthetic sample streams (no
+/* test_governor: the control law (limiter/memlimit_law.c) through runner/supervise/governor.c, driven with synthetic sample streams (no
  * files, no clock), plus the pure helpers beside it: the sampling interval, SigCgt, memory.stat. */
 #include <errno.h>
 #include <setjmp.h>
@@ -41,43 +41,53 @@ static struct gov_sample smp(double t, uint64_t usage, enum level l, unsigned cl
                                     .clients = clients, .askable = clients };
 }
 
-/* The built-in policy holds at moderate's threshold less hysteresis: 65% of the limit. */
-static void test_target(void **state)
+#define SETPOINT (SOFT - SOFT / 100 * 3)
+
+/* The setpoint is the soft limit less max(3%, 1 MiB), at every level; [governor] target holds lower. */
+static void test_setpoint(void **state)
 {
         (void)state;
         struct governor g;
         setup_gov(&g);
-        assert_int_equal(gov_target(&g, LEVEL_MODERATE, SOFT), size_share(LIMIT, 650000));
-        /* A level entered higher asks for the lowest level's target, not its own. */
-        assert_int_equal(gov_target(&g, LEVEL_CRITICAL, SOFT), size_share(LIMIT, 650000));
-        assert_int_equal(gov_target(&g, LEVEL_OK, SIZE_MAX_VALUE), SIZE_MAX_VALUE);
-        /* Never above the soft limit less max(3%, 1 MiB). */
-        assert_int_equal(gov_target(&g, LEVEL_MODERATE, 64 * MiB), 64 * MiB - 64 * MiB * 3 / 100);
-        assert_int_equal(gov_target(&g, LEVEL_MODERATE, 16 * MiB), 15 * MiB);
+        assert_int_equal(gov_setpoint(&g, SOFT, 0), SOFT - size_share(SOFT, 30000));
+        assert_int_equal(gov_setpoint(&g, 16 * MiB, 0), 15 * MiB);
+        assert_int_equal(gov_setpoint(&g, SIZE_MAX_VALUE, 0), SIZE_MAX_VALUE);
+        pol.target_ppm = 700000;
+        gov_init(&g, &pol, LIMIT);
+        assert_int_equal(gov_setpoint(&g, SOFT, 0), size_share(LIMIT, 700000));
+        assert_int_equal(gov_setpoint(&g, SIZE_MAX_VALUE, 0), size_share(LIMIT, 700000));
+        pol.target_ppm = 0;
+        pol.target = LIMIT; /* above the soft limit's setpoint: no effect */
+        gov_init(&g, &pol, LIMIT);
+        assert_int_equal(gov_setpoint(&g, SOFT, 0), SOFT - size_share(SOFT, 30000));
 }
 
-/* A cooperating client: every sample above target asks again, for the whole excess less what is
- * outstanding; a client with an ask outstanding (askable 0) is not asked. */
+/* A cooperating client: every sample above the setpoint asks again, at any level (ok included), for
+ * the excess less what is outstanding; a client with an ask outstanding (askable 0) is not asked. */
 static void test_keeps_asking(void **state)
 {
         (void)state;
         struct governor g;
         struct gov_decision d;
         setup_gov(&g);
-        uint64_t target = gov_target(&g, LEVEL_MODERATE, SOFT), usage = target + 10 * MiB;
+        uint64_t sp = gov_setpoint(&g, SOFT, 0), usage = sp + 10 * MiB;
 
         for (int i = 0; i < 50; i++) {
-                struct gov_sample s = smp(i * 0.02, usage, LEVEL_MODERATE, 1);
+                struct gov_sample s = smp(i * 0.02, usage, i < 25 ? LEVEL_OK : LEVEL_HIGH, 1);
                 gov_step(&g, &s, &d);
                 assert_int_equal(d.limiter, T_TRIM);
-                assert_true(d.limiter_goal >= 10 * MiB);
+                /* the program allocates what it gives back: the headroom grows with that */
+                assert_true(d.setpoint <= sp);
+                assert_int_equal(d.limiter_goal, usage - d.setpoint);
+                if (i == 0)
+                        assert_int_equal(d.limiter_goal, 10 * MiB);
                 assert_false(d.giveup);
                 assert_false(d.shedding);
                 gov_reply(&g, false, d.limiter_goal, d.limiter_goal, SEC(0.001));
         }
-        assert_int_equal(g.step, GOV_TRIM);
+        assert_int_equal(g.law.step, GOV_TRIM);
         /* Outstanding asks are subtracted; nothing left to ask: no ask. */
-        struct gov_sample s = smp(2.0, usage, LEVEL_MODERATE, 1);
+        struct gov_sample s = smp(2.0, usage, LEVEL_HIGH, 1);
         struct governor g0 = g, g4 = g;
         struct gov_decision d0, d4;
         gov_step(&g0, &s, &d0);
@@ -88,48 +98,58 @@ static void test_keeps_asking(void **state)
         gov_step(&g, &s, &d);
         assert_int_equal(d.limiter, 0);
         /* Nobody free to answer: no ask. */
-        s = smp(2.02, usage, LEVEL_MODERATE, 1);
+        s = smp(2.02, usage, LEVEL_HIGH, 1);
         s.askable = 0;
         gov_step(&g, &s, &d);
         assert_int_equal(d.limiter, 0);
-        /* Under target: nothing. */
-        s = smp(2.04, target - MiB, LEVEL_MODERATE, 1);
+        /* Under the setpoint (which the fast giving-back lowered): nothing, even at a level. */
+        s = smp(2.04, sp - 40 * MiB, LEVEL_HIGH, 1);
         gov_step(&g, &s, &d);
         assert_int_equal(d.limiter, 0);
         assert_int_equal(d.reclaim, 0);
 }
 
-/* The goal adds the growth expected until the reply: a held program's usage is flat while it
- * allocates, so the allocation rate comes from usage growth plus what was given back. */
-static void test_goal_includes_growth(void **state)
+/* The headroom grows with what the program allocates before a reply lands (a held program's usage is
+ * flat while it allocates, so the rate is usage growth plus what was given back), and shrinks back to
+ * max(3%, 1 MiB) once it stops. */
+static void test_headroom_follows_growth(void **state)
 {
         (void)state;
         struct governor g;
         struct gov_decision d;
         setup_gov(&g);
-        uint64_t target = gov_target(&g, LEVEL_MODERATE, SOFT), usage = target + 4 * MiB;
+        uint64_t usage = SOFT - 20 * MiB;
+        double t = 0;
         for (int i = 0; i < 100; i++) {
-                struct gov_sample s = smp(i * 0.02, usage, LEVEL_MODERATE, 1);
+                struct gov_sample s = smp(t += 0.02, usage, LEVEL_HIGH, 1);
                 gov_step(&g, &s, &d);
                 /* 10 MiB given back every 20 ms and usage flat: 500 MiB/s of allocation. */
                 gov_reply(&g, false, d.limiter_goal, 10 * MiB, SEC(0.05));
         }
-        struct gov_sample s = smp(2.0, usage, LEVEL_MODERATE, 1);
+        struct gov_sample s = smp(t += 0.02, usage, LEVEL_HIGH, 1);
         gov_step(&g, &s, &d);
-        /* excess 4 MiB + ~500 MiB/s x ~50 ms latency */
-        assert_true(d.limiter_goal > 4 * MiB + 15 * MiB);
-        assert_true(d.limiter_goal < 4 * MiB + 40 * MiB);
+        /* ~500 MiB/s x ~50 ms latency: ~25 MiB under the soft limit */
+        assert_true(d.headroom > 15 * MiB);
+        assert_true(d.headroom < 40 * MiB);
+        assert_int_equal(d.setpoint, SOFT - d.headroom);
+        assert_int_equal(d.limiter_goal, usage - d.setpoint);
+        /* Allocation stops: the headroom comes back to 3%. */
+        for (int i = 0; i < 200; i++) {
+                s = smp(t += 0.02, SETPOINT - 30 * MiB, LEVEL_HIGH, 1);
+                gov_step(&g, &s, &d);
+        }
+        assert_int_equal(d.headroom, SOFT / 100 * 3 + (SOFT % 100) * 3 / 100);
 }
 
-/* Short replies escalate trim -> collect -> reclaim -> shed within what the level allows; the
- * escalation comes down again one step per dwell once usage is under target. */
+/* Short replies escalate trim -> collect -> reclaim -> shed, shedding only at a level that lists it;
+ * the escalation comes down again one step per dwell once usage is under the setpoint. */
 static void test_escalation(void **state)
 {
         (void)state;
         struct governor g;
         struct gov_decision d;
         setup_gov(&g);
-        uint64_t target = gov_target(&g, LEVEL_CRITICAL, SOFT), usage = SOFT;
+        uint64_t usage = SOFT;
         static const struct {
                 uint32_t limiter;
                 bool reclaim, shedding;
@@ -155,21 +175,21 @@ static void test_escalation(void **state)
                 if (d.reclaim)
                         gov_reply(&g, true, d.reclaim, d.reclaim / 4, USEC_INFINITY);
         }
-        assert_true(g.exhausted || g.step == GOV_SHED);
-        /* At moderate only trim is allowed: the escalation asks no more than that. */
+        assert_true(g.law.exhausted || g.law.step == GOV_SHED);
+        /* The built-in policy sheds at critical only; trim and collect go on at moderate. */
         struct gov_sample s = smp(t += 0.02, usage, LEVEL_MODERATE, 1);
         gov_step(&g, &s, &d);
-        assert_int_equal(d.limiter, T_TRIM);
+        assert_int_equal(d.limiter, T_TRIM | T_COLLECT);
         assert_false(d.shedding);
         assert_true(d.shed_changed);
-        /* Under target for a dwell: one step down each. */
-        enum gov_step before = g.step;
+        /* Under the setpoint for a dwell: one step down each. */
+        enum law_step before = g.law.step;
         for (int i = 0; i < 150; i++) {
-                s = smp(t += 0.02, target - 4 * MiB, LEVEL_CRITICAL, 1);
+                s = smp(t += 0.02, SETPOINT - 4 * MiB, LEVEL_CRITICAL, 1);
                 s.can_reclaim = true;
                 gov_step(&g, &s, &d);
         }
-        assert_true(g.step < before);
+        assert_true(g.law.step < before);
 }
 
 /* An empty answer escalates at once; a run of full answers takes the escalation a step back down. */
@@ -186,7 +206,7 @@ static void test_empty_and_full_answers(void **state)
         s.t = SEC(0.04);
         gov_step(&g, &s, &d);
         assert_int_equal(d.limiter, T_TRIM | T_COLLECT);
-        for (int i = 0; i < GOV_GOOD_STREAK; i++)
+        for (int i = 0; i < LAW_GOOD_STREAK; i++)
                 gov_reply(&g, false, 8 * MiB, 8 * MiB, SEC(0.01));
         s.t = SEC(0.06);
         gov_step(&g, &s, &d);
@@ -212,33 +232,46 @@ static void test_futile_client(void **state)
         assert_true(trims >= 1);
 }
 
-/* Nothing can be freed (no client, no reclaim) and usage sits at the soft limit: after giveup, give
- * up; with giveup = 0s, never. Back under target, resume. */
+/* Nothing to give (no client, no reclaim) at the soft limit: give up at once. Short answers at the soft
+ * limit: after [governor] giveup. Back under the setpoint, resume; giveup = 0s: never. */
 static void test_giveup(void **state)
 {
         (void)state;
         struct governor g;
         struct gov_decision d;
         setup_gov(&g);
-        usec_t gave = USEC_INFINITY;
-        for (int i = 0; i < 200 && gave == USEC_INFINITY; i++) {
-                struct gov_sample s = smp(i * 0.02, SOFT, LEVEL_HIGH, 0);
-                gov_step(&g, &s, &d);
-                assert_int_equal(d.limiter, 0);
-                if (d.giveup)
-                        gave = s.t;
-        }
-        assert_true(gave >= SEC(1.0) && gave < SEC(1.1));
-        assert_true(g.given_up);
-        struct gov_sample s = smp(5.0, SOFT, LEVEL_HIGH, 1);
+        struct gov_sample s = smp(0.02, SOFT, LEVEL_HIGH, 0);
+        gov_step(&g, &s, &d);
+        assert_true(d.giveup);
+        assert_true(d.at_once);
+        assert_true(g.law.given_up);
+        s = smp(5.0, SOFT, LEVEL_HIGH, 1);
         gov_step(&g, &s, &d);
         assert_int_equal(d.limiter, 0); /* given up: asks nothing */
         s = smp(5.1, LIMIT / 2, LEVEL_MODERATE, 1);
         gov_step(&g, &s, &d);
         assert_true(d.resume);
-        assert_false(g.given_up);
+        assert_false(g.law.given_up);
 
-        /* Below the soft limit nothing is given up, however long. */
+        /* Short answers: escalation to the top (no shed at high, no reclaim here), then giveup at the
+         * soft limit. */
+        setup_gov(&g);
+        usec_t gave = USEC_INFINITY, top = USEC_INFINITY;
+        for (int i = 0; i < 300 && gave == USEC_INFINITY; i++) {
+                s = smp(i * 0.02, SOFT, LEVEL_HIGH, 1);
+                gov_step(&g, &s, &d);
+                if (g.law.exhausted && top == USEC_INFINITY)
+                        top = s.t;
+                if (d.giveup)
+                        gave = s.t;
+                gov_reply(&g, false, d.limiter_goal, d.limiter_goal / 4, SEC(0.001));
+        }
+        assert_true(top != USEC_INFINITY);
+        assert_true(gave != USEC_INFINITY);
+        assert_false(d.at_once);
+        assert_true(gave - top >= SEC(1.0) && gave - top < SEC(1.1));
+
+        /* Flat under the soft limit with nothing to give: not given up, however long. */
         setup_gov(&g);
         for (int i = 0; i < 500; i++) {
                 s = smp(i * 0.02, SOFT - 8 * MiB, LEVEL_HIGH, 0);
@@ -256,6 +289,7 @@ static void test_giveup(void **state)
         /* giveup = 0s: never. */
         setup_gov(&g);
         pol.giveup_usec = 0;
+        gov_init(&g, &pol, LIMIT);
         for (int i = 0; i < 500; i++) {
                 s = smp(i * 0.02, SOFT, LEVEL_HIGH, 0);
                 gov_step(&g, &s, &d);
@@ -263,7 +297,31 @@ static void test_giveup(void **state)
         }
 }
 
-/* Entered by pressure with usage under target: one ask for 5% of usage. */
+/* A leak with nothing to give: given up on before it reaches the soft limit, so that the kernel's
+ * throttle at memory.high never delays memory.max. */
+static void test_leak_dies_before_the_throttle(void **state)
+{
+        (void)state;
+        struct governor g;
+        struct gov_decision d;
+        setup_gov(&g);
+        usec_t gave = USEC_INFINITY;
+        uint64_t at = 0;
+        for (int i = 0; i < 500 && gave == USEC_INFINITY; i++) {
+                uint64_t usage = LIMIT / 2 + (uint64_t)i * (uint64_t)(0.4 * MiB); /* 20 MiB/s */
+                struct gov_sample s = smp(i * 0.02, usage, LEVEL_HIGH, 0);
+                gov_step(&g, &s, &d);
+                if (d.giveup) {
+                        gave = s.t;
+                        at = usage;
+                }
+        }
+        assert_true(gave != USEC_INFINITY);
+        assert_true(at > SETPOINT);
+        assert_true(at < SOFT);
+}
+
+/* Entered by pressure with usage under the setpoint: one ask for 5% of usage. */
 static void test_entered_by_pressure(void **state)
 {
         (void)state;
@@ -345,9 +403,10 @@ static void test_reclaimable(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_target),         cmocka_unit_test(test_keeps_asking),
-                cmocka_unit_test(test_goal_includes_growth), cmocka_unit_test(test_escalation),
-                cmocka_unit_test(test_futile_client),  cmocka_unit_test(test_empty_and_full_answers),  cmocka_unit_test(test_giveup),
+                cmocka_unit_test(test_setpoint),       cmocka_unit_test(test_keeps_asking),
+                cmocka_unit_test(test_headroom_follows_growth), cmocka_unit_test(test_escalation),
+                cmocka_unit_test(test_futile_client),  cmocka_unit_test(test_empty_and_full_answers),
+                cmocka_unit_test(test_giveup),         cmocka_unit_test(test_leak_dies_before_the_throttle),
                 cmocka_unit_test(test_entered_by_pressure), cmocka_unit_test(test_interval),
                 cmocka_unit_test(test_sigcgt),         cmocka_unit_test(test_reclaimable),
         };

@@ -346,79 +346,94 @@ static void test_size_parse(void **state)
         assert_int_equal(memlimit__size_parse(NULL, 0, NULL), -EINVAL);
 }
 
+/* The standalone levels are memrun's built-in ones on the hard limit memrun pairs with the soft limit
+ * (soft / 90%); asks start above the setpoint (the soft limit less 3%), whatever the level. */
+#define SA_SOFT (1000ull << 20)
+#define SA_MIB (1ull << 20)
 static void test_standalone_levels(void **state)
 {
         (void)state;
         static const struct {
-                uint64_t usage;           /* of a soft limit of 1000000 */
-                uint64_t dt_ms;
+                uint64_t usage_mib;       /* of a soft limit of 1000 MiB: hard 1111.1, setpoint 970 */
                 enum memlimit_level level;
-                uint32_t actions;
+                bool ask;
         } steps[] = {
-                { 100000, 0, MEMLIMIT_OK, 0 },
-                { 699999, 100, MEMLIMIT_OK, 0 },
-                { 700000, 100, MEMLIMIT_MODERATE, MEMLIMIT_ACT_TRIM },  /* above moderate's target (65%) */
-                { 710000, 10, MEMLIMIT_MODERATE, MEMLIMIT_ACT_TRIM },   /* still above: asked again */
-                { 660000, 10, MEMLIMIT_MODERATE, MEMLIMIT_ACT_TRIM },   /* 66% > 65%: and again */
-                { 650000, 10, MEMLIMIT_MODERATE, 0 },                   /* at target: nothing to ask */
-                { 649999, 100, MEMLIMIT_OK, 0 },
-                { 900000, 100, MEMLIMIT_HIGH, MEMLIMIT_ACT_TRIM },      /* high allows collect: not needed yet */
-                { 960000, 100, MEMLIMIT_CRITICAL, MEMLIMIT_ACT_TRIM },  /* trimming first at every level */
-                { 850000, 100, MEMLIMIT_HIGH, MEMLIMIT_ACT_TRIM },      /* below 90%: down one; above 80% */
-                { 100000, 100, MEMLIMIT_OK, 0 },
-                { 2000000, 100, MEMLIMIT_CRITICAL, MEMLIMIT_ACT_TRIM }, /* straight up */
+                { 100, MEMLIMIT_OK, false },
+                { 777, MEMLIMIT_OK, false },        /* moderate is 70% of 1111.1 = 777.8 */
+                { 778, MEMLIMIT_MODERATE, false },  /* a level, not an ask: under the setpoint */
+                { 945, MEMLIMIT_HIGH, false },
+                { 969, MEMLIMIT_HIGH, false },
+                { 980, MEMLIMIT_HIGH, true },       /* above the setpoint: asked for the excess */
+                { 990, MEMLIMIT_HIGH, true },       /* still above: asked again */
+                { 1060, MEMLIMIT_CRITICAL, true },  /* 95% of 1111.1 = 1055.6; trimming first */
+                { 1000, MEMLIMIT_CRITICAL, true },  /* down only 5% of the hard limit under the threshold */
+                { 100, MEMLIMIT_OK, false },
         };
-        static const unsigned target_pct[MEMLIMIT_LEVEL_MAX] = { 0, 65, 80, 90 };
-        struct ml_standalone sa = { .soft = 1000000 };
-        uint64_t now = 5000000000;
+        struct ml_standalone sa = { 0 };
+        memlimit__standalone_init(&sa, SA_SOFT, MEMLIMIT_OK);
+        uint64_t sp = SA_SOFT - SA_SOFT / 100 * 3, now = 5000000000;
         for (size_t i = 0; i < ELEMENTSOF(steps); i++) {
                 enum memlimit_level l;
                 uint32_t a;
-                uint64_t goal;
-                now += steps[i].dt_ms * 1000000;
-                memlimit__standalone_step(&sa, steps[i].usage, now, &l, &a, &goal);
+                uint64_t goal, usage = steps[i].usage_mib * SA_MIB;
+                now += UINT64_C(10000000000);   /* 10 s apart: no growth term in the headroom */
+                memlimit__standalone_step(&sa, usage, now, &l, &a, &goal);
                 assert_int_equal(l, steps[i].level);
-                assert_int_equal(a, steps[i].actions);
-                if (a)
-                        assert_int_equal(goal, steps[i].usage - 10000 * target_pct[l]);
+                assert_int_equal(a, steps[i].ask ? MEMLIMIT_ACT_TRIM : 0);
+                if (a) {
+                        assert_true(goal + SA_MIB / 2 >= usage - sp);
+                        assert_true(goal <= usage - sp);
+                        memlimit__standalone_reply(&sa, goal, goal, 1000);
+                }
         }
 }
 
-/* Asks that come back short escalate trim -> collect -> shed, as far as the level allows; under
- * target for a second, the escalation steps back down. */
+/* Short answers escalate trim -> collect -> shed (shedding only at critical); nothing at all, at
+ * the top, is a give-up: no more asks until usage is back under the setpoint. */
 static void test_standalone_escalation(void **state)
 {
         (void)state;
-        struct ml_standalone sa = { .soft = 1000000 };
+        struct ml_standalone sa = { 0 };
+        memlimit__standalone_init(&sa, SA_SOFT, MEMLIMIT_OK);
         uint64_t now = 1000000000, goal;
         enum memlimit_level l;
         uint32_t a;
         static const uint32_t want[] = {
                 MEMLIMIT_ACT_TRIM, MEMLIMIT_ACT_TRIM,                                         /* short twice */
                 MEMLIMIT_ACT_TRIM | MEMLIMIT_ACT_COLLECT, MEMLIMIT_ACT_TRIM | MEMLIMIT_ACT_COLLECT,
-                MEMLIMIT_ACT_ALL, MEMLIMIT_ACT_ALL, MEMLIMIT_ACT_ALL,                         /* the top */
+                MEMLIMIT_ACT_ALL, MEMLIMIT_ACT_ALL,                                           /* the top */
         };
         for (size_t i = 0; i < ELEMENTSOF(want); i++) {
                 now += 10000000;
-                memlimit__standalone_step(&sa, 970000, now, &l, &a, &goal);
+                memlimit__standalone_step(&sa, 1060 * SA_MIB, now, &l, &a, &goal);
                 assert_int_equal(l, MEMLIMIT_CRITICAL);
                 assert_int_equal(a, want[i]);
-                memlimit__standalone_reply(&sa, goal, 0);
+                memlimit__standalone_reply(&sa, goal, goal / 4, 1000);
         }
-        /* At high, shedding is not allowed: the same escalation asks trim and collect only. */
-        sa.level = MEMLIMIT_HIGH;
+        /* Past the top with short answers: exhausted, still asking at the top until giveup at the soft
+         * limit (an empty answer would have made it at once). */
+        for (int i = 0; i < 4 && !sa.law.exhausted; i++) {
+                now += 10000000;
+                memlimit__standalone_step(&sa, 1060 * SA_MIB, now, &l, &a, &goal);
+                assert_int_equal(a, MEMLIMIT_ACT_ALL);
+                memlimit__standalone_reply(&sa, goal, goal / 4, 1000);
+        }
         now += 10000000;
-        memlimit__standalone_step(&sa, 860000, now, &l, &a, &goal);
-        assert_int_equal(l, MEMLIMIT_HIGH);
-        assert_int_equal(a, MEMLIMIT_ACT_TRIM | MEMLIMIT_ACT_COLLECT);
-        /* A useful reply stops the escalation where it is; time under target brings it down. */
-        memlimit__standalone_reply(&sa, goal, goal);
-        memlimit__standalone_step(&sa, 600000, now += 10000000, &l, &a, &goal);
+        memlimit__standalone_step(&sa, 1060 * SA_MIB, now, &l, &a, &goal);
+        assert_int_equal(a, MEMLIMIT_ACT_ALL);
+        assert_true(sa.law.exhausted);
+        assert_false(sa.law.given_up);
+        now += UINT64_C(1100000000);
+        memlimit__standalone_step(&sa, 1060 * SA_MIB, now, &l, &a, &goal);
+        assert_true(sa.law.given_up);
         assert_int_equal(a, 0);
-        memlimit__standalone_step(&sa, 600000, now += 1100000000, &l, &a, &goal);
-        memlimit__standalone_step(&sa, 600000, now += 1100000000, &l, &a, &goal);
-        memlimit__standalone_step(&sa, 860000, now += 10000000, &l, &a, &goal);
-        assert_int_equal(a, MEMLIMIT_ACT_TRIM);
+        /* Back under the setpoint (less 1% of the hard limit): holding again, from the cheapest step. */
+        memlimit__standalone_step(&sa, 900 * SA_MIB, now += 10000000, &l, &a, &goal);
+        assert_false(sa.law.given_up);
+        memlimit__standalone_step(&sa, 990 * SA_MIB, now += UINT64_C(10000000000), &l, &a, &goal);
+        assert_int_equal(l, MEMLIMIT_HIGH);
+        assert_int_equal(a & MEMLIMIT_ACT_SHED, 0);
+        assert_true(a & MEMLIMIT_ACT_TRIM);
 }
 
 static uint64_t fake_usage;
@@ -448,9 +463,9 @@ static void test_standalone_session(void **state)
         (void)state;
         struct fake_cache fc = { .id = 7, .frees = 1000 };
         memlimit_shutdown();
-        setenv("MEMLIMIT", "1M", 1);
+        setenv("MEMLIMIT", "1000M", 1);
         memlimit__memory_source = fake_source;
-        fake_usage = 900u << 10;        /* 87.9%: high */
+        fake_usage = 990 * SA_MIB;      /* 89.1% of the hard limit (1111.1M): high; above the setpoint */
         assert_int_equal(memlimit_register_cache("c", fake_fn, &fc), 0);
         assert_int_equal(memlimit_init(0), 0);
         unsetenv("MEMLIMIT");
@@ -458,10 +473,10 @@ static void test_standalone_session(void **state)
         assert_true(wait_dispatch_until(is_high, 2000));
         assert_true(n_calls >= 1);
         assert_int_equal(calls[0].who, 7);
-        /* High's target: 85% - 5% of the soft limit. */
-        assert_int_equal(calls[0].goal, (900u << 10) - ((1u << 20) / 100 * 80 + (1u << 20) % 100 * 80 / 100));
+        /* The setpoint: the soft limit less 3%. */
+        assert_int_equal(calls[0].goal, 990 * SA_MIB - (SA_SOFT - SA_SOFT / 100 * 3));
 
-        fake_usage = 1000u << 10;       /* 97.6%: critical; the cache gives back little: escalated to shed */
+        fake_usage = 1080 * SA_MIB;     /* 97.2%: critical; the cache gives back little: escalated to shed */
         assert_true(wait_dispatch_until(is_critical_shedding, 2000));
         fake_usage = 10u << 10;
         assert_true(wait_dispatch_until(is_normal, 2000));
@@ -469,7 +484,7 @@ static void test_standalone_session(void **state)
 
         /* Thread mode: the library samples by itself. */
         assert_int_equal(memlimit_start_thread(), 0);
-        fake_usage = 900u << 10;
+        fake_usage = 990 * SA_MIB;
         for (int i = 0; i < 300 && memlimit_level() != MEMLIMIT_HIGH; i++) {
                 struct timespec ts = { 0, 10000000 };
                 nanosleep(&ts, NULL);

@@ -67,6 +67,8 @@ static uint64_t field(const struct policy *p, const char *name)
                 F("governor.hold", hold),
                 F("governor.giveup", giveup_usec),
                 F("governor.ask_timeout", ask_timeout_usec),
+                F("governor.target", target),
+                F("governor.target_ppm", target_ppm),
 #undef F
         };
         for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
@@ -237,6 +239,10 @@ static const struct good_case good[] = {
         { "", "governor.hold", 1 },
         { "", "governor.giveup", 1 * SEC },
         { "", "governor.ask_timeout", 1 * SEC },
+        { "", "governor.target", UINT64_MAX },
+        { "[governor]\ntarget = auto\n", "governor.target", UINT64_MAX },
+        { "[governor]\ntarget = 70%\n", "governor.target_ppm", 700000 },
+        { "[governor]\ntarget = 1.5G\n", "governor.target", 1536ull << 20 },
         /* file-level defaults: no levels, built-in recovery/monitor/stall */
         { "", "moderate.defined", 0 },
         { "", "critical.defined", 0 },
@@ -392,6 +398,9 @@ static const struct bad_case bad[] = {
         { "[governor]\ngiveup = 0\n", "t.ini:2: ", "giveup: '0'", "not a duration" },
         { "[governor]\ngiveup = 2h\n", "t.ini:2: ", "giveup: '2h'", "out of range" },
         { "[governor]\nask_timeout = 1ms\n", "t.ini:2: ", "ask_timeout: '1ms'", "10ms to 1min" },
+        { "[governor]\ntarget = lots\n", "t.ini:2: ", "[governor] target: 'lots'", NULL },
+        { "[governor]\ntarget = 0\n", "t.ini:2: ", "target: '0'", "greater than zero" },
+        { "[governor]\ntarget = 120%\n", "t.ini:2: ", "target: '120%'", "above 100%" },
         { "[governor]\nask_timeout = 2min\n", "t.ini:2: ", "ask_timeout: '2min'", "10ms to 1min" },
         { "[governor]\nhold_on = yes\n", "t.ini:2: ", "unknown key 'hold_on' in [governor]", NULL },
         /* huge numbers */
@@ -778,6 +787,8 @@ static void test_examples_intent(void **state)
         assert_string_equal(actions_str(&p.levels[LEVEL_MODERATE], got, sizeof got), "trim");
         assert_non_null(strstr(actions_str(&p.levels[LEVEL_CRITICAL], got, sizeof got), "shed"));
         assert_non_null(strstr(got, "signal:10"));
+        /* Held at its setpoint (soft less 3%), the service never reads critical: no shedding, no USR1. */
+        assert_true((double)p.levels[LEVEL_CRITICAL].usage_ppm > (double)p.soft_ppm * 0.97);
 
         assert_int_equal(policy_parse_file(src_path("config/batch-job.ini", path, sizeof path), &p, err, sizeof err), 0);
         for (int l = LEVEL_MODERATE; l < _LEVEL_MAX; l++)
@@ -814,6 +825,8 @@ static const struct validate_case validate_cases[] = {
         { "[level.moderate]\nusage = 90%\n[level.critical]\nusage = 80%\n", "[level.critical] usage (80%)",
           "[level.moderate] usage (90%)" },
         { "[level.moderate]\nusage = 4%\n", "hysteresis (5%)", "lowest usage threshold (4%" },
+        { "[memory]\nlimit = 1G\n[governor]\ntarget = 2G\n", "[governor] target (2G)", "above limit (1G)" },
+        { "[memory]\nlimit = max\n[governor]\ntarget = 80%\n", "[governor] target (80%)", "limit is max" },
         { "[level.moderate]\nusage = 10%\n[recovery]\nhysteresis = 10%\n", "hysteresis (10%)", NULL },
         { "[level.moderate]\nusage = 10%\n[recovery]\nhysteresis = 9.99%\n", NULL, NULL },
         { "[level.high]\npsi_some = 10%\n[recovery]\nhysteresis = 50%\n", NULL, NULL }, /* no usage threshold */
@@ -943,8 +956,10 @@ static void test_print(void **state)
                 "  hook_timeout: 10s\n",
                 "governor:\n",
                 "  hold: yes",
+                "  target: auto (the soft limit's setpoint)\n",
+                "  setpoint: 223.5M (soft limit 230.4M less max(3%, 1M)), lower while the program allocates",
                 "  ask_timeout: 1s\n",
-                "  giveup: 1s above the soft limit with nothing left to free",
+                "  giveup: after 1s of short answers at the soft limit (nothing to give at all: at once)",
                 "psi full avg10 >= 20% for 10s",
                 "  action: raise memory.high by 50% of (memory.max - memory.high)\n",
                 NULL,

@@ -1,0 +1,308 @@
+/* lru: the workload of the governor's hit-rate benchmark (bench/lru.sh) -- a multi-threaded LRU cache in
+ * front of a slow backend, the way a service author writes one: one hash table and one LRU list under
+ * one mutex, --threads workers drawing keys from a skewed distribution over --keys keys, values of
+ * 1-64 KiB (each key's size fixed by a hash: glibc's arenas, not mmap), a --backend-us sleep behind
+ * every miss. Either a static cap (--cap SIZE: evict while the payload is above it, an operator's
+ * choice) or none (--cap 0): then the cache registers with libmemlimit and gives back what memrun asks,
+ * least recently used first, in slices so that workers get the lock between them.
+ * --spike SIZE: every --spike-every seconds another thread allocates SIZE of request buffers (1 MiB
+ * each, touched) over 200 ms and frees them a second later: memory that is not the cache's.
+ * Runs --seconds; counts only the second half.
+ *
+ * stdout, one line at the end:
+ *   lru: requests=N hits=N hit_rate=F payload=SIZE trims=N trimmed=SIZE max_lock_wait_us=N
+ * Exit 0. */
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "memlimit.h"
+
+#define SLICE (256u * 1024)       /* a trim evicts this much per lock hold */
+
+struct node {
+        struct node *hnext;       /* hash chain */
+        struct node *prev, *next; /* LRU: head is the most recent */
+        uint32_t key;
+        uint32_t size;
+        unsigned char data[];
+};
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct node **table;
+static uint32_t nbuckets;
+static struct node *lru_head, *lru_tail;
+static uint64_t payload, cap, trims, trimmed;
+static uint32_t nkeys = 40000, backend_us = 100;
+static double skew = 3.0;
+static volatile int measuring, stopping;
+static uint64_t requests, hits, max_wait_ns;
+
+static uint64_t now_ns(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static uint32_t mix(uint32_t x)
+{
+        x ^= x >> 16;
+        x *= 0x7feb352d;
+        x ^= x >> 15;
+        x *= 0x846ca68b;
+        return x ^ (x >> 16);
+}
+
+static uint32_t value_size(uint32_t key) { return 1024 + mix(key) % (63 * 1024); }
+
+static void lru_unlink(struct node *n)
+{
+        if (n->prev)
+                n->prev->next = n->next;
+        else
+                lru_head = n->next;
+        if (n->next)
+                n->next->prev = n->prev;
+        else
+                lru_tail = n->prev;
+}
+
+static void lru_push(struct node *n)
+{
+        n->prev = NULL;
+        n->next = lru_head;
+        if (lru_head)
+                lru_head->prev = n;
+        lru_head = n;
+        if (!lru_tail)
+                lru_tail = n;
+}
+
+/* Evict the least recently used entry; the caller holds the lock. */
+static uint32_t evict_one(void)
+{
+        struct node *n = lru_tail;
+        if (!n)
+                return 0;
+        lru_unlink(n);
+        struct node **p = &table[n->key % nbuckets];
+        while (*p != n)
+                p = &(*p)->hnext;
+        *p = n->hnext;
+        uint32_t sz = n->size;
+        payload -= sz;
+        free(n);
+        return sz;
+}
+
+/* memrun asks: give back goal bytes, a slice per lock hold so the workers are not stopped for long. */
+static size_t trim(enum memlimit_level level, size_t goal, void *ctx)
+{
+        (void)level;
+        (void)ctx;
+        size_t freed = 0;
+        while (freed < goal) {
+                size_t slice = 0;
+                pthread_mutex_lock(&lock);
+                while (slice < SLICE && freed + slice < goal && lru_tail)
+                        slice += evict_one();
+                int empty = lru_tail == NULL;
+                pthread_mutex_unlock(&lock);
+                freed += slice;
+                if (!slice || empty)
+                        break;
+        }
+        __atomic_add_fetch(&trims, 1, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&trimmed, freed, __ATOMIC_RELAXED);
+        return freed;
+}
+
+/* A skewed key: N * u^skew for a uniform u, so low keys are hot (skew 1: uniform). */
+static uint32_t draw(uint64_t *rng)
+{
+        *rng = *rng * 6364136223846793005ull + 1442695040888963407ull;
+        double u = (double)(*rng >> 11) / 9007199254740992.0;
+        uint32_t k = (uint32_t)(pow(u, skew) * nkeys);
+        return k < nkeys ? k : nkeys - 1;
+}
+
+static void *worker(void *arg)
+{
+        uint64_t rng = (uint64_t)(uintptr_t)arg * 0x9e3779b97f4a7c15ull + 1;
+        while (!stopping) {
+                uint32_t key = draw(&rng);
+                uint64_t t0 = now_ns();
+                pthread_mutex_lock(&lock);
+                uint64_t waited = now_ns() - t0;
+                struct node *n = table[key % nbuckets];
+                while (n && n->key != key)
+                        n = n->hnext;
+                if (n) {
+                        lru_unlink(n);
+                        lru_push(n);
+                }
+                pthread_mutex_unlock(&lock);
+                if (measuring) {
+                        __atomic_add_fetch(&requests, 1, __ATOMIC_RELAXED);
+                        if (n)
+                                __atomic_add_fetch(&hits, 1, __ATOMIC_RELAXED);
+                        uint64_t m = __atomic_load_n(&max_wait_ns, __ATOMIC_RELAXED);
+                        while (waited > m && !__atomic_compare_exchange_n(&max_wait_ns, &m, waited, 0,
+                                                                          __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+                                ;
+                }
+                if (n)
+                        continue;
+                /* Miss: the backend, then fill. */
+                struct timespec ts = { 0, (long)backend_us * 1000 };
+                nanosleep(&ts, NULL);
+                uint32_t sz = value_size(key);
+                struct node *v = malloc(sizeof *v + sz);
+                if (!v)
+                        continue;
+                memset(v->data, (int)key, sz);
+                v->key = key;
+                v->size = sz;
+                pthread_mutex_lock(&lock);
+                struct node *again = table[key % nbuckets];
+                while (again && again->key != key)
+                        again = again->hnext;
+                if (again) {
+                        pthread_mutex_unlock(&lock);
+                        free(v);
+                        continue;
+                }
+                v->hnext = table[key % nbuckets];
+                table[key % nbuckets] = v;
+                lru_push(v);
+                payload += sz;
+                while (cap && payload > cap && lru_tail)
+                        evict_one();
+                pthread_mutex_unlock(&lock);
+        }
+        return NULL;
+}
+
+static uint64_t spike_bytes;
+static unsigned spike_every = 4;
+
+static void *spiker(void *arg)
+{
+        (void)arg;
+        size_t n = (size_t)(spike_bytes >> 20);
+        void **bufs = calloc(n, sizeof *bufs);
+        if (!bufs)
+                return NULL;
+        while (!stopping) {
+                sleep(spike_every - 1 > 0 ? spike_every - 1 : 1);
+                for (size_t i = 0; i < n && !stopping; i++) {
+                        bufs[i] = malloc(1u << 20);
+                        if (bufs[i])
+                                memset(bufs[i], 1, 1u << 20);
+                        struct timespec ts = { 0, (long)(200000000 / n) };
+                        nanosleep(&ts, NULL);
+                }
+                sleep(1);
+                for (size_t i = 0; i < n; i++) {
+                        free(bufs[i]);
+                        bufs[i] = NULL;
+                }
+        }
+        free(bufs);
+        return NULL;
+}
+
+static int size_arg(const char *s, uint64_t *ret)
+{
+        char *end;
+        errno = 0;
+        double v = strtod(s, &end);
+        if (errno || end == s || v < 0)
+                return -1;
+        switch (*end) {
+        case 'K': v *= 1024; end++; break;
+        case 'M': v *= 1048576; end++; break;
+        case 'G': v *= 1073741824.0; end++; break;
+        }
+        if (*end)
+                return -1;
+        *ret = (uint64_t)v;
+        return 0;
+}
+
+int main(int argc, char **argv)
+{
+        unsigned threads = 4, seconds = 20;
+        for (int i = 1; i < argc; i++) {
+                const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+                uint64_t x;
+                if (!v)
+                        goto usage;
+                if (!strcmp(a, "--cap") && size_arg(v, &cap) == 0)
+                        ;
+                else if (!strcmp(a, "--spike") && size_arg(v, &spike_bytes) == 0)
+                        ;
+                else if (!strcmp(a, "--threads") && size_arg(v, &x) == 0 && x > 0 && x < 64)
+                        threads = (unsigned)x;
+                else if (!strcmp(a, "--seconds") && size_arg(v, &x) == 0 && x >= 2)
+                        seconds = (unsigned)x;
+                else if (!strcmp(a, "--keys") && size_arg(v, &x) == 0 && x > 0 && x < (1u << 30))
+                        nkeys = (uint32_t)x;
+                else if (!strcmp(a, "--backend-us") && size_arg(v, &x) == 0 && x < 1000000)
+                        backend_us = (uint32_t)x;
+                else if (!strcmp(a, "--spike-every") && size_arg(v, &x) == 0 && x >= 2)
+                        spike_every = (unsigned)x;
+                else if (!strcmp(a, "--skew") && (skew = strtod(v, NULL)) >= 1.0)
+                        ;
+                else
+                        goto usage;
+                i++;
+        }
+        nbuckets = nkeys / 2 + 1;
+        table = calloc(nbuckets, sizeof *table);
+        if (!table)
+                return 1;
+        if (!cap) {
+                int r = memlimit_register_cache("lru", trim, NULL);
+                if (r == 0)
+                        r = memlimit_init(0);
+                if (r == 0)
+                        r = memlimit_start_thread();
+                if (r < 0) {
+                        fprintf(stderr, "lru: libmemlimit: %s\n", strerror(-r));
+                        return 1;
+                }
+        }
+        pthread_t tid[64], sp;
+        for (unsigned i = 0; i < threads; i++)
+                pthread_create(&tid[i], NULL, worker, (void *)(uintptr_t)(i + 1));
+        if (spike_bytes)
+                pthread_create(&sp, NULL, spiker, NULL);
+        sleep(seconds / 2);
+        measuring = 1;
+        sleep(seconds - seconds / 2);
+        measuring = 0;
+        stopping = 1;
+        for (unsigned i = 0; i < threads; i++)
+                pthread_join(tid[i], NULL);
+        if (spike_bytes)
+                pthread_join(sp, NULL);
+        printf("lru: requests=%llu hits=%llu hit_rate=%.4f payload=%llu trims=%llu trimmed=%llu max_lock_wait_us=%llu\n",
+               (unsigned long long)requests, (unsigned long long)hits,
+               requests ? (double)hits / (double)requests : 0.0, (unsigned long long)payload,
+               (unsigned long long)trims, (unsigned long long)trimmed, (unsigned long long)(max_wait_ns / 1000));
+        if (!cap)
+                memlimit_shutdown();
+        return 0;
+usage:
+        fprintf(stderr, "usage: lru [--cap SIZE] [--threads N] [--seconds N] [--keys N] [--backend-us N] "
+                        "[--skew F] [--spike SIZE] [--spike-every SECONDS]\n");
+        return 2;
+}

@@ -1,0 +1,94 @@
+/* memlimit_law: the governor's control law, one module compiled into memrun (runner/supervise/governor.c
+ * adapts memrun's policy to it) and into libmemlimit's standalone mode (limiter/memlimit_standalone.c).
+ * docs/governor.md explains it; in short, Go's GOMEMLIMIT pacer across a process boundary:
+ *   - The setpoint is the soft limit less headroom: max(3% of it, 1 MiB, what the program allocates
+ *     before an ask's reply lands), or the operator's lower target. Usage above it is asked back at
+ *     every sample, the goal being the excess less what is asked and unanswered: small asks near the
+ *     setpoint, sized to what the program can answer without stalling.
+ *   - Asks that come back short escalate: trim -> collect -> reclaim -> shed, as far as the caller's
+ *     steps allow; replies that give back what was asked take it back down.
+ *   - When there is provably nothing to give (no step left, or the last one answered nothing) and usage
+ *     heads for the soft limit, the law gives up at once: the kernel's throttle at memory.high must
+ *     not delay the OOM killer (golang/go#58106: die fast rather than degrade). Short answers that
+ *     still give something get [governor] giveup at the soft limit first.
+ * Pure: samples, replies and their clock in, decisions out; no files, no clock, no libm. Self-contained:
+ * the library links nothing else of memrun. Times are microseconds on any monotonic origin. */
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+
+enum law_step { LAW_TRIM, LAW_COLLECT, LAW_RECLAIM, LAW_SHED, LAW_STEPS };
+#define LAW_BIT(s) (1u << (s))
+#define LAW_NONE UINT64_MAX
+
+#define LAW_HEADROOM_PPM 30000u          /* Go: max(3%, 1 MiB) below the limit */
+#define LAW_HEADROOM_MIN (1024u * 1024)
+#define LAW_HEADROOM_MAX_PPM 250000u      /* growth never pulls the setpoint below 75% of the soft limit */
+#define LAW_MIN_ASK (64u * 1024)          /* smaller excesses are not worth a message */
+#define LAW_RECLAIM_MIN (1024u * 1024)    /* less reclaimable than this: the kernel has nothing to give */
+#define LAW_SHORT_STREAK 2                /* short replies in a row before escalating (empty ones: one) */
+#define LAW_GOOD_STREAK 4                 /* full replies in a row before stepping back down */
+
+struct law_config {
+        uint64_t target;          /* the operator's hold point, bytes ([governor] target); LAW_NONE: none */
+        uint64_t giveup_us;       /* short answers at the soft limit this long: give up; 0: never */
+        uint64_t dwell_us;        /* under the setpoint this long: one escalation step down */
+        uint64_t down_margin;     /* bytes under the setpoint that count as "under" for stepping down */
+};
+
+struct law_sample {
+        uint64_t t;               /* microseconds */
+        uint64_t usage;
+        uint64_t soft;            /* the soft limit in force; LAW_NONE: none */
+        uint32_t steps;           /* LAW_BIT()s the caller's policy allows now */
+        bool entered;             /* a level was entered upward by pressure or prediction (not usage) */
+        double rate;              /* the caller's smoothed growth estimate, bytes/s; 0: none */
+        unsigned clients;         /* who can answer trim/collect/shed */
+        unsigned askable;         /* of them: free to be asked now */
+        uint64_t outstanding;     /* bytes asked and not answered yet */
+        bool can_reclaim, reclaim_running;
+        uint64_t reclaimable;     /* LAW_NONE: unknown */
+};
+
+struct law_decision {
+        uint32_t ask;             /* LAW_BIT()s to ask of the clients (cumulative: collecting still trims); 0: none */
+        uint64_t goal;            /* bytes, for all of them together */
+        uint64_t reclaim;         /* bytes for kernel reclaim; 0: none */
+        bool shed_changed, shedding;
+        bool giveup;              /* stop defending the soft limit */
+        bool at_once;             /* ... at once: provably nothing to give, usage heading for the soft limit */
+        bool resume;              /* after a give-up, usage is back under the setpoint */
+        enum law_step step;       /* in force; LAW_STEPS: none available */
+        uint64_t setpoint;        /* LAW_NONE: none */
+        uint64_t headroom;
+};
+
+struct law {
+        struct law_config c;
+        enum law_step step;       /* escalation reached (LAW_STEPS: past the last) */
+        unsigned short_streak, good_streak;
+        bool exhausted;           /* no step left at or above the escalation */
+        bool empty;               /* the last reply gave back nothing at all */
+        bool given_up, shedding;
+        uint64_t below_since;     /* under the setpoint since; LAW_NONE: not */
+        uint64_t exhausted_since; /* exhausted at the soft limit since; LAW_NONE: not */
+        uint64_t latency;         /* smoothed reply latency, us */
+        uint64_t gave_up_t;       /* LAW_NONE: never */
+        unsigned giveups;
+        enum law_step step_max;   /* highest step used */
+        bool have_last;
+        uint64_t last_t, last_usage, freed_since;
+        uint64_t period;          /* between the last two samples, us (at most 100 ms) */
+        double alloc_rate;        /* the program's allocation: usage growth plus what it gave back, bytes/s */
+};
+
+void law_init(struct law *g, const struct law_config *c);
+/* The setpoint for soft limit soft now (rate: the caller's growth estimate, as in a sample; 0: none), and
+ * the headroom below soft it keeps. LAW_NONE: none. */
+uint64_t law_setpoint(const struct law *g, uint64_t soft, double rate, uint64_t *ret_headroom);
+/* One sample: what to ask now. Always fills *ret. */
+void law_step(struct law *g, const struct law_sample *s, struct law_decision *ret);
+/* An ask came back: asked and freed bytes, how long the replies took (LAW_NONE: not timed). */
+void law_reply(struct law *g, bool reclaim, uint64_t asked, uint64_t freed, uint64_t latency_us);
+/* The steps at or under s that step_bits allows, without reclaim (the clients' part of an ask). */
+uint32_t law_client_steps(uint32_t step_bits, enum law_step s);
