@@ -4,7 +4,10 @@
  * 1-64 KiB (each key's size fixed by a hash: glibc's arenas, not mmap), a --backend-us sleep behind
  * every miss. Either a static cap (--cap SIZE: evict while the payload is above it, an operator's
  * choice) or none (--cap 0): then the cache registers with libmemlimit and gives back what memrun asks,
- * least recently used first, in slices so that workers get the lock between them.
+ * least recently used first, in slices so that workers get the lock between them. --adapt: the cache
+ * also keeps the size it was trimmed to as its cap (workers evict on insert, reusing the freed heap in
+ * place), and lets the cap grow back by 1/64 per second while memrun asks nothing: the pattern
+ * memlimit(3) recommends, which leaves memrun little to ask.
  * --spike SIZE: every --spike-every seconds another thread allocates SIZE of request buffers (1 MiB
  * each, touched) over 200 ms and frees them a second later: memory that is not the cache's.
  * Runs --seconds; counts only the second half.
@@ -39,6 +42,8 @@ static struct node **table;
 static uint32_t nbuckets;
 static struct node *lru_head, *lru_tail;
 static uint64_t payload, cap, trims, trimmed;
+static int adapt;
+static uint64_t adapt_cap, last_trim_ns, last_grow_ns;   /* --adapt: under the lock */
 static uint32_t nkeys = 40000, backend_us = 100;
 static double skew = 3.0;
 static volatile int measuring, stopping;
@@ -114,6 +119,10 @@ static size_t trim(enum memlimit_level level, size_t goal, void *ctx)
                 while (slice < SLICE && freed + slice < goal && lru_tail)
                         slice += evict_one();
                 int empty = lru_tail == NULL;
+                if (adapt) {
+                        adapt_cap = payload;
+                        last_trim_ns = now_ns();
+                }
                 pthread_mutex_unlock(&lock);
                 freed += slice;
                 if (!slice || empty)
@@ -185,6 +194,18 @@ static void *worker(void *arg)
                 payload += sz;
                 while (cap && payload > cap && lru_tail)
                         evict_one();
+                if (adapt && adapt_cap) {
+                        /* Quiet for 200 ms: grow back 1/64 per second; else hold the trimmed size. */
+                        uint64_t now = now_ns();
+                        if (now - last_trim_ns > 200000000 && now > last_grow_ns) {
+                                adapt_cap += (uint64_t)((double)adapt_cap / 64 * (double)(now - last_grow_ns) / 1e9);
+                                last_grow_ns = now;
+                        } else if (now - last_trim_ns <= 200000000) {
+                                last_grow_ns = now;
+                        }
+                        while (payload > adapt_cap && lru_tail)
+                                evict_one();
+                }
                 pthread_mutex_unlock(&lock);
         }
         return NULL;
@@ -243,6 +264,10 @@ int main(int argc, char **argv)
         for (int i = 1; i < argc; i++) {
                 const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
                 uint64_t x;
+                if (!strcmp(a, "--adapt")) {
+                        adapt = 1;
+                        continue;
+                }
                 if (!v)
                         goto usage;
                 if (!strcmp(a, "--cap") && size_arg(v, &cap) == 0)
@@ -302,7 +327,7 @@ int main(int argc, char **argv)
                 memlimit_shutdown();
         return 0;
 usage:
-        fprintf(stderr, "usage: lru [--cap SIZE] [--threads N] [--seconds N] [--keys N] [--backend-us N] "
+        fprintf(stderr, "usage: lru [--cap SIZE | --adapt] [--threads N] [--seconds N] [--keys N] [--backend-us N] "
                         "[--skew F] [--spike SIZE] [--spike-every SECONDS]\n");
         return 2;
 }

@@ -9,6 +9,10 @@
 # reaching the soft limit to the OOM kill (the kernel's throttle at memory.high must not delay it).
 # Prints a markdown table on stdout.
 #
+# Two governed caches: one that evicts what memrun asks and otherwise grows without bound (memrun asks
+# again and again, each time handing the heap back), and one that keeps the size it was trimmed to as
+# its cap and grows it back slowly (lru --adapt, the pattern memlimit(3) recommends).
+#
 # Columns: held/soft is usage over the soft limit in the measured half (median and p99 of memrun's
 # --timeline samples); peak/soft from memory.peak; hit rate and requests (throughput) from lru's own
 # count of the measured half, and their ratio to the best static cap's of the same workload.
@@ -66,13 +70,19 @@ SOFT=$((256 * MiB * 9 / 10))
 printf '[memory]\nsoft = 90%%\n[governor]\nhold = no\n[stall]\nenabled = no\n' >"$W/static.ini"
 if [ -f /sys/fs/cgroup/cgroup.controllers ]; then CG=v2; else CG=v1; fi
 
-# run NAME ARGS...: lru under memrun; sets rc, peak, ooms, med, p99, rate, reqs, wait
+# run NAME ARGS...: lru under memrun, then measure NAME
 run() {
 	name=$1
 	shift
 	timeout $((S * 3 + 30)) "$M" -q --limit 256M --timeline "$W/$name.csv" --report "$W/$name.json" -- \
 		"$P" --seconds "$S" "$@" >"$W/$name.out" 2>"$W/$name.err"
-	rc=$?
+	echo $? >"$W/$name.rc"
+	measure "$name"
+}
+# measure NAME: sets rc, peak, ooms, med, p99, rate, reqs, wait from a run's files
+measure() {
+	name=$1
+	rc=$(cat "$W/$name.rc")
 	peak=$(jq -r '.memory.peak // 0' "$W/$name.json" 2>/dev/null || echo 0)
 	ooms=$(jq -r '.events.oom_kill // 0' "$W/$name.json" 2>/dev/null || echo 0)
 	# median and p99 of the samples of the measured half, over the soft limit
@@ -117,16 +127,17 @@ for wl in steady spike; do
 		if kept; then lo=$cap best=$cap; else hi=$cap; fi
 	done
 	if [ -n "$best" ]; then
-		run "static-$wl-$best" --cap "${best}M" $args
+		measure "static-$wl-$best"
 		brate=$rate breqs=$reqs
-		# re-measured: a probe that kept the promise once may not keep it twice (noise is the point)
 		row $wl "best static cap" "${best}M"
 	else
 		brate=0 breqs=0
 		echo "| $wl | best static cap | none kept the promise | | | | | | | | | |"
 	fi
+	run "governor-adapt-$wl" --adapt $args
+	row $wl "governor, cache keeps its trimmed size" "-"
 	run "governor-$wl" $args
-	row $wl "memrun's governor" "-"
+	row $wl "governor, cache only evicts what is asked" "-"
 done
 echo
 # The leak: from reaching the soft limit (first timeline sample at or over it) to the end of the run

@@ -121,6 +121,18 @@ size_t memlimit__malloc_trim(void)
         return ok && before > after ? (size_t)(before - after) : 0;
 }
 
+/* Whether the trim path should hand the free heap back now (resident memory rss). */
+static bool heap_trim_due(uint64_t rss)
+{
+        struct ml_state *g = &memlimit__g;
+        uint64_t soft = atomic_load(&g->limit_soft), now = memlimit__now_ns(CLOCK_MONOTONIC);
+        bool urgent = soft == UINT64_MAX || rss + soft / 50 >= soft;
+        if (!urgent && g->heap_trim_ns && now - g->heap_trim_ns < ML_HEAP_TRIM_GAP_NS)
+                return false;
+        g->heap_trim_ns = now;
+        return true;
+}
+
 static void finish(struct ml_result *r, uint32_t action, const struct ml_run *run, bool any)
 {
         *r = (struct ml_result){ .action = action, .callbacks = run->ran, .freed = run->freed, .usec = run->usec };
@@ -152,8 +164,12 @@ unsigned memlimit__run_actions(enum memlimit_level level, uint32_t actions, uint
                                 break;
                 /* What a cache frees with free() may stay in malloc's heap (below its top, or under a
                  * raised mmap threshold): if resident memory fell by less than half of it, hand the free
-                 * heap pages back, or trimming frees nothing the kernel sees. */
-                if (heap && run.freed && memlimit__rss(&after) == 0 && (before < after || before - after < run.freed / 2))
+                 * heap pages back, or trimming frees nothing the kernel sees. At once near the soft
+                 * limit; under it at most once per ML_HEAP_TRIM_GAP_NS: malloc_trim holds each arena's
+                 * lock while it madvises, and the next inserts fault the pages back in, where a cache
+                 * answering small asks near the setpoint would have reused that heap in place. */
+                if (heap && run.freed && memlimit__rss(&after) == 0 && (before < after || before - after < run.freed / 2) &&
+                    heap_trim_due(after))
                         (void)malloc_trim(0);
                 finish(&results[k++], MEMLIMIT_ACT_TRIM, &run, n > 0);
         }

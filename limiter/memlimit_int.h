@@ -16,6 +16,7 @@
 #define ML_BUDGET_WINDOW_NS UINT64_C(1000000000)   /* burst allowance: pct of this window */
 #define ML_FUTILE_SKIP 2                           /* freed nothing this many times in a row: skip ... */
 #define ML_FUTILE_RETRY_NS UINT64_C(100000000)     /* ... for this long, then try once more */
+#define ML_HEAP_TRIM_GAP_NS UINT64_C(1000000000)   /* under the soft limit, trim's malloc_trim at most this often */
 
 struct ml_callback {
         memlimit_fn fn;
@@ -100,6 +101,7 @@ struct ml_state {
         struct ml_handler limits_handlers[MEMLIMIT_MAX_LEVEL_HANDLERS];
         _Atomic unsigned n_caches, n_collectors, n_handlers, n_limits_handlers;
         int futile_level;         /* futile counters are for this level; reset when it changes */
+        uint64_t heap_trim_ns;    /* the trim path's last malloc_trim; dispatcher-only */
 };
 
 ML_HIDDEN extern struct ml_state memlimit__g;

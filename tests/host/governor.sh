@@ -68,9 +68,9 @@ t_governor_futile_client() {
         fail "futile client asked $trims times in ${dur}s: $(jq -c .governor "$T/r.json")"
 }
 
-# A plain leak (no limiter, nothing reclaimable) at the soft limit: memrun gives up after [governor]
-# giveup and memory.max ends it; with giveup = 0s (and no stall escalation) it stays parked at
-# memory.high, alive, until this test ends it.
+# A plain leak (no limiter, nothing reclaimable) heading for the soft limit: memrun gives up at once
+# (before the kernel's throttle there) and memory.max ends it; with giveup = 0s (and no stall
+# escalation) it stays parked at memory.high, alive, until this test ends it.
 t_governor_leak_gives_up() {
     [ $MODE = v2 ] || { skip "cgroup v2 only: v1 has no memory.high to be parked at (runs in the VM suite)"; return; }
     mr --limit 128M --report "$T/r.json" -- "$LEAK" --step 1M --interval 5
@@ -90,6 +90,19 @@ t_governor_leak_gives_up() {
     alive $mpid || fail "with giveup = 0s the leak died: $(cat "$T/err")"
     kill -TERM $mpid 2>/dev/null
     wait $mpid
+}
+
+# Giving up is news for the program: its soft limit goes (SIZE_MAX) when memrun lifts memory.high, and
+# comes back when memrun holds again (the leak beside it OOM-killed, usage under the setpoint).
+t_governor_giveup_tells_clients() {
+    [ $MODE = v2 ] || { skip "cgroup v2 only: on v1 there is no memory.high to lift (runs in the VM suite)"; return; }
+    mr --limit 64M --report "$T/r.json" -- sh -c \
+        "\"$EXAMPLES/watchlimits\" --seconds 4 > $T/wl & sleep 0.3; \"$LEAK\" --step 1M --interval 5; wait"
+    [ "$(jqr .events.oom_kill "$T/r.json")" -ge 1 ] || fail "the leak was not OOM-killed: $(jq -c .events "$T/r.json")"
+    [ "$(jqr .governor.giveups "$T/r.json")" -ge 1 ] || fail "no give-up: $(jq -c .governor "$T/r.json")"
+    soft=$((64 * 1048576 * 9 / 10)) none=18446744073709551615
+    printf 'limits 67108864 %s\nlimits 67108864 %s\nlimits 67108864 %s\n' $soft $none $soft > "$T/want"
+    head -3 "$T/wl" | cmp -s - "$T/want" || fail "watchlimits heard: $(cat "$T/wl"), want: $(cat "$T/want")"
 }
 
 # A signal action is never sent to a program that does not handle it (it would die of it).
