@@ -1352,6 +1352,15 @@ static void print_governor(FILE *f, const struct policy *p)
                 fprintf(f, "  hold: no (each level's actions run once when it is entered, and on repeat)\n");
                 return;
         }
+        bool steps = false;
+        for (int l = LEVEL_MODERATE; l < _LEVEL_MAX; l++)
+                for (unsigned i = 0; p->levels[l].defined && i < p->levels[l].n_actions; i++)
+                        steps |= p->levels[l].actions[i].type <= ACTION_RECLAIM;
+        if (!steps) {
+                fprintf(f, "  hold: yes, but no level names trim, collect, reclaim or shed: nothing to ask, the "
+                           "governor stays out (memory.high acts alone)\n");
+                return;
+        }
         fprintf(f, "  hold: yes (above the setpoint, keep asking: trim -> collect -> reclaim, as the levels' actions "
                    "name them, then shed where the level lists it)\n");
         print_setpoint(f, p);

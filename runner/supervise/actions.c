@@ -27,6 +27,7 @@ void actions_init(struct actions *a, const struct policy *p, struct cg_sandbox *
         log->governor = p->hold;
         log->gave_up_t = USEC_INFINITY;
         gov_init(&a->gov, p, limit);
+        a->last.setpoint = SIZE_MAX_VALUE;
 }
 
 uint64_t actions_goal(const struct level_engine *e, enum level l, uint64_t usage)
@@ -416,7 +417,7 @@ static void give_up(struct actions *a, enum level l, uint64_t usage, const struc
 void actions_govern(struct actions *a, const struct level_engine *e, const struct level_sample *ls, bool entered,
                     usec_t now)
 {
-        if (!a->p->hold)
+        if (!a->p->hold || !a->gov.active)
                 return;
         struct gov_sample s = {
                 .t = now, .usage = ls->usage, .level = e->cur, .entered = entered, .rate = e->rate, .soft = a->soft,

@@ -22,16 +22,6 @@ uint64_t gov_policy_target(const struct policy *p, uint64_t limit)
         return p->target;
 }
 
-void gov_init(struct governor *g, const struct policy *p, uint64_t limit)
-{
-        struct law_config c = {
-                .target = gov_policy_target(p, limit), .giveup_us = p->giveup_usec, .dwell_us = p->dwell_usec,
-                .down_margin = limit == SIZE_MAX_VALUE ? 0 : size_share(limit, DOWN_MARGIN_PPM),
-        };
-        *g = (struct governor){ .p = p, .limit = limit };
-        law_init(&g->law, &c);
-}
-
 static bool lists(const struct policy_level *pl, enum action_type t)
 {
         for (unsigned i = 0; pl->defined && i < pl->n_actions && i < POLICY_MAX_ACTIONS; i++)
@@ -52,6 +42,18 @@ static uint32_t policy_steps(const struct policy *p, enum level l)
         if (l != LEVEL_OK && lists(&p->levels[l], ACTION_SHED))
                 m |= LAW_BIT(GOV_SHED);
         return m;
+}
+
+void gov_init(struct governor *g, const struct policy *p, uint64_t limit)
+{
+        struct law_config c = {
+                .target = gov_policy_target(p, limit), .giveup_us = p->giveup_usec, .dwell_us = p->dwell_usec,
+                .down_margin = limit == SIZE_MAX_VALUE ? 0 : size_share(limit, DOWN_MARGIN_PPM),
+        };
+        *g = (struct governor){ .p = p, .limit = limit };
+        law_init(&g->law, &c);
+        for (int l = LEVEL_MODERATE; l < _LEVEL_MAX; l++)
+                g->active |= policy_steps(p, (enum level)l) != 0;
 }
 
 uint32_t gov_limiter_actions(const struct policy *p, enum level l, enum gov_step s)

@@ -50,6 +50,8 @@ struct gov_decision {
 struct governor {
         const struct policy *p;
         uint64_t limit;
+        bool active;              /* some level names a step (trim, collect, reclaim, shed): else there
+                                   * is nothing to ask, and nothing to give up, memory.high acts alone */
         struct law law;
 };
 

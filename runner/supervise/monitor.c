@@ -322,7 +322,7 @@ static void late_sources(struct supervisor *s, usec_t now)
 static void check_stall(struct supervisor *s, const struct level_sample *ls, const struct psi *psi)
 {
         struct monitor *m = &s->mon;
-        if (m->stalled_kill || s->act.lifted || (s->p->hold && !s->act.gov.law.exhausted))
+        if (m->stalled_kill || s->act.lifted || (s->p->hold && s->act.gov.active && !s->act.gov.law.exhausted))
                 return;
         char buf[512];
         uint64_t high_ev = m->ev_high;

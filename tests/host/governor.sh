@@ -8,12 +8,16 @@ if [ $MODE = v2 ]; then GOV_RATES=${GOV_RATES:-"5 20"}; else GOV_RATES=${GOV_RAT
 
 # survives and uses the budget: exit 0, no OOM kill, peak at or under the soft limit (the report's
 # limits.high) and at least 95% of it (the setpoint is the soft limit less 3%, not a level's
-# threshold), asked more than once. SOFT_MIN_PCT: a policy that holds lower on purpose.
+# threshold), asked more than once. SOFT_MIN_PCT: a policy that holds lower on purpose. On v2 the
+# kernel charges past memory.high and throttles after the fact (per-CPU charge batches, reclaim on
+# the way back to user space): memory.peak may pass it by that much, 1% here.
 gov_holds() { # REPORT WHAT [SOFT_MIN_PCT]
     expect_rc 0 "$2"
     [ "$(jqr .events.oom_kill "$1")" = 0 ] || fail "$2: oom_kill: $(jq -c .events "$1")"
     peak=$(jqr .memory.peak "$1") soft=$(jqr .limits.high "$1")
-    [ "$peak" -le $soft ] || fail "$2: peak $peak above the soft limit $soft"
+    over=0
+    [ $MODE = v2 ] && over=$((soft / 100))
+    [ "$peak" -le $((soft + over)) ] || fail "$2: peak $peak above the soft limit $soft (+$over)"
     [ "$peak" -ge $((soft / 100 * ${3:-95})) ] || fail "$2: peak $peak under ${3:-95}% of the soft limit $soft"
     asks=$(jqr '.governor.asks.trim.asks' "$1")
     [ "$asks" -ge 3 ] || fail "$2: asked $asks times: $(jq -c .governor "$1")"
@@ -93,12 +97,13 @@ t_governor_leak_gives_up() {
 }
 
 # Giving up is news for the program: its soft limit goes (SIZE_MAX) when memrun lifts memory.high, and
-# comes back when memrun holds again (the leak beside it OOM-killed, usage under the setpoint).
+# comes back when memrun holds again (the allocation beside it, nothing to give, ends under the limit
+# and exits; usage falls under the setpoint).
 t_governor_giveup_tells_clients() {
     [ $MODE = v2 ] || { skip "cgroup v2 only: on v1 there is no memory.high to lift (runs in the VM suite)"; return; }
     mr --limit 64M --report "$T/r.json" -- sh -c \
-        "\"$EXAMPLES/watchlimits\" --seconds 4 > $T/wl & sleep 0.3; \"$LEAK\" --step 1M --interval 5; wait"
-    [ "$(jqr .events.oom_kill "$T/r.json")" -ge 1 ] || fail "the leak was not OOM-killed: $(jq -c .events "$T/r.json")"
+        "\"$EXAMPLES/watchlimits\" --seconds 4 > $T/wl & sleep 0.3; \"$LEAK\" --step 1M --interval 5 --max 60M --hold 1; wait"
+    expect_rc 0
     [ "$(jqr .governor.giveups "$T/r.json")" -ge 1 ] || fail "no give-up: $(jq -c .governor "$T/r.json")"
     soft=$((64 * 1048576 * 9 / 10)) none=18446744073709551615
     printf 'limits 67108864 %s\nlimits 67108864 %s\nlimits 67108864 %s\n' $soft $none $soft > "$T/want"

@@ -62,6 +62,29 @@ static void test_setpoint(void **state)
         assert_int_equal(gov_setpoint(&g, SOFT, 0), SOFT - size_share(SOFT, 30000));
 }
 
+/* A policy whose levels name no step (trim, collect, reclaim, shed) gives the governor nothing to ask:
+ * it stays out (and never lifts memory.high); one step anywhere is enough. */
+static void test_active(void **state)
+{
+        (void)state;
+        struct governor g;
+        setup_gov(&g);
+        assert_true(g.active);
+        struct policy p;
+        policy_default(&p);
+        for (int l = LEVEL_MODERATE; l < _LEVEL_MAX; l++)
+                p.levels[l].n_actions = 0;
+        gov_init(&g, &p, LIMIT);
+        assert_false(g.active);
+        p.levels[LEVEL_CRITICAL].actions[0] = (struct policy_action){ .type = ACTION_SHED };
+        p.levels[LEVEL_CRITICAL].n_actions = 1;
+        gov_init(&g, &p, LIMIT);
+        assert_true(g.active);
+        p.levels[LEVEL_CRITICAL].actions[0] = (struct policy_action){ .type = ACTION_SIGNAL, .signal = 10 };
+        gov_init(&g, &p, LIMIT);
+        assert_false(g.active);
+}
+
 /* A cooperating client: every sample above the setpoint asks again, at any level (ok included), for
  * the excess less what is outstanding; a client with an ask outstanding (askable 0) is not asked. */
 static void test_keeps_asking(void **state)
@@ -403,7 +426,8 @@ static void test_reclaimable(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_setpoint),       cmocka_unit_test(test_keeps_asking),
+                cmocka_unit_test(test_setpoint),       cmocka_unit_test(test_active),
+                cmocka_unit_test(test_keeps_asking),
                 cmocka_unit_test(test_headroom_follows_growth), cmocka_unit_test(test_escalation),
                 cmocka_unit_test(test_futile_client),  cmocka_unit_test(test_empty_and_full_answers),
                 cmocka_unit_test(test_giveup),         cmocka_unit_test(test_leak_dies_before_the_throttle),
