@@ -42,8 +42,10 @@ t_ctl_ls_status() {
         "$MEMRUNCTL" status $n --json >"$T/st.json" || { fail "status $n"; continue; }
         cg=$(cg_usage $n)
         u=$(jqr .usage "$T/st.json")
-        # the same moment, nearly: within 10% of cgroupfs (the program is holding still)
-        [ $((u * 10)) -ge $((cg * 9)) ] && [ $((u * 9)) -le $((cg * 10)) ] || fail "$n: status usage $u, cgroupfs $cg"
+        # the same moment, nearly: within 10% of cgroupfs, or 4M (the leak holds still, but the sh loop
+        # beside it forks a sleep every 50 ms, a MiB or two that comes and goes: 12% of 16M in the VM)
+        d=$((u > cg ? u - cg : cg - u))
+        [ $((d * 10)) -le $cg ] || [ $d -le 4194304 ] || fail "$n: status usage $u, cgroupfs $cg"
         [ "$(jqr .limit "$T/st.json")" = "$(cg_limit $n)" ] || fail "$n: limit $(jqr .limit "$T/st.json"), cgroupfs $(cg_limit $n)"
         [ "$(jqr .peak "$T/st.json")" -ge "$u" ] || fail "$n: peak below usage"
         [ "$(jqr .level "$T/st.json")" = ok ] || fail "$n: level $(jqr .level "$T/st.json")"

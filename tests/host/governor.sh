@@ -10,15 +10,19 @@ if [ $MODE = v2 ]; then GOV_RATES=${GOV_RATES:-"5 20"}; else GOV_RATES=${GOV_RAT
 # limits.high) and at least 95% of it (the setpoint is the soft limit less 3%, not a level's
 # threshold), asked more than once. SOFT_MIN_PCT: a policy that holds lower on purpose. On v2 the
 # kernel charges past memory.high and throttles after the fact (per-CPU charge batches, reclaim on
-# the way back to user space): memory.peak may pass it by that much, 1% here.
+# the way back to user space): memory.peak may pass it by that much, 1% here (5% under sanitizers).
 gov_holds() { # REPORT WHAT [SOFT_MIN_PCT]
     expect_rc 0 "$2"
     [ "$(jqr .events.oom_kill "$1")" = 0 ] || fail "$2: oom_kill: $(jq -c .events "$1")"
     peak=$(jqr .memory.peak "$1") soft=$(jqr .limits.high "$1")
     over=0
     [ $MODE = v2 ] && over=$((soft / 100))
+    # under ASan/UBSan memrun samples and answers 2-3x slower: the hold is the real binary's promise
+    [ -n "${MEMRUN_TEST_SANITIZER:-}" ] && over=$((soft / 20))
     [ "$peak" -le $((soft + over)) ] || fail "$2: peak $peak above the soft limit $soft (+$over)"
-    [ "$peak" -ge $((soft / 100 * ${3:-95})) ] || fail "$2: peak $peak under ${3:-95}% of the soft limit $soft"
+    min=${3:-95}
+    [ -n "${MEMRUN_TEST_SANITIZER:-}" ] && [ "$min" -gt 90 ] && min=90
+    [ "$peak" -ge $((soft / 100 * min)) ] || fail "$2: peak $peak under $min% of the soft limit $soft"
     asks=$(jqr '.governor.asks.trim.asks' "$1")
     [ "$asks" -ge 3 ] || fail "$2: asked $asks times: $(jq -c .governor "$1")"
     freed=$(jqr '.governor.asks.trim.freed' "$1")
