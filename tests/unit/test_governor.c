@@ -198,7 +198,7 @@ static void test_escalation(void **state)
                 if (d.reclaim)
                         gov_reply(&g, true, d.reclaim, d.reclaim / 4, USEC_INFINITY);
         }
-        assert_true(g.law.exhausted || g.law.step == GOV_SHED);
+        assert_true(g.law.exhausted || g.law.step == LAW_SHED);
         /* The built-in policy sheds at critical only; trim and collect go on at moderate. */
         struct gov_sample s = smp(t += 0.02, usage, LEVEL_MODERATE, 1);
         gov_step(&g, &s, &d);
