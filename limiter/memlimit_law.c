@@ -34,7 +34,7 @@ static uint64_t growth(const struct law *g, double rate)
         return bytes_at(r, lat + g->period);
 }
 
-static uint64_t setpoint(const struct law *g, uint64_t soft, double rate, uint64_t *ret_headroom)
+uint64_t law_setpoint(const struct law *g, uint64_t soft, double rate, uint64_t *ret_headroom)
 {
         uint64_t head = 0, sp = LAW_NONE;
         if (soft != LAW_NONE) {
@@ -51,11 +51,6 @@ static uint64_t setpoint(const struct law *g, uint64_t soft, double rate, uint64
         if (ret_headroom)
                 *ret_headroom = head;
         return sp;
-}
-
-uint64_t law_setpoint(const struct law *g, uint64_t soft, double rate, uint64_t *ret_headroom)
-{
-        return setpoint(g, soft, rate, ret_headroom);
 }
 
 uint32_t law_client_steps(uint32_t step_bits, enum law_step s)
@@ -167,10 +162,8 @@ static void step_down(struct law *g, const struct law_sample *s, uint64_t sp, en
         }
 }
 
-static void ask(const struct law *g, const struct law_sample *s, enum law_step eff, uint64_t sp,
-                struct law_decision *d)
+static void ask(const struct law_sample *s, enum law_step eff, uint64_t sp, struct law_decision *d)
 {
-        (void)g;
         uint64_t excess = s->usage - sp;
         uint64_t fresh = excess > s->outstanding ? excess - s->outstanding : 0;
         uint32_t bits = law_client_steps(s->steps, eff);
@@ -218,7 +211,7 @@ void law_step(struct law *g, const struct law_sample *s, struct law_decision *re
         struct law_decision d = { .step = g->step };
         bool exhausted;
         enum law_step eff = effective(g, s, &exhausted);
-        uint64_t sp = setpoint(g, s->soft, s->rate, &d.headroom);
+        uint64_t sp = law_setpoint(g, s->soft, s->rate, &d.headroom);
         d.setpoint = sp;
 
         if (g->given_up) {
@@ -248,7 +241,7 @@ void law_step(struct law *g, const struct law_sample *s, struct law_decision *re
         d.step = eff;
 
         if (above && eff < LAW_STEPS) {
-                ask(g, s, eff, sp, &d);
+                ask(s, eff, sp, &d);
         } else if (s->entered && eff < LAW_STEPS && s->clients > 0 && s->askable > 0) {
                 /* Entered by pressure or prediction, usage under the setpoint: one ask for 5%. */
                 uint32_t bits = law_client_steps(s->steps, eff);

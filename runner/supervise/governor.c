@@ -44,12 +44,18 @@ static uint32_t policy_steps(const struct policy *p, enum level l)
         return m;
 }
 
-void gov_init(struct governor *g, const struct policy *p, uint64_t limit)
+/* The law's knobs from the policy and the hard limit in force (shares follow the limit). */
+static struct law_config law_config_of(const struct policy *p, uint64_t limit)
 {
-        struct law_config c = {
+        return (struct law_config){
                 .target = gov_policy_target(p, limit), .giveup_us = p->giveup_usec, .dwell_us = p->dwell_usec,
                 .down_margin = limit == SIZE_MAX_VALUE ? 0 : size_share(limit, DOWN_MARGIN_PPM),
         };
+}
+
+void gov_init(struct governor *g, const struct policy *p, uint64_t limit)
+{
+        struct law_config c = law_config_of(p, limit);
         *g = (struct governor){ .p = p, .limit = limit };
         law_init(&g->law, &c);
         for (int l = LEVEL_MODERATE; l < _LEVEL_MAX; l++)
@@ -73,8 +79,7 @@ uint64_t gov_setpoint(const struct governor *g, uint64_t soft, double rate)
 void gov_step(struct governor *g, const struct gov_sample *s, struct gov_decision *ret)
 {
         /* The limit may have changed (memrunctl set): the share-based knobs follow it. */
-        g->law.c.target = gov_policy_target(g->p, g->limit);
-        g->law.c.down_margin = g->limit == SIZE_MAX_VALUE ? 0 : size_share(g->limit, DOWN_MARGIN_PPM);
+        g->law.c = law_config_of(g->p, g->limit);
         struct law_sample ls = {
                 .t = s->t, .usage = s->usage, .soft = s->soft, .steps = policy_steps(g->p, s->level),
                 .entered = s->entered, .rate = s->rate, .clients = s->clients, .askable = s->askable,
