@@ -6,20 +6,34 @@ FIRE_ONCE=$(dirname "$0")/fire-once.ini
 # The VM is emulated (TCG): 1 MiB per 2 ms is faster than it can allocate, 5 and 20 ms are not.
 if [ $MODE = v2 ]; then GOV_RATES=${GOV_RATES:-"5 20"}; else GOV_RATES=${GOV_RATES:-"2 5 20"}; fi
 
-# survives and uses the budget: exit 0, no OOM kill, peak at or under the soft limit (the report's
-# limits.high) and at least 95% of it (the setpoint is the soft limit less 3%, not a level's
-# threshold), asked more than once. SOFT_MIN_PCT: a policy that holds lower on purpose. On v2 the
-# kernel charges past memory.high and throttles after the fact (per-CPU charge batches, reclaim on
-# the way back to user space): memory.peak may pass it by that much, 1% here (5% under sanitizers).
+# survives and uses the budget: exit 0, no OOM kill, held at or under the soft limit (the report's
+# limits.high) and peak at least 95% of it (the setpoint is the soft limit less 3%, not a level's
+# threshold), asked more than once. SOFT_MIN_PCT: a policy that holds lower on purpose. The callers
+# write the timeline to $T/tl.csv.
+# - v2: memory.peak at or under the soft limit plus 1%. The kernel charges past memory.high and
+#   throttles after the fact (per-CPU charge batches, reclaim on the way back to user space): the
+#   peak may pass it by that much (5% under sanitizers, which sample and answer 2-3x slower).
+# - v1 has no memory.high: nothing slows the program while memrun or its limiter thread waits for a
+#   CPU, so on a shared machine one late sample at 1 MiB per 2 ms can show in the peak. What v1 owes
+#   (the governor issue's targets) is asserted instead: memory.max never reached (memory.failcnt 0,
+#   peak under it) and the p99 of memrun's samples at or under the soft limit.
 gov_holds() { # REPORT WHAT [SOFT_MIN_PCT]
     expect_rc 0 "$2"
     [ "$(jqr .events.oom_kill "$1")" = 0 ] || fail "$2: oom_kill: $(jq -c .events "$1")"
-    peak=$(jqr .memory.peak "$1") soft=$(jqr .limits.high "$1")
-    over=0
-    [ $MODE = v2 ] && over=$((soft / 100))
-    # under ASan/UBSan memrun samples and answers 2-3x slower: the hold is the real binary's promise
-    [ -n "${MEMRUN_TEST_SANITIZER:-}" ] && over=$((soft / 20))
-    [ "$peak" -le $((soft + over)) ] || fail "$2: peak $peak above the soft limit $soft (+$over)"
+    peak=$(jqr .memory.peak "$1") soft=$(jqr .limits.high "$1") hard=$(jqr .limits.max "$1")
+    if [ $MODE = v2 ]; then
+        over=$((soft / 100))
+        [ -n "${MEMRUN_TEST_SANITIZER:-}" ] && over=$((soft / 20))
+        [ "$peak" -le $((soft + over)) ] || fail "$2: peak $peak above the soft limit $soft (+$over)"
+    else
+        [ "$(jqr .events.max "$1")" = 0 ] || fail "$2: memory.max reached: $(jq -c .events "$1"), peak $peak"
+        [ "$peak" -lt "$hard" ] || fail "$2: peak $peak at memory.max $hard"
+        p99=$(awk -F, 'NR > 1 { n++; u[n] = $2 }
+            END { for (i = 2; i <= n; i++) { v = u[i]; j = i - 1; while (j > 0 && u[j] > v) { u[j+1] = u[j]; j-- } u[j+1] = v }
+                  print n ? u[int((n - 1) * 0.99) + 1] : 0 }' "$T/tl.csv")
+        [ "$p99" -gt 0 ] && [ "$p99" -le "$soft" ] ||
+            fail "$2: p99 of the samples $p99 above the soft limit $soft (peak $peak)"
+    fi
     min=${3:-95}
     [ -n "${MEMRUN_TEST_SANITIZER:-}" ] && [ "$min" -gt 90 ] && min=90
     [ "$peak" -ge $((soft / 100 * min)) ] || fail "$2: peak $peak under $min% of the soft limit $soft"
@@ -33,7 +47,7 @@ gov_holds() { # REPORT WHAT [SOFT_MIN_PCT]
 t_governor_holds() {
     [ -x "$HOLDCACHE" ] || { fail "$HOLDCACHE missing"; return; }
     for ms in $GOV_RATES; do
-        mr --limit 128M --report "$T/r.json" -- "$HOLDCACHE" --every "$ms"
+        mr --limit 128M --report "$T/r.json" --timeline "$T/tl.csv" -- "$HOLDCACHE" --every "$ms"
         gov_holds "$T/r.json" "built-in policy, 1M per $ms ms"
     done
 }
@@ -41,7 +55,7 @@ t_governor_holds() {
 t_governor_shipped_policies() {
     ms=${GOV_RATES%% *}
     for p in web-service batch-job; do
-        mr --limit 128M --policy "$CONFIGS/$p.ini" --report "$T/r.json" -- "$HOLDCACHE" --every "$ms"
+        mr --limit 128M --policy "$CONFIGS/$p.ini" --report "$T/r.json" --timeline "$T/tl.csv" -- "$HOLDCACHE" --every "$ms"
         gov_holds "$T/r.json" "$p.ini, 1M per $ms ms"
     done
     # web-service.ini's signal:USR1 would kill holdcache (it does not handle it): skipped, said so
