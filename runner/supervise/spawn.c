@@ -83,8 +83,13 @@ static _Noreturn void child(const struct spawn_req *r, pid_t parent, int errfd, 
         setenv("MEMRUN_CGROUP", r->sandbox->path, 1);
         for (const char *const *kv = r->env; kv && kv[0] && kv[1]; kv += 2)
                 setenv(kv[0], kv[1], 1);
-        if (r->hints && r->soft != SIZE_MAX_VALUE && !getenv("GOMEMLIMIT"))
+        /* MEMRUN_HINTS lists the variables memrun set as hints, so a client library can tell memrun's
+         * GOMEMLIMIT from the user's (the Go client owns the runtime's limit only in the first case). */
+        unsetenv("MEMRUN_HINTS");
+        if (r->hints && r->soft != SIZE_MAX_VALUE && !getenv("GOMEMLIMIT")) {
                 setenv_u64("GOMEMLIMIT", r->soft);
+                setenv("MEMRUN_HINTS", "GOMEMLIMIT", 1);
+        }
         if (r->notify)
                 sdnotify_child(r->notify);
         if (r->confine) {

@@ -181,12 +181,13 @@ t_limits_visible() {
     fi
 }
 t_environment() {
-    mr -q --limit 100M --soft 50M -- sh -c 'echo "$MEMRUN_LIMIT $MEMRUN_SOFT_LIMIT $GOMEMLIMIT"'
-    [ "$(cat "$T/out")" = "104857600 52428800 52428800" ] || fail "env: $(cat "$T/out")"
-    GOMEMLIMIT=1GiB mr -q --limit 100M -- sh -c 'echo "$GOMEMLIMIT"'
-    [ "$(cat "$T/out")" = 1GiB ] || fail "an existing GOMEMLIMIT was overwritten: $(cat "$T/out")"
-    mr -q --no-hints --limit 100M -- sh -c 'echo "${GOMEMLIMIT-unset}"'
-    [ "$(cat "$T/out")" = unset ] || fail "--no-hints still exported GOMEMLIMIT"
+    mr -q --limit 100M --soft 50M -- sh -c 'echo "$MEMRUN_LIMIT $MEMRUN_SOFT_LIMIT $GOMEMLIMIT $MEMRUN_HINTS"'
+    [ "$(cat "$T/out")" = "104857600 52428800 52428800 GOMEMLIMIT" ] || fail "env: $(cat "$T/out")"
+    # the user's own GOMEMLIMIT is kept and not called a hint (nor is a stale MEMRUN_HINTS passed on)
+    GOMEMLIMIT=1GiB MEMRUN_HINTS=GOMEMLIMIT mr -q --limit 100M -- sh -c 'echo "$GOMEMLIMIT ${MEMRUN_HINTS-unset}"'
+    [ "$(cat "$T/out")" = "1GiB unset" ] || fail "an existing GOMEMLIMIT was overwritten or called a hint: $(cat "$T/out")"
+    mr -q --no-hints --limit 100M -- sh -c 'echo "${GOMEMLIMIT-unset} ${MEMRUN_HINTS-unset}"'
+    [ "$(cat "$T/out")" = "unset unset" ] || fail "--no-hints still exported GOMEMLIMIT: $(cat "$T/out")"
 }
 t_name() {
     "$MEMRUN" -q --name t-named-$$ -- sh -c 'echo "$MEMRUN_CGROUP" > '"$T/path"'; sleep 1' &
