@@ -46,9 +46,9 @@ HDRS        := $(wildcard examples/*.h runner/*.h runner/*/*.h config/*.h limite
 OBJ         := $(RUNNER_SRC:%.c=$(B)/obj/%.o)
 SAN_OBJ     := $(RUNNER_SRC:%.c=$(B)/asan/obj/%.o)
 
-.PHONY: systemd-vm all deps check-deps bench-deps fresh demo check lint unit host vm asan fuzz bench install uninstall clean
+.PHONY: systemd-vm all deps check-deps bench-deps fresh demo check lint unit clients host vm asan fuzz bench install uninstall clean
 all: $(B)/memrun $(B)/memrunctl $(LIBS_OUT) $(B)/libmemlimit-preload.so $(EXAMPLES:%=$(B)/examples/%) \
-     $(LIB_EXAMPLES:%=$(B)/examples/%) $(HELPERS:%=$(B)/tests/helpers/%)
+     $(LIB_EXAMPLES:%=$(B)/examples/%) $(HELPERS:%=$(B)/tests/helpers/%) $(B)/examples/pycache.py
 
 # Install what the build (deps), the tests (check-deps) or the benchmarks need: as root on Debian,
 # checked again on every call (a failed install is not remembered as done).
@@ -151,9 +151,24 @@ unit: $(UNIT_TESTS:%=$(B)/tests/%)
 lint:
 	@sh tests/lint/owners.sh
 
-host: all
+# The Go and Python clients of the limiter protocol (limiter/go, limiter/python): their codecs against
+# the golden messages the C definition prints, their client logic against a fake memrun. Debian's go
+# and python3, nothing fetched.
+PYTHON      ?= /usr/bin/python3
+GOENV       := CGO_ENABLED=0 GOCACHE=$(CURDIR)/$(B)/gocache GOPATH=$(CURDIR)/$(B)/gopath GOFLAGS=-mod=mod GOPROXY=off
+clients: $(B)/tests/helpers/protogolden check-deps
+	@$(B)/tests/helpers/protogolden >$(B)/golden.txt
+	cd limiter/python && MEMLIMIT_GOLDEN=$(CURDIR)/$(B)/golden.txt PYTHONPATH=. PYTHONDONTWRITEBYTECODE=1 \
+		$(PYTHON) -m unittest discover -s tests -v
+
+# The Python example beside the others (the VM suites take build/examples with them).
+$(B)/examples/pycache.py: examples/pycache.py
+	@mkdir -p $(dir $@)
+	install -m 0755 $< $@
+
+host: all check-deps
 	@MEMRUN=$(CURDIR)/$(B)/memrun EXAMPLES=$(CURDIR)/$(B)/examples HELPERS=$(CURDIR)/$(B)/tests/helpers \
-		CONFIGS=$(CURDIR)/config sh tests/host/run.sh
+		CONFIGS=$(CURDIR)/config PYTHON=$(PYTHON) sh tests/host/run.sh
 	@MEMRUN=$(CURDIR)/$(B)/memrun EXAMPLES=$(CURDIR)/$(B)/examples sh tests/scenarios/run.sh
 
 asan: $(B)/asan/memrun $(B)/asan/memrunctl $(UNIT_TESTS:%=$(B)/asan/tests/%) all
@@ -172,7 +187,7 @@ vm: all check-deps
 	@B=$(B) tests/vm/suite.sh
 
 check: check-deps
-	@for t in lint unit host asan fuzz vm systemd-vm fresh; do $(MAKE) --no-print-directory $$t || exit 1; done
+	@for t in lint unit clients host asan fuzz vm systemd-vm fresh; do $(MAKE) --no-print-directory $$t || exit 1; done
 	@echo "make check: all suites passed"
 
 # README's first command, verbatim, on a minimal Debian 12 with the clone in /root/memrun
@@ -197,7 +212,7 @@ $(B)/lru: bench/lru.c $(HDRS) $(B)/libmemlimit.a
 
 # The Go side of the "soft limit holds" benchmark: Debian's golang, static (it runs in the VM too).
 $(B)/gohold: bench/gohold/main.go bench/gohold/go.mod | bench-deps
-	cd bench/gohold && CGO_ENABLED=0 GOCACHE=$(CURDIR)/$(B)/gocache GOPATH=$(CURDIR)/$(B)/gopath GOFLAGS=-mod=mod \
+	cd bench/gohold && $(GOENV) \
 		go build -o $(CURDIR)/$(B)/gohold .
 
 # What goes where: build-aux/install.sh, one list for both directions.
@@ -210,4 +225,4 @@ uninstall:
 
 clean:
 	rm -rf $(B)/obj $(B)/asan $(B)/tests $(B)/examples $(B)/memrun $(B)/memrunctl $(B)/vm-root $(B)/systemd-root $(B)/vm.log $(B)/fuzz \
-		$(LIBS_OUT) $(B)/libmemlimit.so.0 $(B)/libmemlimit-preload.so $(B)/gohold $(B)/lru $(B)/.build-ok
+		$(LIBS_OUT) $(B)/libmemlimit.so.0 $(B)/libmemlimit-preload.so $(B)/gohold $(B)/lru $(B)/golden.txt $(B)/.build-ok

@@ -11,10 +11,10 @@ set -u
 BUILD_PKGS="gcc libc6-dev make pkg-config libinih-dev libseccomp-dev libsystemd-dev"
 # cmocka; the cgroup v2 VM (qemu, busybox, cpio, the kernel .deb through apt); the systemd VM and
 # the fresh-machine suite (mmdebstrap, zstd, git to clone the repository into it); libFuzzer's
-# runtime; jq for the reports; the Prometheus parser.
+# runtime; jq for the reports; the Prometheus parser; Go and Python for their limiter clients.
 CHECK_PKGS="libcmocka-dev qemu-system-x86 busybox-static cpio zstd mmdebstrap git ca-certificates jq clang
-libclang-rt-14-dev python3-prometheus-client"
-BENCH_PKGS="valgrind cgroup-tools golang-go gnuplot-nox"
+libclang-rt-14-dev python3 python3-prometheus-client golang-go"
+BENCH_PKGS="valgrind cgroup-tools gnuplot-nox"
 
 case ${1:-} in
 build) pkgs=$BUILD_PKGS ;;

@@ -1,12 +1,25 @@
 #!/bin/sh
 # install.sh: owns what `make install` puts where, and `make uninstall` takes away: memrun and
 # memrunctl, the library (.so with its soname links, .a, header, memlimit.pc), the preload shim,
-# the policies, the man pages and the systemd units. One list serves both directions.
+# the policies, the man pages, the systemd units, and the Go and Python clients of the limiter
+# protocol where their ecosystems look (Go: a module under $PREFIX/share/gocode/src, Debian's place
+# for Go sources, to `replace memrun/memlimit =>`; Python: the interpreter's dist-packages, PYTHONDIR
+# to override). One list serves both directions.
 # Usage: B=build DESTDIR= PREFIX= BINDIR= LIBDIR= INCLUDEDIR= MANDIR= UNITDIR= VERSION= install.sh install|uninstall
 set -eu
 : "${B:?}" "${PREFIX:?}" "${BINDIR:?}" "${LIBDIR:?}" "${INCLUDEDIR:?}" "${MANDIR:?}" "${UNITDIR:?}" "${VERSION:?}"
 D=${DESTDIR:-}
 DATA=$PREFIX/share/memrun
+GODIR=$PREFIX/share/gocode/src/memrun/memlimit
+# Debian's python3 looks in /usr/lib/python3/dist-packages and /usr/local/lib/python3.X/dist-packages
+if [ -z "${PYTHONDIR:-}" ]; then
+    if [ "$PREFIX" = /usr ]; then
+        PYTHONDIR=/usr/lib/python3/dist-packages
+    else
+        v=$(/usr/bin/python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || echo 3)
+        PYTHONDIR=$PREFIX/lib/python$v/dist-packages
+    fi
+fi
 
 # MODE SOURCE DEST: one file each.
 files() {
@@ -26,6 +39,7 @@ files() {
 0644 $B/memlimit.pc $LIBDIR/pkgconfig/memlimit.pc
 0755 $B/libmemlimit-preload.so $LIBDIR/memrun/libmemlimit-preload.so
 LIST
+    for f in limiter/python/memlimit/*.py; do echo "0644 $f $PYTHONDIR/memlimit/${f##*/}"; done
 }
 # The units name where memrun and its policies are installed.
 units() { sed -e "s|@BINDIR@|$BINDIR|g" -e "s|@DATADIR@|$DATA|g" "systemd/$1"; }
@@ -43,7 +57,8 @@ uninstall)
     files | while read -r mode src dst; do rm -f "$D$dst"; done
     rm -f "$D$LIBDIR/libmemlimit.so.0" "$D$LIBDIR/libmemlimit.so" \
         "$D$UNITDIR/memrun-example.service" "$D$UNITDIR/memrun@.service"
-    rm -rf "$D$DATA"
+    rm -rf "$D$DATA" "$D$PYTHONDIR/memlimit/__pycache__"
+    rmdir "$D$PYTHONDIR/memlimit" "$D$GODIR" 2>/dev/null || true
     rmdir "$D$LIBDIR/memrun" 2>/dev/null || true
     ;;
 *) echo "usage: $0 install|uninstall" >&2; exit 2 ;;

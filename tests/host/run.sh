@@ -520,6 +520,8 @@ t_stall_kill() {
 . "$(dirname "$0")/sandbox.sh"
 # operating memrun: memrunctl and --metrics
 . "$(dirname "$0")/ctl.sh"
+# the other clients of the limiter protocol: Python (limiter/python)
+. "$(dirname "$0")/python.sh"
 # containers: --in-place
 . "$(dirname "$0")/inplace.sh"
 

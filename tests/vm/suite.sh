@@ -1,7 +1,7 @@
 #!/bin/sh
 # suite.sh: owns staging and running the cgroup v2 VM suites: make install's tree, the host suite
 # and the scenarios, the examples and test helpers, and the host tools they use (jq, setpriv,
-# util-linux's unshare), then one boot for the host suite and one for the scenarios.
+# util-linux's unshare, python3), then one boot for the host suite and one for the scenarios.
 # Usage (from the top directory, after make all): B=build tests/vm/suite.sh
 set -eu
 B=${B:-build}
@@ -9,6 +9,17 @@ root=$PWD/$B/vm-root
 B=$B tests/vm/stage.sh "$root"
 cp -r tests/host tests/scenarios "$root/tests/"
 cp "$(command -v jq)" "$(command -v setpriv)" "$(command -v unshare)" "$root/usr/bin/"
+# Debian's python3 for the Python client's tests: the interpreter and its standard library without
+# the parts no test imports (tests, GUI, packaging); the client is make install's, in dist-packages.
+if [ -x /usr/bin/python3.11 ]; then
+    cp /usr/bin/python3.11 "$root/usr/bin/" && ln -sf python3.11 "$root/usr/bin/python3"
+    mkdir -p "$root/usr/lib/python3.11/lib-dynload"
+    tar -C /usr/lib/python3.11 --exclude=__pycache__ --exclude=test --exclude=tests --exclude=idlelib \
+        --exclude=tkinter --exclude=turtledemo --exclude=ensurepip --exclude=lib2to3 --exclude=pydoc_data \
+        --exclude='config-3.11*' --exclude=site-packages --exclude=dist-packages --exclude=lib-dynload \
+        -cf - . | tar -C "$root/usr/lib/python3.11" -xf -
+    cp /usr/lib/python3.11/lib-dynload/_ctypes.*.so "$root/usr/lib/python3.11/lib-dynload/"
+fi
 in_vm="env MEMRUN=/usr/bin/memrun EXAMPLES=/usr/libexec/memrun HELPERS=/usr/libexec/memrun"
 # shellcheck disable=SC2086  # $in_vm is words on purpose
 MEMRUN_VM_LOG=$B/vm.log tests/vm/run.sh "$root" -- $in_vm PRELOAD_SO=/usr/lib/memrun/libmemlimit-preload.so \
