@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 void close_fd(int *fd)
@@ -33,6 +34,58 @@ int write_whole(int fd, const void *buf, size_t len)
         if (n < 0)
                 return -errno;
         return (size_t)n == len ? 0 : -EIO;
+}
+
+/* write_whole for content that may take more than one write (a FIFO, a terminal). */
+static int write_all(int fd, const char *buf, size_t len)
+{
+        while (len > 0) {
+                ssize_t n = write(fd, buf, len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return -errno;
+                if (n == 0)
+                        return -EIO;
+                buf += n;
+                len -= (size_t)n;
+        }
+        return 0;
+}
+
+int file_replace(const char *path, const void *buf, size_t len)
+{
+        struct stat st;
+        char tmp[PATH_MAX];
+        int fd, r;
+
+        if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+                if (S_ISDIR(st.st_mode))
+                        return -EISDIR;
+                fd = open(path, O_WRONLY | O_NOCTTY | O_CLOEXEC);
+                if (fd < 0)
+                        return -errno;
+                r = write_all(fd, buf, len);
+                if (close(fd) < 0 && r == 0)
+                        r = -errno;
+                return r;
+        }
+        if (snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof tmp)
+                return -ENAMETOOLONG;
+        /* A name others can guess: whatever is there (a planted symlink) goes, and a fresh file is
+         * made, never followed. */
+        (void)unlink(tmp);
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (fd < 0)
+                return -errno;
+        r = write_all(fd, buf, len);
+        if (close(fd) < 0 && r == 0)
+                r = -errno;
+        if (r == 0 && rename(tmp, path) < 0)
+                r = -errno;
+        if (r < 0)
+                (void)unlink(tmp);
+        return r;
 }
 
 ssize_t read_fd(int fd, char *buf, size_t size)

@@ -567,24 +567,9 @@ int ctl_request(pid_t pid, const char *req, char *buf, size_t size)
 
 int ctl_write_metrics(const char *path, const struct ctl_status *s)
 {
-        char text[8192], tmp[PATH_MAX];
+        char text[8192];
         int n = ctl_status_prometheus(s, text, sizeof text);
         if (n < 0)
                 return n;
-        if (snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof tmp)
-                return -ENAMETOOLONG;
-        /* A name others can guess: whatever is there (a planted symlink) goes, and a fresh file is
-         * made, never followed. */
-        (void)unlink(tmp);
-        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-        if (fd < 0)
-                return -errno;
-        int r = write_whole(fd, text, (size_t)n);
-        if (close(fd) < 0 && r == 0)
-                r = -errno;
-        if (r == 0 && rename(tmp, path) < 0)
-                r = -errno;
-        if (r < 0)
-                unlink(tmp);
-        return r;
+        return file_replace(path, text, (size_t)n);
 }

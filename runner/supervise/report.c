@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -199,36 +201,22 @@ int report_write(const char *path, const struct report *r)
 {
         if (strcmp(path, "-") == 0) {
                 report_json(stdout, r);
-                return fflush(stdout) == 0 ? 0 : -errno;
+                return fflush(stdout) == 0 && !ferror(stdout) ? 0 : -(errno ? errno : EIO);
         }
-        char tmp[4096];
-        snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
-        /* A name others can guess: whatever is there (a planted symlink) goes, and a fresh file is
-         * made, never followed. */
-        (void)unlink(tmp);
-        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-        if (fd < 0)
+        /* Rendered in memory first: the file is replaced whole or not at all (util.h, file_replace). */
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&buf, &len);
+        if (!f)
                 return -errno;
-        FILE *f = fdopen(fd, "w");
-        if (!f) {
-                int e = errno;
-                close(fd);
-                unlink(tmp);
-                return -e;
-        }
         report_json(f, r);
-        if (fflush(f) != 0 || ferror(f)) {
-                int e = errno ? errno : EIO;
-                fclose(f);
-                unlink(tmp);
-                return -e;
+        if (fclose(f) != 0) {
+                free(buf);
+                return -ENOMEM;
         }
-        if (fclose(f) != 0 || rename(tmp, path) < 0) {
-                int e = errno;
-                unlink(tmp);
-                return -e;
-        }
-        return 0;
+        int k = file_replace(path, buf, len);
+        free(buf);
+        return k;
 }
 
 void report_summary(FILE *f, const char *prefix, const struct report *r)

@@ -94,7 +94,12 @@ void status_write_metrics(struct supervisor *s, usec_t now)
         memset(&st, 0, sizeof st);
         status_fill(s, &st);
         int r = ctl_write_metrics(s->plan->o.metrics, &st);
-        if (r < 0 && s->metrics_t == 0)
-                log_warn_errno(r, "cannot write --metrics %s: %m", s->plan->o.metrics);
+        /* Said once per failure and once when it works again, at error level (-q does not hide a
+         * lost output); tried again every second. */
+        if (r < 0 && !s->metrics_failing)
+                log_error_errno(r, "cannot write --metrics %s: %m; trying again every second", s->plan->o.metrics);
+        else if (r == 0 && s->metrics_failing)
+                log_error("writing --metrics %s again", s->plan->o.metrics);
+        s->metrics_failing = r < 0;
         s->metrics_t = now;
 }

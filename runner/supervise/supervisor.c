@@ -208,7 +208,11 @@ static int signals_open(struct supervisor *s)
         for (const int *g = (const int[]){ SIGCHLD, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, 0 };
              *g; g++)
                 sigaddset(&mask, *g);
-        sigprocmask(SIG_BLOCK, &mask, &s->orig);
+        /* SIGPIPE blocked, not read: a --timeline or --report to a closed pipe is an EPIPE to say,
+         * not memrun's death. The command gets the original mask back before exec. */
+        sigset_t block = mask;
+        sigaddset(&block, SIGPIPE);
+        sigprocmask(SIG_BLOCK, &block, &s->orig);
         s->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
         if (s->sigfd < 0)
                 return log_error_errno(-errno, "signalfd: %m");
@@ -465,7 +469,7 @@ static void teardown(struct supervisor *s)
         cg_backend_close(&s->cg);
         loop_close(&s->loop);
         close_fd(&s->kfd);
-        close_fd(&s->tl_fd);
+        timeline_close(s);
         close_fd(&s->sigfd);
         if (s->confined)
                 confine_release(&s->confine);
@@ -491,10 +495,12 @@ static int emit(const struct supervisor *s)
                          rep->signal ? "died with status" : "exited", rep->exit_code);
         if (o->verbosity >= 0)
                 report_summary(stderr, info_prefix, rep);
+        /* A lost output is said (at error level: -q does not hide it) and the status stays the
+         * command's: what memrun could not write must not hide how the program ended. */
         if (o->report) {
                 int r = report_write(o->report, rep);
                 if (r < 0)
-                        return log_error_errno(r, "cannot write report %s: %m", o->report), EXIT_MEMRUN;
+                        log_error_errno(r, "cannot write report %s: %m; the report is lost", o->report);
         }
         if (o->expect_oom) {
                 if (s->sandbox_oom)

@@ -97,6 +97,9 @@ struct supervisor {
         int kfd;
         int tl_fd;                        /* --timeline; -1 none */
         usec_t metrics_t;                 /* --metrics last written (0: never) */
+        bool metrics_failing;             /* the last --metrics write failed (said once) */
+        unsigned long long tl_lost;       /* --timeline rows that could not be written */
+        int tl_err;                       /* the first row's error (errno) */
         /* what the command talks to */
         struct lsrv lsrv;                 /* the limiter server: libmemlimit clients attach to it */
         struct ctl_server ctl;
@@ -132,3 +135,5 @@ void status_write_metrics(struct supervisor *s, usec_t now);
 /* timeline.c: --timeline's CSV. */
 void timeline_open(struct supervisor *s);
 void timeline_row(struct supervisor *s, usec_t now, const struct level_sample *sample);
+void timeline_put(struct supervisor *s, const char *buf, size_t len);
+void timeline_close(struct supervisor *s);

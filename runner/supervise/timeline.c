@@ -18,8 +18,38 @@ void timeline_open(struct supervisor *s)
         s->tl_fd = strcmp(path, "-") == 0 ? fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3)
                                           : open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_APPEND, 0644);
         static const char header[] = "time_s,usage,soft,hard,psi_some,psi_full,level,asked,freed,step,setpoint\n";
-        if (s->tl_fd < 0 || write(s->tl_fd, header, sizeof header - 1) < 0)
-                log_warn("cannot write timeline %s: %m", path);
+        if (s->tl_fd < 0) {
+                log_error("cannot write timeline %s: %m; no timeline", path);
+                return;
+        }
+        timeline_put(s, header, sizeof header - 1);
+}
+
+/* One write: a row that cannot go (full filesystem, /dev/full, a closed pipe) is counted and the
+ * first failure said at once, at error level (-q does not hide a lost output); the loop never
+ * stalls on it. */
+void timeline_put(struct supervisor *s, const char *buf, size_t len)
+{
+        int r = write_whole(s->tl_fd, buf, len);
+        if (r == 0)
+                return;
+        if (s->tl_lost++ == 0) {
+                s->tl_err = -r;
+                log_error_errno(r, "cannot write timeline %s: %m; rows are lost from here", s->plan->o.timeline);
+        }
+}
+
+/* The end: close (an error there is a lost timeline too) and say how many rows went missing. */
+void timeline_close(struct supervisor *s)
+{
+        if (s->tl_fd < 0)
+                return;
+        int fd = s->tl_fd;
+        s->tl_fd = -1;
+        if (close(fd) < 0 && s->tl_lost == 0)
+                log_error("cannot write timeline %s: %m (on close)", s->plan->o.timeline);
+        if (s->tl_lost)
+                log_error("timeline %s: %llu rows lost (%s)", s->plan->o.timeline, s->tl_lost, strerror(s->tl_err));
 }
 
 /* One write(2) from the stack: nothing allocated while the sandbox is under pressure. A short
@@ -44,5 +74,5 @@ void timeline_row(struct supervisor *s, usec_t now, const struct level_sample *l
                          sp);
         s->act.tl_asked = s->act.tl_freed = 0;
         if (n > 0 && (size_t)n < sizeof row)
-                (void)!write(s->tl_fd, row, (size_t)n);
+                timeline_put(s, row, (size_t)n);
 }

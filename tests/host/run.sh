@@ -524,6 +524,8 @@ t_stall_kill() {
 . "$(dirname "$0")/python.sh"
 # containers: --in-place
 . "$(dirname "$0")/inplace.sh"
+# outputs that cannot be written: --report, --timeline, --metrics
+. "$(dirname "$0")/faults.sh"
 
 # ---------------------------------------------------------------- run
 say "# memrun integration tests: $MEMRUN, cgroup $MODE, sandboxes in $SANDBOXES, kernel $(uname -r)"

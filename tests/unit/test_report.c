@@ -3,6 +3,7 @@
 #include "unit.h"
 
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "config/size.h"
@@ -289,6 +290,13 @@ static void test_report_write(void **state)
 
         xsnprintf(path, sizeof path, "%s/no/such/out.json", tmp);
         assert_int_equal(report_write(path, &r), -ENOENT);
+        /* a device is written in place, never replaced by a file, and its refusal said */
+        struct stat st;
+        assert_int_equal(report_write("/dev/full", &r), -ENOSPC);
+        assert_int_equal(stat("/dev/full", &st), 0);
+        assert_true(S_ISCHR(st.st_mode));
+        assert_int_equal(report_write("/dev/null", &r), 0);
+        assert_int_equal(report_write(tmp, &r), -EISDIR);
         remove_tmpdir(tmp);
 }
 
