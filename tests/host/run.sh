@@ -533,7 +533,7 @@ say "# memrun integration tests: $MEMRUN, cgroup $MODE, sandboxes in $SANDBOXES,
 command -v jq >/dev/null || { say "jq is required (apt-get install jq)"; exit 1; }
 for b in "$LEAK" "$CACHEFILL" "$MLCLIENT" "$HELPERS/sysprobe"; do [ -x "$b" ] || { say "$b missing: run make"; exit 1; }; done
 
-for t in ${MEMRUN_TESTS:-t_exit_passthrough t_exit_signal t_exit_126_127 t_stdio_passthrough t_bad_sizes \
+ALL_TESTS="t_exit_passthrough t_exit_signal t_exit_126_127 t_stdio_passthrough t_bad_sizes \
     t_bad_options t_bad_cgroup_parent t_missing_cgroupfs t_v2_without_memory_controller t_readonly_cgroupfs \
     t_limits_visible t_environment t_name t_oom_137_and_report t_expect_oom t_no_oom_under_limit \
     t_report_odd_command t_quiet_and_summary t_signal_forwarding t_grandchildren_killed t_memrun_sigkilled \
@@ -547,7 +547,15 @@ for t in ${MEMRUN_TESTS:-t_exit_passthrough t_exit_signal t_exit_126_127 t_stdio
     t_sandbox_in_chroot t_sandbox_namespaces t_sandbox_errno_and_kill t_sandbox_ordinary_workloads t_sandbox_user \
     t_sandbox_pressure_watch t_sandbox_cgroup_namespace t_sandbox_bad_specs t_sandbox_rootless \
     t_ctl_ls_status t_ctl_set t_ctl_set_reaches_clients t_ctl_probe t_metrics t_in_place \
-    t_many_runs_leave_nothing}; do
+    t_python_cache_survives t_python_unmodified_run t_python_live_limits \
+    t_output_full_filesystem t_output_dev_full t_output_metrics_missing_dir t_output_closed_pipe \
+    t_many_runs_leave_nothing"
+ALL_TESTS=$(echo $ALL_TESTS)
+# A test written and never listed would pass by not running: every t_ function must be in the list.
+for t in $(sed -n 's/^\(t_[a-z0-9_]*\)() *{.*/\1/p' "$(dirname "$0")"/*.sh); do
+    case " $ALL_TESTS " in *" $t "*) ;; *) say "not ok - $t is defined but not in run.sh's list"; FAIL=$((FAIL + 1)); FAILED="$FAILED $t" ;; esac
+done
+for t in ${MEMRUN_TESTS:-$ALL_TESTS}; do
     run "$t"
 done
 say "host: $PASS passed, $FAIL failed, $SKIP skipped"
