@@ -158,6 +158,7 @@ PYTHON      ?= /usr/bin/python3
 GOENV       := CGO_ENABLED=0 GOCACHE=$(CURDIR)/$(B)/gocache GOPATH=$(CURDIR)/$(B)/gopath GOFLAGS=-mod=mod GOPROXY=off
 clients: $(B)/tests/helpers/protogolden check-deps
 	@$(B)/tests/helpers/protogolden >$(B)/golden.txt
+	cd limiter/go && $(GOENV) go vet ./... && MEMLIMIT_GOLDEN=$(CURDIR)/$(B)/golden.txt $(GOENV) go test -count=1 ./...
 	cd limiter/python && MEMLIMIT_GOLDEN=$(CURDIR)/$(B)/golden.txt PYTHONPATH=. PYTHONDONTWRITEBYTECODE=1 \
 		$(PYTHON) -m unittest discover -s tests -v
 
@@ -166,12 +167,17 @@ $(B)/examples/pycache.py: examples/pycache.py
 	@mkdir -p $(dir $@)
 	install -m 0755 $< $@
 
-host: all check-deps
+# The Go example and test program (static: it runs in the VM too).
+$(B)/examples/gocache: $(wildcard examples/gocache/*.go limiter/go/*.go) examples/gocache/go.mod limiter/go/go.mod
+	@mkdir -p $(dir $@)
+	cd examples/gocache && $(GOENV) go build -o $(CURDIR)/$@ .
+
+host: all check-deps $(B)/examples/gocache
 	@MEMRUN=$(CURDIR)/$(B)/memrun EXAMPLES=$(CURDIR)/$(B)/examples HELPERS=$(CURDIR)/$(B)/tests/helpers \
 		CONFIGS=$(CURDIR)/config PYTHON=$(PYTHON) sh tests/host/run.sh
 	@MEMRUN=$(CURDIR)/$(B)/memrun EXAMPLES=$(CURDIR)/$(B)/examples sh tests/scenarios/run.sh
 
-asan: $(B)/asan/memrun $(B)/asan/memrunctl $(UNIT_TESTS:%=$(B)/asan/tests/%) all
+asan: $(B)/asan/memrun $(B)/asan/memrunctl $(UNIT_TESTS:%=$(B)/asan/tests/%) all $(B)/examples/gocache
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 		tests/unit/run.sh $(UNIT_TESTS:%=$(B)/asan/tests/%)
 	@ASAN_OPTIONS=detect_leaks=1 MEMRUN=$(CURDIR)/$(B)/asan/memrun EXAMPLES=$(CURDIR)/$(B)/examples \
@@ -183,7 +189,7 @@ fuzz: check-deps
 	@B=$(B) FUZZ_REQUIRE=libfuzzer FUZZ_SECONDS=$(FUZZ_SECONDS) WARN="$(WARN)" CPPFLAGS="$(CPPFLAGS)" LDFLAGS="$(LDFLAGS)" sh tests/fuzz/run.sh
 
 # The host suite and the scenarios in a real cgroup v2 kernel under qemu (tests/vm/suite.sh).
-vm: all check-deps
+vm: all check-deps $(B)/examples/gocache
 	@B=$(B) tests/vm/suite.sh
 
 check: check-deps
@@ -197,7 +203,7 @@ fresh: check-deps
 
 # systemd 252 as PID 1 (cgroup v2) in qemu; its root filesystem is built once by mmdebstrap and
 # cached under $(B)/systemd-vm/ (tests/systemd/suite-run.sh, rootfs.sh).
-systemd-vm: all check-deps
+systemd-vm: all check-deps $(B)/examples/gocache
 	@B=$(B) tests/systemd/suite-run.sh
 
 demo: all

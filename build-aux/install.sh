@@ -38,7 +38,11 @@ files() {
 0644 limiter/memlimit.h $INCLUDEDIR/memlimit.h
 0644 $B/memlimit.pc $LIBDIR/pkgconfig/memlimit.pc
 0755 $B/libmemlimit-preload.so $LIBDIR/memrun/libmemlimit-preload.so
+0644 limiter/go/go.mod $GODIR/go.mod
 LIST
+    for f in limiter/go/*.go; do
+        case $f in *_test.go) ;; *) echo "0644 $f $GODIR/${f##*/}" ;; esac
+    done
     for f in limiter/python/memlimit/*.py; do echo "0644 $f $PYTHONDIR/memlimit/${f##*/}"; done
 }
 # The units name where memrun and its policies are installed.

@@ -1,0 +1,3 @@
+module memrun/memlimit
+
+go 1.19
