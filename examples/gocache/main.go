@@ -12,9 +12,13 @@
 //
 //	gocache: added=600 held=N evicted=N trims=N level=L mode=M gomemlimit=N wall_ms=N gc_cpu_ms=N
 //
+// (wall_ms: the adding loop's wall time; gc_cpu_ms: the runtime's GC CPU over it, from
+// GCCPUFraction; bench/clients.sh reads both)
+//
 // -http ADDR serves the cache instead, through memlimit.Handler (503 while memrun asks to shed):
 // GET /get?k=N (a miss inserts an entry), GET /limit (the Go runtime's memory limit), GET /shed
-// ("1" while shedding). -get URL prints one GET's status and body (the tests' client).
+// ("1" while shedding). -get URL prints one GET's status, Retry-After ("-": none) and body (the
+// tests' client).
 package main
 
 import (
@@ -97,7 +101,7 @@ func (c *lru) trim(level memlimit.Level, goal uint64) uint64 {
 func main() {
 	entry := flag.String("entry", "1M", "size of one entry")
 	total := flag.String("total", "600M", "bytes to add in all")
-	every := flag.Duration("every", 5*time.Millisecond, "time between entries")
+	every := flag.Duration("every", 2*time.Millisecond, "time between entries")
 	noRegister := flag.Bool("no-register", false, "register no cache: nothing to give back")
 	noClient := flag.Bool("no-client", false, "do not start the client (GOMEMLIMIT alone)")
 	httpAddr := flag.String("http", "", "serve the cache on ADDR instead")
@@ -133,12 +137,12 @@ func main() {
 			time.Sleep(*every)
 		}
 	}
-	wall := time.Since(t0)
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
 	cache.mu.Lock()
 	held, evicted, trims := cache.order.Len()*cache.entry, cache.evicted, cache.trims
 	cache.mu.Unlock()
+	wall := time.Since(t0)
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
 	fmt.Printf("gocache: added=%d held=%d evicted=%d trims=%d level=%s mode=%s gomemlimit=%d wall_ms=%d gc_cpu_ms=%d\n",
 		added>>20, held, evicted, trims, memlimit.CurrentLevel(), memlimit.Mode(), debug.SetMemoryLimit(-1),
 		wall.Milliseconds(), int64(ms.GCCPUFraction*float64(wall.Milliseconds())))
@@ -203,6 +207,10 @@ func fetch(url string) int {
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
-	fmt.Printf("%d %s %s", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+	ra := resp.Header.Get("Retry-After")
+	if ra == "" {
+		ra = "-"
+	}
+	fmt.Printf("%d %s %s", resp.StatusCode, ra, body)
 	return 0
 }

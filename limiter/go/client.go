@@ -6,7 +6,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"runtime"
+	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -78,24 +79,30 @@ func newClient() *client {
 
 // Init attaches to the memrun that launched this process ($MEMRUN_LIMITER), else holds the program
 // under $MEMLIMIT standalone, else does nothing (the level stays OK). Idempotent. An error names the
-// endpoint that could not be reached; the program then runs unmanaged.
+// endpoint that could not be reached; the program then runs standalone if MEMLIMIT is set (as
+// libmemlimit does), else unmanaged.
 func Init() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.mode != "none" {
 		return nil
 	}
+	var attachErr error
 	if ep := os.Getenv("MEMRUN_LIMITER"); ep != "" {
-		return c.attachLocked(ep)
+		if attachErr = c.attachLocked(ep); attachErr == nil {
+			return nil
+		}
 	}
 	if v := os.Getenv("MEMLIMIT"); v != "" {
 		size, err := ParseSize(v)
 		if err != nil {
 			return fmt.Errorf("memlimit: MEMLIMIT=%s: %w", v, err)
 		}
-		c.startStandaloneLocked(size)
+		if size != 0 && size != None { // 0 and "max" mean no limit: nothing to hold
+			c.startStandaloneLocked(size)
+		}
 	}
-	return nil
+	return attachErr
 }
 
 func (cl *client) attachLocked(endpoint string) error {
@@ -107,21 +114,38 @@ func (cl *client) attachLocked(endpoint string) error {
 	if err != nil {
 		return fmt.Errorf("memlimit: cannot attach to memrun at %s: %w", endpoint, err)
 	}
+	// as the C client: SHED always, TRIM with caches registered, COLLECT always (the Go runtime's
+	// own collection is there as malloc_trim is there for C)
 	caps := uint32(actShed | actCollect)
 	if len(cl.caches) > 0 {
 		caps |= actTrim
 	}
-	hello := &message{typ: msgHello, pid: uint32(os.Getpid()), caps: caps, comm: filepath.Base(os.Args[0])}
+	hello := &message{typ: msgHello, pid: uint32(os.Getpid()), caps: caps, comm: comm()}
 	if _, err := conn.Write(hello.encode()); err != nil {
 		conn.Close()
 		return fmt.Errorf("memlimit: cannot attach to memrun at %s: %w", endpoint, err)
 	}
 	cl.conn, cl.mode, cl.done, cl.malformed = conn, "memrun", make(chan struct{}), 0
-	cl.owner.start()
+	debugf("attached to memrun at %s", endpoint)
+	cl.owner.start(false)
 	cl.wg.Add(2)
 	go cl.receive(conn)
 	go cl.refresh(cl.done)
 	return nil
+}
+
+// comm is the kernel's name for the process (PR_GET_NAME, as the C client sends), at most 15 bytes.
+func comm() string {
+	if b, err := os.ReadFile("/proc/self/comm"); err == nil {
+		if s := strings.TrimSuffix(string(b), "\n"); s != "" {
+			return s
+		}
+	}
+	s := filepath.Base(os.Args[0])
+	if len(s) > 15 {
+		s = s[:15]
+	}
+	return s
 }
 
 // RegisterCache adds a cache trimmer, run in registration order on memrun's trim asks. Register
@@ -185,6 +209,7 @@ func Shutdown() {
 	c.mu.Lock()
 	conn, done := c.conn, c.done
 	if conn != nil {
+		_ = conn.SetWriteDeadline(time.Now().Add(100 * time.Millisecond)) // never block on memrun
 		_, _ = conn.Write((&message{typ: msgBye, reason: byeNormal}).encode())
 		conn.Close()
 	}
@@ -243,10 +268,12 @@ func (w *work) note(level, actions uint32, goal uint64, seq uint32, reply bool) 
 func (cl *client) receive(conn *net.UnixConn) {
 	defer cl.wg.Done()
 	buf := make([]byte, 2*msgSize) // larger than a message: a long one shows as such
+	resets := 0
 	for {
 		n, err := conn.Read(buf)
 		if err != nil {
-			if errors.Is(err, syscall.ECONNRESET) {
+			if errors.Is(err, syscall.ECONNRESET) && resets == 0 {
+				resets++
 				continue // once, when memrun closed with our RESULTs unread; its BYE follows
 			}
 			cl.lost(conn, err.Error())
@@ -297,6 +324,7 @@ func (cl *client) take(conn *net.UnixConn, b []byte, w *work) bool {
 			return false
 		}
 		cl.malformed++
+		debugf("dropped a malformed message from memrun (%d bytes): %v", len(b), err)
 		if cl.malformed >= maxMalformed {
 			cl.lost(conn, "too many malformed messages")
 			return false
@@ -316,7 +344,7 @@ func (cl *client) take(conn *net.UnixConn, b []byte, w *work) bool {
 	case msgLevel:
 		w.note(m.level, m.actions, m.goal, m.seq, true)
 	case msgBye:
-		cl.lost(conn, "memrun said goodbye ("+byeNames[m.reason]+")")
+		cl.lost(conn, "memrun said goodbye: "+byeNames[m.reason])
 		return false
 	}
 	return true
@@ -329,7 +357,7 @@ func (cl *client) lost(conn *net.UnixConn, why string) {
 		cl.conn, cl.mode = nil, "none"
 	}
 	cl.mu.Unlock()
-	_ = why // kept for a debugger; the program sees Mode() == "none"
+	debugf("memrun connection closed: %s", why)
 	cl.apply(OK, false)
 }
 
@@ -394,17 +422,20 @@ func (cl *client) runActions(level Level, actions uint32, goal uint64) []*messag
 	return out
 }
 
-// measured runs callbacks toward goal, then gives the freed heap back to the OS (a forced GC: the
-// Go heap shrinks only through one), and reports what went back, measured by the runtime rather
-// than claimed: the largest of what its held memory fell by, what it released to the OS meanwhile
-// (heap/released grew), and the heap the collector freed meanwhile (/gc/heap/frees). Goroutines
-// that go on allocating while this runs take the freed spans at once, so the first two can read 0
-// for memory that really went back to the heap; the third cannot, and freed heap is what the next
-// allocations reuse instead of growing.
+// measured runs callbacks toward goal (in order, each with what remains of it; goal 0: all of them,
+// free what you can), then gives the freed heap back to the OS, and reports what went back as the
+// runtime measures it, not what the callbacks claim: a cache that drops references to memory still
+// reachable elsewhere frees nothing, and memrun must learn that (FUTILE) to escalate instead of
+// asking again. Two measures, the larger reported:
+//   - the memory the runtime holds from the OS (total less released), before and after;
+//   - the heap bytes the collection forced here freed (/gc/heap/frees), only when one was forced.
+//
+// The first alone reads 0 in a program that keeps allocating: its goroutines take the freed (and
+// just released) pages back at once, so the drop is netted against them -- yet those allocations
+// did not grow the sandbox, which is what the freed memory was for.
 func measured(action uint32, fns []named, level Level, goal uint64, collect bool) *message {
 	t0 := time.Now()
-	total0, rel0 := goMem()
-	frees0 := gcFreed()
+	held0, frees0 := goHeld(), gcFrees()
 	var claimed uint64
 	ran := 0
 	for _, f := range fns {
@@ -418,31 +449,49 @@ func measured(action uint32, fns []named, level Level, goal uint64, collect bool
 		claimed += f.fn(level, ask)
 		ran++
 	}
-	if collect {
-		runtime.GC()
+	// The Go heap shrinks only through a collection: FreeOSMemory forces one (runtime.GC) and then
+	// returns the free pages to the OS. A trim whose caches had nothing skips it, so an ask that
+	// cannot be met does not cost a collection.
+	forced := collect || claimed > 0
+	if forced {
+		debug.FreeOSMemory()
 	}
-	if collect || claimed > 0 {
-		freeOS()
-	}
-	total1, rel1 := goMem()
 	r := &message{action: action, callbacks: uint32(ran), usec: uint64(time.Since(t0).Microseconds())}
-	if rel1 > rel0 {
-		r.freed = rel1 - rel0
-	}
-	if frees1 := gcFreed(); frees1 > frees0 && frees1-frees0 > r.freed {
-		r.freed = frees1 - frees0
-	}
-	if held0, held1 := total0-min64(rel0, total0), total1-min64(rel1, total1); held0 > held1 && held0-held1 > r.freed {
+	if held1 := goHeld(); held0 > held1 {
 		r.freed = held0 - held1
+	}
+	if frees1 := gcFrees(); forced && frees1 > frees0 && frees1-frees0 > r.freed {
+		r.freed = frees1 - frees0
 	}
 	switch {
 	case len(fns) == 0 && !collect:
 		r.flags = resultNoHandler
-	case (ran > 0 || collect) && r.freed == 0:
+	case r.freed == 0:
 		r.flags = resultFutile
 	}
 	if collect {
 		r.callbacks++ // the runtime's own collection counts as one
 	}
+	debugf("%s at %s, goal %d: %d callbacks, %d bytes claimed, %d measured, %d us",
+		actionName(action), level, goal, r.callbacks, claimed, r.freed, r.usec)
 	return r
+}
+
+func actionName(a uint32) string {
+	switch a {
+	case actTrim:
+		return "trim"
+	case actCollect:
+		return "collect"
+	case actShed:
+		return "shed"
+	}
+	return "?"
+}
+
+// debugf logs to stderr when MEMLIMIT_DEBUG is set (not "0"), as libmemlimit does.
+func debugf(format string, args ...interface{}) {
+	if d := os.Getenv("MEMLIMIT_DEBUG"); d != "" && d != "0" {
+		fmt.Fprintf(os.Stderr, "memlimit[%d]: %s\n", os.Getpid(), fmt.Sprintf(format, args...))
+	}
 }

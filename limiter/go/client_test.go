@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -87,7 +88,8 @@ func attach(t *testing.T, f *fakeMemrun, wantCaps uint32) {
 		t.Fatal(err)
 	}
 	h := f.accept()
-	if h.typ != msgHello || h.pid != uint32(os.Getpid()) || h.caps != wantCaps || h.seq != 0 {
+	if h.typ != msgHello || h.pid != uint32(os.Getpid()) || h.caps != wantCaps || h.seq != 0 || h.flags != 0 ||
+		h.comm == "" || !strings.HasPrefix(filepath.Base(os.Args[0]), h.comm) {
 		t.Fatalf("HELLO %+v", *h)
 	}
 	f.send(&message{typ: msgWelcome, limit: 256 << 20, soft: 230 << 20, clientID: 7})
@@ -182,6 +184,7 @@ func TestOwnsTheRuntimeLimit(t *testing.T) {
 	f := newFake(t)
 	t.Setenv("GOMEMLIMIT", "241172480")
 	t.Setenv("MEMRUN_HINTS", "GOMEMLIMIT") // memrun's hint: the client's to replace
+	t.Setenv("MEMRUN_SOFT_LIMIT", "241172480")
 	attach(t, f, actCollect|actShed)
 	got := debug.SetMemoryLimit(-1)
 	if got <= 0 || got > 230<<20 || got < (230<<20)/4 {
@@ -192,6 +195,26 @@ func TestOwnsTheRuntimeLimit(t *testing.T) {
 	Shutdown()
 	if now := debug.SetMemoryLimit(-1); now != orig {
 		t.Fatalf("Shutdown left the runtime limit at %d, want %d", now, orig)
+	}
+}
+
+func TestGOMEMLIMITOwnership(t *testing.T) {
+	for _, c := range []struct {
+		gomemlimit, hints, soft string
+		user                    bool
+	}{
+		{"", "", "", false},
+		{"", "GOMEMLIMIT", "100", false},
+		{"100", "GOMEMLIMIT", "100", false},   // memrun's hint
+		{"100MiB", "", "", true},              // set before memrun: memrun kept it, no hint
+		{"100MiB", "GOMEMLIMIT", "100", true}, // memrun ... -- env GOMEMLIMIT=100MiB prog
+	} {
+		t.Setenv("GOMEMLIMIT", c.gomemlimit)
+		t.Setenv("MEMRUN_HINTS", c.hints)
+		t.Setenv("MEMRUN_SOFT_LIMIT", c.soft)
+		if got := userSetGOMEMLIMIT(); got != c.user {
+			t.Errorf("%+v: user's = %v", c, got)
+		}
 	}
 }
 
@@ -227,6 +250,34 @@ func TestMalformedThenBye(t *testing.T) {
 	}
 }
 
+// Malformed messages of every kind are dropped and counted; the 16th closes the connection, as memrun
+// does with a client.
+func TestMalformedLimit(t *testing.T) {
+	f := newFake(t)
+	attach(t, f, actCollect|actShed)
+	other := (&message{typ: msgLevel, seq: 1}).encode()
+	le.PutUint16(other[4:], 2) // another version, not a BYE: malformed here
+	long := append((&message{typ: msgLevel, seq: 1}).encode(), 0)
+	bad := [][]byte{other[:8], other, long, {1, 2, 3}, make([]byte, msgSize)}
+	for i := 0; i < maxMalformed-1; i++ {
+		if _, err := f.conn.Write(bad[i%len(bad)]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.send(&message{typ: msgLevel, seq: 9, level: 1, actions: actShed})
+	if r := f.recv(); r.seq != 9 || r.action != actShed {
+		t.Fatalf("after %d malformed: %+v", maxMalformed-1, *r)
+	}
+	if _, err := f.conn.Write(bad[0]); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the client to hang up", func() bool { return Mode() == "none" })
+	f.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := f.conn.Read(make([]byte, 128)); err == nil && n > 0 {
+		t.Fatalf("read %d bytes after the client closed", n)
+	}
+}
+
 func TestNoCacheNoHandler(t *testing.T) {
 	f := newFake(t)
 	attach(t, f, actCollect|actShed)
@@ -249,6 +300,7 @@ func TestUnreachableEndpointNamed(t *testing.T) {
 
 func TestStandalone(t *testing.T) {
 	t.Setenv("MEMRUN_LIMITER", "")
+	t.Setenv("GOMEMLIMIT", "")
 	var mu sync.Mutex
 	var held [][]byte
 	RegisterCache("list", func(l Level, goal uint64) uint64 {
@@ -261,8 +313,9 @@ func TestStandalone(t *testing.T) {
 		}
 		return n
 	})
-	base := rss()
-	soft := base + 64<<20
+	// the standalone loop watches the memory the Go runtime holds (not RSS: under -race the shadow
+	// memory alone is hundreds of MiB)
+	soft := goHeld() + 64<<20
 	t.Setenv("MEMLIMIT", fmt.Sprint(soft))
 	if err := Init(); err != nil {
 		t.Fatal(err)
@@ -273,6 +326,9 @@ func TestStandalone(t *testing.T) {
 	}
 	if h, s := Limits(); h != None || s != soft {
 		t.Fatalf("limits %d %d", h, s)
+	}
+	if got := debug.SetMemoryLimit(-1); got != int64(soft) {
+		t.Fatalf("runtime limit %d, want MEMLIMIT %d", got, soft)
 	}
 	for i := 0; i < 160; i++ { // 160 MiB through a 64 MiB budget
 		b := make([]byte, 1<<20)

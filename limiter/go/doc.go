@@ -5,7 +5,10 @@
 // takes, to trim caches (the functions given to RegisterCache, toward a goal in bytes), to collect
 // (RegisterCollector's, then runtime.GC and debug.FreeOSMemory) or to shed load (Shedding, and
 // Handler for HTTP servers). What each ask freed is measured from the Go runtime's own accounting
-// (runtime/metrics), not taken from the callbacks, and sent back so memrun knows when to escalate.
+// (runtime/metrics: the memory it holds from the OS before and after, or the heap the forced
+// collection freed when the program's own allocations took that back at once), not taken from the
+// callbacks, and sent back so memrun knows when to escalate. Callbacks run one at a time in the
+// client's goroutine; they must not call Shutdown. MEMLIMIT_DEBUG=1 logs each ask to stderr.
 //
 // The client also owns the Go runtime's memory limit while memrun runs the program:
 // debug.SetMemoryLimit(soft limit - memory that is not Go's), re-derived whenever memrun's limits
@@ -15,8 +18,9 @@
 //
 // Without memrun, MEMLIMIT=SIZE holds the program under SIZE in-process: the runtime's limit is set
 // to SIZE and the caches are asked for the excess over SIZE less max(3%, 1 MiB), sampled every
-// 100 ms. That is the simplest form of memrun's law (limiter/memlimit_law.c), which the governor
-// runs in full.
+// 100 ms. That is the simplest form of memrun's law (limiter/memlimit_law.c): memrun's governor is
+// the full law (escalation, prediction, PSI, give-up), and a program that can run under memrun
+// should.
 //
 //	memlimit.RegisterCache("sessions", func(l memlimit.Level, goal uint64) uint64 {
 //		return sessions.evictBytes(goal) // bytes it dropped

@@ -3,6 +3,7 @@ package memlimit
 import (
 	"bytes"
 	"math"
+	"math/big"
 	"os"
 	"runtime/debug"
 	"runtime/metrics"
@@ -22,8 +23,8 @@ func goMem() (total, released uint64) {
 	return s[0].Value.Uint64(), s[1].Value.Uint64()
 }
 
-// gcFreed is the cumulative bytes of heap objects the collector has freed (/gc/heap/frees).
-func gcFreed() uint64 {
+// gcFrees is the cumulative bytes of heap objects the collector has freed (/gc/heap/frees).
+func gcFrees() uint64 {
 	s := []metrics.Sample{{Name: "/gc/heap/frees:bytes"}}
 	metrics.Read(s)
 	if s[0].Value.Kind() != metrics.KindUint64 {
@@ -60,29 +61,50 @@ func rss() uint64 {
 	return n * pageSize
 }
 
-// ParseSize reads a size as MEMLIMIT= takes it: bytes, or with a binary K, M, G or T suffix
-// (KiB, KB, decimals such as 1.5G accepted).
+// ParseSize reads a size as MEMLIMIT= takes it, with memrun's own parser's rules (config/size.c):
+// a decimal number ("512", "1.5"), then nothing or b, k/kb/kib, m/mb/mib, g/gb/gib, t/tb/tib in any
+// case, binary multiples, at most 2^63-1 bytes; "max" or "infinity" is None (no limit).
 func ParseSize(text string) (uint64, error) {
-	s := strings.TrimSpace(text)
-	for _, suf := range []string{"iB", "B", "i"} {
-		if len(s) > len(suf) && strings.HasSuffix(s, suf) && strings.ContainsRune("KMGTkmgt", rune(s[len(s)-len(suf)-1])) {
-			s = s[:len(s)-len(suf)]
-			break
-		}
+	if strings.EqualFold(text, "max") || strings.EqualFold(text, "infinity") {
+		return None, nil
 	}
-	mult := 1.0
-	if n := len(s); n > 0 {
-		if i := strings.IndexByte("KMGT", strings.ToUpper(s[n-1:])[0]); i >= 0 {
-			mult = math.Pow(1024, float64(i+1))
-			s = s[:n-1]
-		}
+	i := 0
+	for i < len(text) && text[i] >= '0' && text[i] <= '9' {
+		i++
 	}
-	v, err := strconv.ParseFloat(s, 64)
-	if err != nil || v < 0 || math.IsInf(v, 0) || math.IsNaN(v) || v*mult >= math.MaxUint64 {
+	intPart, frac := text[:i], ""
+	if intPart == "" || len(intPart) > 20 {
 		return 0, &sizeError{text}
 	}
-	return uint64(v * mult), nil
+	if i < len(text) && text[i] == '.' {
+		j := i + 1
+		for j < len(text) && text[j] >= '0' && text[j] <= '9' {
+			j++
+		}
+		if frac = text[i+1 : j]; frac == "" {
+			return 0, &sizeError{text}
+		}
+		i = j
+	}
+	if len(frac) > 18 { // the C parser keeps 18 fractional digits
+		frac = frac[:18]
+	}
+	shift, ok := sizeUnits[strings.ToLower(text[i:])]
+	if !ok {
+		return 0, &sizeError{text}
+	}
+	// (int.frac << shift), truncated, exactly as the C parser's 128-bit arithmetic does
+	v, _ := new(big.Int).SetString(intPart+frac, 10)
+	v.Lsh(v, shift)
+	v.Quo(v, new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(len(frac))), nil))
+	if !v.IsInt64() {
+		return 0, &sizeError{text}
+	}
+	return v.Uint64(), nil
 }
+
+var sizeUnits = map[string]uint{"": 0, "b": 0, "k": 10, "kb": 10, "kib": 10, "m": 20, "mb": 20, "mib": 20,
+	"g": 30, "gb": 30, "gib": 30, "t": 40, "tb": 40, "tib": 40}
 
 type sizeError struct{ text string }
 
@@ -97,24 +119,30 @@ type limitOwner struct {
 	original int64 // the limit in force at Init, restored by Shutdown
 	soft     uint64
 	set      int64 // what we set last (0: nothing yet)
+	exact    bool  // standalone: the limit is MEMLIMIT itself, nothing subtracted
 }
 
+// userSetGOMEMLIMIT: GOMEMLIMIT is set and is not memrun's hint. memrun lists the variables it set
+// in MEMRUN_HINTS, and sets GOMEMLIMIT to the soft limit in bytes; a value that differs from
+// MEMRUN_SOFT_LIMIT was put there after memrun (memrun ... -- env GOMEMLIMIT=100MiB prog), by the
+// user, even though MEMRUN_HINTS still names the variable.
 func userSetGOMEMLIMIT() bool {
-	if os.Getenv("GOMEMLIMIT") == "" {
+	v := os.Getenv("GOMEMLIMIT")
+	if v == "" {
 		return false
 	}
 	for _, h := range strings.Split(os.Getenv("MEMRUN_HINTS"), ",") {
 		if strings.TrimSpace(h) == "GOMEMLIMIT" {
-			return false
+			return v != os.Getenv("MEMRUN_SOFT_LIMIT")
 		}
 	}
 	return true
 }
 
-func (o *limitOwner) start() {
+func (o *limitOwner) start(exact bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.own = !userSetGOMEMLIMIT()
+	o.own, o.exact = !userSetGOMEMLIMIT(), exact
 	o.original = debug.SetMemoryLimit(-1)
 	o.soft = None
 }
@@ -143,6 +171,11 @@ func (o *limitOwner) applyLocked() {
 	if o.soft == None || o.soft > math.MaxInt64 {
 		debug.SetMemoryLimit(o.original)
 		o.set = 0
+		return
+	}
+	if o.exact {
+		debug.SetMemoryLimit(int64(o.soft))
+		o.set = int64(o.soft)
 		return
 	}
 	held, res := goHeld(), rss()
@@ -183,6 +216,3 @@ func absDiff(a, b uint64) uint64 {
 	}
 	return b - a
 }
-
-// freeOS hands the heap's free pages back: a forced GC first (the heap shrinks only through one).
-func freeOS() { debug.FreeOSMemory() }

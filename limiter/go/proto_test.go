@@ -118,12 +118,13 @@ func TestTooLong(t *testing.T) {
 }
 
 func TestParseSize(t *testing.T) {
-	for in, want := range map[string]uint64{"1048576": 1 << 20, "512M": 512 << 20, "2G": 2 << 30, "1GiB": 1 << 30, "1.5K": 1536, "64KB": 64 << 10} {
+	for in, want := range map[string]uint64{"1048576": 1 << 20, "512M": 512 << 20, "2G": 2 << 30, "1GiB": 1 << 30, "1.5K": 1536, "64KB": 64 << 10,
+		"2.5g": 5 << 29, "0": 0, "100b": 100, "max": None, "Infinity": None, "0.1k": 102} {
 		if got, err := ParseSize(in); err != nil || got != want {
 			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
 		}
 	}
-	for _, bad := range []string{"", "M", "-1G", "10X", "1e400"} {
+	for _, bad := range []string{"", "M", "-1G", "10X", "1e400", " 1M", "1Gi", "1.G", ".5G", "50%", "8E", "9223372036854775808"} {
 		if _, err := ParseSize(bad); err == nil {
 			t.Errorf("ParseSize(%q) took it", bad)
 		}

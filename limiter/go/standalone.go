@@ -1,9 +1,6 @@
 package memlimit
 
-import (
-	"fmt"
-	"time"
-)
+import "time"
 
 // standalone holds the program under MEMLIMIT without memrun: the simplest form of memrun's law
 // (limiter/memlimit_law.c, which memrun's governor runs in full). The Go runtime's limit is set to
@@ -20,37 +17,10 @@ const (
 func (cl *client) startStandaloneLocked(soft uint64) {
 	cl.mode, cl.done = "standalone", make(chan struct{})
 	cl.soft.Store(soft)
-	cl.owner.start()
+	cl.owner.start(true)
 	cl.owner.update(soft)
 	cl.wg.Add(1)
 	go cl.standaloneLoop(cl.done)
-}
-
-// SetLimit changes the standalone soft limit, as MEMLIMIT= sets it (0: stop holding); it starts
-// the standalone mode when nothing runs yet. Under memrun its limits are in force: an error.
-func SetLimit(soft uint64) error {
-	c.mu.Lock()
-	switch c.mode {
-	case "memrun":
-		c.mu.Unlock()
-		return fmt.Errorf("memlimit: attached to memrun: its limits are in force")
-	case "none":
-		if soft != 0 {
-			c.startStandaloneLocked(soft)
-		}
-	default:
-		if soft == 0 {
-			soft = None
-		}
-		c.soft.Store(soft)
-		c.owner.update(soft)
-	}
-	c.mu.Unlock()
-	hard, s := Limits()
-	for _, fn := range c.handlers().limits {
-		fn(hard, s)
-	}
-	return nil
 }
 
 func (cl *client) standaloneLoop(done chan struct{}) {
@@ -74,9 +44,6 @@ func (cl *client) standaloneLoop(done chan struct{}) {
 		}
 		setpoint := soft - min64(head, soft/4)
 		usage := goHeld()
-		if r := rss(); r > usage {
-			usage = r
-		}
 		if usage <= setpoint {
 			cl.apply(OK, false)
 			continue
@@ -86,8 +53,6 @@ func (cl *client) standaloneLoop(done chan struct{}) {
 			level = Critical
 		}
 		cl.apply(level, false)
-		if r := cl.runActions(level, actTrim, usage-setpoint); len(r) > 0 && r[0].freed == 0 {
-			cl.runActions(level, actCollect, usage-setpoint)
-		}
+		cl.runActions(level, actTrim, usage-setpoint) // nobody to answer: the next sample tells
 	}
 }

@@ -520,8 +520,9 @@ t_stall_kill() {
 . "$(dirname "$0")/sandbox.sh"
 # operating memrun: memrunctl and --metrics
 . "$(dirname "$0")/ctl.sh"
-# the other clients of the limiter protocol: Python (limiter/python)
+# the other clients of the limiter protocol: Python (limiter/python), Go (limiter/go)
 . "$(dirname "$0")/python.sh"
+. "$(dirname "$0")/golang.sh"
 # containers: --in-place
 . "$(dirname "$0")/inplace.sh"
 # outputs that cannot be written: --report, --timeline, --metrics
@@ -548,6 +549,7 @@ ALL_TESTS="t_exit_passthrough t_exit_signal t_exit_126_127 t_stdio_passthrough t
     t_sandbox_pressure_watch t_sandbox_cgroup_namespace t_sandbox_bad_specs t_sandbox_rootless \
     t_ctl_ls_status t_ctl_set t_ctl_set_reaches_clients t_ctl_probe t_metrics t_in_place \
     t_python_cache_survives t_python_unmodified_run t_python_live_limits \
+    t_go_cache_survives t_go_limit_follows t_go_http_sheds t_go_users_gomemlimit \
     t_output_full_filesystem t_output_dev_full t_output_metrics_missing_dir t_output_closed_pipe \
     t_many_runs_leave_nothing"
 ALL_TESTS=$(echo $ALL_TESTS)
