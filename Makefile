@@ -209,7 +209,7 @@ systemd-vm: all check-deps $(B)/examples/gocache
 demo: all
 	@sh examples/demo.sh $(B)
 
-bench: all bench-deps $(B)/gohold $(B)/lru
+bench: all bench-deps $(B)/gohold $(B)/lru $(B)/examples/gocache
 	@sh bench/report.sh $(B)
 
 # The workload of the "use the budget" benchmark (bench/lru.sh): an LRU cache linking libmemlimit.

@@ -52,12 +52,12 @@ row() {
 			      printf "%.3f %.3f\n", u[int((n - 1) * 0.5) + 1] / soft, u[int((n - 1) * 0.99) + 1] / soft }' "$W/tl.csv")
 		med=$1 p99=$2
 	fi
+	[ "$arm" = unconstrained ] && cp "$W/out" "$base"   # the baseline: goodput 1 by definition
 	wall=$(field wall_ms "$W/out") bwall=$(field wall_ms "$base" 2>/dev/null)
 	cpu=$(field gc_cpu_ms "$W/out"); [ -n "$cpu" ] || cpu=$(field trim_cpu_ms "$W/out")
 	goodput=0 cpus=-
 	[ $rc = 0 ] && [ -n "$wall" ] && [ -n "$bwall" ] && goodput=$(awk -v b="$bwall" -v w="$wall" 'BEGIN { printf "%.2f", (w > 0 ? b / w : 0) }')
 	[ -n "$cpu" ] && [ -n "$wall" ] && cpus=$(awk -v c="$cpu" -v w="$wall" 'BEGIN { printf "%.1f%%", (w > 0 ? 100 * c / w : 0) }')
-	[ "$arm" = unconstrained ] && cp "$W/out" "$base"
 	echo "| $lang | $arm | $rc | $pk | $med | $p99 | $goodput | $cpus |"
 }
 

@@ -10,6 +10,7 @@
 #   holds-vm       bench/holds.sh --vm (the same in the cgroup v2 VM)
 #   lru            bench/lru.sh        (use the budget: an LRU cache, governed vs the best static cap)
 #   lru-vm         bench/lru.sh --vm   (the same in the cgroup v2 VM, and a leak's time to die)
+#   clients        bench/clients.sh    (Go and Python programs governed through their own clients)
 # Plots: one PNG per scenario (a panel per configuration: memory over time, level bands, soft and hard
 # limits), from the cgroup v2 VM's timelines when that part ran (memory.high is real there), else from
 # this host's; results.md says which.
@@ -97,6 +98,7 @@ else
 	echo "skipped: no qemu-system-x86_64 (apt-get install qemu-system-x86)" >"$W/holds-vm.md.status"
 fi
 part lru "$W/lru.md" sh "$HERE/lru.sh" "$B"
+part clients "$W/clients.md" sh "$HERE/clients.sh" "$B"
 if command -v qemu-system-x86_64 >/dev/null 2>&1; then
 	part lru-vm "$W/lru-vm.md" sh "$HERE/lru.sh" --vm "$B"
 else
@@ -157,6 +159,10 @@ CPU=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -n
 	section "bench/lru.sh --vm" "$W/lru-vm.md"
 	echo
 	section "bench/lru.sh" "$W/lru.md"
+	echo
+	echo "## Go and Python programs (bench/clients.sh)"
+	echo
+	section "bench/clients.sh" "$W/clients.md"
 	echo
 	echo "## The soft limit holds (bench/holds.sh)"
 	echo

@@ -104,6 +104,7 @@ void law_reply(struct law *g, bool reclaim, uint64_t asked, uint64_t freed, uint
                 return;
         /* Shedding gives back over time, as work in flight completes: its empty answer proves nothing. */
         g->empty = freed == 0 && !g->shedding;
+        g->empty_streak = g->empty ? g->empty_streak + 1 : 0;
         if (freed * 2 >= asked) {
                 /* Given back: whatever was exhausted is not any more, and a run of such answers takes
                  * the escalation a step back down (the cheaper step may do; if not, it comes back). */
@@ -157,6 +158,7 @@ static void step_down(struct law *g, const struct law_sample *s, uint64_t sp, en
                 g->short_streak = 0;
                 g->good_streak = 0;
                 g->empty = false;
+                g->empty_streak = 0;
                 g->below_since = s->t;
                 *eff = effective(g, s, exhausted);
         }
@@ -189,7 +191,9 @@ static bool give_up(struct law *g, const struct law_sample *s, enum law_step eff
                 g->exhausted_since = LAW_NONE;
                 return false;
         }
-        bool empty = eff == LAW_STEPS || g->empty;
+        /* Twice: a client that measures what went back (the Go and Python clients read the runtime or
+         * RSS) can read one empty answer while the program allocates beside it. */
+        bool empty = eff == LAW_STEPS || (g->empty && g->empty_streak >= LAW_EMPTY_STREAK);
         uint64_t to_soft = s->soft > s->usage ? s->soft - s->usage : 0;
         double rate = g->alloc_rate > s->rate ? g->alloc_rate : s->rate;
         if (empty && (at_soft || bytes_at(rate, g->c.giveup_us) >= to_soft)) {
@@ -221,6 +225,7 @@ void law_step(struct law *g, const struct law_sample *s, struct law_decision *re
                 }
                 g->given_up = false;
                 g->empty = false;
+                g->empty_streak = 0;
                 d.resume = true;
                 set_step(g, eff < LAW_STEPS ? eff : LAW_TRIM);
         }

@@ -7,8 +7,8 @@
  *     setpoint, sized to what the program can answer without stalling.
  *   - Asks that come back short escalate: trim -> collect -> reclaim -> shed, as far as the caller's
  *     steps allow; replies that give back what was asked take it back down.
- *   - When there is provably nothing to give (no step left, or the last one answered nothing) and usage
- *     heads for the soft limit, the law gives up at once: the kernel's throttle at memory.high must
+ *   - When there is provably nothing to give (no step left, or the last one answered nothing twice in a
+ *     row) and usage heads for the soft limit, the law gives up at once: the kernel's throttle at memory.high must
  *     not delay the OOM killer (golang/go#58106: die fast rather than degrade). Short answers that
  *     still give something get [governor] giveup at the soft limit first.
  * Pure: samples, replies and their clock in, decisions out; no files, no clock, no libm. Self-contained:
@@ -28,6 +28,7 @@ enum law_step { LAW_TRIM, LAW_COLLECT, LAW_RECLAIM, LAW_SHED, LAW_STEPS };
 #define LAW_RECLAIM_MIN (1024u * 1024)    /* less reclaimable than this: the kernel has nothing to give */
 #define LAW_SHORT_STREAK 2                /* short replies in a row before escalating (empty ones: one) */
 #define LAW_GOOD_STREAK 4                 /* full replies in a row before stepping back down */
+#define LAW_EMPTY_STREAK 2                /* empty replies in a row at the last step: nothing to give */
 
 struct law_config {
         uint64_t target;          /* the operator's hold point, bytes ([governor] target); LAW_NONE: none */
@@ -69,6 +70,7 @@ struct law {
         unsigned short_streak, good_streak;
         bool exhausted;           /* no step left at or above the escalation */
         bool empty;               /* the last reply gave back nothing at all */
+        unsigned empty_streak;    /* ... and how many before it did too */
         bool given_up, shedding;
         uint64_t below_since;     /* under the setpoint since; LAW_NONE: not */
         uint64_t exhausted_since; /* exhausted at the soft limit since; LAW_NONE: not */

@@ -294,6 +294,34 @@ static void test_giveup(void **state)
         assert_false(d.at_once);
         assert_true(gave - top >= SEC(1.0) && gave - top < SEC(1.1));
 
+        /* A client that measures what went back (Go, Python) can read one empty answer while the
+         * program allocates beside it: one empty answer at the top step is no proof; two in a row
+         * are, and give up at once. */
+        setup_gov(&g);
+        double t = 0.5;
+        for (int i = 0; i < 20 && !g.law.exhausted; i++, t += 0.02) {
+                s = smp(t, SOFT - MiB / 2, LEVEL_HIGH, 1);
+                gov_step(&g, &s, &d);
+                assert_false(d.giveup);
+                if (d.limiter)
+                        gov_reply(&g, false, d.limiter_goal, d.limiter_goal / 4, SEC(0.001));
+        }
+        assert_true(g.law.exhausted); /* short answers took it to the top step */
+        unsigned empties = 0;
+        for (int i = 0; i < 20 && !d.giveup; i++, t += 0.02) {
+                s = smp(t, SOFT - MiB / 2, LEVEL_HIGH, 1);
+                gov_step(&g, &s, &d);
+                if (d.giveup)
+                        break;
+                if (d.limiter) {
+                        gov_reply(&g, false, d.limiter_goal, 0, SEC(0.001));
+                        empties++;
+                }
+        }
+        assert_true(d.giveup);
+        assert_true(d.at_once);
+        assert_int_equal(empties, LAW_EMPTY_STREAK);
+
         /* Flat under the soft limit with nothing to give: not given up, however long. */
         setup_gov(&g);
         for (int i = 0; i < 500; i++) {
