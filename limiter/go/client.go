@@ -130,7 +130,7 @@ func (cl *client) attachLocked(endpoint string) error {
 	cl.owner.start(false)
 	cl.wg.Add(2)
 	go cl.receive(conn)
-	go cl.refresh(cl.done)
+	go cl.every(cl.done, time.Second, cl.owner.refresh)
 	return nil
 }
 
@@ -231,16 +231,17 @@ func Shutdown() {
 
 // --- the connection ---------------------------------------------------------------------------
 
-func (cl *client) refresh(done chan struct{}) {
+// every runs fn each period until done is closed: the limit's refresh, the standalone sampler.
+func (cl *client) every(done chan struct{}, period time.Duration, fn func()) {
 	defer cl.wg.Done()
-	t := time.NewTicker(time.Second)
+	t := time.NewTicker(period)
 	defer t.Stop()
 	for {
 		select {
 		case <-done:
 			return
 		case <-t.C:
-			cl.owner.refresh()
+			fn()
 		}
 	}
 }

@@ -20,39 +20,30 @@ func (cl *client) startStandaloneLocked(soft uint64) {
 	cl.owner.start(true)
 	cl.owner.update(soft)
 	cl.wg.Add(1)
-	go cl.standaloneLoop(cl.done)
+	go cl.every(cl.done, saPeriod, cl.standaloneTick)
 }
 
-func (cl *client) standaloneLoop(done chan struct{}) {
-	defer cl.wg.Done()
-	t := time.NewTicker(saPeriod)
-	defer t.Stop()
-	for {
-		select {
-		case <-done:
-			return
-		case <-t.C:
-		}
-		soft := cl.soft.Load()
-		if soft == None {
-			cl.apply(OK, false)
-			continue
-		}
-		head := soft / 1000000 * headroomPPM
-		if head < headroomFloor {
-			head = headroomFloor
-		}
-		setpoint := soft - min64(head, soft/4)
-		usage := goHeld()
-		if usage <= setpoint {
-			cl.apply(OK, false)
-			continue
-		}
-		level := High
-		if usage >= soft {
-			level = Critical
-		}
-		cl.apply(level, false)
-		cl.runActions(level, actTrim, usage-setpoint) // nobody to answer: the next sample tells
+// standaloneTick is one sample of the standalone mode.
+func (cl *client) standaloneTick() {
+	soft := cl.soft.Load()
+	if soft == None {
+		cl.apply(OK, false)
+		return
 	}
+	head := soft / 1000000 * headroomPPM
+	if head < headroomFloor {
+		head = headroomFloor
+	}
+	setpoint := soft - min64(head, soft/4)
+	usage := goHeld()
+	if usage <= setpoint {
+		cl.apply(OK, false)
+		return
+	}
+	level := High
+	if usage >= soft {
+		level = Critical
+	}
+	cl.apply(level, false)
+	cl.runActions(level, actTrim, usage-setpoint) // nobody to answer: the next sample tells
 }
