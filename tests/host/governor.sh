@@ -12,7 +12,8 @@ if [ $MODE = v2 ]; then GOV_RATES=${GOV_RATES:-"5 20"}; else GOV_RATES=${GOV_RAT
 # the program's last line (holdcache's by default). The callers write the timeline to $T/tl.csv.
 # - v2: memory.peak at or under the soft limit plus 1%. The kernel charges past memory.high and
 #   throttles after the fact (per-CPU charge batches, reclaim on the way back to user space): the
-#   peak may pass it by that much (5% under sanitizers, which sample and answer 2-3x slower).
+#   peak may pass it by that much. Under sanitizers (memrun samples and answers 2-3x slower; the
+#   hold is the real binary's promise) both bounds below get 5%.
 # - v1 has no memory.high: nothing slows the program while memrun or its limiter thread waits for a
 #   CPU, so on a shared machine one late sample at 1 MiB per 2 ms can show in the peak. What v1 owes
 #   (the governor issue's targets) is asserted instead: memory.max never reached (memory.failcnt 0,
@@ -31,8 +32,10 @@ gov_holds() { # REPORT WHAT [SOFT_MIN_PCT [DONE_PATTERN]]
         p99=$(awk -F, 'NR > 1 { n++; u[n] = $2 }
             END { for (i = 2; i <= n; i++) { v = u[i]; j = i - 1; while (j > 0 && u[j] > v) { u[j+1] = u[j]; j-- } u[j+1] = v }
                   print n ? u[int((n - 1) * 0.99) + 1] : 0 }' "$T/tl.csv")
-        [ "$p99" -gt 0 ] && [ "$p99" -le "$soft" ] ||
-            fail "$2: p99 of the samples $p99 above the soft limit $soft (peak $peak)"
+        over=0
+        [ -n "${MEMRUN_TEST_SANITIZER:-}" ] && over=$((soft / 20))
+        [ "$p99" -gt 0 ] && [ "$p99" -le $((soft + over)) ] ||
+            fail "$2: p99 of the samples $p99 above the soft limit $soft (+$over; peak $peak)"
     fi
     min=${3:-95}
     [ -n "${MEMRUN_TEST_SANITIZER:-}" ] && [ "$min" -gt 90 ] && min=90
