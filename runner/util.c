@@ -36,21 +36,25 @@ int write_whole(int fd, const void *buf, size_t len)
         return (size_t)n == len ? 0 : -EIO;
 }
 
-/* write_whole for content that may take more than one write (a FIFO, a terminal). */
-static int write_all(int fd, const char *buf, size_t len)
+/* Write all of buf (a FIFO or a terminal may take it in more than one write), then close fd: an error
+ * from either, the first one, or 0. */
+static int write_all_close(int fd, const char *buf, size_t len)
 {
+        int r = 0;
         while (len > 0) {
                 ssize_t n = write(fd, buf, len);
                 if (n < 0 && errno == EINTR)
                         continue;
-                if (n < 0)
-                        return -errno;
-                if (n == 0)
-                        return -EIO;
+                if (n <= 0) {
+                        r = n < 0 ? -errno : -EIO;
+                        break;
+                }
                 buf += n;
                 len -= (size_t)n;
         }
-        return 0;
+        if (close(fd) < 0 && r == 0)
+                r = -errno;
+        return r;
 }
 
 int file_replace(const char *path, const void *buf, size_t len)
@@ -63,12 +67,7 @@ int file_replace(const char *path, const void *buf, size_t len)
                 if (S_ISDIR(st.st_mode))
                         return -EISDIR;
                 fd = open(path, O_WRONLY | O_NOCTTY | O_CLOEXEC);
-                if (fd < 0)
-                        return -errno;
-                r = write_all(fd, buf, len);
-                if (close(fd) < 0 && r == 0)
-                        r = -errno;
-                return r;
+                return fd < 0 ? -errno : write_all_close(fd, buf, len);
         }
         if (snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof tmp)
                 return -ENAMETOOLONG;
@@ -78,9 +77,7 @@ int file_replace(const char *path, const void *buf, size_t len)
         fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
         if (fd < 0)
                 return -errno;
-        r = write_all(fd, buf, len);
-        if (close(fd) < 0 && r == 0)
-                r = -errno;
+        r = write_all_close(fd, buf, len);
         if (r == 0 && rename(tmp, path) < 0)
                 r = -errno;
         if (r < 0)

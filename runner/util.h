@@ -26,14 +26,14 @@ ssize_t read_at(int dfd, const char *file, char *buf, size_t size);
 /* One write() of all of buf, retried on EINTR (cgroupfs and PSI take a value in one write): 0,
  * -EIO when cut short, or -errno. */
 int write_whole(int fd, const void *buf, size_t len);
+/* Same, from an already open fd, at offset 0 (pread). */
+ssize_t read_fd(int fd, char *buf, size_t size);
 /* An output file's whole new content (--report, --metrics): a regular file (or a name not there yet)
  * is replaced atomically through a fresh PATH.tmp.PID and rename(2), never followed if planted; a
  * path that names something else (a device such as /dev/stdout or /dev/full, a FIFO) is written in
  * place, never replaced by a file. Every step is checked, close included: 0 or -errno (-EIO: cut
  * short), and on failure nothing is left but what was there. */
 int file_replace(const char *path, const void *buf, size_t len);
-/* Same, from an already open fd, at offset 0 (pread). */
-ssize_t read_fd(int fd, char *buf, size_t size);
 
 /* Strict decimal u64: digits only, optional single trailing newline. */
 int parse_u64(const char *s, uint64_t *ret);
