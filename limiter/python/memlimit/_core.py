@@ -35,6 +35,12 @@ _HEADROOM_PPM = 30000     # standalone: hold at max(3%, 1 MiB) under the soft li
 _HEADROOM_MIN = 1 << 20
 
 
+def _debug(fmt, *args):
+    """Said on stderr only with MEMLIMIT_DEBUG set (not "0"), as libmemlimit and the Go client do."""
+    if os.environ.get("MEMLIMIT_DEBUG", "0") != "0":
+        print("memlimit[%d]: %s" % (os.getpid(), fmt % args), file=sys.stderr, flush=True)
+
+
 def rss():
     """Resident memory of this process, bytes (what the cgroup charges it, less page cache)."""
     with open("/proc/self/statm", "rb") as f:
@@ -99,12 +105,10 @@ class _Client:
         self.level = Level.OK
         self.shedding = False
         self.limits = (NONE, NONE)
-        self.client_id = 0
         self.malformed = 0
         self.soft = NONE            # standalone
         self._last = (None, 0, 0)   # standalone: time, usage, freed at the last sample
         self._rate = 0.0            # standalone: allocation rate, bytes/s, smoothed over 0.5 s
-        self.error = None
 
     # --- attach ------------------------------------------------------------------------------------
     def init(self, forked=False):
@@ -114,16 +118,19 @@ class _Client:
             endpoint = os.environ.get(P.ENV_ENDPOINT)
             if endpoint:
                 self._connect(endpoint, forked)
-                self.mode = "memrun"
+                self._start("memrun")
             elif os.environ.get("MEMLIMIT"):
-                self.soft = parse_size(os.environ["MEMLIMIT"])
-                self.limits = (NONE, self.soft)
-                self.mode = "standalone"
-            else:
-                return
-            self.stop_r, self.stop_w = os.pipe()
-            self.thread = threading.Thread(target=self._run, name="memlimit", daemon=True)
-            self.thread.start()
+                self._start_standalone(parse_size(os.environ["MEMLIMIT"]))
+
+    def _start(self, mode):
+        self.mode = mode
+        self.stop_r, self.stop_w = os.pipe()
+        self.thread = threading.Thread(target=self._run, name="memlimit", daemon=True)
+        self.thread.start()
+
+    def _start_standalone(self, soft):
+        self.soft, self.limits = soft, (NONE, soft)
+        self._start("standalone")
 
     def _connect(self, endpoint, forked):
         addr = P.endpoint_address(endpoint)
@@ -173,7 +180,7 @@ class _Client:
             try:
                 self.init(forked=True)
             except OSError as e:
-                self.error = e
+                _debug("the forked child could not attach again: %s", e)
 
     # --- the thread -------------------------------------------------------------------------------------
     def _run(self):
@@ -216,7 +223,6 @@ class _Client:
                     return self._lost("too many malformed messages")
                 continue
             if m.type == P.WELCOME:
-                self.client_id = m.client_id
                 if (m.limit, m.soft) != self.limits:
                     self.limits = (m.limit, m.soft)
                     limits_changed = True
@@ -250,7 +256,7 @@ class _Client:
         return (level, actions, goal, seq, reply, shed)
 
     def _lost(self, why):
-        self.error = why
+        _debug("memrun connection closed: %s", why)
         if self.sock is not None:
             self.sock.close()
             self.sock = None
@@ -324,11 +330,10 @@ class _Client:
         with self.lock:
             if self.mode == "memrun":
                 raise RuntimeError("attached to memrun: its limits are in force")
-            if soft:
+            if soft and self.mode == "none":
+                self._start_standalone(soft)
+            elif soft:
                 self.soft, self.limits = soft, (NONE, soft)
-                if self.mode == "none":
-                    os.environ["MEMLIMIT"] = str(soft)
-                    self.init()
             else:
                 self.soft, self.limits = NONE, (NONE, NONE)
         self._call(self.limits_handlers, *self.limits)
