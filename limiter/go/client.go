@@ -151,23 +151,21 @@ func comm() string {
 // RegisterCache adds a cache trimmer, run in registration order on memrun's trim asks. Register
 // before Init so memrun learns this process can trim.
 func RegisterCache(name string, fn func(level Level, goal uint64) uint64) error {
-	if fn == nil {
-		return errors.New("memlimit: nil cache function")
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.caches = append(c.caches, named{name, fn})
-	return nil
+	return c.register(&c.caches, "cache", name, fn)
 }
 
 // RegisterCollector adds a collector, run on collect before runtime.GC and debug.FreeOSMemory.
 func RegisterCollector(name string, fn func(level Level, goal uint64) uint64) error {
+	return c.register(&c.collectors, "collector", name, fn)
+}
+
+func (cl *client) register(to *[]named, what, name string, fn Func) error {
 	if fn == nil {
-		return errors.New("memlimit: nil collector function")
+		return errors.New("memlimit: nil " + what + " function")
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.collectors = append(c.collectors, named{name, fn})
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	*to = append(*to, named{name, fn})
 	return nil
 }
 

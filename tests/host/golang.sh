@@ -3,7 +3,6 @@
 # Go: 1 MiB entries, 600 MiB through a 128M budget; -http serves the cache through memlimit.Handler and
 # -get URL is the tests' HTTP client (curl need not exist).
 GOCACHE_BIN=$EXAMPLES/gocache
-MEMRUNCTL=${MEMRUNCTL:-$(dirname "$MEMRUN")/memrunctl}
 go_ready() {
     [ -x "$GOCACHE_BIN" ] && return 0
     fail "$GOCACHE_BIN missing: run make"
