@@ -8,12 +8,15 @@
 # otherwise prints what is missing and how to get it. Every call checks again: nothing is
 # remembered, so a failed or partial install is retried by the next `make deps`.
 set -u
-BUILD_PKGS="gcc libc6-dev make pkg-config libinih-dev libseccomp-dev libsystemd-dev"
+BUILD_PKGS="gcc libc6-dev make pkg-config libinih-dev libseccomp-dev libsystemd-dev libmicrohttpd-dev"
 # cmocka; the cgroup v2 VM (qemu, busybox, cpio, the kernel .deb through apt); the systemd VM and
 # the fresh-machine suite (mmdebstrap, zstd, git to clone the repository into it); libFuzzer's
-# runtime; jq for the reports; the Prometheus parser; Go and Python for their limiter clients.
+# runtime; jq for the reports; the Prometheus parser; Go and Python for their limiter clients; the
+# Debian packaging tools (dpkg-buildpackage, debhelper, dh-python, lintian) for the .debs the
+# systemd VM installs; crun, the OCI runtime the cgroup v2 VM runs a container with.
 CHECK_PKGS="libcmocka-dev qemu-system-x86 busybox-static cpio zstd mmdebstrap git ca-certificates jq clang
-libclang-rt-14-dev python3 python3-prometheus-client golang-go"
+libclang-rt-14-dev python3 python3-prometheus-client golang-go dpkg-dev debhelper dh-python fakeroot lintian
+crun"
 BENCH_PKGS="valgrind cgroup-tools gnuplot-nox"
 
 case ${1:-} in
