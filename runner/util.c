@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 
 void close_fd(int *fd)
@@ -178,6 +179,19 @@ const char *u64_or_max(uint64_t v, char *buf, size_t size)
         else
                 snprintf(buf, size, "%llu", (unsigned long long)v);
         return buf;
+}
+
+int pid_open(pid_t pid)
+{
+        int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+        return fd < 0 ? -errno : fd;
+}
+
+int pid_signal(int fd, pid_t pid, int sig)
+{
+        if (fd >= 0)
+                return syscall(SYS_pidfd_send_signal, fd, sig, NULL, 0) < 0 ? -errno : 0;
+        return kill(pid, sig) < 0 ? -errno : 0;
 }
 
 const char *signal_name(int sig, char *buf, size_t size)

@@ -55,6 +55,14 @@ size_t json_piece(const unsigned char *s, char *buf, const char **ret, size_t *r
 /* A cgroup value as the kernel writes it: decimal, or "max" for UINT64_MAX. Returns buf. */
 const char *u64_or_max(uint64_t v, char *buf, size_t size);
 
+/* A process by pidfd (pidfd_open(2)): it stays the same process whatever happens to its pid, so a pid
+ * read from a list (cgroup.procs, /proc/PID/task/TID/children) is opened first, checked against the
+ * list again, and only then signalled. pid_open returns the fd, -ENOSYS before Linux 5.3 (then
+ * pid_signal falls back to kill(2) on the pid, as before) or -errno (-ESRCH: gone). pid_signal sends
+ * sig (0: is it alive?) through fd when fd >= 0; 0 or -errno. */
+int pid_open(pid_t pid);
+int pid_signal(int fd, pid_t pid, int sig);
+
 /* "SIGUSR1", or "SIG34" where the C library has no name (real-time signals). Returns buf. */
 const char *signal_name(int sig, char *buf, size_t size);
 

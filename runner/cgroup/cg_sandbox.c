@@ -583,22 +583,52 @@ int cg_sandbox_stats(struct cg_sandbox *s, struct cg_stats *ret)
         return 0;
 }
 
-/* Send sig to each pid listed in dir_fd/cgroup.procs; returns how many were signalled. */
+/* Is pid a whole line of the list (cgroup.procs)? */
+static bool listed(const char *list, pid_t pid)
+{
+        char want[16];
+        snprintf(want, sizeof want, "%d\n", (int)pid);
+        for (const char *p = list; (p = strstr(p, want)); p++)
+                if (p == list || p[-1] == '\n')
+                        return true;
+        return false;
+}
+
+/* Send sig to each pid listed in dir_fd/cgroup.procs; returns how many were signalled. A pid read
+ * from the list may die and be reused outside the cgroup before it is signalled: each is opened as
+ * a pidfd first, and signalled only if the list, read again after, still names it (then the pidfd
+ * holds that member, or a process already dead, which the signal does not reach). */
 static int kill_listed(int dir_fd, int sig)
 {
-        char buf[65536];
-        int n = 0;
+        enum { MAX = 4096 };
+        static char buf[65536];
+        static pid_t pids[MAX];
+        static int fds[MAX];
+        size_t k = 0;
         ssize_t r = read_at(dir_fd, "cgroup.procs", buf, sizeof buf);
         if (r < 0)
                 return (int)r;
-        for (char *p = buf, *eol; *p; p = eol + 1) {
+        for (char *p = buf, *eol; *p && k < MAX; p = eol + 1) {
                 eol = strchr(p, '\n');
                 if (!eol)
                         break;
                 *eol = '\0';
                 uint64_t pid;
-                if (parse_u64(p, &pid) == 0 && pid > 1 && pid <= INT32_MAX && kill((pid_t)pid, sig) == 0)
+                if (parse_u64(p, &pid) != 0 || pid <= 1 || pid > INT32_MAX)
+                        continue;
+                int fd = pid_open((pid_t)pid);
+                if (fd >= 0 || fd == -ENOSYS) {
+                        pids[k] = (pid_t)pid;
+                        fds[k++] = fd;
+                }
+        }
+        int n = 0;
+        bool reread = read_at(dir_fd, "cgroup.procs", buf, sizeof buf) >= 0;
+        for (size_t i = 0; i < k; i++) {
+                if (reread && listed(buf, pids[i]) && pid_signal(fds[i], pids[i], sig) == 0)
                         n++;
+                if (fds[i] >= 0)
+                        close(fds[i]);
         }
         return n;
 }

@@ -86,21 +86,40 @@ int proc_self_map_ids(int proc_fd, uid_t uid, gid_t gid)
         return write_at(proc_fd, "self/gid_map", map);
 }
 
+/* pid's parent, from proc_fd/PID/status; -errno when it cannot be read. */
+static pid_t ppid_of(int proc_fd, pid_t pid)
+{
+        char path[32], buf[4096];
+        snprintf(path, sizeof path, "%d/status", (int)pid);
+        ssize_t r = read_at(proc_fd, path, buf, sizeof buf);
+        if (r < 0)
+                return (pid_t)r;
+        const char *pp = strstr(buf, "\nPPid:");
+        return pp ? (pid_t)strtol(pp + 6, NULL, 10) : -EINVAL;
+}
+
 bool proc_is_descendant(int proc_fd, pid_t pid, pid_t ancestor)
 {
         for (int depth = 0; depth < 256 && pid > 1; depth++) {
-                char path[32], buf[4096];
-                snprintf(path, sizeof path, "%d/status", (int)pid);
-                if (read_at(proc_fd, path, buf, sizeof buf) < 0)
-                        return false;
-                const char *pp = strstr(buf, "\nPPid:");
-                if (!pp)
-                        return false;
-                pid = (pid_t)strtol(pp + 6, NULL, 10);
+                pid = ppid_of(proc_fd, pid);
                 if (pid == ancestor)
                         return true;
         }
         return false;
+}
+
+/* Signal pid, listed as parent's child a moment ago, only if it still is: by then it may have been
+ * reaped and its pid reused. The pidfd pins one process; its parent, read after, says it is the one
+ * listed (had it died in between, the signal finds no one). 0, or -ESRCH when it is not. */
+static int signal_child(int proc_fd, pid_t parent, pid_t pid, int sig)
+{
+        int fd = pid_open(pid);
+        if (fd < 0 && fd != -ENOSYS)
+                return fd;
+        int r = ppid_of(proc_fd, pid) == parent ? pid_signal(fd, pid, sig) : -ESRCH;
+        if (fd >= 0)
+                close(fd);
+        return r;
 }
 
 int proc_signal_descendants(int proc_fd, pid_t pid, int sig)
@@ -141,11 +160,9 @@ int proc_signal_descendants(int proc_fd, pid_t pid, int sig)
                                 long c = strtol(t, &e, 10);
                                 if (e == t)
                                         break;
-                                if (c > 0 && tail < MAX) {
+                                if (c > 0 && tail < MAX && signal_child(proc_fd, p, (pid_t)c, sig) == 0) {
                                         queue[tail++] = (pid_t)c;
                                         n++;
-                                        if (sig)
-                                                (void)kill((pid_t)c, sig);
                                 }
                         }
                 }

@@ -22,7 +22,8 @@ ssize_t proc_self_read(int proc_fd, const char *file, char *buf, size_t size);
  * wants of an unprivileged writer). */
 int proc_self_map_ids(int proc_fd, uid_t uid, gid_t gid);
 /* Send sig (0: only count) to every descendant of pid, found through /proc/PID/task/TID/children;
- * how many there were, or -errno. memrun is a child subreaper, so its descendants stay its. */
+ * how many there were, or -errno. memrun is a child subreaper, so its descendants stay its. Each is
+ * signalled through a pidfd and only while it is still its parent's child (no reused pid is hit). */
 int proc_signal_descendants(int proc_fd, pid_t pid, int sig);
 /* Is pid a descendant of ancestor (its PPid chain, from proc_fd/PID/status, reaches it)? */
 bool proc_is_descendant(int proc_fd, pid_t pid, pid_t ancestor);

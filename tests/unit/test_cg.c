@@ -2,8 +2,12 @@
  * VM) samples: layout detection, /proc/self/cgroup, placement, and a sandbox's whole life. */
 #include "unit.h"
 
+#include <signal.h>
+#include <sys/wait.h>
+
 #include "config/size.h"
 #include "cgroup/cg.h"
+#include "kernel/proc.h"
 #include "log.h"
 
 #define MiB (1024ull * 1024)
@@ -527,6 +531,18 @@ static void assert_file(struct t *t, const char *rel, const char *want)
         free(got);
 }
 
+/* A child that waits to be signalled. */
+static pid_t child_pausing(void)
+{
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                pause();
+                _exit(0);
+        }
+        return pid;
+}
+
 static void test_sandbox_v2_lifecycle(void **state)
 {
         struct t *t = *state;
@@ -566,6 +582,24 @@ static void test_sandbox_v2_lifecycle(void **state)
         assert_true(cg_sandbox_populated(&s));
         put_fixture(t->cg, "a/b/job-1/cgroup.events", "v2/cgroup.events_empty");
         assert_false(cg_sandbox_populated(&s));
+
+        /* signals go to the listed processes only, each still listed when signalled: a live child
+         * listed, one that is not (alive, never listed), a pid that is gone (reaped), and junk */
+        pid_t listed_child = child_pausing(), unlisted_child = child_pausing(), gone = fork();
+        if (gone == 0)
+                _exit(0);
+        assert_int_equal(waitpid(gone, NULL, 0), gone);
+        char procs[96];
+        xsnprintf(procs, sizeof procs, "%d\n%d\nnot-a-pid\n1\n", (int)listed_child, (int)gone);
+        put_file(t->cg, "a/b/job-1/cgroup.procs", procs);
+        assert_int_equal(cg_sandbox_signal(&s, SIGTERM), 1);
+        int st;
+        assert_int_equal(waitpid(listed_child, &st, 0), listed_child);
+        assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM);
+        assert_int_equal(waitpid(unlisted_child, &st, WNOHANG), 0); /* untouched */
+        kill(unlisted_child, SIGKILL);
+        assert_int_equal(waitpid(unlisted_child, &st, 0), unlisted_child);
+        put_file(t->cg, "a/b/job-1/cgroup.procs", "");
 
         /* the same name again: refused, and the message says so */
         struct cg_sandbox s2;
@@ -1042,12 +1076,42 @@ static void test_remove_stale(void **state)
         close(fd);
 }
 
+/* In place, memrun signals its descendants found through /proc/PID/task/TID/children. A pid listed
+ * there may be reaped and reused by an unrelated process before the signal: it is signalled only
+ * while its parent is still the one it was listed under. A fake /proc lists a real child of this
+ * test under a fake parent; the child's status names that parent, then another one (reused). */
+static void test_signal_descendants_checks_parent(void **state)
+{
+        struct t *t = *state;
+        char rel[64], text[64];
+        make_dirs(t->proc, "4242/task/4242");
+        pid_t c = child_pausing();
+        xsnprintf(text, sizeof text, "%d", (int)c);
+        make_dirs(t->proc, text);
+        xsnprintf(rel, sizeof rel, "%d/task/%d/children", 4242, 4242);
+        xsnprintf(text, sizeof text, "%d ", (int)c);
+        put_file(t->proc, rel, text);
+        xsnprintf(rel, sizeof rel, "%d/status", (int)c);
+        put_file(t->proc, rel, "Name:\tsleep\nPPid:\t1\n"); /* reused: someone else's now */
+        int proc_fd = open(t->proc, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        assert_true(proc_fd >= 0);
+        assert_int_equal(proc_signal_descendants(proc_fd, 4242, SIGTERM), 0);
+        int st;
+        assert_int_equal(waitpid(c, &st, WNOHANG), 0); /* not signalled */
+        put_file(t->proc, rel, "Name:\tsleep\nPPid:\t4242\n"); /* still the listed one */
+        assert_int_equal(proc_signal_descendants(proc_fd, 4242, SIGTERM), 1);
+        assert_int_equal(waitpid(c, &st, 0), c);
+        assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM);
+        close(proc_fd);
+}
+
 int main(void)
 {
         setvbuf(stdout, NULL, _IOLBF, 0);
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
         const struct CMUnitTest tests[] = {
                 T(test_detect),
+                T(test_signal_descendants_checks_parent),
                 T(test_parse_self_table),
                 T(test_parse_self_real_samples),
                 T(test_parse_self_small_buffers),
