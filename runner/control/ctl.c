@@ -450,7 +450,7 @@ static socklen_t ctl_addr(pid_t pid, struct sockaddr_un *a, char *name, size_t n
 int ctl_open(struct ctl_server *s)
 {
         struct sockaddr_un a;
-        *s = (struct ctl_server){ .fd = -1 };
+        *s = (struct ctl_server){ .fd = -1, .pending = -1 };
         socklen_t al = ctl_addr(getpid(), &a, s->name, sizeof s->name);
         s->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (s->fd < 0 || bind(s->fd, (struct sockaddr *)&a, al) < 0 || listen(s->fd, 8) < 0) {
@@ -514,7 +514,12 @@ void ctl_dispatch(struct ctl_server *s, const struct ctl_ops *ops)
                                 reply(c, out);
                 } else if (ctl_parse_set(req, &lim, &hl, &soft, &hs) == 0) {
                         why[0] = '\0';
-                        if (ops->set(ops->ctx, hl, lim, hs, soft, why, sizeof why) == 0)
+                        int r = ops->set(ops->ctx, hl, lim, hs, soft, why, sizeof why);
+                        if (r > 0 && s->pending < 0) {
+                                s->pending = c; /* answered when the kernel is done */
+                                continue;
+                        }
+                        if (r >= 0)
                                 reply(c, "ok\n");
                         else {
                                 snprintf(out, sizeof out, "error: %s\n", why);
@@ -529,8 +534,22 @@ void ctl_dispatch(struct ctl_server *s, const struct ctl_ops *ops)
         }
 }
 
+void ctl_reply_pending(struct ctl_server *s, int r, const char *why)
+{
+        char out[CTL_REPLY_MAX];
+        if (s->pending < 0)
+                return;
+        if (r >= 0)
+                snprintf(out, sizeof out, "ok\n");
+        else
+                snprintf(out, sizeof out, "error: %s\n", why);
+        reply(s->pending, out);
+        close_fd(&s->pending);
+}
+
 void ctl_close(struct ctl_server *s)
 {
+        ctl_reply_pending(s, -ECANCELED, "memrun is ending");
         close_fd(&s->fd);
 }
 
@@ -541,7 +560,8 @@ int ctl_request(pid_t pid, const char *req, char *buf, size_t size)
         int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
         if (fd < 0)
                 return -errno;
-        struct timeval tv = { 5, 0 };
+        /* a status is answered at once; a lowering once the kernel has reclaimed down to it */
+        struct timeval tv = { strncmp(req, "set", 3) == 0 ? 120 : 5, 0 };
         (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
         (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
         int r = 0;

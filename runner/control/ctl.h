@@ -3,7 +3,8 @@
  * reply. Only root and memrun's own uid are served (SO_PEERCRED); anything else, and any request
  * that is not one of the few below, is answered with an error and counted.
  *   status                        -> "key=value" lines (struct ctl_status)
- *   set limit=BYTES soft=BYTES    -> "ok" or "error: REASON" (either key may be left out)
+ *   set limit=BYTES soft=BYTES    -> "ok" or "error: REASON" (either key may be left out); a
+ *                                    lowering is answered once the kernel has applied it
  * The status also feeds --metrics (Prometheus text exposition) and memrunctl's --json. One table in
  * ctl.c lists its fields once for every form; formatting and parsing are pure. */
 #pragma once
@@ -51,8 +52,10 @@ struct ctl_server {
         int fd;                    /* listening; -1 none */
         char name[64];             /* "@memrun-ctl-PID" */
         uint64_t refused, malformed;
+        int pending;               /* a set whose reply follows (ctl_reply_pending); -1 none */
 };
-/* status fills st; set applies (0, or -EINVAL with the reason in why). */
+/* status fills st; set applies: 0 done, 1 under way (the reply follows through ctl_reply_pending;
+ * the connection waits, memrun's loop does not), or -errno with the reason in why. */
 struct ctl_ops {
         void (*status)(void *ctx, struct ctl_status *st);
         int (*set)(void *ctx, bool has_limit, uint64_t limit, bool has_soft, uint64_t soft, char *why, size_t why_size);
@@ -64,6 +67,8 @@ struct ctl_ops {
 int ctl_open(struct ctl_server *s);
 /* Accept and answer what is waiting; never blocks. */
 void ctl_dispatch(struct ctl_server *s, const struct ctl_ops *ops);
+/* The reply to the set under way: "ok", or the error r with why. */
+void ctl_reply_pending(struct ctl_server *s, int r, const char *why);
 void ctl_close(struct ctl_server *s);
 /* The client side, in memrunctl: one request to memrun PID, the reply in buf. 0 or -errno. */
 int ctl_request(pid_t pid, const char *req, char *buf, size_t size);

@@ -118,17 +118,14 @@ int supervisor_contains(const struct supervisor *s, pid_t pid)
 
 /* --- the limits --- */
 
-int supervisor_set_limits(struct supervisor *s, const struct limits *lim, const char *who, char *why,
-                          size_t why_size)
+/* How long a lowering waits for usage to come under the new hard limit before writing it anyway. */
+#define LIMITS_LOWER_WAIT_USEC (10 * USEC_PER_SEC)
+
+/* Limits in force from now on in memrun's own state and everything derived from it, and said. */
+static void limits_commit(struct supervisor *s, const struct limits *old, const struct limits *lim, const char *who,
+                          const char *how)
 {
         char a[32], b[32], c[32], d[32];
-        struct limits old = s->limits;
-        int r = s->backend->set_limits(&s->cg, lim);
-        if (r < 0) {
-                snprintf(why, why_size, "the kernel refused it: %s", strerror(-r));
-                (void)s->backend->set_limits(&s->cg, &old);
-                return r;
-        }
         s->limits = *lim;
         s->eng.limit = lim->hard;
         s->act.limit = lim->hard;
@@ -136,18 +133,104 @@ int supervisor_set_limits(struct supervisor *s, const struct limits *lim, const 
         s->act.gov.limit = lim->hard;
         s->act.lifted = false;
         s->log.high_final = lim->soft;
-        s->limit_changes++;
         lsrv_set_limits(&s->lsrv, lim->hard, lim->soft);
         struct report_action *e = report_log_action(&s->log, usec_sub(now_usec(), s->t0), "set-limit", s->eng.cur);
-        size_format(old.hard, a, sizeof a);
+        size_format(old->hard, a, sizeof a);
         size_format(lim->hard, b, sizeof b);
-        size_format(old.soft, c, sizeof c);
+        size_format(old->soft, c, sizeof c);
         size_format(lim->soft, d, sizeof d);
         if (e)
-                snprintf(e->detail, sizeof e->detail, "%.12s: limit %.12s -> %.12s, soft %.12s -> %.12s", who, a, b, c, d);
-        log_info("%s set: limit %s -> %s, soft %s -> %s", who, a, b, c, d);
+                snprintf(e->detail, sizeof e->detail, "%.12s: limit %.12s -> %.12s, soft %.12s -> %.12s%s", who, a, b,
+                         c, d, how);
+        log_info("%s set: limit %s -> %s, soft %s -> %s%s", who, a, b, c, d, how);
         monitor_soon(s);
+}
+
+/* In the lowering's child: the soft limit at once (v2's memory.high reclaims in the write), then the
+ * hard limit once usage is under it (the program, asked to trim toward the new soft limit, gets
+ * there) or LIMITS_LOWER_WAIT_USEC on: then the kernel decides (v2 reclaims and OOM-kills what it
+ * cannot reclaim; v1 refuses with EBUSY while usage stays above). 0 or -errno. */
+static int lower_limits(struct supervisor *s, const struct limits *old, const struct limits *lim)
+{
+        struct limits first = *lim;
+        first.hard = old->hard > lim->hard ? old->hard : lim->hard;
+        first.swap = old->swap;
+        int r = s->backend->set_limits(&s->cg, &first);
+        if (r < 0)
+                return r;
+        usec_t end = usec_add_sat(now_usec(), LIMITS_LOWER_WAIT_USEC);
+        for (;;) {
+                uint64_t usage = 0;
+                bool under = cg_sandbox_usage(&s->cg.sb, &usage) == 0 && usage <= lim->hard;
+                if (under || now_usec() >= end) {
+                        r = s->backend->set_limits(&s->cg, lim);
+                        if (r != -EBUSY || now_usec() >= end)
+                                return r;
+                }
+                struct timespec ts = usec_to_timespec(20 * USEC_PER_MSEC);
+                nanosleep(&ts, NULL);
+        }
+}
+
+int supervisor_set_limits(struct supervisor *s, const struct limits *lim, const char *who, char *why,
+                          size_t why_size)
+{
+        struct limits old = s->limits;
+        if (s->limits_pid > 0) {
+                snprintf(why, why_size, "the previous change is still being applied (the kernel is reclaiming)");
+                return -EBUSY;
+        }
+        /* Lowering a limit below usage makes the kernel reclaim inside the write (memory.high and
+         * memory.max in mm/memcontrol.c; limit_in_bytes on v1), for as long as reclaim takes: the
+         * write goes to a child, as memory.reclaim does, and the loop goes on. memrun holds the new
+         * limits at once (the clients are asked to trim toward them, which helps the kernel);
+         * should the kernel refuse, the old ones come back. */
+        if (lim->hard < old.hard || lim->soft < old.soft) {
+                pid_t pid = fork();
+                if (pid < 0) {
+                        snprintf(why, why_size, "cannot fork to apply it: %s", strerror(errno));
+                        return -errno;
+                }
+                if (pid == 0) {
+                        (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+                        _exit(-lower_limits(s, &old, lim));
+                }
+                s->limits_pid = pid;
+                s->limits_old = old;
+                s->limits_who = who;
+                s->limit_changes++;
+                limits_commit(s, &old, lim, who, " (lowering)");
+                log_debug("%s: lowering applied by pid %d", who, (int)pid);
+                return 1;
+        }
+        int r = s->backend->set_limits(&s->cg, lim);
+        if (r < 0) {
+                snprintf(why, why_size, "the kernel refused it: %s", strerror(-r));
+                (void)s->backend->set_limits(&s->cg, &old);
+                return r;
+        }
+        s->limit_changes++;
+        limits_commit(s, &old, lim, who, "");
         return 0;
+}
+
+/* The lowering's child ended (status as waitpid gives it): memrunctl gets its answer. */
+static void limits_applied(struct supervisor *s, int st)
+{
+        char why[256];
+        int r = WIFEXITED(st) ? -WEXITSTATUS(st) : -EINTR;
+        s->limits_pid = 0;
+        if (r == 0) {
+                log_debug("%s: the lowering is in force", s->limits_who);
+                ctl_reply_pending(&s->ctl, 0, "");
+                return;
+        }
+        struct limits failed = s->limits;
+        snprintf(why, sizeof why, "the kernel refused it: %s; the previous limits are back", strerror(-r));
+        (void)s->backend->set_limits(&s->cg, &s->limits_old);
+        limits_commit(s, &failed, &s->limits_old, s->limits_who, " (restored)");
+        log_warn("%s set: %s", s->limits_who, why);
+        ctl_reply_pending(&s->ctl, r, why);
 }
 
 /* --- the command and the signals memrun receives --- */
@@ -161,6 +244,10 @@ static void reap(struct supervisor *s)
                 if (pid == s->child && !s->reaped) {
                         s->status = st;
                         s->reaped = true;
+                        continue;
+                }
+                if (pid == s->limits_pid) {
+                        limits_applied(s, st);
                         continue;
                 }
                 if (s->act_ready) {
@@ -463,6 +550,11 @@ static void post_mortem(struct supervisor *s)
 /* The one way out: whatever the run made is undone, in reverse. */
 static void teardown(struct supervisor *s)
 {
+        if (s->limits_pid > 0) { /* a lowering still reclaiming: the sandbox is going anyway */
+                kill(s->limits_pid, SIGKILL);
+                (void)waitpid(s->limits_pid, NULL, 0);
+                s->limits_pid = 0;
+        }
         lsrv_close(&s->lsrv);
         if (s->cg.recorded && !s->emptied && s->cg.sb.mem_fd >= 0)
                 empty_sandbox(s);
@@ -544,7 +636,7 @@ int supervisor_run(const struct plan *plan)
         s->plan = plan;
         s->p = &plan->policy;
         s->sigfd = s->kfd = s->tl_fd = s->proc_fd = -1;
-        s->ctl.fd = -1;
+        s->ctl.fd = s->ctl.pending = -1;
         s->loop.ep = -1;
         cg_backend_state_init(&s->cg);
         lsrv_init(&s->lsrv);

@@ -72,6 +72,9 @@ struct supervisor {
         const struct policy *p;
         struct limits limits;             /* in force: supervisor_set_limits changes them */
         uint64_t limit_changes;
+        pid_t limits_pid;                 /* a lowering being written by a child (0: none) */
+        struct limits limits_old;         /* what comes back if the kernel refuses it */
+        const char *limits_who;
         /* the sandbox's cgroup */
         const struct cg_backend *backend;
         struct cg_backend_state cg;
@@ -115,7 +118,9 @@ struct supervisor {
 int supervisor_run(const struct plan *plan);
 /* The one way the limits change: the kernel's files through the backend, then everything derived
  * (level engine, governor and actions, the limiter server and every attached client, the report,
- * the timeline). who names the change in the report ("memrunctl"). 0, or -errno with why. */
+ * the timeline). who names the change in the report ("memrunctl"). 0, or -errno with why. A
+ * lowering is written by a child (the kernel reclaims inside the write): 1, in force in memrun at
+ * once, and the control socket's pending request answered when the child ends. */
 int supervisor_set_limits(struct supervisor *s, const struct limits *lim, const char *who, char *why,
                           size_t why_size);
 /* Is pid one of the sandbox's processes? 1 yes, 0 no, -errno when it cannot be told. */

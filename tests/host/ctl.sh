@@ -14,7 +14,9 @@ cg_limit() {
 ctl_wait() {
     i=0
     while [ $i -lt 100 ]; do
-        "$MEMRUNCTL" status "$1" --json 2>/dev/null | jq -e "$2" >/dev/null 2>&1 && return 0
+        # (jq 1.6's -e is true on empty input: a memrun not yet listening must not pass)
+        st=$("$MEMRUNCTL" status "$1" --json 2>/dev/null) && [ -n "$st" ] &&
+            printf '%s\n' "$st" | jq -e "$2" >/dev/null 2>&1 && return 0
         sleep 0.1; i=$((i + 1))
     done
     return 1
@@ -191,4 +193,53 @@ assert all(s.labels["sandbox"].startswith("memrun-") for f in fams.values() for 
 assert fams["memrun_level"].samples[0].value == 0
 print("parsed", len(fams), "families")
 PY
+}
+
+# Lowering below usage (issue 21): the kernel reclaims inside the write, so the write goes to a child
+# and memrun's loop goes on. memrun holds the new limits at once and asks the program down to the new
+# soft limit; the hard limit is written once usage is under it (or after 10 s, when the kernel
+# decides). A cooperating cache gets there; a program with nothing to give keeps the old limit on v1
+# (the kernel refuses: EBUSY) and is OOM-killed on v2, as memory.max says.
+t_ctl_set_lower_below_usage() {
+    n=t-lowc-$$
+    "$MEMRUN" -q --limit 128M -n $n --report "$T/lowc.json" -- "$EXAMPLES/holdcache" --total 3000M --entry 1M --every 4 \
+        >"$T/lowc.out" 2>"$T/lowc.err" &
+    p=$!
+    ctl_wait $n '.usage >= 94371840' || fail "the cache never reached 90M: $("$MEMRUNCTL" status $n 2>&1)"
+    "$MEMRUNCTL" set $n --limit 64M >"$T/set" 2>&1 || fail "lowering a cooperating cache: $(cat "$T/set")"
+    [ "$(cg_limit $n)" = 67108864 ] || fail "cgroupfs after the lowering: $(cg_limit $n)"
+    u=$(cg_usage $n)
+    [ "$u" -le 67108864 ] || fail "usage $u above the new limit once set said ok"
+    wait $p; rc=$?
+    expect_rc 0 "the cache lowered to 64M"
+    [ "$(jqr .events.oom_kill "$T/lowc.json")" = 0 ] || fail "OOM kill: $(jq -c .events "$T/lowc.json")"
+    jq -e '[.actions[] | select(.action == "set-limit" and (.detail | test("lowering")))] | length == 1' \
+        "$T/lowc.json" >/dev/null || fail "report: $(jq -c '[.actions[] | select(.action == "set-limit")]' "$T/lowc.json")"
+
+    # nothing to give: 40M held, lowered to 20M. The child waits 10 s for usage that never comes
+    # down, then writes memory.max: the kernel OOM-kills (v2, and v1 on recent kernels; an older v1
+    # kernel refuses with EBUSY, and memrun restores the old limits and says so).
+    n=t-lowh-$$
+    "$MEMRUN" -q --limit 64M -n $n --report "$T/lowh.json" -- "$LEAK" --max 40M --step 1M --interval 1 --hold 600 \
+        >"$T/lowh.out" 2>"$T/lowh.err" &
+    p=$!
+    ctl_wait $n '.usage >= 41943040' || fail "$n never reached 40M: $("$MEMRUNCTL" status $n 2>&1)"
+    "$MEMRUNCTL" set $n --limit 20M >"$T/set" 2>&1 &
+    sp=$!
+    # while the lowering waits, the loop answers: memrun holds the new limits, the kernel the old one
+    ctl_wait $n '.limit == 20971520' || fail "status while the lowering is under way: $("$MEMRUNCTL" status $n --json 2>&1)"
+    [ "$(cg_limit $n)" = 67108864 ] || fail "the hard limit was written before usage came down: $(cg_limit $n), usage $(cg_usage $n): $(cat "$T/lowh.err")"
+    wait $sp; src=$?
+    wait $p; rc=$?
+    if grep -q "Device or resource busy" "$T/set"; then
+        [ $src != 0 ] || fail "a refused lowering said ok"
+        grep -q "the kernel refused it: Device or resource busy; the previous limits are back" "$T/set" ||
+            fail "no reason: $(cat "$T/set")"
+        jq -e '[.actions[] | select(.action == "set-limit" and (.detail | test("restored")))] | length == 1' \
+            "$T/lowh.json" >/dev/null || fail "report: $(jq -c '[.actions[] | select(.action == "set-limit")]' "$T/lowh.json")"
+    else
+        [ $src = 0 ] || fail "set: $(cat "$T/set")"
+        expect_rc 137 "memory.max below what cannot be reclaimed: the OOM killer"
+        [ "$(jqr .limits.max "$T/lowh.json")" = 20971520 ] || fail "report limits: $(jq -c .limits "$T/lowh.json")"
+    fi
 }
