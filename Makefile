@@ -27,13 +27,13 @@ FUZZ_SECONDS ?= 20
 # Every .c of runner/ but the two executables' main files, and the config parsers.
 RUNNER_SRC  := $(filter-out runner/main.c runner/memrunctl.c,$(wildcard runner/*.c runner/*/*.c)) \
                config/size.c config/policy.c config/sandbox.c limiter/memlimit_law.c
-LIBS        := $$(pkg-config --libs inih libseccomp) -lm
+LIBS        := $$(pkg-config --libs inih libseccomp libmicrohttpd) -lm
 MAIN_SRC    := runner/main.c
 EXAMPLES    := leak cachefill fragment loadgen
 LIB_EXAMPLES := cachesrv prefork burst forkgrow holdcache watchlimits
 UNIT_TESTS  := test_size test_options test_cg test_registry test_kmsg test_report test_level test_psi \
                test_lsrv test_policy test_preload test_memlimit test_governor test_actions test_sandbox test_sdnotify test_ctl test_supervisor test_backend \
-               test_law
+               test_law test_httpd
 HELPERS     := mlclient sysprobe sdservice ctlraw protogolden
 
 LIB_SRC     := limiter/memlimit.c limiter/memlimit_client.c limiter/memlimit_actions.c \

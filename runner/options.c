@@ -26,6 +26,7 @@ enum {
         OPT_WAIT_ALL,
         OPT_METRICS,
         OPT_IN_PLACE,
+        OPT_METRICS_LISTEN,
 };
 
 static const struct option longopts[] = {
@@ -44,6 +45,7 @@ static const struct option longopts[] = {
         { "sandbox", no_argument, NULL, OPT_SANDBOX },
         { "wait-all", no_argument, NULL, OPT_WAIT_ALL },
         { "metrics", required_argument, NULL, OPT_METRICS },
+        { "metrics-listen", required_argument, NULL, OPT_METRICS_LISTEN },
         { "in-place", no_argument, NULL, OPT_IN_PLACE },
         { "user", required_argument, NULL, OPT_USER },
         { "verbose", no_argument, NULL, 'v' },
@@ -76,6 +78,9 @@ void options_usage(void)
               "                        apply (containers, Kubernetes pods, a read-only cgroupfs)\n"
               "      --metrics FILE    Prometheus text exposition, rewritten atomically at most once a\n"
               "                        second and at exit (node_exporter's textfile collector)\n"
+              "      --metrics-listen [ADDR:]PORT  serve the same text over HTTP at /metrics, rendered\n"
+              "                        on each scrape; ADDR defaults to 127.0.0.1 (0.0.0.0 or [::] to\n"
+              "                        be scraped from outside: a pod's Prometheus)\n"
               "      --wait-all        supervise until the sandbox is empty, not only until the command\n"
               "                        exits (daemons that fork away)\n"
               "      --sandbox         harden the command: read-only cgroupfs in its own mount namespace,\n"
@@ -229,6 +234,23 @@ static int set_swap(struct cmdline *c, const struct opt *d, const char *arg)
         return 0;
 }
 
+static int set_metrics_listen(struct cmdline *c, const struct opt *d, const char *arg)
+{
+        (void)d;
+        int r = httpd_addr_parse(arg, &c->o.metrics_listen);
+        if (r == -ERANGE)
+                log_error("--metrics-listen '%s': the port must be 1 to 65535", arg);
+        else if (r == -ENODATA)
+                log_error("--metrics-listen '%s': no port (expected ADDR:PORT, :PORT or PORT, e.g. 127.0.0.1:9464)",
+                          arg);
+        else if (r == -EADDRNOTAVAIL)
+                log_error("--metrics-listen '%s': not a numeric IPv4 address or a bracketed IPv6 one "
+                          "(e.g. 0.0.0.0:9464, [::1]:9464)", arg);
+        else if (r < 0)
+                log_error("--metrics-listen '%s': expected ADDR:PORT, :PORT or PORT (e.g. 127.0.0.1:9464)", arg);
+        return r < 0 ? -EINVAL : 0;
+}
+
 static int set_user(struct cmdline *c, const struct opt *d, const char *arg)
 {
         (void)d;
@@ -273,6 +295,7 @@ static const struct opt opts[] = {
         { OPT_REPORT, set_text, O(report), nonempty, "expected a file name or '-'" },
         { OPT_TIMELINE, set_text, O(timeline), nonempty, "expected a file name or '-'" },
         { OPT_METRICS, set_text, O(metrics), nonempty, "needs a file name" },
+        { OPT_METRICS_LISTEN, set_metrics_listen, 0, NULL, NULL },
         { OPT_EXPECT_OOM, set_flag, O(expect_oom), NULL, NULL },
         { OPT_NO_HINTS, set_flag, O(no_hints), NULL, NULL },
         { OPT_PRELOAD, set_flag, O(preload), NULL, NULL },

@@ -1,6 +1,7 @@
 /* options: memrun's command line, parsed into a run plan without touching the system. */
 #pragma once
 #include "config/sandbox.h"
+#include "control/httpd.h"
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -23,6 +24,7 @@ struct options {
         bool wait_all;        /* --wait-all: until the sandbox is empty */
         bool in_place;        /* --in-place: memrun's own cgroup is the sandbox */
         const char *metrics;  /* --metrics FILE: Prometheus text, NULL = none */
+        struct httpd_addr metrics_listen; /* --metrics-listen ADDR:PORT; .len 0 = none */
         char user[SANDBOX_NAME_MAX], group[SANDBOX_NAME_MAX]; /* --user USER[:GROUP]; "" = none */
         int verbosity;        /* -1 quiet, 0 normal, 1+ verbose */
         bool help, version;

@@ -1,5 +1,7 @@
 /* status: the supervisor's own view of the run, served to memrunctl over the control socket (a
- * source of the event core) and written as --metrics; memrunctl set goes to supervisor_set_limits. */
+ * source of the event core), written as --metrics and served over HTTP as --metrics-listen (two
+ * sources: libmicrohttpd's epoll fd and a timer for its deadlines); memrunctl set goes to
+ * supervisor_set_limits. */
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -79,13 +81,51 @@ static void on_ctl(struct loop *l, int fd, uint32_t events, void *userdata)
         ctl_dispatch(&s->ctl, &ops);
 }
 
-void status_start(struct supervisor *s)
+/* --metrics-listen's page: the status as --metrics writes it, rendered for each scrape. */
+static int render(void *ctx, char *buf, size_t size)
+{
+        struct ctl_status st;
+        memset(&st, 0, sizeof st);
+        status_fill(ctx, &st);
+        return ctl_status_prometheus(&st, buf, size);
+}
+
+/* Both sources: what is ready, then libmicrohttpd's next deadline (a connection's timeout, or at
+ * once when it has input read ahead that no fd will announce) on the timer. */
+static void on_http(struct loop *l, int fd, uint32_t events, void *userdata)
+{
+        struct supervisor *s = userdata;
+        (void)l;
+        (void)events;
+        if (fd == s->http_tfd)
+                (void)loop_timer_ack(fd);
+        usec_t next = httpd_run(&s->http);
+        (void)loop_timer_set(s->http_tfd, next == USEC_INFINITY ? 0 : next > 0 ? next : 1);
+}
+
+static int http_start(struct supervisor *s)
+{
+        const struct httpd_addr *a = &s->plan->o.metrics_listen;
+        int r = httpd_open(&s->http, a, render, s);
+        if (r < 0)
+                return log_error_errno(r, "--metrics-listen: cannot listen on %s: %m", a->text);
+        s->http_tfd = r = loop_add_timer(&s->loop, on_http, s, "metrics-listen timer");
+        if (r >= 0)
+                r = loop_add(&s->loop, httpd_fd(&s->http), EPOLLIN, on_http, s, "metrics-listen");
+        if (r < 0)
+                return log_error_errno(r, "--metrics-listen %s: event loop: %m", a->text);
+        log_info("metrics at http://%s/metrics", a->text);
+        return 0;
+}
+
+int status_start(struct supervisor *s)
 {
         int r = ctl_open(&s->ctl);
         if (r < 0)
                 log_debug_errno(r, "no control socket (%m): memrunctl cannot reach this sandbox");
         else
                 (void)loop_add(&s->loop, s->ctl.fd, EPOLLIN, on_ctl, s, "control socket");
+        return s->plan->o.metrics_listen.len ? http_start(s) : 0;
 }
 
 void status_write_metrics(struct supervisor *s, usec_t now)

@@ -419,7 +419,8 @@ static int sources_start(struct supervisor *s)
         int r = loop_open(&s->loop);
         if (r < 0 || (r = loop_add(&s->loop, s->sigfd, EPOLLIN, on_signal, s, "signals")) < 0)
                 return log_error_errno(r, "event loop: %m");
-        status_start(s);
+        if ((r = status_start(s)) < 0)
+                return r;
         limiter_start(s);
         if (s->endpoint[0])
                 (void)loop_add(&s->loop, lsrv_fd(&s->lsrv), EPOLLIN, on_limiter, s, "limiter server");
@@ -567,6 +568,7 @@ static void teardown(struct supervisor *s)
                 confine_release(&s->confine);
         sdnotify_close(&s->notify);
         ctl_close(&s->ctl);
+        httpd_close(&s->http);
         close_fd(&s->proc_fd);
 }
 
@@ -635,7 +637,7 @@ int supervisor_run(const struct plan *plan)
         used = true;
         s->plan = plan;
         s->p = &plan->policy;
-        s->sigfd = s->kfd = s->tl_fd = s->proc_fd = -1;
+        s->sigfd = s->kfd = s->tl_fd = s->proc_fd = s->http_tfd = -1;
         s->ctl.fd = s->ctl.pending = -1;
         s->loop.ep = -1;
         cg_backend_state_init(&s->cg);

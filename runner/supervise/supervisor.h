@@ -2,9 +2,10 @@
  * and its sources, the limiter server, the level engine, the governor and actions, the report log,
  * and one struct limits that changes only through supervisor_set_limits. Each module registers its
  * own sources with the loop (monitor.c: the sampler, memory events, PSI triggers, v1 events;
- * status.c: memrunctl's socket and --metrics; the limiter server; the sd_notify relay; signals and
- * the command in supervisor.c). main.c only makes the plan. Big and fixed-size: static storage, so
- * nothing of it is allocated while the sandbox is under pressure. */
+ * status.c: memrunctl's socket, --metrics and --metrics-listen; the limiter server; the sd_notify
+ * relay; signals and the command in supervisor.c). main.c only makes the plan. Big and fixed-size:
+ * static storage, so nothing of it is allocated while the sandbox is under pressure (libmicrohttpd,
+ * serving --metrics-listen, allocates its connections' own). */
 #pragma once
 #include <limits.h>
 #include <signal.h>
@@ -16,6 +17,7 @@
 #include "config/policy.h"
 #include "confine/confine.h"
 #include "control/ctl.h"
+#include "control/httpd.h"
 #include "control/lsrv.h"
 #include "options.h"
 #include "supervise/actions.h"
@@ -109,6 +111,8 @@ struct supervisor {
         struct sdnotify notify;
         struct confine_run confine;       /* --sandbox, --user: the hardening */
         bool confined;
+        struct httpd http;                /* --metrics-listen (status.c) */
+        int http_tfd;                     /* when libmicrohttpd must run again; -1 none */
         char endpoint[128], watch[PATH_MAX], write64[128], preload[PATH_MAX * 2];
         const char *env[12];
         int proc_fd;                      /* who is in the sandbox (control and notify peers) */
@@ -133,8 +137,9 @@ void monitor_sample(struct supervisor *s);
 /* Sample soon (a reply came while above target). */
 void monitor_soon(struct supervisor *s);
 void monitor_stop(struct supervisor *s);
-/* status.c: memrunctl's socket and --metrics, registered with s->loop. */
-void status_start(struct supervisor *s);
+/* status.c: memrunctl's socket, --metrics and --metrics-listen, registered with s->loop. 0, or
+ * -errno when --metrics-listen cannot listen (said): the run stops before the command starts. */
+int status_start(struct supervisor *s);
 void status_fill(struct supervisor *s, struct ctl_status *st);
 void status_write_metrics(struct supervisor *s, usec_t now);
 /* timeline.c: --timeline's CSV. */
