@@ -130,6 +130,12 @@ bool cg_sandbox_has_high(const struct cg_sandbox *s);
 bool cg_sandbox_usage_notifies(const struct cg_sandbox *s);
 /* How events_fd wakes: EPOLLPRI (kernfs memory.events) or EPOLLIN (the v1 OOM eventfd). */
 uint32_t cg_sandbox_events_poll(const struct cg_sandbox *s);
+/* The hard limit in the kernel now (memory.max, v1 limit_in_bytes; UINT64_MAX: none), for noticing
+ * a change made by someone else. 0, or -errno. */
+int cg_sandbox_hard_limit(const struct cg_sandbox *s, uint64_t *ret);
+/* Is the sandbox frozen (cgroup.events "frozen 1": someone wrote cgroup.freeze; v2, or hybrid's
+ * unified sibling)? 1, 0, or -EOPNOTSUPP where there is no cgroup2 directory of memrun's own. */
+int cg_sandbox_frozen(const struct cg_sandbox *s);
 /* memrun may write the sandbox's files (not an adopted, often read-only, cgroup). */
 bool cg_sandbox_writable(const struct cg_sandbox *s);
 /* The sandbox's memory.pressure as a path (MEMORY_PRESSURE_WATCH); -ENOENT when it has none. */

@@ -673,6 +673,28 @@ static bool dir_populated(int dir_fd, bool has_events)
         return read_at(dir_fd, "cgroup.procs", buf, sizeof buf) > 0;
 }
 
+int cg_sandbox_hard_limit(const struct cg_sandbox *s, uint64_t *ret)
+{
+        uint64_t v;
+        int r = read_u64_at(s->mem_fd, s->mode == CG_V2 ? "memory.max" : "memory.limit_in_bytes", &v);
+        if (r < 0)
+                return r;
+        *ret = v >= (UINT64_C(1) << 62) ? SIZE_MAX_VALUE : v; /* v1 spells "none" PAGE_COUNTER_MAX pages */
+        return 0;
+}
+
+int cg_sandbox_frozen(const struct cg_sandbox *s)
+{
+        char buf[256];
+        uint64_t v;
+        if (s->in_place || s->uni_fd < 0)
+                return -EOPNOTSUPP;
+        ssize_t r = read_at(s->uni_fd, "cgroup.events", buf, sizeof buf);
+        if (r < 0)
+                return (int)r;
+        return keyed_u64(buf, "frozen", &v) == 0 ? v != 0 : -EOPNOTSUPP;
+}
+
 bool cg_sandbox_populated(const struct cg_sandbox *s)
 {
         if (s->in_place)

@@ -337,6 +337,74 @@ static void check_stall(struct supervisor *s, const struct level_sample *ls, con
                 m->stalled_kill = true;
 }
 
+/* memrun itself did not run for a while (stopped with SIGSTOP, or starved of CPU): whatever the
+ * sandbox did meanwhile went unwatched. Said once per gap, and in the report. */
+static void check_gap(struct supervisor *s, usec_t now)
+{
+        struct monitor *m = &s->mon;
+        usec_t gap = m->last.t ? usec_sub(now, m->last.t) : 0;
+        usec_t expected = m->armed_usec > m->iv ? m->armed_usec : m->iv;
+        if (gap < MONITOR_GAP_USEC || gap < 2 * expected)
+                return;
+        struct report_action *e = report_log_action(&s->log, usec_sub(now, s->t0), "unwatched", s->eng.cur);
+        if (e)
+                snprintf(e->detail, sizeof e->detail, "memrun did not run for %.1fs", usec_to_sec(gap));
+        log_warn("memrun did not run for %.1fs (stopped, or starved of CPU): the sandbox went unwatched; "
+                 "watching again", usec_to_sec(gap));
+}
+
+/* Someone froze the sandbox (cgroup.freeze): a frozen program can neither allocate nor answer, so
+ * nothing is decided (no level change, ask, escalation or give-up) until it thaws. Said on both
+ * edges, and in the report. Read at most every MONITOR_FROZEN_CHECK_USEC while not frozen. */
+static bool check_frozen(struct supervisor *s, usec_t now)
+{
+        struct monitor *m = &s->mon;
+        if (!m->frozen_since && usec_sub(now, m->frozen_checked) < MONITOR_FROZEN_CHECK_USEC)
+                return false;
+        m->frozen_checked = now;
+        bool frozen = cg_sandbox_frozen(&s->cg.sb) == 1;
+        if (frozen && !m->frozen_since) {
+                m->frozen_since = now;
+                log_warn("the sandbox %s is frozen (cgroup.freeze, not memrun's doing): nothing is asked or "
+                         "escalated until it thaws", s->cg.sb.path);
+        } else if (!frozen && m->frozen_since) {
+                double held = usec_to_sec(usec_sub(now, m->frozen_since));
+                struct report_action *e = report_log_action(&s->log, usec_sub(m->frozen_since, s->t0), "frozen",
+                                                            s->eng.cur);
+                if (e)
+                        snprintf(e->detail, sizeof e->detail, "frozen by someone else for %.1fs", held);
+                log_warn("the sandbox thawed after %.1fs frozen; supervising on", held);
+                m->frozen_since = 0;
+        }
+        return frozen;
+}
+
+/* Someone else wrote the sandbox's hard limit (an operator at cgroupfs, a tool): memrun follows it
+ * as it would a memrunctl set of the limit alone (the soft limit keeps its share), says so once per
+ * change, and tells its clients. The kernel keeps limits in pages: compared page-rounded. */
+static void check_limit(struct supervisor *s, usec_t now)
+{
+        struct monitor *m = &s->mon;
+        uint64_t max, page = (uint64_t)sysconf(_SC_PAGESIZE);
+        if (usec_sub(now, m->limit_checked) < MONITOR_LIMIT_CHECK_USEC || s->limits_pid > 0 ||
+            !cg_sandbox_writable(&s->cg.sb))
+                return;
+        m->limit_checked = now;
+        if (cg_sandbox_hard_limit(&s->cg.sb, &max) < 0)
+                return;
+        uint64_t ours = s->limits.hard == SIZE_MAX_VALUE ? SIZE_MAX_VALUE : s->limits.hard / page * page;
+        if (max == ours)
+                return;
+        char b1[32], b2[32], why[256];
+        struct limits lim;
+        uint64_t soft = limits_soft_keep_share(s->limits.soft, s->limits.hard, max);
+        log_warn("the sandbox's hard limit was changed to %s by someone else (it was %s): following it",
+                 size_format(max, b1, sizeof b1), size_format(s->limits.hard, b2, sizeof b2));
+        if (limits_change(&s->limits, true, max, true, soft, &lim, why, sizeof why) < 0 ||
+            supervisor_set_limits(s, &lim, "cgroupfs", why, sizeof why) < 0)
+                log_warn("cannot follow it (%s): memrun's levels and clients keep %s", why, b2);
+}
+
 void monitor_sample(struct supervisor *s)
 {
         if (s->reaped && !s->plan->o.wait_all)
@@ -346,6 +414,16 @@ void monitor_sample(struct supervisor *s)
         struct psi psi = {};
         if (cg_sandbox_usage(&s->cg.sb, &ls.usage) < 0)
                 return;
+        check_gap(s, now);
+        check_limit(s, now);
+        if (check_frozen(s, now)) {
+                s->mon.last = ls;
+                if (s->tl_fd >= 0)
+                        timeline_row(s, now, &ls);
+                arm_timer(s, s->p->interval_max_usec < MONITOR_FROZEN_CHECK_USEC ? s->p->interval_max_usec
+                                                                                 : MONITOR_FROZEN_CHECK_USEC);
+                return;
+        }
         bool near_high = cg_sandbox_has_high(&s->cg.sb) && s->p->stall_enabled && level_at_high(ls.usage, s->act.soft);
         read_psi(s, &ls, &psi, near_high);
         decide(s, &ls);

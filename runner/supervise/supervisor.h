@@ -43,6 +43,9 @@ struct plan {
 /* The sampler's state (monitor.c). */
 struct monitor {
         int tfd;                  /* the sampling timer */
+        usec_t frozen_since;      /* the sandbox found frozen then (0: not frozen) */
+        usec_t frozen_checked;    /* cgroup.events last read for "frozen" */
+        usec_t limit_checked;     /* the hard limit last read back (someone else may change it) */
         usec_t iv;                /* current sampling period */
         usec_t armed_usec;        /* the timer's period as armed (0: not yet) */
         int psi_fd, psi_dir;      /* memory.pressure, and where it is for triggers armed later */
@@ -108,11 +111,11 @@ struct supervisor {
         /* what the command talks to */
         struct lsrv lsrv;                 /* the limiter server: libmemlimit clients attach to it */
         struct ctl_server ctl;
+        struct httpd http;                /* --metrics-listen (status.c) */
+        int http_tfd;                     /* when libmicrohttpd must run again; -1 none */
         struct sdnotify notify;
         struct confine_run confine;       /* --sandbox, --user: the hardening */
         bool confined;
-        struct httpd http;                /* --metrics-listen (status.c) */
-        int http_tfd;                     /* when libmicrohttpd must run again; -1 none */
         char endpoint[128], watch[PATH_MAX], write64[128], preload[PATH_MAX * 2];
         const char *env[12];
         int proc_fd;                      /* who is in the sandbox (control and notify peers) */

@@ -230,14 +230,18 @@ t_ctl_set_lower_below_usage() {
     ctl_wait $n '.limit == 20971520' || fail "status while the lowering is under way: $("$MEMRUNCTL" status $n --json 2>&1)"
     [ "$(cg_limit $n)" = 67108864 ] || fail "the hard limit was written before usage came down: $(cg_limit $n), usage $(cg_usage $n): $(cat "$T/lowh.err")"
     wait $sp; src=$?
-    wait $p; rc=$?
     if grep -q "Device or resource busy" "$T/set"; then
+        [ "$(cg_limit $n)" = 67108864 ] || fail "cgroupfs after the refusal: $(cg_limit $n)"
+        ctl_wait $n '.limit == 67108864' || fail "memrun's limits not restored: $("$MEMRUNCTL" status $n --json)"
+        alive $p || fail "the program did not survive a refused lowering"
+        kill -TERM $p; wait $p
         [ $src != 0 ] || fail "a refused lowering said ok"
         grep -q "the kernel refused it: Device or resource busy; the previous limits are back" "$T/set" ||
             fail "no reason: $(cat "$T/set")"
         jq -e '[.actions[] | select(.action == "set-limit" and (.detail | test("restored")))] | length == 1' \
             "$T/lowh.json" >/dev/null || fail "report: $(jq -c '[.actions[] | select(.action == "set-limit")]' "$T/lowh.json")"
     else
+        wait $p; rc=$?
         [ $src = 0 ] || fail "set: $(cat "$T/set")"
         expect_rc 137 "memory.max below what cannot be reclaimed: the OOM killer"
         [ "$(jqr .limits.max "$T/lowh.json")" = 20971520 ] || fail "report limits: $(jq -c .limits "$T/lowh.json")"

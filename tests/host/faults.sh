@@ -75,3 +75,98 @@ t_output_closed_pipe() {
     expect_rc 7 "--timeline into a closed pipe"
     fault_said "$T/err" "cannot write timeline -: Broken pipe"
 }
+
+# ---------------------------------------------------------------- faults around the sandbox
+# (issue 21) What memrun does when a client stops, when it is itself stopped, when someone freezes
+# the sandbox or rewrites its limit: it keeps supervising, says what happened once, the exit status
+# stays the command's.
+
+# A limiter client stopped (SIGSTOP) while levels are climbing: the others are served on time, the
+# stopped one is not dropped and hears the latest level once continued.
+t_fault_client_stopped() {
+    printf '[level.moderate]\nusage = 40%%\nactions = trim\n[level.high]\nusage = 60%%\nactions = trim, collect\n[level.critical]\nusage = 80%%\nactions = shed\n' > "$T/lim.ini"
+    mr --policy "$T/lim.ini" --limit 64M --report "$T/r.json" -- sh -c \
+        "\"$MLCLIENT\" > $T/ml.stopped & sp=\$!; \"$MLCLIENT\" > $T/ml & rp=\$!; sleep 0.3; kill -STOP \$sp; \
+         \"$LEAK\" --step 1M --interval 30 --max 56M --hold 1; grep -c ^level= $T/ml.stopped > $T/stopped.n; \
+         kill -CONT \$sp; sleep 0.5; kill \$sp \$rp; wait"
+    expect_rc 0
+    for l in moderate high critical; do
+        grep -q "level=$l" "$T/ml" || fail "the running client missed $l while the other was stopped: $(cat "$T/ml")"
+    done
+    [ "$(cat "$T/stopped.n")" = 0 ] || fail "the stopped client printed while stopped: $(cat "$T/ml.stopped")"
+    grep -q "level=critical" "$T/ml.stopped" || fail "continued, the stopped client never heard critical: $(cat "$T/ml.stopped")"
+    grep -q "^bye" "$T/ml.stopped" && fail "memrun dropped the stopped client: $(cat "$T/ml.stopped")"
+    [ "$(jqr .limiter.clients "$T/r.json")" -ge 2 ] || fail "limiter.clients: $(jq -c .limiter "$T/r.json")"
+}
+
+# memrun itself stopped and continued (SIGSTOP, as a debugger or a frozen parent would): the command
+# runs on meanwhile; memrun says how long it was away, records it, and governs on.
+t_fault_memrun_stopped() {
+    n=t-mstop-$$
+    "$MEMRUN" --limit 256M -n $n --report "$T/ms.json" -- "$EXAMPLES/holdcache" --total 400M --entry 1M --every 20 \
+        >"$T/out" 2>"$T/err" &
+    p=$!
+    ctl_wait $n '.usage >= 50331648' || fail "the cache never reached 48M: $("$MEMRUNCTL" status $n 2>&1)"
+    kill -STOP $p
+    sleep 1.5
+    kill -CONT $p
+    wait $p; rc=$?
+    expect_rc 0 "a governed cache, memrun stopped 1.5 s"
+    fault_said "$T/err" "memrun did not run for [0-9.]*s (stopped, or starved of CPU)"
+    jq -e '[.actions[] | select(.action == "unwatched" and (.detail | test("did not run for (1\\.[5-9]|[2-9])")))] | length == 1' \
+        "$T/ms.json" >/dev/null || fail "report: $(jq -c '.actions' "$T/ms.json" | head -c 600)"
+    [ "$(jqr .events.oom_kill "$T/ms.json")" = 0 ] || fail "OOM kill: $(jq -c .events "$T/ms.json")"
+    [ "$(jqr '[.actions[] | select(.action == "trim")] | length' "$T/ms.json")" -ge 1 ] ||
+        fail "not governed after the stop: $(jq -c .governor "$T/ms.json")"
+}
+
+# The sandbox frozen by someone else (cgroup.freeze: v2, or hybrid's unified sibling): said on both
+# edges, nothing asked or escalated while frozen (no give-up), the program goes on after the thaw.
+t_fault_sandbox_frozen() {
+    n=t-frz-$$
+    if [ $MODE = v2 ]; then fz=$SANDBOXES/$n/cgroup.freeze; else fz=$CG/unified$(sed -n 's/^0:://p' /proc/self/cgroup)/$n; fz=${fz%/}; fz=$(echo "$fz" | sed 's|//*|/|g')/cgroup.freeze; fi
+    "$MEMRUN" --limit 128M -n $n --report "$T/fz.json" -- "$EXAMPLES/holdcache" --total 1200M --entry 1M --every 5 \
+        >"$T/out" 2>"$T/err" &
+    p=$!
+    ctl_wait $n '.usage >= 94371840' || fail "the cache never reached 90M: $("$MEMRUNCTL" status $n 2>&1)"
+    if [ ! -w "$fz" ]; then
+        kill $p; wait $p
+        skip "no cgroup.freeze for the sandbox ($fz): no cgroup2 directory of memrun's own here"
+        return
+    fi
+    echo 1 > "$fz"
+    sleep 2
+    frozen_level=$("$MEMRUNCTL" status $n --json | jq -r .level)
+    echo 0 > "$fz"
+    wait $p; rc=$?
+    expect_rc 0 "a governed cache frozen 2 s"
+    fault_said "$T/err" "is frozen (cgroup.freeze, not memrun's doing): nothing is asked or escalated until it thaws"
+    fault_said "$T/err" "the sandbox thawed after [0-9.]*s frozen; supervising on"
+    jq -e '[.actions[] | select(.action == "frozen" and (.detail | test("for (1\\.[5-9]|[2-9])")))] | length == 1' \
+        "$T/fz.json" >/dev/null || fail "report: $(jq -c '.actions' "$T/fz.json" | head -c 600)"
+    [ "$(jqr '[.actions[] | select(.action == "giveup")] | length' "$T/fz.json")" = 0 ] ||
+        fail "gave up on a frozen program: $(jq -c '[.actions[] | select(.action == "giveup")]' "$T/fz.json")"
+    [ -n "$frozen_level" ] || fail "memrunctl status unanswered while the sandbox was frozen"
+}
+
+# The hard limit rewritten at cgroupfs by someone else: memrun follows it (soft keeps its share),
+# says so once, tells its clients; the governed cache lives within the new limit.
+t_fault_limit_changed_outside() {
+    n=t-ext-$$
+    if [ $MODE = v2 ]; then lf=$SANDBOXES/$n/memory.max; else lf=$SANDBOXES/$n/memory.limit_in_bytes; fi
+    "$MEMRUN" --limit 128M -n $n --report "$T/ext.json" -- sh -c \
+        "\"$EXAMPLES/watchlimits\" --seconds 6 > $T/wl & \"$EXAMPLES/holdcache\" --total 1200M --entry 1M --every 5; wait" \
+        >"$T/out" 2>"$T/err" &
+    p=$!
+    ctl_wait $n '.usage >= 94371840' || fail "the cache never reached 90M: $("$MEMRUNCTL" status $n 2>&1)"
+    # v1 keeps memsw.limit_in_bytes >= limit_in_bytes: an operator raising one raises memsw first
+    [ $MODE = v1 ] && [ -w "$SANDBOXES/$n/memory.memsw.limit_in_bytes" ] && echo 192M > "$SANDBOXES/$n/memory.memsw.limit_in_bytes"
+    echo 192M > "$lf" || fail "could not write $lf"
+    ctl_wait $n '.limit == 201326592' || fail "memrun did not follow the new limit: $("$MEMRUNCTL" status $n --json)"
+    wait $p; rc=$?
+    expect_rc 0 "a governed cache whose limit was raised outside memrun"
+    fault_said "$T/err" "the sandbox's hard limit was changed to 192M by someone else (it was 128M): following it"
+    grep -q '^limits 201326592 ' "$T/wl" || fail "the client never heard the new limit: $(cat "$T/wl")"
+    [ "$(jqr .limits.max "$T/ext.json")" = 201326592 ] || fail "report limits: $(jq -c .limits "$T/ext.json")"
+    [ "$(jqr .memory.peak "$T/ext.json")" -gt 134217728 ] || fail "the cache did not use the raised budget: $(jq -c .memory "$T/ext.json")"
+}

@@ -554,6 +554,7 @@ ALL_TESTS="t_exit_passthrough t_exit_signal t_exit_126_127 t_stdio_passthrough t
     t_python_cache_survives t_python_unmodified_run t_python_live_limits \
     t_go_cache_survives t_go_limit_follows t_go_http_sheds t_go_users_gomemlimit \
     t_output_full_filesystem t_output_dev_full t_output_metrics_missing_dir t_output_closed_pipe \
+    t_fault_client_stopped t_fault_memrun_stopped t_fault_sandbox_frozen t_fault_limit_changed_outside \
     t_many_runs_leave_nothing"
 ALL_TESTS=$(echo $ALL_TESTS)
 # A test written and never listed would pass by not running: every t_ function must be in the list.

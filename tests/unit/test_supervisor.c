@@ -5,6 +5,7 @@
 #include "unit.h"
 
 #include <sys/epoll.h>
+#include <sys/wait.h>
 
 #include "config/size.h"
 #include "supervise/limits.h"
@@ -177,7 +178,7 @@ static void test_set_limits_refused(void **state)
 {
         (void)state;
         struct supervisor *s = make(128 * MiB, 115 * MiB);
-        struct limits l = { .hard = 32 * MiB, .soft = 30 * MiB, .ceiling = SIZE_MAX_VALUE };
+        struct limits l = { .hard = 256 * MiB, .soft = 230 * MiB, .ceiling = SIZE_MAX_VALUE };
         char why[128] = "";
         fake.refuse = -EBUSY;
         assert_int_equal(supervisor_set_limits(s, &l, "memrunctl", why, sizeof why), -EBUSY);
@@ -191,6 +192,32 @@ static void test_set_limits_refused(void **state)
         assert_int_equal(s->lsrv.limit, 128 * MiB);
         assert_int_equal(s->limit_changes, 0);
         assert_int_equal(s->log.n_actions, 0);
+}
+
+/* A lowering: written by a child (the kernel reclaims inside the write), in force in memrun at
+ * once; one change at a time. */
+static void test_set_limits_lowering(void **state)
+{
+        (void)state;
+        struct supervisor *s = make(128 * MiB, 115 * MiB);
+        struct limits l = { .hard = 32 * MiB, .soft = 30 * MiB, .ceiling = SIZE_MAX_VALUE };
+        char why[128] = "";
+        fake.refuse = -EBUSY; /* the child's write fails at once: it ends quickly */
+        assert_int_equal(supervisor_set_limits(s, &l, "memrunctl", why, sizeof why), 1);
+        assert_true(s->limits_pid > 0);
+        assert_int_equal(fake.set_calls, 0); /* not written here */
+        assert_int_equal(s->limits.hard, 32 * MiB);
+        assert_int_equal(s->eng.limit, 32 * MiB);
+        assert_int_equal(s->act.soft, 30 * MiB);
+        assert_int_equal(s->lsrv.limit, 32 * MiB);
+        assert_int_equal(s->limits_old.hard, 128 * MiB);
+        struct limits again = { .hard = 16 * MiB, .soft = 15 * MiB, .ceiling = SIZE_MAX_VALUE };
+        assert_int_equal(supervisor_set_limits(s, &again, "memrunctl", why, sizeof why), -EBUSY);
+        assert_non_null(strstr(why, "still being applied"));
+        int st;
+        assert_int_equal(waitpid(s->limits_pid, &st, 0), s->limits_pid);
+        assert_true(WIFEXITED(st) && WEXITSTATUS(st) == EBUSY);
+        s->limits_pid = 0;
 }
 
 static void test_contains(void **state)
@@ -267,7 +294,8 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_soft_default),       cmocka_unit_test(test_in_place),
                 cmocka_unit_test(test_change),             cmocka_unit_test(test_set_limits_rederives),
-                cmocka_unit_test(test_set_limits_refused), cmocka_unit_test(test_contains),
+                cmocka_unit_test(test_set_limits_refused), cmocka_unit_test(test_set_limits_lowering),
+                cmocka_unit_test(test_contains),
                 cmocka_unit_test(test_loop_sources),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
