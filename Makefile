@@ -46,7 +46,7 @@ HDRS        := $(wildcard examples/*.h runner/*.h runner/*/*.h config/*.h limite
 OBJ         := $(RUNNER_SRC:%.c=$(B)/obj/%.o)
 SAN_OBJ     := $(RUNNER_SRC:%.c=$(B)/asan/obj/%.o)
 
-.PHONY: systemd-vm all deps check-deps bench-deps fresh demo check lint unit clients host vm asan fuzz bench install uninstall clean
+.PHONY: soak repeat systemd-vm all deps check-deps bench-deps fresh demo check lint unit clients host vm asan fuzz bench install uninstall clean
 all: $(B)/memrun $(B)/memrunctl $(LIBS_OUT) $(B)/libmemlimit-preload.so $(EXAMPLES:%=$(B)/examples/%) \
      $(LIB_EXAMPLES:%=$(B)/examples/%) $(HELPERS:%=$(B)/tests/helpers/%) $(B)/examples/pycache.py
 
@@ -208,6 +208,17 @@ systemd-vm: all check-deps $(B)/examples/gocache
 
 demo: all
 	@sh examples/demo.sh $(B)
+
+# Outside make check: 30 minutes of memrun under everything that could make it grow (tests/soak/run.sh;
+# SOAK_MINUTES), its figures into bench/soak.md and bench/results.md; and the suites run back to back
+# to find flaky tests (tests/repeat.sh: the host suite REPEAT_HOST=5 times, the VM suites REPEAT_VM=3).
+soak: all bench-deps
+	@SOAK_MINUTES=$(SOAK_MINUTES) sh tests/soak/run.sh $(B)
+SOAK_MINUTES ?= 30
+repeat: all check-deps $(B)/examples/gocache
+	@MAKE="$(MAKE)" REPEAT_HOST=$(REPEAT_HOST) REPEAT_VM=$(REPEAT_VM) sh tests/repeat.sh $(B)
+REPEAT_HOST ?= 5
+REPEAT_VM ?= 3
 
 bench: all bench-deps $(B)/gohold $(B)/lru $(B)/examples/gocache
 	@sh bench/report.sh $(B)

@@ -216,6 +216,11 @@ CPU=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -n
 	echo "## libmemlimit cost (bench/limiter.sh)"
 	echo
 	section "bench/limiter.sh" "$W/limiter.md"
+	echo
+	# make soak's own (30 minutes, not part of make bench): its last result, kept as it was
+	echo "<!-- soak: written by tests/soak/run.sh (make soak) -->"
+	if [ -s "$HERE/soak.md" ]; then cat "$HERE/soak.md"; else echo "## Soak"; echo; echo "Not run yet: \`make soak\`."; fi
+	echo "<!-- /soak -->"
 } >"$RESULTS.tmp" && mv "$RESULTS.tmp" "$RESULTS"
 say "wrote $RESULTS${PLOTS:+ and bench/scenario-*.png for:$PLOTS}"
 exit 0
