@@ -37,7 +37,7 @@ UNIT_TESTS  := test_size test_options test_cg test_registry test_kmsg test_repor
 HELPERS     := mlclient sysprobe sdservice ctlraw protogolden
 
 LIB_SRC     := limiter/memlimit.c limiter/memlimit_client.c limiter/memlimit_actions.c \
-               limiter/memlimit_standalone.c limiter/memlimit_size.c limiter/memlimit_govern.c
+               limiter/memlimit_standalone.c limiter/memlimit_size.c limiter/memlimit_govern.c limiter/memlimit_heap.c
 LIB_OBJ     := $(LIB_SRC:%.c=$(B)/obj/%.pic.o)
 INCLUDEDIR  ?= $(PREFIX)/include
 LIBS_OUT    := $(B)/libmemlimit.so $(B)/libmemlimit.a $(B)/memlimit.pc

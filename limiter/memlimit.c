@@ -291,6 +291,7 @@ ML_API int memlimit_init(unsigned flags)
         }
         const char *d = getenv("MEMLIMIT_DEBUG");
         debug_on = d && *d && strcmp(d, "0") != 0;
+        memlimit__heap_detect(); /* here, not on the release path: dlsym may allocate */
         g->flags = flags;
         memlimit__budget_init(&g->budget, budget_pct(flags), memlimit__now_ns(CLOCK_MONOTONIC));
         g->epfd = epoll_create1(EPOLL_CLOEXEC);

@@ -32,7 +32,7 @@ typedef void (*memlimit_limits_fn)(size_t hard, size_t soft, void *ctx);
 
 /* memlimit_init() flags. */
 #define MEMLIMIT_F_PRELOAD       (1u << 0)   /* the LD_PRELOAD shim: says so to memrun */
-#define MEMLIMIT_F_NO_MALLOC_TRIM (1u << 1)  /* collect: do not call malloc_trim(0) */
+#define MEMLIMIT_F_NO_MALLOC_TRIM (1u << 1)  /* do not call the allocator's release (malloc_trim(0) for glibc's) */
 #define MEMLIMIT_F_NO_STANDALONE (1u << 2)   /* ignore MEMLIMIT= in the environment */
 /* CPU share for trimming and collecting, 1..100 percent (0: $MEMLIMIT_BUDGET, else 50). */
 #define MEMLIMIT_F_BUDGET(pct)   (((unsigned)(pct) & 0x7fu) << 8)

@@ -110,13 +110,14 @@ static bool run_one(struct ml_run *run, struct ml_callback *c, size_t (*trim)(vo
         return true;
 }
 
-/* malloc_trim(0), counted as the drop in resident memory it caused (two reads of /proc/self/statm):
- * the only figure that says what went back to the kernel. */
-size_t memlimit__malloc_trim(void)
+/* The allocator's release (malloc_trim(0) for glibc's), counted as the drop in resident memory it
+ * caused (two reads of /proc/self/statm): the only figure that says what went back to the kernel. */
+size_t memlimit__heap_trim(void)
 {
         uint64_t before = 0, after = 0;
+        memlimit__heap_detect(); /* done by memlimit_init already: no allocation here then */
         bool ok = memlimit__rss(&before) == 0;
-        (void)malloc_trim(0);
+        ok = memlimit__heap_release() && ok;
         ok = ok && memlimit__rss(&after) == 0;
         return ok && before > after ? (size_t)(before - after) : 0;
 }
@@ -170,7 +171,7 @@ unsigned memlimit__run_actions(enum memlimit_level level, uint32_t actions, uint
                  * answering small asks near the setpoint would have reused that heap in place. */
                 if (heap && run.freed && memlimit__rss(&after) == 0 && (before < after || before - after < run.freed / 2) &&
                     heap_trim_due(after))
-                        (void)malloc_trim(0);
+                        (void)memlimit__heap_release();
                 finish(&results[k++], MEMLIMIT_ACT_TRIM, &run, n > 0);
         }
         if (actions & MEMLIMIT_ACT_COLLECT) {
@@ -182,7 +183,7 @@ unsigned memlimit__run_actions(enum memlimit_level level, uint32_t actions, uint
                 for (unsigned i = 0; i < n && go; i++)
                         go = run_one(&run, &g->collectors[i], NULL);
                 if (go && trim)
-                        (void)run_one(&run, &g->collectors[MEMLIMIT_MAX_COLLECTORS], memlimit__malloc_trim);
+                        (void)run_one(&run, &g->collectors[MEMLIMIT_MAX_COLLECTORS], memlimit__heap_trim);
                 finish(&results[k++], MEMLIMIT_ACT_COLLECT, &run, n > 0 || trim);
         }
         if (actions & MEMLIMIT_ACT_SHED) {

@@ -123,8 +123,21 @@ ML_HIDDEN void memlimit__budget_charge(struct ml_budget *b, uint64_t cpu_ns);
  * "max" = UINT64_MAX. */
 ML_HIDDEN int memlimit__size_parse(const char *s, uint64_t pct_base, uint64_t *ret);
 ML_HIDDEN int memlimit__rss(uint64_t *ret);
-/* malloc_trim(0), returning the drop in resident memory it caused (the --preload shim's handler too). */
-ML_HIDDEN size_t memlimit__malloc_trim(void);
+/* The heap's free memory handed back by the allocator that serves malloc (memlimit_heap.c: glibc,
+ * jemalloc, tcmalloc, mimalloc), returning the drop in resident memory it caused; 0 when no release
+ * is known (the answer is then futile). The --preload shim's handler too. */
+ML_HIDDEN size_t memlimit__heap_trim(void);
+enum ml_heap_kind { ML_HEAP_NONE, ML_HEAP_GLIBC, ML_HEAP_JEMALLOC, ML_HEAP_TCMALLOC, ML_HEAP_MIMALLOC };
+/* Which allocator serves malloc: found once (memlimit_init; dlsym may allocate, the release must not). */
+ML_HIDDEN void memlimit__heap_detect(void);
+ML_HIDDEN enum ml_heap_kind memlimit__heap_kind(void);
+ML_HIDDEN const char *memlimit__heap_name(void);          /* "glibc", "jemalloc", ... "unknown" */
+ML_HIDDEN const char *memlimit__heap_release_name(void);  /* "malloc_trim", "jemalloc_purge", ... */
+/* The allocator's own release; false when none is known. */
+ML_HIDDEN bool memlimit__heap_release(void);
+/* Where an allocator can only be told in advance (mimalloc: its collection is per thread), tell it to
+ * return what any thread frees at once; true when it did. The --preload shim calls it at start. */
+ML_HIDDEN bool memlimit__heap_eager(void);
 ML_HIDDEN extern int (*memlimit__memory_source)(uint64_t *ret);   /* tests replace it */
 ML_HIDDEN void memlimit__standalone_init(struct ml_standalone *sa, uint64_t soft, enum memlimit_level level);
 /* One sample: the level, and the actions/goal the law asks now (0: none). */

@@ -1,8 +1,11 @@
 /* preload: the --preload shim, built as libmemlimit-preload.so with the library linked in, so that
  * LD_PRELOAD of this one file gives an unmodified program a limiter. With no registration from the
- * program it answers "trim" and "collect" with glibc's malloc_trim(0), which (since glibc 2.8) gives
- * back every free page of every arena, not only the top of the heap, and reports the resident-set
- * drop as the bytes freed. The library's own thread dispatches; a forked child re-attaches (below).
+ * program it answers "trim" and "collect" with the release of whichever allocator serves malloc
+ * (memlimit_heap.c): glibc's malloc_trim(0) (every free page of every arena, not only the top of the
+ * heap), jemalloc's arena purge, tcmalloc's ReleaseFreeMemory, mimalloc's mi_collect; the handlers
+ * are named after it ("jemalloc_purge"...) and report the resident-set drop as the bytes freed; with
+ * no known allocator they free nothing and say so (futile), and memrun escalates. The library's own
+ * thread dispatches; a forked child re-attaches (below).
  *
  * It must never disturb the host program: no output above debug level, no abort, no exit, nothing
  * allocated on the callback path (it runs when the sandbox is at its limit), and a failed
@@ -17,13 +20,13 @@
 #include "memlimit.h"
 #include "memlimit_int.h"
 
-/* The library's malloc_trim(0), counted as the resident-set drop it caused: allocation-free. */
+/* The allocator's release, counted as the resident-set drop it caused: allocation-free. */
 static size_t preload_trim(enum memlimit_level level, size_t goal_bytes, void *ctx)
 {
         (void)level;
         (void)goal_bytes;
         (void)ctx;
-        return memlimit__malloc_trim();
+        return memlimit__heap_trim();
 }
 
 /* fork: the library gives the child a fresh connection on its next call, but its dispatcher thread
@@ -43,14 +46,22 @@ __attribute__((constructor)) static void memlimit_preload_init(void)
         int saved_errno = errno; /* the host program must not see ours */
 
         /* Both hooks: "trim" alone (the built-in policy's moderate level) would otherwise find no
-         * handler, and for an unmodified program malloc_trim is the only cache there is. Registered
-         * before memlimit_init() so that the HELLO to memrun already lists them. */
-        if (memlimit_register_cache("malloc_trim", preload_trim, NULL) < 0 ||
-            memlimit_register_collector("malloc_trim", preload_trim, NULL) < 0 || memlimit_init(MEMLIMIT_F_PRELOAD) < 0)
+         * handler, and for an unmodified program the allocator's free memory is the only cache there
+         * is. Registered before memlimit_init() so that the HELLO to memrun already lists them; the
+         * collect path's own release is then left out (MEMLIMIT_F_NO_MALLOC_TRIM): one per ask. */
+        memlimit__heap_detect();
+        const char *name = memlimit__heap_release_name();
+        bool eager = false;
+        if (memlimit_register_cache(name, preload_trim, NULL) < 0 ||
+            memlimit_register_collector(name, preload_trim, NULL) < 0 ||
+            memlimit_init(MEMLIMIT_F_PRELOAD | MEMLIMIT_F_NO_MALLOC_TRIM) < 0)
                 goto fail;
         /* No memrun and no MEMLIMIT=: the library idles. Leave no thread or fd behind in the host. */
         if (memlimit_mode() == MEMLIMIT_MODE_NONE || memlimit_start_thread() < 0)
                 goto fail;
+        eager = memlimit__heap_eager();
+        memlimit__debug("preload: malloc is %s's; trim and collect answered by %s%s", memlimit__heap_name(), name,
+                        eager ? " (and mimalloc decommits what any thread frees at once)" : "");
         (void)pthread_atfork(NULL, NULL, preload_atfork_child);
         errno = saved_errno;
         return;

@@ -117,6 +117,36 @@ t_limiter_preload_fragment() {
     [ "$(jqr .events.oom_kill "$T/r0.json")" -ge 1 ] || fail "contrast: no oom_kill"
 }
 
+# (c2) The same fragmenting program on the allocators operators LD_PRELOAD (Debian's libjemalloc2,
+# libtcmalloc-minimal4, libmimalloc2.0): --preload finds which one serves malloc and uses its own
+# release (jemalloc's arena purge, tcmalloc's ReleaseFreeMemory; mimalloc told at start to decommit
+# what it frees at once: its collection is per thread). Each survives with --preload and is
+# OOM-killed without; jemalloc's and tcmalloc's releases are asks that free, in the report.
+t_limiter_preload_allocators() {
+    lim_need "$FRAGMENT" || return
+    printf '[level.moderate]\nusage = 50%%\nactions = collect\n[level.high]\nusage = 70%%\nactions = trim, collect\n' > "$T/collect.ini"
+    tried=0
+    for a in libjemalloc.so.2:jemalloc_purge libtcmalloc_minimal.so.4:tcmalloc_release libmimalloc.so.2:mimalloc_collect; do
+        lib=${a%%:*} handler=${a#*:}
+        so=$(ls /usr/lib/*-linux-gnu/$lib /usr/lib/$lib 2>/dev/null | head -1)
+        [ -n "$so" ] || { say "    ($lib not installed: apt-get install libjemalloc2 libtcmalloc-minimal4 libmimalloc2.0)"; continue; }
+        tried=$((tried + 1))
+        LD_PRELOAD=$so MEMLIMIT_DEBUG=1 mr --limit 128M --policy "$T/collect.ini" --report "$T/r.json" --preload -- \
+            "$FRAGMENT" --pin-every 1024
+        expect_rc 0 "$lib: fragment survives with --preload"
+        grep -q "preload: malloc is ${handler%%_*}'s; trim and collect answered by $handler" "$T/err" ||
+            fail "$lib: the shim did not find its allocator: $(grep 'preload:' "$T/err" | head -3)"
+        [ "$(jqr .events.oom_kill "$T/r.json")" = 0 ] || fail "$lib: oom_kill: $(jq -c .events "$T/r.json")"
+        if [ "$handler" != mimalloc_collect ]; then
+            jq -e '[.actions[] | select((.action == "collect" or .action == "trim") and .freed >= 33554432)] | length >= 1' \
+                "$T/r.json" >/dev/null || fail "$lib: the release freed under 32M: $(jq -c .actions "$T/r.json")"
+        fi
+        LD_PRELOAD=$so mr --limit 128M --policy "$T/collect.ini" --report "$T/r0.json" -- "$FRAGMENT" --pin-every 1024
+        expect_rc 137 "$lib: fragment without --preload is OOM-killed"
+    done
+    [ $tried -gt 0 ] || skip "none of jemalloc, tcmalloc, mimalloc installed"
+}
+
 # (d) A pre-forked program: the parent initializes, then forks three workers; all four processes must
 # receive the levels. Contrast: with no levels in the policy, none arrive (the file stays empty).
 t_limiter_prefork() {

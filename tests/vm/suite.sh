@@ -9,6 +9,11 @@ root=$PWD/$B/vm-root
 B=$B tests/vm/stage.sh "$root"
 cp -r tests/host tests/scenarios "$root/tests/"
 cp "$(command -v jq)" "$(command -v setpriv)" "$(command -v unshare)" "$root/usr/bin/"
+# The allocators --preload knows (t_limiter_preload_allocators): where the host has them, same path.
+for so in /usr/lib/*-linux-gnu/libjemalloc.so.2 /usr/lib/*-linux-gnu/libtcmalloc_minimal.so.4 \
+          /usr/lib/*-linux-gnu/libmimalloc.so.2; do
+    [ -e "$so" ] && mkdir -p "$root$(dirname "$so")" && cp -L "$so" "$root$so"
+done
 # Debian's python3 for the Python client's tests: the interpreter and its standard library without
 # the parts no test imports (tests, GUI, packaging); the client is make install's, in dist-packages.
 if [ -x /usr/bin/python3.11 ]; then
