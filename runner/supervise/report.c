@@ -180,6 +180,14 @@ void report_json(FILE *f, const struct report *r)
                 (unsigned long long)r->stats.ev_oom_group_kill);
         report_json_log(f, r->log);
         report_json_sandbox(f, r->confine);
+        fputs("  \"hints\": {", f);
+        for (unsigned i = 0; r->hints && i < r->hints->n; i++) {
+                fprintf(f, "%s ", i ? "," : "");
+                report_json_string(f, r->hints->v[i].name);
+                fputs(": ", f);
+                report_json_string(f, r->hints->v[i].value);
+        }
+        fputs(r->hints && r->hints->n ? " },\n" : "},\n", f);
         fprintf(f, "  \"exit\": { \"code\": %d, \"signal\": ", r->exit_code);
         if (r->signal) {
                 fputc('"', f);

@@ -8,6 +8,7 @@
 #include "cgroup/cg.h"
 #include "kernel/kmsg.h"
 #include "confine/confine.h"
+#include "supervise/hints.h"
 #include "util.h"
 
 /* Bounded, preallocated: the supervisor must not allocate while the sandbox is at its limit. */
@@ -83,6 +84,7 @@ struct report {
         struct oom_victim victim;
         const struct report_log *log;  /* levels and actions; NULL = none */
         const struct confine_run *confine; /* --sandbox / --user as applied (the JSON's "sandbox"); NULL = neither */
+        const struct hints *hints;  /* what memrun exported for the runtimes (the JSON's "hints"); NULL = none */
 };
 
 /* JSON string literal for arbitrary bytes: escapes, and U+FFFD for invalid UTF-8. */

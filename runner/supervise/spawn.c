@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "supervise/hints.h"
 #include "config/size.h"
 #include "log.h"
 #include "confine/confine.h"
@@ -86,10 +87,10 @@ static _Noreturn void child(const struct spawn_req *r, pid_t parent, int errfd, 
         /* MEMRUN_HINTS lists the variables memrun set as hints, so a client library can tell memrun's
          * GOMEMLIMIT from the user's (the Go client owns the runtime's limit only in the first case). */
         unsetenv("MEMRUN_HINTS");
-        if (r->hints && r->soft != SIZE_MAX_VALUE && !getenv("GOMEMLIMIT")) {
-                setenv_u64("GOMEMLIMIT", r->soft);
-                setenv("MEMRUN_HINTS", "GOMEMLIMIT", 1);
-        }
+        for (unsigned i = 0; r->hints && i < r->hints->n; i++)
+                setenv(r->hints->v[i].name, r->hints->v[i].value, 1);
+        if (r->hints && r->hints->n)
+                setenv("MEMRUN_HINTS", r->hints->names, 1);
         if (r->notify)
                 sdnotify_child(r->notify);
         if (r->confine) {

@@ -9,13 +9,14 @@
 #include "cgroup/cg.h"
 
 struct confine_run;
+struct hints;
 struct sdnotify;
 
 struct spawn_req {
         char **argv;
         const struct cg_sandbox *sandbox;
         uint64_t limit, soft;
-        bool hints;                /* export GOMEMLIMIT */
+        const struct hints *hints; /* GOMEMLIMIT, NODE_OPTIONS...: exported, MEMRUN_HINTS names them; NULL = none */
         const sigset_t *child_mask; /* signal mask the command starts with */
         const char *const *env;     /* extra NAME, VALUE pairs, NULL-terminated; NULL = none */
         const struct confine_run *confine; /* applied after placement, before exec; NULL = none */

@@ -360,6 +360,11 @@ static void confine_prepare_pressure(struct supervisor *s)
         log_debug("%s", what);
 }
 
+static const char *env_get(const char *name)
+{
+        return getenv(name);
+}
+
 static void command_env(struct supervisor *s)
 {
         const struct options *o = &s->plan->o;
@@ -381,6 +386,10 @@ static void command_env(struct supervisor *s)
                         s->env[ne++] = pairs[i][1];
                 }
         s->env[ne] = NULL;
+        if (!o->no_hints)
+                hints_build(s->limits.soft, env_get, &s->hints);
+        for (unsigned i = 0; i < s->hints.n; i++)
+                log_debug("hint: %s=%s", s->hints.v[i].name, s->hints.v[i].value);
 }
 
 /* The sandbox's cgroup through its backend, with the limits it puts in force. */
@@ -450,7 +459,7 @@ static int setup(struct supervisor *s)
         (void)prctl(PR_SET_CHILD_SUBREAPER, 1);
         struct spawn_req req = {
                 .argv = s->plan->o.argv, .sandbox = &s->cg.sb, .limit = s->limits.hard, .soft = s->limits.soft,
-                .hints = !s->plan->o.no_hints, .child_mask = &s->orig, .env = s->env,
+                .hints = &s->hints, .child_mask = &s->orig, .env = s->env,
                 .confine = s->confined ? &s->confine : NULL, .notify = &s->notify,
         };
         s->t0 = now_usec();
@@ -513,7 +522,7 @@ static void post_mortem(struct supervisor *s)
                 .argv = o->argv, .duration = usec_sub(now_usec(), s->t0), .mode = s->cg.h.mode,
                 .cgroup_path = s->cg.sb.path,
                 .max = s->limits.hard, .high = s->limits.soft, .swap_max = s->limits.swap, .log = &s->log,
-                .confine = s->confined ? &s->confine : NULL,
+                .confine = s->confined ? &s->confine : NULL, .hints = &s->hints,
         };
         (void)cg_sandbox_stats(&s->cg.sb, &rep->stats);
         empty_sandbox(s);

@@ -22,6 +22,7 @@
 #include "options.h"
 #include "supervise/actions.h"
 #include "supervise/level.h"
+#include "supervise/hints.h"
 #include "supervise/limits.h"
 #include "supervise/loop.h"
 #include "supervise/report.h"
@@ -118,6 +119,7 @@ struct supervisor {
         bool confined;
         char endpoint[128], watch[PATH_MAX], write64[128], preload[PATH_MAX * 2];
         const char *env[12];
+        struct hints hints;               /* GOMEMLIMIT, NODE_OPTIONS... (empty with --no-hints) */
         int proc_fd;                      /* who is in the sandbox (control and notify peers) */
 };
 

@@ -182,10 +182,14 @@ t_limits_visible() {
 }
 t_environment() {
     mr -q --limit 100M --soft 50M -- sh -c 'echo "$MEMRUN_LIMIT $MEMRUN_SOFT_LIMIT $GOMEMLIMIT $MEMRUN_HINTS"'
-    [ "$(cat "$T/out")" = "104857600 52428800 52428800 GOMEMLIMIT" ] || fail "env: $(cat "$T/out")"
+    [ "$(cat "$T/out")" = "104857600 52428800 52428800 GOMEMLIMIT,NODE_OPTIONS,JAVA_TOOL_OPTIONS,DOTNET_GCHeapHardLimit" ] ||
+        fail "env: $(cat "$T/out")"
     # the user's own GOMEMLIMIT is kept and not called a hint (nor is a stale MEMRUN_HINTS passed on)
-    GOMEMLIMIT=1GiB MEMRUN_HINTS=GOMEMLIMIT mr -q --limit 100M -- sh -c 'echo "$GOMEMLIMIT ${MEMRUN_HINTS-unset}"'
+    GOMEMLIMIT=1GiB MEMRUN_HINTS=GOMEMLIMIT mr -q --no-hints --limit 100M -- sh -c 'echo "$GOMEMLIMIT ${MEMRUN_HINTS-unset}"'
     [ "$(cat "$T/out")" = "1GiB unset" ] || fail "an existing GOMEMLIMIT was overwritten or called a hint: $(cat "$T/out")"
+    GOMEMLIMIT=1GiB mr -q --limit 100M -- sh -c 'echo "$GOMEMLIMIT ${MEMRUN_HINTS-unset}"'
+    [ "$(cat "$T/out")" = "1GiB NODE_OPTIONS,JAVA_TOOL_OPTIONS,DOTNET_GCHeapHardLimit" ] ||
+        fail "an existing GOMEMLIMIT was overwritten or called a hint: $(cat "$T/out")"
     mr -q --no-hints --limit 100M -- sh -c 'echo "${GOMEMLIMIT-unset} ${MEMRUN_HINTS-unset}"'
     [ "$(cat "$T/out")" = "unset unset" ] || fail "--no-hints still exported GOMEMLIMIT: $(cat "$T/out")"
 }
@@ -523,6 +527,8 @@ t_stall_kill() {
 # the other clients of the limiter protocol: Python (limiter/python), Go (limiter/go)
 . "$(dirname "$0")/python.sh"
 . "$(dirname "$0")/golang.sh"
+# the runtime hints: GOMEMLIMIT, NODE_OPTIONS, JAVA_TOOL_OPTIONS, DOTNET_GCHeapHardLimit
+. "$(dirname "$0")/hints.sh"
 # containers: --in-place
 . "$(dirname "$0")/inplace.sh"
 # outputs that cannot be written: --report, --timeline, --metrics
@@ -553,6 +559,7 @@ ALL_TESTS="t_exit_passthrough t_exit_signal t_exit_126_127 t_stdio_passthrough t
     t_metrics_http t_metrics_http_bad_listen \
     t_python_cache_survives t_python_unmodified_run t_python_live_limits \
     t_go_cache_survives t_go_limit_follows t_go_http_sheds t_go_users_gomemlimit \
+    t_hints_report_and_env t_hints_node t_hints_java \
     t_output_full_filesystem t_output_dev_full t_output_metrics_missing_dir t_output_closed_pipe \
     t_fault_client_stopped t_fault_memrun_stopped t_fault_sandbox_frozen t_fault_limit_changed_outside \
     t_many_runs_leave_nothing"
