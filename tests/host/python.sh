@@ -60,7 +60,8 @@ t_python_live_limits() {
     cat > "$T/limits.py" <<'PY'
 import sys, time, memlimit
 seen = []
-memlimit.on_limits(lambda h, s: (seen.append((h, s)), print("limits", h, s, flush=True)))
+# printed before it is counted: the main thread's "seen" must not cut into the callback's line
+memlimit.on_limits(lambda h, s: (print("limits", h, s, flush=True), seen.append((h, s))))
 memlimit.init()
 end = time.monotonic() + 20
 while time.monotonic() < end and len(seen) < 3:
