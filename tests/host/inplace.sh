@@ -76,3 +76,64 @@ t_in_place() {
     expect_out '^bystander-alive$'
     ctr_teardown
 }
+
+# --in-place under a real OCI runtime: Debian's crun, from a plain bundle (crun spec, a rootfs
+# directory), run with --no-pivot (the VM's root is an initramfs, where pivot_root cannot work). crun
+# makes the container's cgroup with its memory limit, a cgroup namespace, and cgroupfs read-only
+# inside; memrun finds the limit there, governs a cooperating cache and reports a leak's OOM kill.
+# The host (v1/hybrid) is not crun's to touch: it runs in the cgroup v2 VM.
+crun_bundle() {  # crun_bundle DIR ARGS...: a bundle whose process is ARGS, 128M, the host's /usr and /lib*
+    b=$1; shift
+    mkdir -p "$b/rootfs/proc" "$b/rootfs/sys" "$b/rootfs/dev" "$b/rootfs/tmp" "$b/rootfs/run" "$b/rootfs/out" || return 1
+    for d in usr lib lib64 bin sbin; do [ -e "/$d" ] && mkdir -p "$b/rootfs/$d"; done
+    (cd "$b" && crun spec) || return 1
+    args=$(printf '%s\n' "$@" | jq -R . | jq -sc .)
+    mounts=$(for d in usr lib lib64 bin sbin; do
+        [ -e "/$d" ] && printf '{"destination":"/%s","type":"bind","source":"/%s","options":["rbind","ro"]}\n' $d $d
+    done; printf '{"destination":"/out","type":"bind","source":"%s","options":["rbind","rw"]}\n' "$b/out")
+    mkdir -p "$b/out"
+    jq --argjson args "$args" --argjson extra "$(printf '%s\n' "$mounts" | jq -sc .)" '
+        .process.terminal = false | .process.args = $args | .root.readonly = false |
+        .process.env += ["MEMRUN_RUNTIME_DIR=/run/memrun"] |
+        .mounts += $extra |
+        .linux.resources.memory = { "limit": 134217728, "swap": 134217728 } |
+        .linux.namespaces |= map(select(.type != "network"))' "$b/config.json" >"$b/config.new" &&
+        mv "$b/config.new" "$b/config.json"
+}
+crun_run() {  # crun_run NAME ARGS...: the container's exit status in rc, its output in $T/out, $T/err
+    id=memrun-t-$1-$$; shift
+    rm -rf "$T/b-$id"
+    crun_bundle "$T/b-$id" "$@" || { fail "cannot make the bundle: $(cat "$T/b-$id/config.json" 2>&1 | head -c 300)"; rc=-1; return; }
+    timeout 120 crun run --no-pivot -b "$T/b-$id" "$id" >"$T/out" 2>"$T/err" </dev/null
+    rc=$?
+    crun delete -f "$id" >/dev/null 2>&1
+    OUT=$T/b-$id/out
+}
+
+t_crun_in_place() {
+    [ $MODE = v2 ] || { skip "crun runs in the cgroup v2 VM (this host is $MODE: crun would make cgroups outside memrun's tests' own)"; return; }
+    command -v crun >/dev/null || { fail "crun missing (apt-get install crun; tests/vm/suite.sh stages it)"; return; }
+    crun --version | head -1 | sed 's/^/    # /'
+    before=$(ls /sys/fs/cgroup | sort)
+    # the container's limit, found from inside
+    crun_run limit "$MEMRUN" -q --in-place --report /out/r.json -- sh -c 'echo limit=$MEMRUN_LIMIT'
+    expect_rc 0 "memrun --in-place under crun"
+    expect_out '^limit=134217728$'
+    [ "$(jqr .limits.max "$OUT/r.json")" = 134217728 ] || fail "report limits: $(jq -c .limits "$OUT/r.json")"
+    [ "$(jqr .cgroup.path "$OUT/r.json")" = / ] || fail "report cgroup (the namespace's root): $(jq -c .cgroup "$OUT/r.json")"
+    # a cooperating cache governed under the container's limit
+    crun_run cache "$MEMRUN" --in-place --report /out/hc.json -- "$EXAMPLES/holdcache" --total 500M --entry 1M --every 5
+    expect_rc 0 "holdcache under crun"
+    [ "$(jqr .events.oom_kill "$OUT/hc.json")" = 0 ] || fail "holdcache OOM-killed: $(jq -c .events "$OUT/hc.json")"
+    [ "$(jqr .governor.asks.trim.freed "$OUT/hc.json")" -gt 0 ] 2>/dev/null || fail "not governed: $(jq -c .governor "$OUT/hc.json")"
+    say "    # holdcache: peak $(jqr .memory.peak "$OUT/hc.json") of $(jqr .limits.max "$OUT/hc.json"), trim asks $(jqr .governor.asks.trim.asks "$OUT/hc.json")"
+    # a leak: OOM-killed at the container's limit, 137 through crun, the limit in the report
+    crun_run leak "$MEMRUN" --in-place --report /out/lk.json -- "$LEAK" --max 300M
+    expect_rc 137 "a leak under crun"
+    expect_err "OOM"
+    [ "$(jqr .exit.oom_killed "$OUT/lk.json")" = true ] || fail "report: $(jq -c .exit "$OUT/lk.json")"
+    [ "$(jqr .limits.max "$OUT/lk.json")" = 134217728 ] || fail "report limits: $(jq -c .limits "$OUT/lk.json")"
+    grep "OOM" "$T/err" | head -1 | sed 's/^/    # /'
+    # nothing left: crun delete took the containers' cgroups
+    [ "$(ls /sys/fs/cgroup | sort)" = "$before" ] || fail "left in /sys/fs/cgroup: $(ls /sys/fs/cgroup | sort | tr '\n' ' ')"
+}
