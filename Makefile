@@ -3,7 +3,12 @@
 # what the tests need (`check-deps`) and runs every test; `make demo` shows memrun on the bundled
 # examples; `make install PREFIX=/usr/local DESTDIR=`. CFLAGS, CPPFLAGS and LDFLAGS from the
 # environment reach every compile and link; WERROR=1 (CI) turns warnings into errors.
-VERSION     := 0.1.0
+# The version: NEWS's first heading and git (build-aux/version.sh; VERSION= on the command line wins).
+ifndef VERSION
+VERSION     := $(shell build-aux/version.sh .)
+endif
+# The shared library's file name carries the base version only (libmemlimit.so.0.3.0).
+LIBVERSION  := $(shell sed -n '1s/^memrun \([0-9][0-9.]*\).*/\1/p' NEWS)
 PREFIX      ?= /usr/local
 BINDIR      ?= $(PREFIX)/bin
 MANDIR      ?= $(PREFIX)/share/man
@@ -17,7 +22,7 @@ CFLAGS      ?= -O2 -g
 LIBDIR      ?= $(PREFIX)/lib
 UNITDIR     ?= $(PREFIX)/lib/systemd/system
 # One flag set: the normal build adds CFLAGS, the sanitizer build its own optimisation and -fsanitize.
-BASE_CFLAGS := -std=gnu11 $(WARN) -iquote runner -iquote . $(CPPFLAGS) -DMEMRUN_VERSION='"$(VERSION)"' -D_GNU_SOURCE \
+BASE_CFLAGS := -std=gnu11 $(WARN) -iquote runner -iquote . $(CPPFLAGS) -D_GNU_SOURCE \
                -DMEMRUN_LIBDIR='"$(LIBDIR)/memrun"'
 ALL_CFLAGS  := $(BASE_CFLAGS) $(CFLAGS)
 SAN_FLAGS   := $(BASE_CFLAGS) -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -46,7 +51,7 @@ HDRS        := $(wildcard examples/*.h runner/*.h runner/*/*.h config/*.h limite
 OBJ         := $(RUNNER_SRC:%.c=$(B)/obj/%.o)
 SAN_OBJ     := $(RUNNER_SRC:%.c=$(B)/asan/obj/%.o)
 
-.PHONY: soak repeat systemd-vm all deps check-deps bench-deps fresh demo check lint unit clients host vm asan fuzz bench install uninstall clean
+.PHONY: FORCE deb soak repeat systemd-vm all deps check-deps bench-deps fresh demo check lint unit clients host vm asan fuzz bench install uninstall clean
 all: $(B)/memrun $(B)/memrunctl $(LIBS_OUT) $(B)/libmemlimit-preload.so $(EXAMPLES:%=$(B)/examples/%) \
      $(LIB_EXAMPLES:%=$(B)/examples/%) $(HELPERS:%=$(B)/tests/helpers/%) $(B)/examples/pycache.py
 
@@ -68,6 +73,17 @@ $(B)/obj/%.o: %.c $(HDRS) | $(B)/.build-ok
 $(B)/asan/obj/%.o: %.c $(HDRS) | $(B)/.build-ok
 	@mkdir -p $(dir $@)
 	$(CC) $(SAN_FLAGS) -c -o $@ $<
+
+# The version, in one header rewritten only when it changes (a commit, a dirty tree): main.c and
+# memrunctl.c include it, nothing else is rebuilt for it.
+$(B)/version.h: FORCE
+	@mkdir -p $(dir $@)
+	@v='#define MEMRUN_VERSION "$(VERSION)"'; [ "$$(cat $@ 2>/dev/null)" = "$$v" ] || echo "$$v" >$@
+FORCE:
+$(B)/obj/runner/main.o $(B)/obj/runner/memrunctl.o $(B)/asan/obj/runner/main.o $(B)/asan/obj/runner/memrunctl.o: $(B)/version.h
+$(B)/obj/runner/main.o $(B)/obj/runner/memrunctl.o $(B)/asan/obj/runner/main.o $(B)/asan/obj/runner/memrunctl.o: \
+	ALL_CFLAGS += -include $(B)/version.h
+$(B)/asan/obj/runner/main.o $(B)/asan/obj/runner/memrunctl.o: SAN_FLAGS += -include $(B)/version.h
 
 $(B)/memrun: $(OBJ) $(B)/obj/runner/main.o
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
@@ -100,7 +116,7 @@ $(B)/libmemlimit.a: $(LIB_OBJ)
 $(B)/memlimit.pc: limiter/memlimit.pc.in
 	@mkdir -p $(dir $@)
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
-		-e 's|@VERSION@|$(VERSION)|' $< > $@
+		-e 's|@VERSION@|$(LIBVERSION)|' $< > $@
 
 $(B)/tests/test_memlimit: tests/unit/test_memlimit.c $(B)/libmemlimit.a $(HDRS)
 	@mkdir -p $(dir $@)
@@ -203,11 +219,29 @@ fresh: check-deps
 
 # systemd 252 as PID 1 (cgroup v2) in qemu; its root filesystem is built once by mmdebstrap and
 # cached under $(B)/systemd-vm/ (tests/systemd/suite-run.sh, rootfs.sh).
-systemd-vm: all check-deps $(B)/examples/gocache
+systemd-vm: all check-deps deb $(B)/examples/gocache
 	@B=$(B) tests/systemd/suite-run.sh
 
 demo: all
 	@sh examples/demo.sh $(B)
+
+# The Debian packages (debian/): from a copy of the tracked files (the working tree as it is) in
+# $(B)/deb/, the version from git written into the copy (VERSION, and a changelog entry), built with
+# dpkg-buildpackage -b; then lintian, which must find no error. The .debs land in $(B)/deb/.
+deb: check-deps
+	@rm -rf $(B)/deb && mkdir -p $(B)/deb/memrun-$(VERSION)
+	@git ls-files -z --cached --others --exclude-standard | \
+	  xargs -0 sh -c 'for f; do [ -e "$$f" ] && printf "%s\0" "$$f"; done; true' sh | \
+	  xargs -0 cp --parents -t $(B)/deb/memrun-$(VERSION)
+	@echo "$(VERSION)" >$(B)/deb/memrun-$(VERSION)/VERSION
+	@{ printf 'memrun (%s) unstable; urgency=medium\n\n  * Built from %s (NEWS says what changed).\n\n -- %s  %s\n\n' \
+		"$(VERSION)" "$$(git describe --always --dirty)" "memrun developers <memrun@example.org>" "$$(date -R)"; \
+	  cat debian/changelog; } >$(B)/deb/memrun-$(VERSION)/debian/changelog
+	cd $(B)/deb/memrun-$(VERSION) && dpkg-buildpackage -us -uc -b >../build.log 2>&1 || { tail -40 ../build.log; exit 1; }
+	@ls $(B)/deb/*.deb
+	@lintian --fail-on error $(B)/deb/*.changes >$(B)/deb/lintian.txt 2>&1; rc=$$?; cat $(B)/deb/lintian.txt; \
+	  [ $$rc = 0 ] && echo "lintian: no errors ($$(grep -c '^W:' $(B)/deb/lintian.txt) warnings)" || \
+	  { echo "lintian found errors (exit $$rc)"; exit 1; }
 
 # Outside make check: 30 minutes of memrun under everything that could make it grow (tests/soak/run.sh;
 # SOAK_MINUTES), its figures into bench/soak.md and bench/results.md; and the suites run back to back
@@ -234,7 +268,7 @@ $(B)/gohold: bench/gohold/main.go bench/gohold/go.mod | bench-deps
 
 # What goes where: build-aux/install.sh, one list for both directions.
 INSTALL_VARS := B=$(B) DESTDIR=$(DESTDIR) PREFIX=$(PREFIX) BINDIR=$(BINDIR) LIBDIR=$(LIBDIR) \
-                INCLUDEDIR=$(INCLUDEDIR) MANDIR=$(MANDIR) UNITDIR=$(UNITDIR) VERSION=$(VERSION)
+                INCLUDEDIR=$(INCLUDEDIR) MANDIR=$(MANDIR) UNITDIR=$(UNITDIR) VERSION=$(LIBVERSION)
 install: all
 	@$(INSTALL_VARS) build-aux/install.sh install
 uninstall:

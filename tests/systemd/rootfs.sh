@@ -19,9 +19,10 @@ for t in mmdebstrap cpio zstd; do command -v $t >/dev/null || die "$t not found 
 [ "$(id -u)" = 0 ] || die "building the rootfs needs root (mmdebstrap in root mode)"
 
 # What the suite needs inside: systemd and its user manager, D-Bus, a login user, and what memrun
-# links (inih, seccomp), jq for the reports, bash for /dev/tcp.
+# links (inih, seccomp, libmicrohttpd: the .debs' dependencies, installed with dpkg), jq for the
+# reports, bash for /dev/tcp.
 pkgs=systemd,systemd-sysv,dbus,dbus-user-session,libpam-systemd,util-linux,procps,passwd,login,kmod
-pkgs=$pkgs,libinih1,libseccomp2,jq,bash,coreutils
+pkgs=$pkgs,libinih1,libseccomp2,libmicrohttpd12,jq,bash,coreutils
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 mapfile -t sources < <("$here/../vm/apt-sources.sh")
 root=$(mktemp -d "$out/.root.XXXXXX")

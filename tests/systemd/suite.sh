@@ -302,8 +302,34 @@ EOF
     rm -rf /etc/systemd/system/my-service.service.d
 }
 
+# ---------------------------------------------------------------- the packages
+# memrun comes in as the .debs make deb built (/debs), installed here with dpkg as an operator would:
+# their dependencies (libinih1, libseccomp2, libmicrohttpd12) are in the root filesystem.
+dpkg -i /debs/*.deb >"$T/dpkg.log" 2>&1
+DPKG_RC=$?
+t_debs_installed() {
+    [ $DPKG_RC = 0 ] || fail "dpkg -i /debs/*.deb: exit $DPKG_RC: $(tail -5 "$T/dpkg.log")"
+    for p in memrun libmemlimit0 libmemlimit-dev; do
+        [ "$(dpkg-query -W -f '${Status}' $p 2>/dev/null)" = "install ok installed" ] || fail "$p is not installed"
+    done
+    dpkg -L memrun | grep -qx /usr/bin/memrun || fail "memrun's package has no /usr/bin/memrun: $(dpkg -L memrun | head)"
+    [ "$(command -v memrun)" = /usr/bin/memrun ] || fail "memrun on PATH: $(command -v memrun)"
+    v=$(dpkg-query -W -f '${Version}' memrun)
+    [ "$(memrun --version)" = "memrun $v" ] || fail "memrun --version '$(memrun --version)', the package's $v"
+    say "    # $(memrun --version), packages: $(ls /debs | tr '\n' ' ')"
+    systemctl cat memrun@.service >/dev/null 2>&1 || fail "systemd does not find memrun@.service from the package"
+    # the example unit runs /usr/local/bin/my-service, which this machine lacks: installed, never enabled or started
+    [ "$(systemctl is-enabled memrun-example.service 2>&1)" = disabled ] ||
+        fail "memrun-example.service is $(systemctl is-enabled memrun-example.service 2>&1) after install"
+    [ "$(show memrun-example.service ActiveState)" = inactive ] ||
+        fail "memrun-example.service was started by the install: $(show memrun-example.service ActiveState)"
+    dpkg -L memrun | grep -q '/systemd/system/memrun@.service$' || fail "memrun@.service is not the package's"
+    ls /usr/lib/*/libmemlimit.so.0 >/dev/null 2>&1 || fail "libmemlimit.so.0 missing"
+    [ -f /usr/include/memlimit.h ] || fail "memlimit.h missing"
+}
+
 say "# memrun systemd suite: $(systemctl --version | head -1), $(systemctl is-system-running), kernel $(uname -r)"
-for t in ${MEMRUN_SYSTEMD_TESTS:-t_notify t_watchdog t_socket t_oom_restart t_wait_all t_systemd_run_scope t_transient_scope t_shipped_units}; do
+for t in ${MEMRUN_SYSTEMD_TESTS:-t_debs_installed t_notify t_watchdog t_socket t_oom_restart t_wait_all t_systemd_run_scope t_transient_scope t_shipped_units}; do
     run "$t"
 done
 say "systemd: $PASS passed, $FAIL failed"
