@@ -339,18 +339,34 @@ static void check_stall(struct supervisor *s, const struct level_sample *ls, con
 
 /* memrun itself did not run for a while (stopped with SIGSTOP, or starved of CPU): whatever the
  * sandbox did meanwhile went unwatched. Said once per gap, and in the report. */
+static void say_gap(struct supervisor *s, usec_t now, usec_t gap, const char *why)
+{
+        struct report_action *e = report_log_action(&s->log, usec_sub(now, s->t0), "unwatched", s->eng.cur);
+        if (e)
+                snprintf(e->detail, sizeof e->detail, "memrun did not run for %.1fs", usec_to_sec(gap));
+        log_warn("memrun did not run for %.1fs (%s): the sandbox went unwatched; watching again", usec_to_sec(gap), why);
+        s->mon.gap_said = s->mon.last.t;
+}
+
 static void check_gap(struct supervisor *s, usec_t now)
 {
         struct monitor *m = &s->mon;
         usec_t gap = m->last.t ? usec_sub(now, m->last.t) : 0;
         usec_t expected = m->armed_usec > m->iv ? m->armed_usec : m->iv;
-        if (gap < MONITOR_GAP_USEC || gap < 2 * expected)
+        if (m->last.t == m->gap_said || gap < MONITOR_GAP_USEC || gap < 2 * expected)
                 return;
-        struct report_action *e = report_log_action(&s->log, usec_sub(now, s->t0), "unwatched", s->eng.cur);
-        if (e)
-                snprintf(e->detail, sizeof e->detail, "memrun did not run for %.1fs", usec_to_sec(gap));
-        log_warn("memrun did not run for %.1fs (stopped, or starved of CPU): the sandbox went unwatched; "
-                 "watching again", usec_to_sec(gap));
+        say_gap(s, now, gap, "stopped, or starved of CPU");
+}
+
+void monitor_continued(struct supervisor *s)
+{
+        struct monitor *m = &s->mon;
+        usec_t now = now_usec(), gap = m->last.t ? usec_sub(now, m->last.t) : 0;
+        usec_t expected = m->armed_usec > m->iv ? m->armed_usec : m->iv;
+        /* a sample was due and did not happen: memrun really was stopped (a SIGCONT alone is not) */
+        if (m->last.t != m->gap_said && gap >= MONITOR_GAP_USEC && gap > expected + MONITOR_GAP_SLACK_USEC)
+                say_gap(s, now, gap, "stopped, then continued");
+        monitor_sample(s);
 }
 
 /* Someone froze the sandbox (cgroup.freeze): a frozen program can neither allocate nor answer, so
@@ -416,17 +432,14 @@ void monitor_sample(struct supervisor *s)
                 return;
         check_gap(s, now);
         check_limit(s, now);
-        if (check_frozen(s, now)) {
-                s->mon.last = ls;
-                if (s->tl_fd >= 0)
-                        timeline_row(s, now, &ls);
-                arm_timer(s, s->p->interval_max_usec < MONITOR_FROZEN_CHECK_USEC ? s->p->interval_max_usec
-                                                                                 : MONITOR_FROZEN_CHECK_USEC);
-                return;
+        /* frozen: nothing decided (no level, ask, escalation, stall); the rest goes on */
+        bool frozen = check_frozen(s, now);
+        bool near_high = !frozen && cg_sandbox_has_high(&s->cg.sb) && s->p->stall_enabled &&
+                         level_at_high(ls.usage, s->act.soft);
+        if (!frozen) {
+                read_psi(s, &ls, &psi, near_high);
+                decide(s, &ls);
         }
-        bool near_high = cg_sandbox_has_high(&s->cg.sb) && s->p->stall_enabled && level_at_high(ls.usage, s->act.soft);
-        read_psi(s, &ls, &psi, near_high);
-        decide(s, &ls);
         s->mon.last = ls;
         if (s->tl_fd >= 0)
                 timeline_row(s, now, &ls);
@@ -434,7 +447,7 @@ void monitor_sample(struct supervisor *s)
         if (near_high)
                 check_stall(s, &ls, &psi);
         actions_tick(&s->act, now);
-        arm_timer(s, next_interval(s, ls.usage));
+        arm_timer(s, frozen ? MONITOR_FROZEN_CHECK_USEC : next_interval(s, ls.usage));
         if (s->notify.up_fd >= 0)
                 sdnotify_status(&s->notify, level_name(s->eng.cur), ls.usage, s->eng.limit, now);
         if (s->plan->o.metrics && usec_sub(now, s->metrics_t) >= USEC_PER_SEC)

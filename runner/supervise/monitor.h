@@ -27,6 +27,7 @@ struct interval_in {
 #define MONITOR_REASK_USEC (5 * USEC_PER_MSEC)  /* a reply while above target brings the next sample this close */
 #define MONITOR_MIN_USEC USEC_PER_MSEC          /* never sample faster */
 #define MONITOR_GAP_USEC USEC_PER_SEC           /* memrun not running this long (and twice its period): said */
+#define MONITOR_GAP_SLACK_USEC (100 * USEC_PER_MSEC) /* after SIGCONT: a sample this late was missed */
 #define MONITOR_LIMIT_CHECK_USEC USEC_PER_SEC   /* the hard limit read back at most this often */
 #define MONITOR_FROZEN_CHECK_USEC (100 * USEC_PER_MSEC) /* cgroup.events "frozen" read at most this often */
 usec_t monitor_interval(const struct interval_in *in);

@@ -282,9 +282,12 @@ static void on_signal(struct loop *l, int fd, uint32_t events, void *userdata)
         struct signalfd_siginfo si;
         (void)l;
         (void)events;
-        while (read(fd, &si, sizeof si) == (ssize_t)sizeof si)
-                if (si.ssi_signo != SIGCHLD)
+        while (read(fd, &si, sizeof si) == (ssize_t)sizeof si) {
+                if (si.ssi_signo == SIGCONT) /* memrun's own stop ended: not the command's business */
+                        monitor_continued(s);
+                else if (si.ssi_signo != SIGCHLD)
                         forward(s, &si);
+        }
         reap(s);
 }
 
@@ -292,7 +295,7 @@ static int signals_open(struct supervisor *s)
 {
         sigset_t mask;
         sigemptyset(&mask);
-        for (const int *g = (const int[]){ SIGCHLD, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, 0 };
+        for (const int *g = (const int[]){ SIGCHLD, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT, 0 };
              *g; g++)
                 sigaddset(&mask, *g);
         /* SIGPIPE blocked, not read: a --timeline or --report to a closed pipe is an EPIPE to say,

@@ -47,6 +47,7 @@ struct monitor {
         usec_t frozen_since;      /* the sandbox found frozen then (0: not frozen) */
         usec_t frozen_checked;    /* cgroup.events last read for "frozen" */
         usec_t limit_checked;     /* the hard limit last read back (someone else may change it) */
+        usec_t gap_said;          /* the sample a gap after which was said (once per gap) */
         usec_t iv;                /* current sampling period */
         usec_t armed_usec;        /* the timer's period as armed (0: not yet) */
         int psi_fd, psi_dir;      /* memory.pressure, and where it is for triggers armed later */
@@ -139,6 +140,9 @@ int supervisor_contains(const struct supervisor *s, pid_t pid);
 int monitor_start(struct supervisor *s);
 /* One sample: usage, PSI, the level engine, the governor, the timeline. */
 void monitor_sample(struct supervisor *s);
+/* memrun was stopped and is running again (SIGCONT): the time since the last sample went
+ * unwatched, said and recorded once; then a sample at once. */
+void monitor_continued(struct supervisor *s);
 /* Sample soon (a reply came while above target). */
 void monitor_soon(struct supervisor *s);
 void monitor_stop(struct supervisor *s);
