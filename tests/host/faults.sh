@@ -156,7 +156,7 @@ t_fault_limit_changed_outside() {
     n=t-ext-$$
     if [ $MODE = v2 ]; then lf=$SANDBOXES/$n/memory.max; else lf=$SANDBOXES/$n/memory.limit_in_bytes; fi
     "$MEMRUN" --limit 128M -n $n --report "$T/ext.json" -- sh -c \
-        "\"$EXAMPLES/watchlimits\" --seconds 6 > $T/wl & \"$EXAMPLES/holdcache\" --total 1200M --entry 1M --every 5; wait" \
+        "\"$EXAMPLES/watchlimits\" --seconds 120 > $T/wl & w=\$!; \"$EXAMPLES/holdcache\" --total 1200M --entry 1M --every 5; kill \$w; wait" \
         >"$T/out" 2>"$T/err" &
     p=$!
     ctl_wait $n '.usage >= 94371840' || fail "the cache never reached 90M: $("$MEMRUNCTL" status $n 2>&1)"

@@ -20,7 +20,7 @@ if [ $MODE = v2 ]; then GOV_RATES=${GOV_RATES:-"5 20"}; else GOV_RATES=${GOV_RAT
 #   peak under it) and the p99 of memrun's samples at or under the soft limit.
 gov_holds() { # REPORT WHAT [SOFT_MIN_PCT [DONE_PATTERN]]
     expect_rc 0 "$2"
-    [ "$(jqr .events.oom_kill "$1")" = 0 ] || fail "$2: oom_kill: $(jq -c .events "$1")"
+    [ "$(jqr .events.oom_kill "$1")" = 0 ] || fail "$2: oom_kill: $(jq -c .events "$1"); governor: $(jq -c '.governor | {giveups, gave_up_t, rounds, step_max, trim: .asks.trim}' "$1"); levels: $(jq -c '[.levels[] | "\(.t):\(.level)"]' "$1"); stderr: $(tail -3 "$T/err" | tr '\n' ' ')"
     peak=$(jqr .memory.peak "$1") soft=$(jqr .limits.high "$1") hard=$(jqr .limits.max "$1")
     if [ $MODE = v2 ]; then
         over=$((soft / 100))
@@ -44,7 +44,7 @@ gov_holds() { # REPORT WHAT [SOFT_MIN_PCT [DONE_PATTERN]]
     [ "$asks" -ge 3 ] || fail "$2: asked $asks times: $(jq -c .governor "$1")"
     freed=$(jqr '.governor.asks.trim.freed' "$1")
     [ "$freed" -ge $((400 * 1048576)) ] || fail "$2: trims freed only $freed bytes of 600M added"
-    grep -q "${4:-holdcache: added=600 }" "$T/out" || fail "$2: $(cat "$T/out")"
+    grep -q "${4:-holdcache: added=600 }" "$T/out" || fail "$2: the program's summary line is missing: stdout '$(tail -3 "$T/out")'"
 }
 
 t_governor_holds() {
