@@ -118,13 +118,14 @@ int cg_sandbox_reclaimable(const struct cg_sandbox *s, uint64_t *ret);
  * either way; memory.pressure_level + "low"/"medium"/"critical"). The write can block for an RCU
  * grace period (tens of ms): the monitor does it from a helper process. */
 int cg_sandbox_event_register(const struct cg_sandbox *s, int efd, const char *file, const char *arg);
-/* v2: write memory.high (the stall escalation raises it). */
+/* v2: write memory.high (the stall escalation raises it). -EROFS --in-place: not memrun's to write. */
 int cg_sandbox_set_high(struct cg_sandbox *s, uint64_t high);
 /* v2: proactive reclaim of bytes (memory.reclaim). Blocks until the kernel is done: call it from a
  * child process. -EAGAIN when the kernel reclaimed less. */
 int cg_sandbox_reclaim(const struct cg_sandbox *s, uint64_t bytes);
 /* What this sandbox offers, so that no caller outside cgroup/ tests a mode or --in-place itself: */
-/* memory.high exists (v2): the kernel throttles at the soft limit, and a give-up lifts it. */
+/* memory.high is memrun's (v2, not --in-place): the kernel throttles at the soft limit, and a
+ * give-up lifts it. --in-place the enclosing cgroup's memory.high is never written. */
 bool cg_sandbox_has_high(const struct cg_sandbox *s);
 /* Usage crossings and pressure levels come as eventfds registered by memrun (v1 and hybrid). */
 bool cg_sandbox_usage_notifies(const struct cg_sandbox *s);

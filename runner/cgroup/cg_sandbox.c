@@ -461,6 +461,8 @@ int cg_sandbox_set_high(struct cg_sandbox *s, uint64_t high)
 {
         if (s->mode != CG_V2)
                 return -EOPNOTSUPP;
+        if (s->in_place)
+                return -EROFS; /* the enclosing cgroup's memory.high is not memrun's to write */
         return set_value(s, "memory.high", high, false);
 }
 
@@ -474,7 +476,8 @@ int cg_sandbox_reclaim(const struct cg_sandbox *s, uint64_t bytes)
 
 bool cg_sandbox_has_high(const struct cg_sandbox *s)
 {
-        return s->mode == CG_V2;
+        /* --in-place: memory.high is the container's (memrun's own levels hold the soft limit) */
+        return s->mode == CG_V2 && !s->in_place;
 }
 
 bool cg_sandbox_usage_notifies(const struct cg_sandbox *s)

@@ -68,6 +68,7 @@ t_in_place() {
     ctr_run "$MEMRUN" --in-place --report "$T/lk.json" -- "$LEAK" --max 200M
     expect_rc 137 "leak in the container"
     expect_err "OOM"
+    ! grep -q "Read-only\|cannot set" "$T/err" || fail "it wrote to the container's cgroup: $(grep -m1 "Read-only\|cannot set" "$T/err")"
     [ "$(jqr .exit.oom_killed "$T/lk.json")" = true ] || fail "report: $(jq -c .exit "$T/lk.json")"
     [ "$(jqr .limits.max "$T/lk.json")" = 100663296 ] || fail "report limits: $(jq -c .limits "$T/lk.json")"
     # the command's leftovers are ended, the rest of the container is not memrun's to touch
@@ -80,7 +81,8 @@ t_in_place() {
 # --in-place under a real OCI runtime: Debian's crun, from a plain bundle (crun spec, a rootfs
 # directory), run with --no-pivot (the VM's root is an initramfs, where pivot_root cannot work). crun
 # makes the container's cgroup with its memory limit, a cgroup namespace, and cgroupfs read-only
-# inside; memrun finds the limit there, governs a cooperating cache and reports a leak's OOM kill.
+# inside; without --in-place memrun stops (125) naming it; with it, memrun finds the limit there (the
+# soft limit 90% of it), governs a cooperating cache and reports a leak's OOM kill.
 # The host (v1/hybrid) is not crun's to touch: it runs in the cgroup v2 VM.
 crun_bundle() {  # crun_bundle DIR ARGS...: a bundle whose process is ARGS, 128M, the host's /usr and /lib*
     b=$1; shift
@@ -115,12 +117,20 @@ t_crun_in_place() {
     command -v crun >/dev/null || { fail "crun missing (apt-get install crun; tests/vm/suite.sh stages it)"; return; }
     crun --version | head -1 | sed 's/^/    # /'
     before=$(ls /sys/fs/cgroup | sort)
-    # the container's limit, found from inside
-    crun_run limit "$MEMRUN" -q --in-place --report /out/r.json -- sh -c 'echo limit=$MEMRUN_LIMIT'
+    # without --in-place: crun's read-only cgroupfs is the error that names --in-place
+    crun_run plain "$MEMRUN" --limit 64M -- true
+    expect_rc 125 "memrun without --in-place under crun"
+    expect_err "--in-place"
+    # the container's limit, found from inside; the soft limit derived from it (90%, no memory.high)
+    crun_run limit "$MEMRUN" -q --in-place --report /out/r.json -- sh -c 'echo limit=$MEMRUN_LIMIT soft=$MEMRUN_SOFT_LIMIT'
     expect_rc 0 "memrun --in-place under crun"
-    expect_out '^limit=134217728$'
+    expect_out '^limit=134217728 '
     [ "$(jqr .limits.max "$OUT/r.json")" = 134217728 ] || fail "report limits: $(jq -c .limits "$OUT/r.json")"
+    [ "$(jqr .limits.high "$OUT/r.json")" = $((134217728 / 10 * 9 + 134217728 % 10 * 9 / 10)) ] ||
+        fail "soft limit not 90% of the container's: $(jq -c .limits "$OUT/r.json")"
+    expect_out " soft=$(jqr .limits.high "$OUT/r.json")$"
     [ "$(jqr .cgroup.path "$OUT/r.json")" = / ] || fail "report cgroup (the namespace's root): $(jq -c .cgroup "$OUT/r.json")"
+    say "    # report: $(jq -c '{cgroup, limits}' "$OUT/r.json")"
     # a cooperating cache governed under the container's limit
     crun_run cache "$MEMRUN" --in-place --report /out/hc.json -- "$EXAMPLES/holdcache" --total 500M --entry 1M --every 5
     expect_rc 0 "holdcache under crun"
@@ -131,6 +141,8 @@ t_crun_in_place() {
     crun_run leak "$MEMRUN" --in-place --report /out/lk.json -- "$LEAK" --max 300M
     expect_rc 137 "a leak under crun"
     expect_err "OOM"
+    # the governor gave up on it (nothing to ask): memory.high is the container's, never written
+    ! grep -q "Read-only\|cannot set" "$T/err" || fail "it wrote to the container's cgroup: $(grep -m1 "Read-only\|cannot set" "$T/err")"
     [ "$(jqr .exit.oom_killed "$OUT/lk.json")" = true ] || fail "report: $(jq -c .exit "$OUT/lk.json")"
     [ "$(jqr .limits.max "$OUT/lk.json")" = 134217728 ] || fail "report limits: $(jq -c .limits "$OUT/lk.json")"
     grep "OOM" "$T/err" | head -1 | sed 's/^/    # /'
