@@ -95,6 +95,17 @@ static void set_step(struct law *g, enum law_step st)
                 g->step_max = st;
 }
 
+void law_forget(struct law *g)
+{
+        g->step = LAW_TRIM;
+        g->short_streak = g->good_streak = 0;
+        g->exhausted = g->empty = false;
+        g->empty_streak = 0;
+        g->exhausted_since = LAW_NONE;
+        g->have_last = false;
+        g->freed_since = 0;
+}
+
 void law_reply(struct law *g, bool reclaim, uint64_t asked, uint64_t freed, uint64_t latency_us)
 {
         if (!reclaim && latency_us != LAW_NONE)

@@ -90,6 +90,10 @@ void law_init(struct law *g, const struct law_config *c);
 uint64_t law_setpoint(const struct law *g, uint64_t soft, double rate, uint64_t *ret_headroom);
 /* One sample: what to ask now. Always fills *ret. */
 void law_step(struct law *g, const struct law_sample *s, struct law_decision *ret);
+/* The program could not run for a while (its cgroup frozen): what its silence said is no evidence.
+ * The escalation, the empty and short answers, exhaustion and the rate estimate start over; a give-up
+ * in force stays. */
+void law_forget(struct law *g);
 /* An ask came back: asked and freed bytes, how long the replies took (LAW_NONE: not timed). */
 void law_reply(struct law *g, bool reclaim, uint64_t asked, uint64_t freed, uint64_t latency_us);
 /* The steps at or under s that step_bits allows, without reclaim (the clients' part of an ask). */

@@ -101,5 +101,13 @@ void gov_step(struct governor *g, const struct gov_sample *s, struct gov_decisio
 
 void gov_reply(struct governor *g, bool reclaim, uint64_t asked, uint64_t freed, usec_t latency)
 {
+        if (freed == 0 && g->deaf_until && now_usec() < g->deaf_until)
+                return;
         law_reply(&g->law, reclaim, asked, freed, latency == USEC_INFINITY ? LAW_NONE : latency);
+}
+
+void gov_thawed(struct governor *g, usec_t now, usec_t ask_timeout)
+{
+        law_forget(&g->law);
+        g->deaf_until = usec_add_sat(now, 2 * ask_timeout);
 }

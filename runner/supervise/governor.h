@@ -53,6 +53,7 @@ struct governor {
         bool active;              /* some level names a step (trim, collect, reclaim, shed): else there
                                    * is nothing to ask, and nothing to give up, memory.high acts alone */
         struct law law;
+        usec_t deaf_until;        /* empty answers before then were asks the frozen program could not hear */
 };
 
 void gov_init(struct governor *g, const struct policy *p, uint64_t limit);
@@ -66,6 +67,9 @@ void gov_step(struct governor *g, const struct gov_sample *s, struct gov_decisio
 /* An ask came back (all clients of one limiter round, or one memory.reclaim): asked and freed bytes,
  * how long the replies took (USEC_INFINITY: not timed). */
 void gov_reply(struct governor *g, bool reclaim, uint64_t asked, uint64_t freed, usec_t latency);
+/* The sandbox thawed at now after a freeze: the law forgets, and for ask_timeout more the empty
+ * answers (asks that timed out while it was frozen) are not counted. */
+void gov_thawed(struct governor *g, usec_t now, usec_t ask_timeout);
 const char *gov_step_name(enum gov_step s);
 /* ACTION_MASK() bits of the limiter actions a decision at step s asks at level l (cumulative:
  * collecting still trims). */

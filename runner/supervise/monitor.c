@@ -391,6 +391,7 @@ static bool check_frozen(struct supervisor *s, usec_t now)
                         snprintf(e->detail, sizeof e->detail, "frozen by someone else for %.1fs", held);
                 log_warn("the sandbox thawed after %.1fs frozen; supervising on", held);
                 m->frozen_since = 0;
+                gov_thawed(&s->act.gov, now, s->p->ask_timeout_usec);
         }
         return frozen;
 }

@@ -322,6 +322,29 @@ static void test_giveup(void **state)
         assert_true(d.at_once);
         assert_int_equal(empties, LAW_EMPTY_STREAK);
 
+        /* The same, but the sandbox was frozen and thawed before the empty answers: those were asks
+         * the program could not hear. The law starts over, and empty answers just after the thaw do
+         * not count: no give-up. */
+        setup_gov(&g);
+        t = 0.5;
+        for (int i = 0; i < 20 && !g.law.exhausted; i++, t += 0.02) {
+                s = smp(t, SOFT - MiB / 2, LEVEL_HIGH, 1);
+                gov_step(&g, &s, &d);
+                if (d.limiter)
+                        gov_reply(&g, false, d.limiter_goal, d.limiter_goal / 4, SEC(0.001));
+        }
+        assert_true(g.law.exhausted);
+        gov_thawed(&g, now_usec(), SEC(1.0));
+        assert_false(g.law.exhausted);
+        assert_int_equal(g.law.step, LAW_TRIM);
+        for (int i = 0; i < LAW_EMPTY_STREAK + 2; i++) {
+                gov_reply(&g, false, MiB, 0, SEC(0.001)); /* timed out while frozen */
+                assert_int_equal(g.law.empty_streak, 0);
+        }
+        s = smp(t, SOFT - MiB / 2, LEVEL_HIGH, 1);
+        gov_step(&g, &s, &d);
+        assert_false(d.giveup);
+
         /* Flat under the soft limit with nothing to give: not given up, however long. */
         setup_gov(&g);
         for (int i = 0; i < 500; i++) {
