@@ -27,6 +27,7 @@ enum {
         OPT_METRICS,
         OPT_IN_PLACE,
         OPT_METRICS_LISTEN,
+        OPT_PRESSURE_WATCH,
 };
 
 static const struct option longopts[] = {
@@ -47,6 +48,7 @@ static const struct option longopts[] = {
         { "metrics", required_argument, NULL, OPT_METRICS },
         { "metrics-listen", required_argument, NULL, OPT_METRICS_LISTEN },
         { "in-place", no_argument, NULL, OPT_IN_PLACE },
+        { "pressure-watch", required_argument, NULL, OPT_PRESSURE_WATCH },
         { "user", required_argument, NULL, OPT_USER },
         { "verbose", no_argument, NULL, 'v' },
         { "quiet", no_argument, NULL, 'q' },
@@ -76,6 +78,10 @@ void options_usage(void)
               "                        jemalloc, tcmalloc, mimalloc)\n"
               "      --no-hints        do not export the runtime hints (GOMEMLIMIT, NODE_OPTIONS,\n"
               "                        JAVA_TOOL_OPTIONS, DOTNET_GCHeapHardLimit)\n"
+              "      --pressure-watch auto|memrun|kernel  what MEMORY_PRESSURE_WATCH names for sd-event\n"
+              "                        and GLib programs: memrun's socket, which signals the kernel's\n"
+              "                        pressure and every governor ask, or the kernel's pressure file;\n"
+              "                        auto (default): the socket when the policy holds the soft limit\n"
               "      --in-place        create no cgroup: supervise inside the enclosing one, whose limits\n"
               "                        apply (containers, Kubernetes pods, a read-only cgroupfs)\n"
               "      --metrics FILE    Prometheus text exposition, rewritten atomically at most once a\n"
@@ -263,6 +269,20 @@ static int set_user(struct cmdline *c, const struct opt *d, const char *arg)
         return 0;
 }
 
+static int set_pressure_watch(struct cmdline *c, const struct opt *d, const char *arg)
+{
+        (void)d;
+        static const char *const names[] = { [PRESSURE_WATCH_AUTO] = "auto", [PRESSURE_WATCH_MEMRUN] = "memrun",
+                                             [PRESSURE_WATCH_KERNEL] = "kernel" };
+        for (size_t i = 0; i < ELEMENTSOF(names); i++)
+                if (strcmp(arg, names[i]) == 0) {
+                        c->o.pressure_watch = (enum pressure_watch)i;
+                        return 0;
+                }
+        log_error("--pressure-watch '%s': expected auto, memrun or kernel", arg);
+        return -EINVAL;
+}
+
 /* -v after -q: verbose, not one step up from quiet. */
 static int set_verbose(struct cmdline *c, const struct opt *d, const char *arg)
 {
@@ -305,6 +325,7 @@ static const struct opt opts[] = {
         { OPT_WAIT_ALL, set_flag, O(wait_all), NULL, NULL },
         { OPT_IN_PLACE, set_flag, O(in_place), NULL, NULL },
         { OPT_USER, set_user, 0, NULL, NULL },
+        { OPT_PRESSURE_WATCH, set_pressure_watch, 0, NULL, NULL },
         { 'v', set_verbose, 0, NULL, NULL },
         { 'q', set_quiet, 0, NULL, NULL },
         { 'h', set_flag, O(help), NULL, NULL },

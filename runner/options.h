@@ -5,6 +5,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* MEMORY_PRESSURE_WATCH: memrun's socket (kernel pressure and the governor's asks), the kernel's
+ * pressure file, or auto (the socket when the policy holds the soft limit, else the file). */
+enum pressure_watch { PRESSURE_WATCH_AUTO, PRESSURE_WATCH_MEMRUN, PRESSURE_WATCH_KERNEL };
+
 struct options {
         uint64_t limit;       /* memory.max; UINT64_MAX = max */
         uint64_t soft;        /* memory.high; UINT64_MAX = max */
@@ -23,6 +27,7 @@ struct options {
         bool sandbox;         /* --sandbox: [sandbox] enabled */
         bool wait_all;        /* --wait-all: until the sandbox is empty */
         bool in_place;        /* --in-place: memrun's own cgroup is the sandbox */
+        enum pressure_watch pressure_watch; /* --pressure-watch: what MEMORY_PRESSURE_WATCH names */
         const char *metrics;  /* --metrics FILE: Prometheus text, NULL = none */
         struct httpd_addr metrics_listen; /* --metrics-listen ADDR:PORT; .len 0 = none */
         char user[SANDBOX_NAME_MAX], group[SANDBOX_NAME_MAX]; /* --user USER[:GROUP]; "" = none */

@@ -296,6 +296,7 @@ static void decide(struct supervisor *s, const struct level_sample *ls)
                         report_log_level(&s->log, usec_sub(ls->t, s->t0), d.to, ls->usage, level_reason_name(d.reason));
                 actions_run(&s->act, &s->eng, &d, ls->usage, ls->t);
         }
+        supervisor_pressure_settle(s, ls->usage, ls->t);
         actions_govern(&s->act, &s->eng, ls, entered, ls->t);
 }
 

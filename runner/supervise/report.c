@@ -88,6 +88,14 @@ static void report_json_log(FILE *f, const struct report_log *l)
                         l->dropped_actions);
         fprintf(f, "  \"limiter\": { \"clients\": %u, \"freed\": %llu },\n", l ? l->limiter_clients : 0,
                 (unsigned long long)(l ? l->limiter_freed : 0));
+        if (l && l->pw.mode) {
+                fprintf(f, "  \"pressure_watch\": { \"mode\": \"%s\", \"path\": ", l->pw.mode);
+                report_json_string(f, l->pw.path ? l->pw.path : "");
+                fprintf(f, ", \"clients\": %llu, \"triggers\": %llu, \"pulses\": { \"governor\": %llu, \"kernel\": %llu }, \"freed\": %llu },\n",
+                        (unsigned long long)l->pw.clients, (unsigned long long)l->pw.triggers,
+                        (unsigned long long)l->pw.pulses_governor, (unsigned long long)l->pw.pulses_kernel,
+                        (unsigned long long)l->pw.freed);
+        }
         if (!l || !l->governor)
                 return;
         /* The loop's totals: "actions" holds only its first asks. */

@@ -63,6 +63,11 @@ struct report_log {
         usec_t gave_up_t;          /* first give-up, from the start; USEC_INFINITY: never */
         const char *step_max;      /* highest escalation step used */
         uint64_t signals_skipped;  /* signal actions skipped: the command does not handle them */
+        /* MEMORY_PRESSURE_WATCH: "memrun" (the socket), "kernel" (the file); NULL: not said */
+        struct {
+                const char *mode, *path;
+                uint64_t clients, triggers, pulses_governor, pulses_kernel, freed;
+        } pw;
 };
 
 /* t: from the start of the run. */

@@ -8,10 +8,12 @@
 #include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "cgroup/registry.h"
 #include "config/size.h"
 #include "kernel/kmsg.h"
 #include "kernel/proc.h"
@@ -25,31 +27,89 @@
 #define MEMRUN_LIBDIR "/usr/local/lib/memrun"
 #endif
 
-/* --- the limiter server, as the governor's way to the clients --- */
+/* --- the governor's way to the program: the limiter server's clients, and the programs watching
+ * memrun's pressure socket (psrv.h), which hear a pulse and never answer: what a pulse gave back
+ * is the sandbox's usage drop over the round (PSRV_ROUND_USEC): from the usage the ask was made at
+ * to the lowest sample in the round. --- */
+
+#define PSRV_ROUND_USEC PSRV_PULSE_GAP_USEC
+#define TRIM_OR_COLLECT (ACTION_MASK(ACTION_TRIM) | ACTION_MASK(ACTION_COLLECT))
 
 static int limiter_broadcast(void *ctx, enum level level, uint32_t actions, uint64_t goal, uint64_t usage,
                              uint32_t *ret_seq)
 {
-        return lsrv_broadcast(ctx, level, actions, goal, usage, ret_seq);
+        struct supervisor *s = ctx;
+        int n = 0;
+        if (s->endpoint[0])
+                n = lsrv_broadcast(&s->lsrv, level, actions, goal, usage, ret_seq);
+        if (n >= 0 && (actions & TRIM_OR_COLLECT))
+                n += (int)psrv_pulse(&s->psrv, now_usec());
+        return n;
 }
 
 static int limiter_ask(void *ctx, enum level level, uint32_t actions, uint64_t goal, uint64_t usage, uint32_t *ret_seq)
 {
-        return lsrv_ask(ctx, level, actions, goal, usage, ret_seq);
+        struct supervisor *s = ctx;
+        int n = 0;
+        if (s->endpoint[0])
+                n = lsrv_ask(&s->lsrv, level, actions, goal, usage, ret_seq);
+        if (n >= 0 && !s->pw_round.out && (actions & TRIM_OR_COLLECT)) {
+                usec_t now = now_usec();
+                unsigned told = psrv_pulse(&s->psrv, now);
+                if (told) {
+                        s->pw_round.out = true;
+                        s->pw_round.sent = now;
+                        s->pw_round.usage = s->pw_round.low = usage;
+                        s->pw_round.goal = goal;
+                        s->pw_round.action = (enum action_type)__builtin_ctz(actions & TRIM_OR_COLLECT);
+                        n += (int)told;
+                }
+        }
+        return n;
 }
 
 static void limiter_state(void *ctx, usec_t timeout, unsigned *ret_clients, uint64_t *ret_outstanding,
                           unsigned *ret_askable)
 {
-        struct lsrv *l = ctx;
-        lsrv_ask_state(l, timeout, ret_outstanding, ret_askable);
-        *ret_clients = l->st.clients;
+        struct supervisor *s = ctx;
+        *ret_clients = *ret_askable = 0;
+        *ret_outstanding = 0;
+        if (s->endpoint[0]) {
+                lsrv_ask_state(&s->lsrv, timeout, ret_outstanding, ret_askable);
+                *ret_clients = s->lsrv.st.clients;
+        }
+        unsigned pw = s->psrv.st.clients;
+        *ret_clients += pw;
+        if (s->pw_round.out)
+                *ret_outstanding += s->pw_round.goal;
+        else
+                *ret_askable += pw;
 }
 
 static void limiter_soft(void *ctx, uint64_t soft)
 {
-        struct lsrv *l = ctx;
-        lsrv_set_limits(l, l->limit, soft);
+        struct supervisor *s = ctx;
+        lsrv_set_limits(&s->lsrv, s->lsrv.limit, soft);
+}
+
+void supervisor_pressure_settle(struct supervisor *s, uint64_t usage, usec_t now)
+{
+        if (!s->pw_round.out)
+                return;
+        /* The lowest usage seen in the round: the program gives back at once and may allocate
+         * again before the round ends (samples come every MONITOR_HOLD_USEC while above the setpoint). */
+        if (usage < s->pw_round.low)
+                s->pw_round.low = usage;
+        if (usec_sub(now, s->pw_round.sent) < PSRV_ROUND_USEC)
+                return;
+        uint64_t freed = s->pw_round.usage > s->pw_round.low ? s->pw_round.usage - s->pw_round.low : 0;
+        s->pw_round.out = false;
+        s->log.pw.freed += freed;
+        s->log.agg[s->pw_round.action].freed += freed;
+        if (s->act_ready) {
+                s->act.freed_total += freed;
+                actions_round(&s->act, s->pw_round.goal, freed, usec_sub(now, s->pw_round.sent));
+        }
 }
 
 static void limiter_round(const struct lsrv_round *r, void *userdata)
@@ -327,12 +387,60 @@ static void empty_sandbox(struct supervisor *s)
 
 /* --- setup --- */
 
-/* systemd's memory pressure protocol (docs/PRESSURE.md): sd-event programs arm this trigger. */
+static void on_pressure(struct loop *l, int fd, uint32_t events, void *userdata)
+{
+        struct supervisor *s = userdata;
+        (void)l;
+        (void)fd;
+        (void)events;
+        psrv_dispatch(&s->psrv);
+}
+
+/* Where memrun's pressure socket goes: a private directory in the runtime directory (registry.h:
+ * /run/memrun as root), "pressure.NAME.XXXXXX". */
+static const char *pressure_prefix(char *buf, size_t size)
+{
+        char dir[PATH_MAX];
+        int r = registry_dir(dir, sizeof dir);
+        if (r < 0) {
+                log_debug_errno(r, "runtime directory: %m");
+                return NULL;
+        }
+        int n = snprintf(buf, size, "%s/pressure.", dir);
+        return n > 0 && (size_t)n < size ? buf : NULL;
+}
+
+/* systemd's memory pressure protocol (docs/MEMORY_PRESSURE.md): sd-event programs watch what
+ * MEMORY_PRESSURE_WATCH names. With --pressure-watch memrun (auto: when the policy holds the soft
+ * limit), that is memrun's socket, which relays the kernel's pressure and pulses on every governor
+ * ask; otherwise the kernel's pressure file, on which they arm this trigger themselves. */
 static void pressure_env(struct supervisor *s)
 {
         const struct policy *p = s->p;
-        if (cg_sandbox_pressure_path(&s->cg.h, &s->cg.sb, s->watch, sizeof s->watch) < 0)
-                snprintf(s->watch, sizeof s->watch, "/proc/pressure/memory");
+        const struct options *o = &s->plan->o;
+        char kernel[PATH_MAX];
+        if (cg_sandbox_pressure_path(&s->cg.h, &s->cg.sb, kernel, sizeof kernel) < 0)
+                snprintf(kernel, sizeof kernel, "/proc/pressure/memory");
+        snprintf(s->watch, sizeof s->watch, "%s", kernel);
+        snprintf(s->pw_kernel, sizeof s->pw_kernel, "%s", kernel);
+        s->log.pw.mode = "kernel";
+        if (o->pressure_watch == PRESSURE_WATCH_MEMRUN || (o->pressure_watch == PRESSURE_WATCH_AUTO && p->hold)) {
+                char pb[PATH_MAX];
+                const char *prefix = pressure_prefix(pb, sizeof pb);
+                int r = !prefix ? -ENAMETOOLONG : psrv_open(&s->psrv, prefix, s->plan->name, s->cg.h.mode, s->cg.sb.path,
+                                  s->plan->proc_root, access(kernel, W_OK) == 0 ? kernel : NULL);
+                if (r == 0 && (r = loop_add(&s->loop, psrv_fd(&s->psrv), EPOLLIN, on_pressure, s, "pressure watch")) < 0)
+                        psrv_close(&s->psrv);
+                if (r < 0) {
+                        log_msg_errno(o->pressure_watch == PRESSURE_WATCH_MEMRUN ? LOG_WARN : LOG_DEBUG, r,
+                                      "cannot serve the pressure watch socket (%m): MEMORY_PRESSURE_WATCH names %s",
+                                      kernel);
+                } else {
+                        snprintf(s->watch, sizeof s->watch, "%s", s->psrv.path);
+                        s->log.pw.mode = "memrun";
+                }
+        }
+        s->log.pw.path = s->watch;
         /* The child may lack CAP_SYS_RESOURCE: a window the kernel takes from anyone. */
         uint64_t window = psi_window_fix(p->psi_window_usec, false);
         uint32_t ppm = p->levels[LEVEL_MODERATE].defined && p->levels[LEVEL_MODERATE].psi_some_ppm
@@ -347,10 +455,53 @@ static void pressure_env(struct supervisor *s)
                 s->write64[0] = '\0';
 }
 
-/* --sandbox: sd-event programs arm a trigger on memory.pressure; under --sandbox it stays
- * writable, and a dropped user owns it. */
+/* Can uid:gid search every directory down to path's parent? Pure but for stat(2). */
+static bool reachable_by(const char *path, uid_t uid, gid_t gid)
+{
+        char p[PATH_MAX];
+        snprintf(p, sizeof p, "%s", path);
+        for (char *slash = strrchr(p, '/'); slash; slash = strrchr(p, '/')) {
+                *slash = '\0';
+                struct stat st;
+                if (stat(p[0] ? p : "/", &st) < 0)
+                        return false;
+                mode_t need = st.st_uid == uid ? S_IXUSR : st.st_gid == gid ? S_IXGRP : S_IXOTH;
+                if (!(st.st_mode & need))
+                        return false;
+        }
+        return true;
+}
+
+/* --user: the socket's directory becomes the dropped user's, and the runtime directory (0700)
+ * 0711, so it passes through to its own and can list nothing. Where it still cannot reach the
+ * socket (a private ancestor), MEMORY_PRESSURE_WATCH names the kernel's file after all. */
+static void pressure_give(struct supervisor *s)
+{
+        char dir[PATH_MAX];
+        struct stat st;
+        snprintf(dir, sizeof dir, "%s", s->psrv.dir);
+        char *slash = strrchr(dir, '/');
+        if (slash && slash != dir)
+                *slash = '\0';
+        if (stat(dir, &st) == 0 && st.st_uid == geteuid() && (st.st_mode & 0111) != 0111)
+                (void)chmod(dir, (st.st_mode & 07777) | 0111);
+        int r = psrv_chown(&s->psrv, s->confine.uid, s->confine.gid);
+        if (r == 0 && reachable_by(s->psrv.path, s->confine.uid, s->confine.gid))
+                return;
+        log_warn("%s cannot reach the pressure watch socket %s (%s): MEMORY_PRESSURE_WATCH names the kernel's file",
+                 s->confine.user, s->psrv.path, r < 0 ? strerror(-r) : "a directory on the way is closed to it");
+        loop_remove(&s->loop, psrv_fd(&s->psrv));
+        psrv_close(&s->psrv);
+        snprintf(s->watch, sizeof s->watch, "%s", s->pw_kernel);
+        s->log.pw.mode = "kernel";
+}
+
+/* --sandbox, --user: memrun's socket becomes the dropped user's; where the watch is the kernel's
+ * memory.pressure (programs arm a trigger on it), it stays writable and a dropped user owns it. */
 static void confine_prepare_pressure(struct supervisor *s)
 {
+        if (s->confine.drop_user && s->psrv.listen_fd >= 0)
+                pressure_give(s);
         if (s->confine.mount_ns && strncmp(s->watch, s->cg.h.root, strlen(s->cg.h.root)) == 0)
                 snprintf(s->confine.keep_rw, sizeof s->confine.keep_rw, "%s", s->watch);
         if (s->confine.drop_user && cg_sandbox_writable(&s->cg.sb)) {
@@ -483,9 +634,8 @@ static void supervise(struct supervisor *s)
         level_engine_init(&s->eng, s->p, s->limits.hard);
         stall_init(&s->stall, s->p);
         actions_init(&s->act, s->p, &s->cg.sb, s->child, s->limits.hard, s->limits.soft, &s->log, s->t0);
-        if (s->endpoint[0])
-                s->act.limiter = (struct limiter_ops){ limiter_broadcast, limiter_ask, limiter_state, limiter_soft,
-                                                     &s->lsrv };
+        if (s->endpoint[0] || s->psrv.listen_fd >= 0)
+                s->act.limiter = (struct limiter_ops){ limiter_broadcast, limiter_ask, limiter_state, limiter_soft, s };
         s->act.proc_fd = proc_open_root(s->plan->proc_root);
         s->act_ready = true;
         int r = monitor_start(s);
@@ -558,6 +708,10 @@ static void post_mortem(struct supervisor *s)
         struct lsrv_stats ls;
         lsrv_stats(&s->lsrv, &ls);
         s->log.limiter_clients = (unsigned)ls.clients_ever;
+        s->log.pw.clients = s->psrv.st.clients_ever;
+        s->log.pw.triggers = s->psrv.st.triggers;
+        s->log.pw.pulses_governor = s->psrv.st.pulses_governor;
+        s->log.pw.pulses_kernel = s->psrv.st.pulses_kernel;
 }
 
 /* The one way out: whatever the run made is undone, in reverse. */
@@ -569,6 +723,7 @@ static void teardown(struct supervisor *s)
                 s->limits_pid = 0;
         }
         lsrv_close(&s->lsrv);
+        psrv_close(&s->psrv);
         if (s->cg.recorded && !s->emptied && s->cg.sb.mem_fd >= 0)
                 empty_sandbox(s);
         cg_backend_close(&s->cg);
@@ -654,6 +809,7 @@ int supervisor_run(const struct plan *plan)
         s->loop.ep = -1;
         cg_backend_state_init(&s->cg);
         lsrv_init(&s->lsrv);
+        psrv_init(&s->psrv);
         int r = setup(s);
         if (r != 0) {
                 teardown(s);

@@ -19,6 +19,7 @@
 #include "control/ctl.h"
 #include "control/httpd.h"
 #include "control/lsrv.h"
+#include "control/psrv.h"
 #include "options.h"
 #include "supervise/actions.h"
 #include "supervise/level.h"
@@ -112,6 +113,13 @@ struct supervisor {
         int tl_err;                       /* the first row's error (errno) */
         /* what the command talks to */
         struct lsrv lsrv;                 /* the limiter server: libmemlimit clients attach to it */
+        struct psrv psrv;                 /* MEMORY_PRESSURE_WATCH as memrun's socket (psrv.h) */
+        struct {                          /* the governor's pulse to psrv's clients, until settled */
+                bool out;
+                usec_t sent;
+                uint64_t usage, low, goal;   /* at the ask; the lowest since; asked */
+                enum action_type action;     /* the cheapest asked: what it gave counts as */
+        } pw_round;
         struct ctl_server ctl;
         struct httpd http;                /* --metrics-listen (status.c) */
         int http_tfd;                     /* when libmicrohttpd must run again; -1 none */
@@ -119,6 +127,7 @@ struct supervisor {
         struct confine_run confine;       /* --sandbox, --user: the hardening */
         bool confined;
         char endpoint[128], watch[PATH_MAX], write64[128], preload[PATH_MAX * 2];
+        char pw_kernel[PATH_MAX];         /* the kernel's pressure file (what watch names without psrv) */
         const char *env[12];
         struct hints hints;               /* GOMEMLIMIT, NODE_OPTIONS... (empty with --no-hints) */
         int proc_fd;                      /* who is in the sandbox (control and notify peers) */
@@ -133,6 +142,9 @@ int supervisor_run(const struct plan *plan);
  * once, and the control socket's pending request answered when the child ends. */
 int supervisor_set_limits(struct supervisor *s, const struct limits *lim, const char *who, char *why,
                           size_t why_size);
+/* The governor's pulse to the pressure socket's clients, settled once PSRV_ROUND_USEC passed: what
+ * it gave back is the usage drop since (monitor.c calls it at each sample, before the governor). */
+void supervisor_pressure_settle(struct supervisor *s, uint64_t usage, usec_t now);
 /* Is pid one of the sandbox's processes? 1 yes, 0 no, -errno when it cannot be told. */
 int supervisor_contains(const struct supervisor *s, pid_t pid);
 

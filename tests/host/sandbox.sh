@@ -192,7 +192,24 @@ t_sandbox_user() {
 }
 
 t_sandbox_pressure_watch() {
-    mr -q --sandbox -- sh -c 'echo "$MEMORY_PRESSURE_WATCH"; printf "some 150000 2000000\0" > "$MEMORY_PRESSURE_WATCH" && echo armed'
+    # memrun's socket (the default): a dropped user reaches it, in its private directory, from the
+    # sandbox's mount namespace, and follows the governor through it
+    sdir=$(mktemp -d "${TMPDIR:-/tmp}/memrun-nobody.XXXXXX") && chmod 755 "$sdir" || { fail "mktemp"; return; }
+    cp "$HELPERS/pwatch" "$sdir/pwatch" || { fail "cp pwatch"; return; }
+    MEMRUN_RUNTIME_DIR=$sdir/run mr -q --sandbox --user nobody --limit 64M --report "$T/r.json" -- \
+        "$sdir/pwatch" --total 300 --every-ms 10
+    expect_rc 0 "pwatch as nobody under --sandbox"
+    expect_out 'kind=socket'
+    [ "$(jqr .pressure_watch.pulses.governor "$T/r.json")" -ge 1 ] || fail "no pulse: $(jq -c .pressure_watch "$T/r.json")"
+    [ "$(stat -c %a "$sdir/run")" = 711 ] || fail "runtime directory: $(stat -c %a "$sdir/run")"
+    # the suite's runtime directory lies in a directory nobody cannot enter: said, and the file instead
+    mr --sandbox --user nobody --limit 64M --report "$T/r.json" -- sh -c 'echo "$MEMORY_PRESSURE_WATCH"'
+    expect_rc 0
+    expect_err "nobody cannot reach the pressure watch socket"
+    [ "$(jqr .pressure_watch.mode "$T/r.json")" = kernel ] || fail "fallback: $(jq -c .pressure_watch "$T/r.json")"
+    rm -rf "$sdir"
+    # the kernel's file: it stays writable under --sandbox for the program's own trigger
+    mr -q --sandbox --pressure-watch=kernel -- sh -c 'echo "$MEMORY_PRESSURE_WATCH"; printf "some 150000 2000000\0" > "$MEMORY_PRESSURE_WATCH" && echo armed'
     watch=$(sed -n 1p "$T/out")
     case $watch in /sys/fs/cgroup/*) ;; *) skip "no per-cgroup memory.pressure here (watch is $watch)"; return ;; esac
     expect_out '^armed$'

@@ -80,6 +80,7 @@ static void test_defaults(void **state)
         assert_null(o.report);
         assert_false(o.expect_oom);
         assert_false(o.no_hints);
+        assert_int_equal(o.pressure_watch, PRESSURE_WATCH_AUTO);
         assert_int_equal(o.verbosity, 0);
         assert_false(o.help);
         assert_false(o.version);
@@ -407,6 +408,24 @@ static void test_reparse(void **state)
         assert_non_null(strstr(log_last_error(), "'--nope'"));
 }
 
+/* --pressure-watch: the three values, and anything else refused quoting it. */
+static void test_pressure_watch(void **state)
+{
+        (void)state;
+        struct argbuf b;
+        struct options o;
+        static const struct {
+                const char *arg;
+                enum pressure_watch want;
+        } pw[] = { { "auto", PRESSURE_WATCH_AUTO }, { "memrun", PRESSURE_WATCH_MEMRUN }, { "kernel", PRESSURE_WATCH_KERNEL } };
+        for (size_t i = 0; i < sizeof pw / sizeof pw[0]; i++) {
+                assert_int_equal(parse(&b, ARGS("--pressure-watch", pw[i].arg, "true"), RAM, &o), 0);
+                assert_int_equal(o.pressure_watch, pw[i].want);
+        }
+        assert_int_equal(parse(&b, ARGS("--pressure-watch", "Kernel", "true"), RAM, &o), -EINVAL);
+        assert_non_null(strstr(log_last_error(), "--pressure-watch 'Kernel': expected auto, memrun or kernel"));
+}
+
 /* A percentage --limit needs the RAM size; with none known it is refused, not 0. */
 static void test_limit_percent_without_ram(void **state)
 {
@@ -464,6 +483,7 @@ int main(void)
                 cmocka_unit_test(test_help_version),
                 cmocka_unit_test(test_reparse),
                 cmocka_unit_test(test_limit_percent_without_ram),
+                cmocka_unit_test(test_pressure_watch),
                 cmocka_unit_test(test_flag_with_value_quoted),
                 cmocka_unit_test(test_cgroup_not_normal_form),
         };
