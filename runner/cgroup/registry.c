@@ -107,6 +107,22 @@ int registry_parse(const char *text, int *ret_mode, char *mem, size_t mem_size, 
         return 0;
 }
 
+/* A pressure socket's directory (control/psrv.c: "pressure.NAME.XXXXXX" holding the socket
+ * "pressure") whose memrun died: its flock is free. Remove the socket and the directory, nothing else
+ * (a dropped user may own it; anything it put there keeps the directory). */
+static void sweep_pressure_dir(DIR *d, const char *dir, const char *name)
+{
+        _cleanup_close_ int fd = openat(dirfd(d), name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0)
+                return; /* a live memrun holds it */
+        if (unlinkat(fd, "pressure", 0) < 0 && errno != ENOENT)
+                log_debug("cannot remove %s/%s/pressure: %m", dir, name);
+        if (unlinkat(dirfd(d), name, AT_REMOVEDIR) < 0)
+                log_debug("cannot remove stale pressure socket directory %s/%s: %m", dir, name);
+        else
+                log_debug("removed stale pressure socket directory %s/%s (its memrun is gone)", dir, name);
+}
+
 int registry_sweep(const char *dir, const struct cg_host *h)
 {
         DIR *d = opendir(dir);
@@ -117,6 +133,10 @@ int registry_sweep(const char *dir, const struct cg_host *h)
         while ((de = readdir(d))) {
                 char path[PATH_MAX], text[3 * PATH_MAX + 64], mem[PATH_MAX], uni[PATH_MAX];
                 int mode;
+                if (strncmp(de->d_name, "pressure.", 9) == 0) {
+                        sweep_pressure_dir(d, dir, de->d_name);
+                        continue;
+                }
                 if (strncmp(de->d_name, "sandbox.", 8) != 0)
                         continue;
                 snprintf(path, sizeof path, "%s/%s", dir, de->d_name);

@@ -18,5 +18,6 @@ int registry_add(const char *dir, const struct cg_sandbox *s, struct registry *r
 void registry_drop(struct registry *r);
 /* Pure: parse a record; -EINVAL on anything but "mode N\nmem PATH\nuni PATH\n". */
 int registry_parse(const char *text, int *ret_mode, char *mem, size_t mem_size, char *uni, size_t uni_size);
-/* Remove the sandboxes of dead supervisors found in dir. Returns how many were removed. */
+/* Remove the sandboxes of dead supervisors found in dir, and their pressure socket directories
+ * ("pressure.*", control/psrv.h). Returns how many sandboxes were removed. */
 int registry_sweep(const char *dir, const struct cg_host *h);

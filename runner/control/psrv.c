@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -20,7 +21,7 @@
 void psrv_init(struct psrv *s)
 {
         memset(s, 0, sizeof *s);
-        s->epoll_fd = s->listen_fd = s->proc_fd = -1;
+        s->epoll_fd = s->listen_fd = s->proc_fd = s->dir_fd = -1;
         s->last_pulse = USEC_INFINITY;
         for (size_t i = 0; i < PSRV_MAX_CLIENTS; i++)
                 s->clients[i].fd = s->clients[i].trig_fd = -1;
@@ -226,6 +227,32 @@ int psrv_fd(const struct psrv *s)
         return s->epoll_fd;
 }
 
+/* s->dir holds the template "PREFIX NAME.XXXXXX". The directory is made as ".BASENAME..." and locked
+ * (flock, held in dir_fd while memrun lives) before it takes its final name, so the next memrun's
+ * registry_sweep never finds it unlocked while this one is alive. */
+static int make_locked_dir(struct psrv *s)
+{
+        char tmp[PATH_MAX];
+        const char *slash = strrchr(s->dir, '/');
+        size_t head = slash ? (size_t)(slash - s->dir) + 1 : 0;
+        int n = snprintf(tmp, sizeof tmp, "%.*s.%s", (int)head, s->dir, s->dir + head);
+        if (n < 0 || (size_t)n >= sizeof tmp)
+                return -ENAMETOOLONG;
+        if (!mkdtemp(tmp))
+                return -errno;
+        memcpy(s->dir + strlen(s->dir) - 6, tmp + n - 6, 6);
+        int r = 0;
+        s->dir_fd = open(tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (s->dir_fd < 0 || flock(s->dir_fd, LOCK_EX | LOCK_NB) < 0 ||
+            renameat2(AT_FDCWD, tmp, AT_FDCWD, s->dir, RENAME_NOREPLACE) < 0)
+                r = -errno;
+        if (r < 0) {
+                close_fd(&s->dir_fd);
+                (void)rmdir(tmp);
+        }
+        return r;
+}
+
 int psrv_open(struct psrv *s, const char *prefix, const char *name, enum cg_mode mode, const char *sandbox_path,
               const char *proc_root, const char *kernel_file)
 {
@@ -247,8 +274,8 @@ int psrv_open(struct psrv *s, const char *prefix, const char *name, enum cg_mode
         /* The socket's path must fit sun_path: check before anything is made. */
         if ((size_t)n + strlen("/pressure") >= sizeof sa.sun_path)
                 return -ENAMETOOLONG;
-        if (!mkdtemp(s->dir)) {
-                r = -errno;
+        r = make_locked_dir(s);
+        if (r < 0) {
                 s->dir[0] = '\0';
                 return r;
         }
@@ -318,5 +345,6 @@ void psrv_close(struct psrv *s)
                 log_debug("pressure watch: cannot remove %s: %m", s->path);
         if (s->dir[0] && rmdir(s->dir) < 0 && errno != ENOENT)
                 log_debug("pressure watch: cannot remove %s: %m", s->dir);
+        close_fd(&s->dir_fd); /* after rmdir: a sweep must never find it unlocked */
         s->path[0] = s->dir[0] = '\0';
 }

@@ -42,6 +42,7 @@ struct psrv_client {
 
 struct psrv {
         int epoll_fd, listen_fd, proc_fd;
+        int dir_fd;                               /* the directory, flocked while memrun lives */
         enum cg_mode mode;
         char sandbox[PATH_MAX];                   /* memory-hierarchy path peers must be in or beneath */
         char kernel[PATH_MAX];                    /* the pressure file triggers are armed on ("": none) */
@@ -53,8 +54,8 @@ struct psrv {
 };
 
 /* Make a private directory prefix + "NAME.XXXXXX" (0700; NAME cut at 40 bytes) holding the socket
- * "pressure", listen on
- * it. Peers must be in sandbox_path's cgroup (mode's hierarchy) or beneath it. kernel_file: the
+ * "pressure", listen on it. The directory stays flocked while memrun lives: registry_sweep removes
+ * those of a memrun that died (SIGKILL). Peers must be in sandbox_path's cgroup (mode's hierarchy) or beneath it. kernel_file: the
  * pressure file the clients' triggers go on ("" or NULL: kernel pressure is not relayed). 0 or
  * -errno; on failure nothing is left behind. */
 int psrv_open(struct psrv *s, const char *prefix, const char *name, enum cg_mode mode, const char *sandbox_path,

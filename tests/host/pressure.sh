@@ -60,6 +60,7 @@ t_pressure_watch_socket() {
         *) fail "MEMORY_PRESSURE_WATCH '$watch' (expected $MEMRUN_RUNTIME_DIR/pressure.NAME.XXXXXX/pressure)" ;; esac
     expect_out '^socket$'
     # a process outside the sandbox is refused (connect succeeds, the server closes at once)
+    rm -f "$T/path" # $T is shared: t_name wrote one
     mr -q --limit 64M -- sh -c 'echo "$MEMORY_PRESSURE_WATCH" > '"$T/path"'; sleep 2' &
     bg=$!
     i=0; while [ ! -s "$T/path" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done

@@ -4,7 +4,10 @@
  * pressure file: the host and VM suites test it (tests/host/pressure.sh). */
 #include "unit.h"
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -144,6 +147,19 @@ static void test_socket_made_private(void **state)
         assert_true(S_ISDIR(st.st_mode));
         assert_int_equal(st.st_mode & 07777, 0700);
         assert_non_null(strstr(f->srv->dir, "/memrun.unit."));
+        /* locked while the server lives (registry_sweep leaves it), and made under a name the sweep
+         * ignores: no ".memrun.unit.*" left */
+        int fd = open(f->srv->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        assert_true(fd >= 0);
+        assert_int_equal(flock(fd, LOCK_EX | LOCK_NB), -1);
+        assert_int_equal(errno, EWOULDBLOCK);
+        close(fd);
+        DIR *d = opendir(f->dir);
+        assert_non_null(d);
+        struct dirent *de;
+        while ((de = readdir(d)))
+                assert_true(strncmp(de->d_name, ".memrun.", 8) != 0);
+        closedir(d);
         char path[PATH_MAX], dir[PATH_MAX];
         xsnprintf(path, sizeof path, "%s", f->srv->path);
         xsnprintf(dir, sizeof dir, "%s", f->srv->dir);

@@ -312,6 +312,52 @@ static void test_sweep(void **state)
         assert_int_equal(registry_sweep(nodir, &t->h), -ENOENT);
 }
 
+/* Pressure socket directories (control/psrv.c): a stale one (lock free) loses its socket and goes;
+ * a locked one stays; one holding anything else stays (only "pressure" is ever removed); a
+ * regular file or a symlink named pressure.* is never followed or removed. */
+static void test_sweep_pressure_dirs(void **state)
+{
+        struct t *t = *state;
+        make_dirs(t->rt, "pressure.stale.AAAAAA");
+        put_file(t->rt, "pressure.stale.AAAAAA/pressure", "");
+        make_dirs(t->rt, "pressure.live.BBBBBB");
+        put_file(t->rt, "pressure.live.BBBBBB/pressure", "");
+        make_dirs(t->rt, "pressure.full.CCCCCC");
+        put_file(t->rt, "pressure.full.CCCCCC/pressure", "");
+        put_file(t->rt, "pressure.full.CCCCCC/other", "x");
+        put_file(t->rt, "pressure.file", "x");
+        make_dirs(t->tmp, "outside");
+        put_file(t->tmp, "outside/pressure", "");
+        char target[PATH_MAX], link[PATH_MAX];
+        xsnprintf(target, sizeof target, "%s/outside", t->tmp);
+        xsnprintf(link, sizeof link, "%s/pressure.link", t->rt);
+        assert_int_equal(symlink(target, link), 0);
+
+        char live[PATH_MAX];
+        xsnprintf(live, sizeof live, "%s/pressure.live.BBBBBB", t->rt);
+        int fd = open(live, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        assert_true(fd >= 0);
+        assert_int_equal(flock(fd, LOCK_EX), 0);
+        /* the lock is the open file's: a fork's own open (the sweep's) cannot take it */
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0)
+                _exit(registry_sweep(t->rt, &t->h) == 0 ? 0 : 1);
+        int st;
+        assert_int_equal(waitpid(pid, &st, 0), pid);
+        assert_int_equal(st, 0);
+
+        assert_false(path_exists(t->rt, "pressure.stale.AAAAAA"));
+        assert_true(path_exists(t->rt, "pressure.live.BBBBBB/pressure"));
+        assert_true(path_exists(t->rt, "pressure.full.CCCCCC/other"));
+        assert_true(path_exists(t->rt, "pressure.file"));
+        assert_true(path_exists(t->tmp, "outside/pressure"));
+
+        close(fd); /* its memrun dies */
+        assert_int_equal(registry_sweep(t->rt, &t->h), 0);
+        assert_false(path_exists(t->rt, "pressure.live.BBBBBB"));
+}
+
 static void test_runtime_dir(void **state)
 {
         struct t *t = *state;
@@ -362,6 +408,7 @@ int main(void)
                 cmocka_unit_test(test_parse_small_buffers),
                 cmocka_unit_test_setup_teardown(test_add_and_drop, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_sweep, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_sweep_pressure_dirs, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_runtime_dir, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
