@@ -38,7 +38,7 @@ EXAMPLES    := leak cachefill fragment loadgen
 LIB_EXAMPLES := cachesrv prefork burst forkgrow holdcache watchlimits
 UNIT_TESTS  := test_size test_options test_cg test_registry test_kmsg test_report test_level test_psi \
                test_lsrv test_policy test_preload test_memlimit test_governor test_actions test_sandbox test_sdnotify test_ctl test_supervisor test_backend \
-               test_law test_httpd test_hints test_psrv
+               test_law test_httpd test_hints test_psrv test_jvm
 HELPERS     := mlclient sysprobe sdservice ctlraw protogolden pwatch
 
 LIB_SRC     := limiter/memlimit.c limiter/memlimit_client.c limiter/memlimit_actions.c \

@@ -14,10 +14,11 @@ BUILD_PKGS="gcc libc6-dev make pkg-config libinih-dev libseccomp-dev libsystemd-
 # runtime; jq for the reports; the Prometheus parser; Go and Python for their limiter clients; the
 # Debian packaging tools (dpkg-buildpackage, debhelper, dh-python, lintian) for the .debs the
 # systemd VM installs; crun, the OCI runtime the cgroup v2 VM runs a container with; the allocators
-# --preload knows besides glibc's (jemalloc, tcmalloc, mimalloc).
+# --preload knows besides glibc's (jemalloc, tcmalloc, mimalloc); OpenJDK 17 and Node, the runtimes
+# the hints and the JVM driver are tested against.
 CHECK_PKGS="libcmocka-dev qemu-system-x86 busybox-static cpio zstd mmdebstrap git ca-certificates jq clang
 libclang-rt-14-dev python3 python3-prometheus-client golang-go dpkg-dev debhelper dh-python fakeroot lintian
-crun libjemalloc2 libtcmalloc-minimal4 libmimalloc2.0"
+crun libjemalloc2 libtcmalloc-minimal4 libmimalloc2.0 openjdk-17-jdk-headless nodejs"
 BENCH_PKGS="valgrind cgroup-tools gnuplot-nox"
 
 case ${1:-} in

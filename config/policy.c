@@ -58,6 +58,7 @@ static void policy_base(struct policy *p)
         p->interval_max_usec = 2 * USEC_PER_SEC;
         p->hook_timeout_usec = 10 * USEC_PER_SEC;
         p->hold = true;
+        p->jvm = true;
         p->giveup_usec = DEFAULT_GIVEUP_MSEC * USEC_PER_MSEC;
         p->target = SIZE_MAX_VALUE;
         p->ask_timeout_usec = USEC_PER_SEC;
@@ -337,6 +338,7 @@ static const struct key keys[] = {
         { SECT_STALL, "action", K_STALL_ACTION, P(stall_action), 0, 0 },
         { SECT_STALL, "step", K_PCT, P(stall_step_ppm), 1, PCT_ONE },
         { SECT_GOVERNOR, "hold", K_BOOL, P(hold), 0, 0 },
+        { SECT_GOVERNOR, "jvm", K_BOOL, P(jvm), 0, 0 },
         { SECT_GOVERNOR, "giveup", K_DURATION, P(giveup_usec), 0, USEC_PER_HOUR },
         { SECT_GOVERNOR, "target", K_TARGET, P(target), 0, 0 },
         { SECT_GOVERNOR, "ask_timeout", K_DURATION, P(ask_timeout_usec), 10 * USEC_PER_MSEC, USEC_PER_MIN },
@@ -1365,6 +1367,9 @@ static void print_governor(FILE *f, const struct policy *p)
                    "name them, then shed where the level lists it)\n");
         print_setpoint(f, p);
         print_duration(f, "ask_timeout", p->ask_timeout_usec);
+        fprintf(f, "  jvm: %s\n", p->jvm ? "yes (JVMs in the sandbox are asked over their attach socket: trim = "
+                                            "System.trim_native_heap, collect = GC.run)"
+                                          : "no (JVMs are not attached to)");
         if (p->giveup_usec)
                 fprintf(f, "  giveup: after %s of short answers at the soft limit (nothing to give at all: at "
                            "once): lift memory.high, let memory.max act\n", fmt_duration(p->giveup_usec, a, sizeof a));

@@ -63,6 +63,7 @@ struct policy {
         uint64_t target;                /* hold no higher than this, bytes; UINT64_MAX: auto (the soft limit's setpoint) */
         uint32_t target_ppm;            /* target as a share of limit (0 = bytes in .target) */
         uint64_t ask_timeout_usec;      /* an unanswered ask is written off after this */
+        bool jvm;                       /* ask the sandbox's JVMs over HotSpot's attach socket (supervise/jvm.c) */
         /* [stall] */
         bool stall_enabled;
         uint32_t stall_psi_full_ppm;

@@ -156,6 +156,9 @@ int cg_sandbox_stats(struct cg_sandbox *s, struct cg_stats *ret);
 int cg_sandbox_kill(const struct cg_sandbox *s);
 /* Send sig to every process in the sandbox (--wait-all forwarding); how many, or -errno. */
 int cg_sandbox_signal(const struct cg_sandbox *s, int sig);
+/* The sandbox's processes (cgroup.procs; in place, only memrun's descendants), at most max: how
+ * many, or -errno. A list read once: any of them may be gone by the time it is used. */
+int cg_sandbox_pids(const struct cg_sandbox *s, pid_t *pids, size_t max);
 /* Is any process left? */
 bool cg_sandbox_populated(const struct cg_sandbox *s);
 /* Remove the directories (sandbox must be empty) and undo the placement's own changes. */

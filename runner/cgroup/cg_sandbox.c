@@ -649,6 +649,29 @@ static int kill_dir(int dir_fd, bool v2)
         return 0;
 }
 
+int cg_sandbox_pids(const struct cg_sandbox *s, pid_t *pids, size_t max)
+{
+        static char buf[65536];
+        ssize_t r = read_at(s->mem_fd, "cgroup.procs", buf, sizeof buf);
+        if (r < 0)
+                return (int)r;
+        size_t k = 0;
+        pid_t self = getpid();
+        for (char *p = buf, *eol; *p && k < max; p = eol + 1) {
+                eol = strchr(p, '\n');
+                if (!eol)
+                        break;
+                *eol = '\0';
+                uint64_t pid;
+                if (parse_u64(p, &pid) != 0 || pid <= 1 || pid > INT32_MAX || (pid_t)pid == self)
+                        continue;
+                if (s->in_place && !proc_is_descendant(s->proc_fd, (pid_t)pid, self))
+                        continue;
+                pids[k++] = (pid_t)pid;
+        }
+        return (int)k;
+}
+
 int cg_sandbox_signal(const struct cg_sandbox *s, int sig)
 {
         /* in place, the cgroup holds memrun and maybe others of the container: only memrun's tree */

@@ -203,3 +203,144 @@ bool signal_default_kills(int sig)
                 return true;
         }
 }
+
+int proc_parse_ids(const char *status, pid_t pid, struct proc_ids *ret)
+{
+        const char *u = strstr(status, "\nUid:"), *g = strstr(status, "\nGid:");
+        unsigned long ru, eu, rg, eg;
+        if (!u || !g || sscanf(u + 5, "%lu %lu", &ru, &eu) != 2 || sscanf(g + 5, "%lu %lu", &rg, &eg) != 2)
+                return -EINVAL;
+        ret->uid = (uid_t)eu;
+        ret->gid = (gid_t)eg;
+        ret->name[0] = '\0';
+        if (strncmp(status, "Name:\t", 6) == 0) {
+                size_t l = strcspn(status + 6, "\n");
+                if (l >= sizeof ret->name)
+                        l = sizeof ret->name - 1;
+                memcpy(ret->name, status + 6, l);
+                ret->name[l] = '\0';
+        }
+        ret->nspid = pid;
+        const char *ns = strstr(status, "\nNSpid:");
+        if (ns) {
+                /* the last field: the pid as the process's own pid namespace knows it */
+                const char *p = ns + 7, *eol = strchr(p, '\n');
+                long last = -1;
+                while (*p && (!eol || p < eol)) {
+                        char *end;
+                        long v = strtol(p, &end, 10);
+                        if (end == p)
+                                break;
+                        last = v;
+                        p = end;
+                }
+                if (last > 0)
+                        ret->nspid = (pid_t)last;
+        }
+        ret->rss = 0;
+        const char *r = strstr(status, "\nVmRSS:");
+        unsigned long long kb;
+        if (r && sscanf(r + 7, "%llu", &kb) == 1)
+                ret->rss = (uint64_t)kb * 1024;
+        return 0;
+}
+
+int proc_ids(int proc_fd, pid_t pid, struct proc_ids *ret)
+{
+        char path[32], buf[8192];
+        snprintf(path, sizeof path, "%d/status", (int)pid);
+        ssize_t n = read_at(proc_fd, path, buf, sizeof buf);
+        if (n < 0)
+                return (int)n;
+        int r = proc_parse_ids(buf, pid, ret);
+        if (r < 0)
+                return r;
+        /* stat: "PID (COMM) S ..."; COMM may hold spaces and parentheses, so count from the last ')' */
+        snprintf(path, sizeof path, "%d/stat", (int)pid);
+        n = read_at(proc_fd, path, buf, sizeof buf);
+        if (n < 0)
+                return (int)n;
+        const char *p = strrchr(buf, ')');
+        unsigned long long start = 0;
+        if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
+                         &start) != 1)
+                return -EINVAL;
+        ret->start = start;
+        return 0;
+}
+
+int proc_maps_has(int proc_fd, pid_t pid, const char *suffix)
+{
+        char path[32];
+        static char buf[65536];
+        size_t keep = 0, slen = strlen(suffix);
+        snprintf(path, sizeof path, "%d/maps", (int)pid);
+        int fd = openat(proc_fd, path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        int found = 0;
+        for (;;) {
+                ssize_t n = read(fd, buf + keep, sizeof buf - keep - 1);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0) {
+                        found = n < 0 ? -errno : 0;
+                        break;
+                }
+                size_t len = keep + (size_t)n;
+                buf[len] = '\0';
+                /* whole lines only; the tail of a cut line waits for the next read */
+                char *last_nl = memrchr(buf, '\n', len);
+                size_t whole = last_nl ? (size_t)(last_nl - buf) + 1 : 0;
+                for (char *line = buf, *eol; line < buf + whole; line = eol + 1) {
+                        eol = memchr(line, '\n', (size_t)(buf + whole - line));
+                        size_t ll = (size_t)(eol - line);
+                        if (ll >= slen && memcmp(eol - slen, suffix, slen) == 0) {
+                                found = 1;
+                                break;
+                        }
+                }
+                if (found)
+                        break;
+                keep = len - whole;
+                if (keep >= sizeof buf / 2)
+                        keep = 0; /* a line this long is no path we look for */
+                memmove(buf, buf + whole, keep);
+        }
+        close(fd);
+        return found;
+}
+
+/* Is word one of the blank-separated words of text? (the JVM splits JAVA_TOOL_OPTIONS on blanks) */
+static bool has_word(const char *text, const char *word)
+{
+        size_t wl = strlen(word);
+        for (const char *p = text; (p = strstr(p, word)); p++)
+                if ((p == text || p[-1] == ' ' || p[-1] == '\t') && (p[wl] == '\0' || p[wl] == ' ' || p[wl] == '\t'))
+                        return true;
+        return false;
+}
+
+int proc_has_flag(int proc_fd, pid_t pid, const char *flag, const char *const *envs)
+{
+        char path[32];
+        static char buf[1 << 17];
+        snprintf(path, sizeof path, "%d/cmdline", (int)pid);
+        ssize_t n = read_at(proc_fd, path, buf, sizeof buf);
+        if (n < 0)
+                return (int)n;
+        for (char *a = buf; a < buf + n; a += strlen(a) + 1)
+                if (strcmp(a, flag) == 0)
+                        return 1;
+        snprintf(path, sizeof path, "%d/environ", (int)pid);
+        n = read_at(proc_fd, path, buf, sizeof buf);
+        if (n < 0)
+                return n == -EACCES ? 0 : (int)n;
+        for (char *e = buf; e < buf + n; e += strlen(e) + 1)
+                for (const char *const *v = envs; v && *v; v++) {
+                        size_t l = strlen(*v);
+                        if (strncmp(e, *v, l) == 0 && e[l] == '=' && has_word(e + l + 1, flag))
+                                return 1;
+                }
+        return 0;
+}

@@ -32,3 +32,25 @@ int proc_catches(int proc_fd, pid_t pid, int sig);
 /* Does sig's default disposition end the process (SIGUSR1 does; SIGCHLD, SIGWINCH, SIGURG, SIGCONT
  * and the stop signals do not)? */
 bool signal_default_kills(int sig);
+
+/* What the JVM driver needs of a process (supervise/jvm.c), from proc_fd/PID/status: its name
+ * (Name: the command, which an exec changes), the effective uid and gid, the pid in its own pid namespace (NSpid's last field; pid without one), the resident
+ * set (VmRSS, bytes; 0 for a kernel thread or a zombie) and the start time (field 22 of stat, in
+ * clock ticks: with pid, who it is). */
+struct proc_ids {
+        char name[16];
+        uid_t uid;
+        gid_t gid;
+        pid_t nspid;
+        uint64_t rss;
+        uint64_t start;
+};
+int proc_ids(int proc_fd, pid_t pid, struct proc_ids *ret);
+/* Pure: parse /proc/PID/status text into ret (start untouched). 0 or -EINVAL. */
+int proc_parse_ids(const char *status, pid_t pid, struct proc_ids *ret);
+/* Does proc_fd/PID/maps name a file whose path ends in suffix ("/libjvm.so")? 1, 0, or -errno.
+ * Read in pieces: a JVM's maps run to hundreds of KiB. */
+int proc_maps_has(int proc_fd, pid_t pid, const char *suffix);
+/* Is flag one of pid's arguments (proc_fd/PID/cmdline), or inside one of the environment
+ * variables named in envs (proc_fd/PID/environ; "JAVA_TOOL_OPTIONS" ...)? 1, 0, or -errno. */
+int proc_has_flag(int proc_fd, pid_t pid, const char *flag, const char *const *envs);

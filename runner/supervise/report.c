@@ -88,6 +88,22 @@ static void report_json_log(FILE *f, const struct report_log *l)
                         l->dropped_actions);
         fprintf(f, "  \"limiter\": { \"clients\": %u, \"freed\": %llu },\n", l ? l->limiter_clients : 0,
                 (unsigned long long)(l ? l->limiter_freed : 0));
+        if (l && l->jvm.enabled) {
+                fputs("  \"jvm\": [", f);
+                for (unsigned i = 0; i < l->jvm.n; i++) {
+                        const struct report_jvm *j = &l->jvm.p[i];
+                        fprintf(f, "%s\n    { \"pid\": %d, \"asks\": %llu, \"answered\": %llu, \"freed\": %llu, "
+                                   "\"trim_native_heap\": %s, \"soft_max_heap\": %llu, \"not_driven\": ",
+                                i ? "," : "", (int)j->pid, (unsigned long long)j->asks, (unsigned long long)j->answered,
+                                (unsigned long long)j->freed, j->trim ? "true" : "false", (unsigned long long)j->soft_max);
+                        if (j->why[0])
+                                report_json_string(f, j->why);
+                        else
+                                fputs("null", f);
+                        fputs(" }", f);
+                }
+                fputs(l->jvm.n ? "\n  ],\n" : "],\n", f);
+        }
         if (l && l->pw.mode) {
                 fprintf(f, "  \"pressure_watch\": { \"mode\": \"%s\", \"path\": ", l->pw.mode);
                 report_json_string(f, l->pw.path ? l->pw.path : "");

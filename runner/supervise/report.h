@@ -44,6 +44,15 @@ struct report_agg {
 
 #define REPORT_GOV_ENTRIES 32      /* governor asks logged in full; the rest are counted */
 
+/* One JVM the driver found (supervise/jvm.h). */
+struct report_jvm {
+        pid_t pid;
+        uint64_t asks, answered, freed, soft_max;
+        bool trim;                 /* System.trim_native_heap known to it */
+        char why[96];              /* why it cannot be driven ("": it can) */
+};
+#define REPORT_MAX_JVMS 16
+
 struct report_log {
         struct report_level levels[REPORT_MAX_LEVELS];
         struct report_action actions[REPORT_MAX_ACTIONS];
@@ -63,6 +72,12 @@ struct report_log {
         usec_t gave_up_t;          /* first give-up, from the start; USEC_INFINITY: never */
         const char *step_max;      /* highest escalation step used */
         uint64_t signals_skipped;  /* signal actions skipped: the command does not handle them */
+        /* the JVM driver */
+        struct {
+                bool enabled;
+                unsigned n;
+                struct report_jvm p[REPORT_MAX_JVMS];
+        } jvm;
         /* MEMORY_PRESSURE_WATCH: "memrun" (the socket), "kernel" (the file); NULL: not said */
         struct {
                 const char *mode, *path;

@@ -53,6 +53,8 @@ static int limiter_ask(void *ctx, enum level level, uint32_t actions, uint64_t g
         int n = 0;
         if (s->endpoint[0])
                 n = lsrv_ask(&s->lsrv, level, actions, goal, usage, ret_seq);
+        if (n >= 0)
+                n += (int)jvm_ask(&s->jvm, actions, goal, level, now_usec());
         if (n >= 0 && !s->pw_round.out && (actions & TRIM_OR_COLLECT)) {
                 usec_t now = now_usec();
                 unsigned told = psrv_pulse(&s->psrv, now);
@@ -84,6 +86,21 @@ static void limiter_state(void *ctx, usec_t timeout, unsigned *ret_clients, uint
                 *ret_outstanding += s->pw_round.goal;
         else
                 *ret_askable += pw;
+        usec_t now = now_usec();
+        jvm_scan(&s->jvm, now);
+        *ret_clients += jvm_count(&s->jvm);
+        *ret_askable += jvm_askable(&s->jvm, now);
+        if (s->jvm.out)
+                *ret_outstanding += s->jvm.goal;
+}
+
+static void jvm_round(void *userdata, uint64_t goal, uint64_t freed, usec_t latency)
+{
+        struct supervisor *s = userdata;
+        if (s->act_ready) {
+                s->act.freed_total += freed;
+                actions_round(&s->act, goal, freed, latency);
+        }
 }
 
 static void limiter_soft(void *ctx, uint64_t soft)
@@ -194,6 +211,7 @@ static void limits_commit(struct supervisor *s, const struct limits *old, const 
         s->act.lifted = false;
         s->log.high_final = lim->soft;
         lsrv_set_limits(&s->lsrv, lim->hard, lim->soft);
+        jvm_set_soft(&s->jvm, lim->soft);
         struct report_action *e = report_log_action(&s->log, usec_sub(now_usec(), s->t0), "set-limit", s->eng.cur);
         size_format(old->hard, a, sizeof a);
         size_format(lim->hard, b, sizeof b);
@@ -310,6 +328,8 @@ static void reap(struct supervisor *s)
                         limits_applied(s, st);
                         continue;
                 }
+                if (s->act_ready && jvm_reaped(&s->jvm, pid, st, now_usec()))
+                        continue;
                 if (s->act_ready) {
                         uint64_t usage = 0;
                         (void)cg_sandbox_usage(&s->cg.sb, &usage);
@@ -634,9 +654,11 @@ static void supervise(struct supervisor *s)
         level_engine_init(&s->eng, s->p, s->limits.hard);
         stall_init(&s->stall, s->p);
         actions_init(&s->act, s->p, &s->cg.sb, s->child, s->limits.hard, s->limits.soft, &s->log, s->t0);
-        if (s->endpoint[0] || s->psrv.listen_fd >= 0)
-                s->act.limiter = (struct limiter_ops){ limiter_broadcast, limiter_ask, limiter_state, limiter_soft, s };
         s->act.proc_fd = proc_open_root(s->plan->proc_root);
+        jvm_init(&s->jvm, s->p->jvm && s->p->hold, s->act.proc_fd, &s->cg.sb, &s->log, s->t0, jvm_round, s);
+        jvm_set_soft(&s->jvm, s->limits.soft);
+        if (s->endpoint[0] || s->psrv.listen_fd >= 0 || s->jvm.enabled)
+                s->act.limiter = (struct limiter_ops){ limiter_broadcast, limiter_ask, limiter_state, limiter_soft, s };
         s->act_ready = true;
         int r = monitor_start(s);
         reap(s);
@@ -661,6 +683,8 @@ static void supervise(struct supervisor *s)
                 if (cg_sandbox_usage(&s->cg.sb, &fin.usage) == 0)
                         timeline_row(s, fin.t, &fin);
         }
+        jvm_shutdown(&s->jvm);
+        jvm_report(&s->jvm, &s->log);
         actions_shutdown(&s->act, now_usec());
         close_fd(&s->act.proc_fd);
         monitor_stop(s);

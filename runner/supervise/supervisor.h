@@ -20,6 +20,7 @@
 #include "control/httpd.h"
 #include "control/lsrv.h"
 #include "control/psrv.h"
+#include "supervise/jvm.h"
 #include "options.h"
 #include "supervise/actions.h"
 #include "supervise/level.h"
@@ -114,6 +115,7 @@ struct supervisor {
         /* what the command talks to */
         struct lsrv lsrv;                 /* the limiter server: libmemlimit clients attach to it */
         struct psrv psrv;                 /* MEMORY_PRESSURE_WATCH as memrun's socket (psrv.h) */
+        struct jvm_driver jvm;            /* the sandbox's JVMs, over their attach socket (jvm.h) */
         struct {                          /* the governor's pulse to psrv's clients, until settled */
                 bool out;
                 usec_t sent;

@@ -538,6 +538,8 @@ t_stall_kill() {
 . "$(dirname "$0")/httpmetrics.sh"
 # MEMORY_PRESSURE_WATCH as memrun's socket: sd-event-style programs follow the governor
 . "$(dirname "$0")/pressure.sh"
+# the JVM driver: HotSpot's attach mechanism, GC.run and System.trim_native_heap when the governor asks
+. "$(dirname "$0")/jvm.sh"
 
 # ---------------------------------------------------------------- run
 say "# memrun integration tests: $MEMRUN, cgroup $MODE, sandboxes in $SANDBOXES, kernel $(uname -r)"
@@ -566,6 +568,7 @@ ALL_TESTS="t_exit_passthrough t_exit_signal t_exit_126_127 t_stdio_passthrough t
     t_output_full_filesystem t_output_dev_full t_output_metrics_missing_dir t_output_closed_pipe \
     t_fault_client_stopped t_fault_memrun_stopped t_fault_sandbox_frozen t_fault_limit_changed_outside \
     t_pressure_watch_governor t_pressure_watch_kernel_relay t_pressure_watch_socket \
+    t_jvm_driver t_jvm_not_driven \
     t_many_runs_leave_nothing"
 ALL_TESTS=$(echo $ALL_TESTS)
 # A test written and never listed would pass by not running: every t_ function must be in the list.
