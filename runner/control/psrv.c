@@ -27,6 +27,14 @@ void psrv_init(struct psrv *s)
                 s->clients[i].fd = s->clients[i].trig_fd = -1;
 }
 
+static void unwatch(struct psrv *s, int fd)
+{
+        if (s->watch)
+                (void)s->watch(s->watch_ctx, fd, false);
+        else
+                (void)epoll_ctl(s->epoll_fd, EPOLL_CTL_DEL, fd, NULL);
+}
+
 int psrv_parse_trigger(const char *buf, size_t len, char kind[8], uint64_t *ret_stall, uint64_t *ret_window)
 {
         char line[PSRV_WRITE_MAX];
@@ -55,7 +63,7 @@ static void client_drop(struct psrv *s, struct psrv_client *c, const char *why)
 {
         log_debug("pressure watch: pid %d left (%s)", (int)c->pid, why);
         if (c->trig_fd >= 0) {
-                (void)epoll_ctl(s->epoll_fd, EPOLL_CTL_DEL, c->trig_fd, NULL);
+                unwatch(s, c->trig_fd);
                 close_fd(&c->trig_fd);
         }
         (void)epoll_ctl(s->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
@@ -96,7 +104,10 @@ static void client_arm(struct psrv *s, struct psrv_client *c, size_t slot)
                 return;
         }
         struct epoll_event ev = { .events = EPOLLPRI, .data.u64 = slot | TRIG_BIT };
-        if (epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+        int r = s->watch ? s->watch(s->watch_ctx, fd, true)
+                         : epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+        if (r < 0) {
+                log_debug_errno(r, "pressure watch: cannot watch pid %d's trigger: %m", (int)c->pid);
                 close(fd);
                 return;
         }
@@ -104,6 +115,39 @@ static void client_arm(struct psrv *s, struct psrv_client *c, size_t slot)
         s->st.triggers++;
         log_debug("pressure watch: pid %d: \"%s %llu %llu\" armed on %s", (int)c->pid, kind, (unsigned long long)stall,
                   (unsigned long long)got_window, s->kernel);
+}
+
+/* A client's kernel trigger is ready: true if it fired (the client was told). */
+static bool trigger_fired(struct psrv *s, struct psrv_client *c, uint32_t events)
+{
+        if (c->trig_fd < 0)
+                return false;
+        if (events & EPOLLERR) {
+                /* The cgroup went away under the trigger: nothing more will come. */
+                unwatch(s, c->trig_fd);
+                close_fd(&c->trig_fd);
+                return false;
+        }
+        if (!(events & EPOLLPRI))
+                return false;
+        client_tell(s, c);
+        return true;
+}
+
+void psrv_watch_triggers(struct psrv *s, psrv_watch_fn watch, void *ctx)
+{
+        s->watch = watch;
+        s->watch_ctx = ctx;
+}
+
+void psrv_trigger(struct psrv *s, int fd, uint32_t events)
+{
+        for (size_t i = 0; fd >= 0 && i < PSRV_MAX_CLIENTS; i++)
+                if (s->clients[i].fd >= 0 && s->clients[i].trig_fd == fd) {
+                        if (trigger_fired(s, &s->clients[i], events))
+                                s->st.pulses_kernel++;
+                        return;
+                }
 }
 
 static void client_read(struct psrv *s, struct psrv_client *c, size_t slot)
@@ -187,16 +231,7 @@ void psrv_dispatch(struct psrv *s)
                         continue;
                 struct psrv_client *c = &s->clients[slot];
                 if (tag & TRIG_BIT) {
-                        if (c->trig_fd < 0)
-                                continue;
-                        if (evs[i].events & EPOLLERR) {
-                                /* The cgroup went away under the trigger: nothing more will come. */
-                                (void)epoll_ctl(s->epoll_fd, EPOLL_CTL_DEL, c->trig_fd, NULL);
-                                close_fd(&c->trig_fd);
-                                continue;
-                        }
-                        client_tell(s, c);
-                        kernel = true;
+                        kernel |= trigger_fired(s, c, evs[i].events);
                         continue;
                 }
                 client_read(s, c, slot);
@@ -334,6 +369,8 @@ void psrv_close(struct psrv *s)
         if (!s)
                 return;
         for (size_t i = 0; i < PSRV_MAX_CLIENTS; i++) {
+                if (s->clients[i].trig_fd >= 0 && s->watch)
+                        (void)s->watch(s->watch_ctx, s->clients[i].trig_fd, false);
                 close_fd(&s->clients[i].trig_fd);
                 close_fd(&s->clients[i].fd);
         }

@@ -40,6 +40,10 @@ struct psrv_client {
         char buf[PSRV_WRITE_MAX];
 };
 
+/* Start (on) or stop watching a client's kernel trigger for EPOLLPRI in the caller's own event loop;
+ * 0 or -errno. */
+typedef int (*psrv_watch_fn)(void *ctx, int fd, bool on);
+
 struct psrv {
         int epoll_fd, listen_fd, proc_fd;
         int dir_fd;                               /* the directory, flocked while memrun lives */
@@ -51,6 +55,8 @@ struct psrv {
         usec_t last_pulse;
         struct psrv_stats st;
         struct psrv_client clients[PSRV_MAX_CLIENTS];
+        psrv_watch_fn watch;                      /* NULL: triggers sit in epoll_fd */
+        void *watch_ctx;
 };
 
 /* Make a private directory prefix + "NAME.XXXXXX" (0700; NAME cut at 40 bytes) holding the socket
@@ -65,6 +71,11 @@ int psrv_chown(struct psrv *s, uid_t uid, gid_t gid);
 /* The fd the supervisor's loop watches (EPOLLIN); psrv_dispatch when it is ready. */
 int psrv_fd(const struct psrv *s);
 void psrv_dispatch(struct psrv *s);
+/* The clients' kernel triggers go in the caller's loop (watch), not in psrv_fd's epoll set: a PSI
+ * trigger's poll consumes its event, so an epoll set nested in another loses it to the outer set's
+ * readiness check. The loop calls psrv_trigger with the fd and its events. Set before clients come. */
+void psrv_watch_triggers(struct psrv *s, psrv_watch_fn watch, void *ctx);
+void psrv_trigger(struct psrv *s, int fd, uint32_t events);
 /* The governor asks for memory back: tell every client (at most every PSRV_PULSE_GAP_USEC).
  * How many were told. */
 unsigned psrv_pulse(struct psrv *s, usec_t now);

@@ -23,7 +23,7 @@ int loop_add(struct loop *l, int fd, uint32_t events, loop_handler fn, void *use
                 i++;
         if (i == LOOP_MAX_SOURCES)
                 return -ENOSPC;
-        struct epoll_event ev = { .events = events, .data.u32 = i };
+        struct epoll_event ev = { .events = events, .data.u64 = i };
         if (epoll_ctl(l->ep, EPOLL_CTL_ADD, fd, &ev) < 0)
                 return -errno;
         l->src[i] = (struct loop_source){ .fd = fd, .fn = fn, .userdata = userdata, .name = name };
@@ -37,6 +37,20 @@ void loop_remove(struct loop *l, int fd)
                         (void)epoll_ctl(l->ep, EPOLL_CTL_DEL, fd, NULL);
                         l->src[i].fd = -1;
                 }
+}
+
+int loop_add_member(struct loop *l, int id, int fd, uint32_t events)
+{
+        if (id < 0 || id >= LOOP_MAX_SOURCES || l->src[id].fd < 0 || fd < 0)
+                return -EINVAL;
+        struct epoll_event ev = { .events = events, .data.u64 = (uint64_t)id | ((uint64_t)fd + 1) << 32 };
+        return epoll_ctl(l->ep, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+}
+
+void loop_remove_member(struct loop *l, int fd)
+{
+        if (l->ep >= 0 && fd >= 0)
+                (void)epoll_ctl(l->ep, EPOLL_CTL_DEL, fd, NULL);
 }
 
 int loop_add_timer(struct loop *l, loop_handler fn, void *userdata, const char *name)
@@ -73,12 +87,12 @@ int loop_dispatch(struct loop *l, usec_t timeout)
         if (n < 0)
                 return errno == EINTR ? 0 : -errno;
         for (int i = 0; i < n; i++) {
-                uint32_t id = evs[i].data.u32;
+                uint32_t id = (uint32_t)evs[i].data.u64, member = (uint32_t)(evs[i].data.u64 >> 32);
                 /* a handler earlier in this batch may have removed this source */
                 if (id >= LOOP_MAX_SOURCES || l->src[id].fd < 0)
                         continue;
                 struct loop_source *s = &l->src[id];
-                s->fn(l, s->fd, evs[i].events, s->userdata);
+                s->fn(l, member ? (int)(member - 1) : s->fd, evs[i].events, s->userdata);
         }
         return n;
 }

@@ -33,6 +33,11 @@ int loop_open(struct loop *l);
 int loop_add(struct loop *l, int fd, uint32_t events, loop_handler fn, void *userdata, const char *name);
 /* Stop watching fd (the caller closes it). */
 void loop_remove(struct loop *l, int fd);
+/* Watch one more fd under source id (loop_add's): its handler runs with this fd. For a module's
+ * per-client fds that cannot sit in an epoll set of the module's own nested in this one: a PSI
+ * trigger's poll consumes its event, so the outer set's readiness check would eat it. 0 or -errno. */
+int loop_add_member(struct loop *l, int id, int fd, uint32_t events);
+void loop_remove_member(struct loop *l, int fd);
 /* A periodic CLOCK_MONOTONIC timerfd, registered with fn; its fd, or -errno. The handler reads it
  * (loop_timer_ack). */
 int loop_add_timer(struct loop *l, loop_handler fn, void *userdata, const char *name);

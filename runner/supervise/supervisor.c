@@ -411,9 +411,20 @@ static void on_pressure(struct loop *l, int fd, uint32_t events, void *userdata)
 {
         struct supervisor *s = userdata;
         (void)l;
-        (void)fd;
-        (void)events;
-        psrv_dispatch(&s->psrv);
+        if (fd == psrv_fd(&s->psrv))
+                psrv_dispatch(&s->psrv);
+        else
+                psrv_trigger(&s->psrv, fd, events); /* a client's kernel trigger (loop_add_member) */
+}
+
+static int watch_trigger(void *ctx, int fd, bool on)
+{
+        struct supervisor *s = ctx;
+        if (!on) {
+                loop_remove_member(&s->loop, fd);
+                return 0;
+        }
+        return loop_add_member(&s->loop, s->psrv_src, fd, EPOLLPRI);
 }
 
 /* Where memrun's pressure socket goes: a private directory in the runtime directory (registry.h:
@@ -451,6 +462,10 @@ static void pressure_env(struct supervisor *s)
                                   s->plan->proc_root, access(kernel, W_OK) == 0 ? kernel : NULL);
                 if (r == 0 && (r = loop_add(&s->loop, psrv_fd(&s->psrv), EPOLLIN, on_pressure, s, "pressure watch")) < 0)
                         psrv_close(&s->psrv);
+                if (r >= 0) {
+                        s->psrv_src = r;
+                        psrv_watch_triggers(&s->psrv, watch_trigger, s);
+                }
                 if (r < 0) {
                         log_msg_errno(o->pressure_watch == PRESSURE_WATCH_MEMRUN ? LOG_WARN : LOG_DEBUG, r,
                                       "cannot serve the pressure watch socket (%m): MEMORY_PRESSURE_WATCH names %s",

@@ -115,6 +115,7 @@ struct supervisor {
         /* what the command talks to */
         struct lsrv lsrv;                 /* the limiter server: libmemlimit clients attach to it */
         struct psrv psrv;                 /* MEMORY_PRESSURE_WATCH as memrun's socket (psrv.h) */
+        int psrv_src;                     /* its loop source: the clients' triggers are watched under it */
         struct jvm_driver jvm;            /* the sandbox's JVMs, over their attach socket (jvm.h) */
         struct {                          /* the governor's pulse to psrv's clients, until settled */
                 bool out;

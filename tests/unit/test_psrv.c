@@ -7,12 +7,14 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/epoll.h>
 #include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 
 #include "control/psrv.h"
+#include "supervise/loop.h"
 #include "util.h"
 
 #define SANDBOX "/memrun.slice/box"
@@ -264,6 +266,102 @@ static void test_table_full(void **state)
                 close(fds[i]);
 }
 
+/* The watch hook: which trigger fds the server hands to the caller's loop. */
+struct watched {
+        int fds[8];
+        int n_on, n_off;
+};
+
+static int record_watch(void *ctx, int fd, bool on)
+{
+        struct watched *w = ctx;
+        if (on)
+                w->fds[w->n_on++ % 8] = fd;
+        else
+                w->n_off++;
+        return 0;
+}
+
+/* A client's kernel trigger goes to the caller's loop (a PSI trigger's poll consumes its event: in
+ * an epoll set nested in the loop's, the outer readiness check would eat it), and what the loop
+ * reports is relayed: EPOLLPRI tells the client, EPOLLERR (the cgroup is gone) drops the trigger. */
+static void test_trigger_in_callers_loop(void **state)
+{
+        struct fixture *f = *state;
+        if (access("/proc/pressure/memory", W_OK) != 0)
+                skip(); /* cmocka prints SKIPPED: this kernel has no PSI */
+        psrv_close(f->srv);
+        char prefix[PATH_MAX];
+        xsnprintf(prefix, sizeof prefix, "%s/memrun.", f->dir);
+        assert_int_equal(psrv_open(f->srv, prefix, "unit", CG_V2, SANDBOX, f->dir, "/proc/pressure/memory"), 0);
+        struct watched w = { .n_on = 0 };
+        psrv_watch_triggers(f->srv, record_watch, &w);
+        static const char trig[] = "some 150000 1000000";
+        int a = connect_client(f, trig, sizeof trig);
+        settle(f);
+        assert_int_equal(f->srv->st.triggers, 1);
+        assert_int_equal(w.n_on, 1);
+        int tfd = w.fds[0];
+        assert_true(tfd >= 0);
+        /* not in the server's own set: its epoll never reports it */
+        struct epoll_event ev;
+        assert_int_equal(epoll_ctl(psrv_fd(f->srv), EPOLL_CTL_DEL, tfd, &ev), -1);
+        assert_int_equal(errno, ENOENT);
+        psrv_trigger(f->srv, tfd, EPOLLPRI);
+        assert_int_equal(f->srv->st.pulses_kernel, 1);
+        assert_int_equal(readable(a), 1);
+        psrv_trigger(f->srv, tfd + 1000, EPOLLPRI); /* no client's: nothing */
+        assert_int_equal(f->srv->st.pulses_kernel, 1);
+        psrv_trigger(f->srv, tfd, EPOLLERR);
+        assert_int_equal(w.n_off, 1);
+        psrv_trigger(f->srv, tfd, EPOLLPRI); /* dropped: nothing more */
+        assert_int_equal(f->srv->st.pulses_kernel, 1);
+        close(a);
+        settle(f);
+        assert_int_equal(w.n_off, 1); /* not unwatched twice */
+}
+
+static void on_src(struct loop *l, int fd, uint32_t events, void *userdata)
+{
+        (void)l;
+        (void)events;
+        int *got = userdata;
+        *got = fd;
+        char c;
+        assert_int_equal(read(fd, &c, 1), 1);
+}
+
+/* loop_add_member: a member's readiness runs its source's handler with the member's fd. */
+static void test_loop_members(void **state)
+{
+        (void)state;
+        struct loop l;
+        int src[2], mem[2], got = -1;
+        assert_int_equal(loop_open(&l), 0);
+        assert_int_equal(pipe2(src, O_CLOEXEC | O_NONBLOCK), 0);
+        assert_int_equal(pipe2(mem, O_CLOEXEC | O_NONBLOCK), 0);
+        int id = loop_add(&l, src[0], EPOLLIN, on_src, &got, "src");
+        assert_true(id >= 0);
+        assert_int_equal(loop_add_member(&l, id, mem[0], EPOLLIN), 0);
+        assert_int_equal(loop_add_member(&l, id + 1, mem[0], EPOLLIN), -EINVAL); /* no such source */
+        assert_int_equal(write(mem[1], "x", 1), 1);
+        assert_int_equal(loop_dispatch(&l, 100 * USEC_PER_MSEC), 1);
+        assert_int_equal(got, mem[0]);
+        assert_int_equal(write(src[1], "x", 1), 1);
+        assert_int_equal(loop_dispatch(&l, 100 * USEC_PER_MSEC), 1);
+        assert_int_equal(got, src[0]);
+        loop_remove_member(&l, mem[0]);
+        got = -1;
+        assert_int_equal(write(mem[1], "x", 1), 1);
+        assert_int_equal(loop_dispatch(&l, 10 * USEC_PER_MSEC), 0);
+        assert_int_equal(got, -1);
+        loop_close(&l);
+        for (int i = 0; i < 2; i++) {
+                close(src[i]);
+                close(mem[i]);
+        }
+}
+
 static void test_open_errors(void **state)
 {
         (void)state;
@@ -300,6 +398,8 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_bad_trigger_still_hears, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_outside_refused, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_table_full, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_trigger_in_callers_loop, setup, teardown),
+                cmocka_unit_test(test_loop_members),
                 cmocka_unit_test(test_open_errors),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
