@@ -12,7 +12,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#define JATTACH_START_WAIT_MS 3000   /* for the Attach Listener to come up after SIGQUIT */
+#define JATTACH_START_WAIT_MS 10000  /* for the Attach Listener to come up after SIGQUIT (a throttled
+                                      * JVM is slow to start a thread) */
 
 /* Is the JVM's attach socket there (the listener already runs)? */
 bool jattach_listening(pid_t pid, pid_t nspid);

@@ -315,6 +315,7 @@ bool jvm_reaped(struct jvm_driver *d, pid_t pid, int status, usec_t now)
         int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
         switch (code) {
         case EXIT_DONE:
+                j->no_listener = 0;
                 j->answered++;
                 j->freed += freed;
                 if (j->soft_max_asked)
@@ -322,6 +323,7 @@ bool jvm_reaped(struct jvm_driver *d, pid_t pid, int status, usec_t now)
                 snprintf(what, sizeof what, "%s", cmd);
                 break;
         case EXIT_REFUSED:
+                j->no_listener = 0;
                 if (j->op == JVM_TRIM) {
                         j->trim_unknown = true; /* a JDK before 17.0.9: collect does the work */
                         snprintf(what, sizeof what, "%s unknown to this JVM", cmd);
@@ -331,13 +333,20 @@ bool jvm_reaped(struct jvm_driver *d, pid_t pid, int status, usec_t now)
                 freed = 0;
                 break;
         case EXIT_NO_LISTENER:
-                disable(j, "no attach listener after SIGQUIT (-XX:+DisableAttachMechanism?)");
+                if (++j->no_listener >= JVM_NO_LISTENER)
+                        disable(j, "no attach listener after SIGQUIT (-XX:+DisableAttachMechanism?)");
                 snprintf(what, sizeof what, "no attach listener");
                 freed = 0;
                 break;
         default:
-                snprintf(what, sizeof what, "%s failed (%s)", cmd,
-                         WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM ? "timed out" : "attach");
+                if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM) {
+                        /* the command was sent and may still be running in the JVM: what its resident
+                         * set dropped meanwhile is still its doing */
+                        snprintf(what, sizeof what, "%s timed out", cmd);
+                        j->freed += freed;
+                        break;
+                }
+                snprintf(what, sizeof what, "%s failed (attach)", cmd);
                 freed = 0;
                 break;
         }

@@ -8,8 +8,10 @@
  * Each command runs in a child process of memrun, as the JVM's own uid and gid, bounded by
  * JVM_OP_TIMEOUT_SEC: the supervisor never blocks on a JVM. What it gave back is the JVM's RSS
  * (VmRSS) before and after, read by memrun; the governor takes the round like a limiter's answer.
- * A JVM that cannot be attached to (-XX:+DisableAttachMechanism, no SIGQUIT handler, no listener
- * within JATTACH_START_WAIT_MS) is reported once and never asked again. */
+ * A JVM that cannot be attached to (-XX:+DisableAttachMechanism or -Xrs on its command line or in
+ * JAVA_TOOL_OPTIONS, no SIGQUIT handler, no listener within JATTACH_START_WAIT_MS JVM_NO_LISTENER
+ * times in a row: a JVM throttled at memory.high can be that slow once) is reported once and never
+ * asked again. */
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
@@ -21,12 +23,15 @@
 
 #define JVM_MAX 16                                   /* JVMs driven at once; more are not seen */
 #define JVM_SCAN_USEC USEC_PER_SEC                   /* the sandbox looked through for new JVMs at most this often */
-#define JVM_OP_TIMEOUT_SEC 10                        /* a command (with the listener's start) is killed after this */
+#define JVM_OP_TIMEOUT_SEC 30                        /* a command (with the listener's start) is killed after this:
+                                                        * generous, as the loop never waits on it and a JVM above
+                                                        * memory.high collects throttled until the governor lets go */
 #define JVM_TRIM_GAP_USEC (200 * USEC_PER_MSEC)      /* one JVM trimmed at most this often ... */
 #define JVM_COLLECT_GAP_USEC (2 * USEC_PER_SEC)      /* ... and fully collected at most this often */
 #define JVM_GC_RUNS 4                                /* GC.run at most this often in one collect (see jvm.c) */
 #define JVM_SETTLE_MS 1500                           /* after a GC.run, the RSS watched this long at most ... */
 #define JVM_SETTLE_IDLE_MS 400                       /* ... or this long when it does not move at all */
+#define JVM_NO_LISTENER 3                            /* listener starts that time out before a JVM is given up */
 #define JVM_GRACE_USEC (5 * USEC_PER_SEC)            /* a JVM this young may not have its SIGQUIT handler yet */
 #define JVM_LOG_ENTRIES 32                           /* commands logged in the report's actions in full */
 #define JVM_OTHERS 1024                              /* processes remembered as no JVM (by pid modulo this) */
@@ -44,6 +49,7 @@ struct jvm {
         bool disabled;                  /* never asked again: why says why */
         char why[96];
         bool trim_unknown;              /* this JVM has no System.trim_native_heap */
+        unsigned no_listener;           /* listener starts timed out in a row */
         bool soft_max_ok;               /* ZGC or Shenandoah: SoftMaxHeapSize is honoured */
         uint64_t soft_max_set;          /* SoftMaxHeapSize in force by us (0: never set) */
         /* the command in flight */

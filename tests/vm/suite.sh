@@ -27,7 +27,21 @@ if [ -x /usr/bin/python3.11 ]; then
         -cf - . | tar -C "$root/usr/lib/python3.11" -xf -
     cp /usr/lib/python3.11/lib-dynload/_ctypes.*.so "$root/usr/lib/python3.11/lib-dynload/"
 fi
-in_vm="env MEMRUN=/usr/bin/memrun EXAMPLES=/usr/libexec/memrun HELPERS=/usr/libexec/memrun"
+# Debian's OpenJDK 17 for the JVM driver's and the JVM hint's tests: the JDK (hundreds of MiB)
+# would not fit the initramfs, so jlink makes a runtime of java.base from it (about 34 MiB, cached
+# in $B; HotSpot with its attach listener and diagnostic commands is all there), and JvmHold is
+# compiled here (the VM has no javac).
+if command -v jlink >/dev/null && command -v javac >/dev/null; then
+    jre=$B/vm-jre
+    if [ ! -x "$jre/bin/java" ]; then
+        rm -rf "$jre"
+        jlink --add-modules java.base --strip-debug --no-header-files --no-man-pages --compress=2 --output "$jre"
+    fi
+    mkdir -p "$root/usr/lib/jvm"
+    cp -r "$jre" "$root/usr/lib/jvm/memrun-jre" && ln -sf /usr/lib/jvm/memrun-jre/bin/java "$root/usr/bin/java"
+    javac -d "$root/usr/libexec/memrun" tests/helpers/JvmHold.java
+fi
+in_vm="env MEMRUN=/usr/bin/memrun EXAMPLES=/usr/libexec/memrun HELPERS=/usr/libexec/memrun JVM_HOLD=40"
 # shellcheck disable=SC2086  # $in_vm is words on purpose
 MEMRUN_VM_LOG=$B/vm.log tests/vm/run.sh "$root" -- $in_vm PRELOAD_SO=/usr/lib/memrun/libmemlimit-preload.so \
     CONFIGS=/usr/share/memrun sh /tests/host/run.sh
