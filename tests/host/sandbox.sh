@@ -202,12 +202,14 @@ t_sandbox_pressure_watch() {
     expect_out 'kind=socket'
     [ "$(jqr .pressure_watch.pulses.governor "$T/r.json")" -ge 1 ] || fail "no pulse: $(jq -c .pressure_watch "$T/r.json")"
     [ "$(stat -c %a "$sdir/run")" = 711 ] || fail "runtime directory: $(stat -c %a "$sdir/run")"
-    # the suite's runtime directory lies in a directory nobody cannot enter: said, and the file instead
-    mr --sandbox --user nobody --limit 64M --report "$T/r.json" -- sh -c 'echo "$MEMORY_PRESSURE_WATCH"'
+    # a runtime directory inside a directory nobody cannot enter (0700; not $T, which the v2 tests
+    # open to all): said, and the file instead
+    closed=$(mktemp -d "${TMPDIR:-/tmp}/memrun-closed.XXXXXX") && chmod 700 "$closed" || { fail "mktemp"; return; }
+    MEMRUN_RUNTIME_DIR=$closed/run mr --sandbox --user nobody --limit 64M --report "$T/r.json" -- sh -c 'echo "$MEMORY_PRESSURE_WATCH"'
     expect_rc 0
     expect_err "nobody cannot reach the pressure watch socket"
     [ "$(jqr .pressure_watch.mode "$T/r.json")" = kernel ] || fail "fallback: $(jq -c .pressure_watch "$T/r.json")"
-    rm -rf "$sdir"
+    rm -rf "$sdir" "$closed"
     # the kernel's file: it stays writable under --sandbox for the program's own trigger
     mr -q --sandbox --pressure-watch=kernel -- sh -c 'echo "$MEMORY_PRESSURE_WATCH"; printf "some 150000 2000000\0" > "$MEMORY_PRESSURE_WATCH" && echo armed'
     watch=$(sed -n 1p "$T/out")
