@@ -12,6 +12,7 @@
 #   lru-vm         bench/lru.sh --vm   (the same in the cgroup v2 VM, and a leak's time to die)
 #   clients        bench/clients.sh    (Go and Python programs governed through their own clients)
 #   allocators     bench/allocators.sh (what glibc, jemalloc, tcmalloc, mimalloc keep of freed memory, with --preload and without)
+#   jvm            bench/jvm.sh (a JVM's usage over time with the JVM driver and without)
 # Plots: one PNG per scenario (a panel per configuration: memory over time, level bands, soft and hard
 # limits), from the cgroup v2 VM's timelines when that part ran (memory.high is real there), else from
 # this host's; results.md says which.
@@ -101,6 +102,7 @@ fi
 part lru "$W/lru.md" sh "$HERE/lru.sh" "$B"
 part clients "$W/clients.md" sh "$HERE/clients.sh" "$B"
 part allocators "$W/allocators.md" sh "$HERE/allocators.sh" "$B"
+part jvm "$W/jvm.md" sh "$HERE/jvm.sh" "$B"
 if command -v qemu-system-x86_64 >/dev/null 2>&1; then
 	part lru-vm "$W/lru-vm.md" sh "$HERE/lru.sh" --vm "$B"
 else
@@ -169,6 +171,10 @@ CPU=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -n
 	echo "## Allocators and --preload (bench/allocators.sh)"
 	echo
 	section "bench/allocators.sh" "$W/allocators.md"
+	echo
+	echo "## A JVM driven from outside (bench/jvm.sh)"
+	echo
+	section "bench/jvm.sh" "$W/jvm.md"
 	echo
 	echo "## The soft limit holds (bench/holds.sh)"
 	echo
