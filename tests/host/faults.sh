@@ -126,7 +126,11 @@ t_fault_memrun_stopped() {
 t_fault_sandbox_frozen() {
     n=t-frz-$$
     if [ $MODE = v2 ]; then fz=$SANDBOXES/$n/cgroup.freeze; else fz=$CG/unified$(sed -n 's/^0:://p' /proc/self/cgroup)/$n; fz=${fz%/}; fz=$(echo "$fz" | sed 's|//*|/|g')/cgroup.freeze; fi
-    "$MEMRUN" --limit 128M -n $n --report "$T/fz.json" -- "$EXAMPLES/holdcache" --total 1200M --entry 1M --every 5 \
+    # the freeze is the point here, not the fastest rate the governor holds (t_governor_holds): in the
+    # emulated VM the cache adds 1M per 20 ms (at 5 ms it gave up there once, 10 s after the thaw,
+    # in a CI run: the governor's own flake, noted in issue 21)
+    if [ $MODE = v2 ]; then every=20 total=600M; else every=5 total=1200M; fi
+    "$MEMRUN" --limit 128M -n $n --report "$T/fz.json" -- "$EXAMPLES/holdcache" --total $total --entry 1M --every $every \
         >"$T/out" 2>"$T/err" &
     p=$!
     ctl_wait $n '.usage >= 94371840' || fail "the cache never reached 90M: $("$MEMRUNCTL" status $n 2>&1)"
