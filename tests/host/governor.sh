@@ -10,10 +10,14 @@ if [ $MODE = v2 ]; then GOV_RATES=${GOV_RATES:-"5 20"}; else GOV_RATES=${GOV_RAT
 # limits.high) and peak at least 95% of it (the setpoint is the soft limit less 3%, not a level's
 # threshold), asked more than once. SOFT_MIN_PCT: a policy that holds lower on purpose; DONE_PATTERN:
 # the program's last line (holdcache's by default). The callers write the timeline to $T/tl.csv.
-# - v2: memory.peak at or under the soft limit plus 1%. The kernel charges past memory.high and
-#   throttles after the fact (per-CPU charge batches, reclaim on the way back to user space): the
-#   peak may pass it by that much. Under sanitizers (memrun samples and answers 2-3x slower; the
-#   hold is the real binary's promise) both bounds below get 5%.
+# - v2: the p99 of memrun's samples at or under the soft limit (the governor issue's target, as on
+#   v1), and memory.peak at or under the soft limit plus 2%. The kernel charges past memory.high and
+#   throttles after the fact (per-CPU charge batches, reclaim on the way back to user space, no
+#   penalty at all for a small overage), and the VM is emulated: a vCPU stall of a few tens of ms
+#   lets the 5 ms cache allocate past the headroom before the next sample. CI runs saw peaks of
+#   1.22-1.26% over the soft limit there (at 1%, one such run in three failed). Under sanitizers
+#   (memrun samples and answers 2-3x slower; the hold is the real binary's promise) both bounds
+#   below get 5%.
 # - v1 has no memory.high: nothing slows the program while memrun or its limiter thread waits for a
 #   CPU, so on a shared machine one late sample at 1 MiB per 2 ms can show in the peak. What v1 owes
 #   (the governor issue's targets) is asserted instead: memory.max never reached (memory.failcnt 0,
@@ -23,20 +27,20 @@ gov_holds() { # REPORT WHAT [SOFT_MIN_PCT [DONE_PATTERN]]
     [ "$(jqr .events.oom_kill "$1")" = 0 ] || fail "$2: oom_kill: $(jq -c .events "$1"); governor: $(jq -c '.governor | {giveups, gave_up_t, rounds, step_max, trim: .asks.trim}' "$1"); levels: $(jq -c '[.levels[] | "\(.t):\(.level)"]' "$1"); stderr: $(tail -3 "$T/err" | tr '\n' ' ')"
     peak=$(jqr .memory.peak "$1") soft=$(jqr .limits.high "$1") hard=$(jqr .limits.max "$1")
     if [ $MODE = v2 ]; then
-        over=$((soft / 100))
+        over=$((soft / 50))
         [ -n "${MEMRUN_TEST_SANITIZER:-}" ] && over=$((soft / 20))
         [ "$peak" -le $((soft + over)) ] || fail "$2: peak $peak above the soft limit $soft (+$over)"
     else
         [ "$(jqr .events.max "$1")" = 0 ] || fail "$2: memory.max reached: $(jq -c .events "$1"), peak $peak"
         [ "$peak" -lt "$hard" ] || fail "$2: peak $peak at memory.max $hard"
-        p99=$(awk -F, 'NR > 1 { n++; u[n] = $2 }
-            END { for (i = 2; i <= n; i++) { v = u[i]; j = i - 1; while (j > 0 && u[j] > v) { u[j+1] = u[j]; j-- } u[j+1] = v }
-                  print n ? u[int((n - 1) * 0.99) + 1] : 0 }' "$T/tl.csv")
-        over=0
-        [ -n "${MEMRUN_TEST_SANITIZER:-}" ] && over=$((soft / 20))
-        [ "$p99" -gt 0 ] && [ "$p99" -le $((soft + over)) ] ||
-            fail "$2: p99 of the samples $p99 above the soft limit $soft (+$over; peak $peak)"
     fi
+    p99=$(awk -F, 'NR > 1 { n++; u[n] = $2 }
+        END { for (i = 2; i <= n; i++) { v = u[i]; j = i - 1; while (j > 0 && u[j] > v) { u[j+1] = u[j]; j-- } u[j+1] = v }
+              print n ? u[int((n - 1) * 0.99) + 1] : 0 }' "$T/tl.csv")
+    over=0
+    [ -n "${MEMRUN_TEST_SANITIZER:-}" ] && over=$((soft / 20))
+    [ "$p99" -gt 0 ] && [ "$p99" -le $((soft + over)) ] ||
+        fail "$2: p99 of the samples $p99 above the soft limit $soft (+$over; peak $peak)"
     min=${3:-95}
     [ -n "${MEMRUN_TEST_SANITIZER:-}" ] && [ "$min" -gt 90 ] && min=90
     [ "$peak" -ge $((soft / 100 * min)) ] || fail "$2: peak $peak under $min% of the soft limit $soft"
