@@ -295,7 +295,9 @@ class _Client:
         return results
 
     def _measured(self, action, callbacks, level, goal, trim_heap=False, collect=False):
-        """Run callbacks toward goal; freed is what resident memory fell by, not what they claim."""
+        """Run callbacks toward goal. freed: what resident memory fell by, or what the caches claim
+        they dropped when that is more (the C library reports claims): the program's other threads
+        allocate meanwhile, and an RSS drop they hide is no proof the trim was futile."""
         t0 = time.monotonic()
         before = rss()
         claimed, ran = 0, 0
@@ -316,7 +318,7 @@ class _Client:
             if before - rss() < claimed // 2:
                 malloc_trim()
         after = rss()
-        freed = max(before - after, 0)
+        freed = max(before - after, claimed if trim_heap else 0, 0)
         usec = int((time.monotonic() - t0) * 1e6)
         flags = 0
         if not callbacks and not collect:
