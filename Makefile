@@ -188,12 +188,26 @@ $(B)/examples/gocache: $(wildcard examples/gocache/*.go limiter/go/*.go) example
 	@mkdir -p $(dir $@)
 	cd examples/gocache && $(GOENV) go build -o $(CURDIR)/$@ .
 
-host: all check-deps $(B)/examples/gocache
+# The sd-event client of the pressure-watch tests, linked against bookworm-backports' libsystemd
+# (>= 254), which build-aux/libsystemd-bpo.sh fetches and unpacks into $(B)/libsystemd-bpo (nothing
+# is installed; the rpath names it). When the fetch fails no sdwatch is made, and the tests that need
+# it print SKIP with $(B)/libsystemd-bpo.log's reason. Only the suites need it, not make all.
+SDWATCH     := $(B)/tests/helpers/sdwatch
+SDLIB       := $(CURDIR)/$(B)/libsystemd-bpo/root/usr/lib/$(shell gcc -print-multiarch 2>/dev/null)
+$(SDWATCH): tests/helpers/sdwatch.c build-aux/libsystemd-bpo.sh | $(B)/.build-ok
+	@mkdir -p $(dir $@)
+	@if v=$$(build-aux/libsystemd-bpo.sh $(B) 2>$(B)/libsystemd-bpo.log); then \
+	  echo "$(CC) ... -o $@ $< -lsystemd (libsystemd $$v from bookworm-backports)"; \
+	  $(CC) $(ALL_CFLAGS) -I$(B)/libsystemd-bpo/root/usr/include -DLIBSYSTEMD_VERSION="\"$$v\"" -o $@ $< \
+	    -L$(SDLIB) -Wl,-rpath,$(SDLIB) -lsystemd -ldl; \
+	else rm -f $@; echo "sdwatch not built: $$(tail -1 $(B)/libsystemd-bpo.log) (the tests that need it will SKIP)"; fi
+
+host: all check-deps $(B)/examples/gocache $(SDWATCH)
 	@MEMRUN=$(CURDIR)/$(B)/memrun EXAMPLES=$(CURDIR)/$(B)/examples HELPERS=$(CURDIR)/$(B)/tests/helpers \
 		CONFIGS=$(CURDIR)/config PYTHON=$(PYTHON) sh tests/host/run.sh
 	@MEMRUN=$(CURDIR)/$(B)/memrun EXAMPLES=$(CURDIR)/$(B)/examples sh tests/scenarios/run.sh
 
-asan: $(B)/asan/memrun $(B)/asan/memrunctl $(UNIT_TESTS:%=$(B)/asan/tests/%) all $(B)/examples/gocache
+asan: $(B)/asan/memrun $(B)/asan/memrunctl $(UNIT_TESTS:%=$(B)/asan/tests/%) all $(B)/examples/gocache $(SDWATCH)
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 		tests/unit/run.sh $(UNIT_TESTS:%=$(B)/asan/tests/%)
 	@ASAN_OPTIONS=detect_leaks=1 MEMRUN=$(CURDIR)/$(B)/asan/memrun EXAMPLES=$(CURDIR)/$(B)/examples \
@@ -205,7 +219,7 @@ fuzz: check-deps
 	@B=$(B) FUZZ_REQUIRE=libfuzzer FUZZ_SECONDS=$(FUZZ_SECONDS) WARN="$(WARN)" CPPFLAGS="$(CPPFLAGS)" LDFLAGS="$(LDFLAGS)" sh tests/fuzz/run.sh
 
 # The host suite and the scenarios in a real cgroup v2 kernel under qemu (tests/vm/suite.sh).
-vm: all check-deps $(B)/examples/gocache
+vm: all check-deps $(B)/examples/gocache $(SDWATCH)
 	@B=$(B) tests/vm/suite.sh
 
 check: check-deps
@@ -249,7 +263,7 @@ deb: check-deps
 soak: all bench-deps
 	@SOAK_MINUTES=$(SOAK_MINUTES) sh tests/soak/run.sh $(B)
 SOAK_MINUTES ?= 30
-repeat: all check-deps $(B)/examples/gocache
+repeat: all check-deps $(B)/examples/gocache $(SDWATCH)
 	@MAKE="$(MAKE)" REPEAT_HOST=$(REPEAT_HOST) REPEAT_VM=$(REPEAT_VM) sh tests/repeat.sh $(B)
 REPEAT_HOST ?= 5
 REPEAT_VM ?= 3

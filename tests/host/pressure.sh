@@ -1,9 +1,41 @@
 # pressure.sh: MEMORY_PRESSURE_WATCH as memrun's own socket (runner/control/psrv.h). sd-event's
 # sd_event_add_memory_pressure (libsystemd >= 254; Debian 12 has 252) and GLib's memory monitor
-# follow what it names; pwatch (tests/helpers/pwatch.c) reads the protocol the same way and drops
-# half its cache plus malloc_trim(0) on each event, as sd-event's default handler does. On the host
-# (v1/hybrid) and in the cgroup v2 VM. Sourced by run.sh.
+# follow what it names. sdwatch (tests/helpers/sdwatch.c) is a real sd-event program, linked against
+# bookworm-backports' libsystemd 254 (build-aux/libsystemd-bpo.sh); pwatch (tests/helpers/pwatch.c)
+# reads the protocol the same way without libsystemd, for what sd-event cannot be made to do (a bad
+# trigger, an outsider). Both drop half their cache on each event and trim malloc, as sd-event's
+# default handler does. On the host (v1/hybrid) and in the cgroup v2 VM. Sourced by run.sh.
 PWATCH=$HELPERS/pwatch
+SDWATCH=$HELPERS/sdwatch
+
+# sd-event itself follows memrun's socket: libsystemd's sd_event_add_memory_pressure() connects,
+# writes its trigger, and dispatches the program's handler on every governor ask, which holds
+# 600M of allocations through 64M. The contrast: the same program watching the kernel's pressure
+# file is OOM-killed.
+t_pressure_watch_sdevent() {
+    [ -x "$SDWATCH" ] || { skip "no sdwatch: libsystemd >= 254 could not be fetched from bookworm-backports (make's build/libsystemd-bpo.log says why)"; return; }
+    mr --limit 64M --report "$T/r.json" -- "$SDWATCH" --total 600 --every-ms 10
+    expect_rc 0 "sd-event on memrun's socket"
+    grep -q 'kind=socket watch=on libsystemd=2[5-9][0-9]' "$T/out" ||
+        fail "sd-event did not watch memrun's socket with libsystemd >= 254: $(cat "$T/out" "$T/err")"
+    events=$(sed -n 's/.*events=\([0-9]*\).*/\1/p' "$T/out")
+    [ "${events:-0}" -ge 1 ] || fail "sd-event dispatched no pressure event: $(cat "$T/out")"
+    [ "$(jqr .pressure_watch.mode "$T/r.json")" = memrun ] || fail "report: $(jq -c .pressure_watch "$T/r.json")"
+    [ "$(jqr .pressure_watch.clients "$T/r.json")" = 1 ] || fail "report clients: $(jq -c .pressure_watch "$T/r.json")"
+    # sd-event writes its default trigger (some 200 ms per 2 s); on v2 memrun arms it on the sandbox
+    [ $MODE != v2 ] || [ "$(jqr .pressure_watch.triggers "$T/r.json")" = 1 ] ||
+        fail "sd-event's trigger not armed: $(jq -c .pressure_watch "$T/r.json")"
+    [ "$(jqr .pressure_watch.pulses.governor "$T/r.json")" -ge 1 ] || fail "no governor pulse: $(jq -c .pressure_watch "$T/r.json")"
+    [ "$(jqr .pressure_watch.freed "$T/r.json")" -ge $((64 * 1048576)) ] ||
+        fail "what the pulses gave back is under 64M: $(jq -c .pressure_watch "$T/r.json")"
+    [ "$(jqr .events.oom_kill "$T/r.json")" = 0 ] || fail "oom_kill: $(jq -c .events "$T/r.json")"
+    [ "$(jqr .governor.giveups "$T/r.json")" = 0 ] || fail "the governor gave up: $(jq -c .actions "$T/r.json")"
+    say "    $(cat "$T/out")"
+
+    mr --limit 64M --pressure-watch=kernel --report "$T/k.json" -- "$SDWATCH" --total 600 --every-ms 10
+    expect_rc 137 "contrast: sd-event on the kernel's pressure file"
+    [ "$(jqr .pressure_watch.mode "$T/k.json")" = kernel ] || fail "contrast report: $(jq -c .pressure_watch "$T/k.json")"
+}
 
 # A program that follows only the pressure watch survives 600M through 64M when memrun's socket
 # pulses on the governor's asks; the same program on the kernel's pressure file is OOM-killed (the
