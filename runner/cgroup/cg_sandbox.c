@@ -1,4 +1,5 @@
 /* cg_sandbox: one sandbox cgroup's life: create, limit, enter, watch, measure, kill, remove. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -597,6 +598,65 @@ static bool listed(const char *list, pid_t pid)
         return false;
 }
 
+/* A program may make cgroups of its own inside the sandbox (a container runtime, a service manager;
+ * on v2 only where it was given the directory). They are part of the sandbox: its processes, its
+ * signals, its cleanup. walk_cgroups visits dir_fd and every cgroup below it, at most CG_TREE_DEPTH
+ * levels down, following no symlinks: pre(fd) before a cgroup's children, parents first, stopping at
+ * the first nonzero, which it returns; post(parent_fd, name) after them, deepest first. */
+#define CG_TREE_DEPTH 16
+struct cgroup_walk {
+        int (*pre)(int dir_fd, void *ctx);
+        void (*post)(int parent_fd, const char *name, void *ctx);
+        void *ctx;
+};
+static bool dot_or_dotdot(const char *name)
+{
+        return name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'));
+}
+static int walk_below(int dir_fd, unsigned depth, const struct cgroup_walk *w)
+{
+        int r = w->pre ? w->pre(dir_fd, w->ctx) : 0;
+        if (r != 0 || depth >= CG_TREE_DEPTH)
+                return r;
+        int fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        DIR *d = fd < 0 ? NULL : fdopendir(fd);
+        if (!d) {
+                if (fd >= 0)
+                        close(fd);
+                return 0;
+        }
+        for (struct dirent *de; r == 0 && (de = readdir(d));) {
+                if (de->d_type != DT_DIR || dot_or_dotdot(de->d_name))
+                        continue;
+                int c = openat(dir_fd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (c < 0)
+                        continue;
+                r = walk_below(c, depth + 1, w);
+                close(c);
+                if (r == 0 && w->post)
+                        w->post(dir_fd, de->d_name, w->ctx);
+        }
+        closedir(d);
+        return r;
+}
+static int for_each_cgroup(int dir_fd, int (*fn)(int dir_fd, void *ctx), void *ctx)
+{
+        return walk_below(dir_fd, 0, &(struct cgroup_walk){ .pre = fn, .ctx = ctx });
+}
+
+static void rmdir_one(int parent_fd, const char *name, void *ctx)
+{
+        if (unlinkat(parent_fd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+                log_debug("cannot remove the program's cgroup %s below %s: %s", name, (const char *)ctx,
+                          strerror(errno));
+}
+/* Remove the cgroups below dir_fd (path, for the messages), deepest first: the program's own, once
+ * their processes are gone. */
+static void rmdir_below(int dir_fd, const char *path)
+{
+        walk_below(dir_fd, 0, &(struct cgroup_walk){ .post = rmdir_one, .ctx = (void *)path });
+}
+
 /* Send sig to each pid listed in dir_fd/cgroup.procs; returns how many were signalled. A pid read
  * from the list may die and be reused outside the cgroup before it is signalled: each is opened as
  * a pidfd first, and signalled only if the list, read again after, still names it (then the pidfd
@@ -636,40 +696,83 @@ static int kill_listed(int dir_fd, int sig)
         return n;
 }
 
+struct signal_tree {
+        int sig, n;
+};
+static int signal_one(int dir_fd, void *ctx)
+{
+        struct signal_tree *t = ctx;
+        int r = kill_listed(dir_fd, t->sig);
+        if (r > 0)
+                t->n += r;
+        return 0;
+}
+/* kill_listed on dir_fd and every cgroup below it: how many were signalled */
+static int kill_listed_tree(int dir_fd, int sig)
+{
+        struct signal_tree t = { .sig = sig };
+        for_each_cgroup(dir_fd, signal_one, &t);
+        return t.n;
+}
+
 static int kill_dir(int dir_fd, bool v2)
 {
         if (write_at(dir_fd, "cgroup.kill", "1") == 0)
                 return 0;
-        /* Before cgroup.kill (5.14): freeze so nothing forks while we kill, then thaw to let them die. */
+        /* Before cgroup.kill (5.14), and on v1: freeze so nothing forks while we kill (v2), then thaw to
+         * let them die. */
         bool frozen = v2 && write_at(dir_fd, "cgroup.freeze", "1") == 0;
-        for (int i = 0; i < 100 && kill_listed(dir_fd, SIGKILL) > 0; i++)
+        for (int i = 0; i < 100 && kill_listed_tree(dir_fd, SIGKILL) > 0; i++)
                 ;
         if (frozen)
                 (void)write_at(dir_fd, "cgroup.freeze", "0");
         return 0;
 }
 
-int cg_sandbox_pids(const struct cg_sandbox *s, pid_t *pids, size_t max)
+struct pid_list {
+        const struct cg_sandbox *s;
+        pid_t *pids, self;
+        size_t k, max;
+        int err;
+};
+static int list_one(int dir_fd, void *ctx)
 {
+        struct pid_list *l = ctx;
+        const struct cg_sandbox *s = l->s;
         static char buf[65536];
-        ssize_t r = read_at(s->mem_fd, "cgroup.procs", buf, sizeof buf);
-        if (r < 0)
-                return (int)r;
-        size_t k = 0;
-        pid_t self = getpid();
-        for (char *p = buf, *eol; *p && k < max; p = eol + 1) {
+        ssize_t r = read_at(dir_fd, "cgroup.procs", buf, sizeof buf);
+        if (r < 0) {
+                if (l->err == 0)
+                        l->err = (int)r;
+                return 0;
+        }
+        for (char *p = buf, *eol; *p && l->k < l->max; p = eol + 1) {
                 eol = strchr(p, '\n');
                 if (!eol)
                         break;
                 *eol = '\0';
                 uint64_t pid;
-                if (parse_u64(p, &pid) != 0 || pid <= 1 || pid > INT32_MAX || (pid_t)pid == self)
+                if (parse_u64(p, &pid) != 0 || pid <= 1 || pid > INT32_MAX || (pid_t)pid == l->self)
                         continue;
-                if (s->in_place && !proc_is_descendant(s->proc_fd, (pid_t)pid, self))
+                if (s->in_place && !proc_is_descendant(s->proc_fd, (pid_t)pid, l->self))
                         continue;
-                pids[k++] = (pid_t)pid;
+                l->pids[l->k++] = (pid_t)pid;
         }
-        return (int)k;
+        return l->k == l->max;
+}
+
+int cg_sandbox_pids(const struct cg_sandbox *s, pid_t *pids, size_t max)
+{
+        struct pid_list l = { .s = s, .pids = pids, .self = getpid(), .max = max };
+        if (max == 0)
+                return 0;
+        /* in place, the cgroup is the container's: what is below it is not memrun's to look into */
+        if (s->in_place)
+                list_one(s->mem_fd, &l);
+        else
+                for_each_cgroup(s->mem_fd, list_one, &l);
+        /* the sandbox's own list unreadable is an error; a sub-cgroup gone meanwhile is not */
+        return l.k == 0 && l.err < 0 ? l.err : (int)l.k;
 }
 
 int cg_sandbox_signal(const struct cg_sandbox *s, int sig)
@@ -677,7 +780,7 @@ int cg_sandbox_signal(const struct cg_sandbox *s, int sig)
         /* in place, the cgroup holds memrun and maybe others of the container: only memrun's tree */
         if (s->in_place)
                 return proc_signal_descendants(s->proc_fd, getpid(), sig);
-        return kill_listed(s->mem_fd, sig);
+        return kill_listed_tree(s->mem_fd, sig);
 }
 
 int cg_sandbox_kill(const struct cg_sandbox *s)
@@ -689,14 +792,22 @@ int cg_sandbox_kill(const struct cg_sandbox *s)
         return kill_dir(s->mem_fd, false);
 }
 
+static int lists_a_process(int dir_fd, void *ctx)
+{
+        char buf[256];
+        (void)ctx;
+        return read_at(dir_fd, "cgroup.procs", buf, sizeof buf) > 0;
+}
+
 static bool dir_populated(int dir_fd, bool has_events)
 {
         char buf[256];
         uint64_t v;
+        /* v2's "populated" counts the cgroups below; v1 has no such file: ask each of them */
         if (has_events && read_at(dir_fd, "cgroup.events", buf, sizeof buf) >= 0 &&
             keyed_u64(buf, "populated", &v) == 0)
                 return v != 0;
-        return read_at(dir_fd, "cgroup.procs", buf, sizeof buf) > 0;
+        return for_each_cgroup(dir_fd, lists_a_process, NULL) != 0;
 }
 
 int cg_sandbox_hard_limit(const struct cg_sandbox *s, uint64_t *ret)
@@ -734,6 +845,12 @@ static int rmdir_retry(int parent_fd, const char *name, const char *path)
 {
         /* Exiting tasks leave the cgroup a moment after they are reaped. */
         for (int i = 0; i < 200; i++) {
+                /* the cgroups the program made inside (each must be empty too) */
+                int fd = openat(parent_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (fd >= 0) {
+                        rmdir_below(fd, path);
+                        close(fd);
+                }
                 if (unlinkat(parent_fd, name, AT_REMOVEDIR) == 0 || errno == ENOENT)
                         return 0;
                 if (errno != EBUSY)

@@ -274,6 +274,41 @@ t_grandchildren_killed() {
     [ -n "$gc" ] || { fail "no grandchild pid"; return; }
     if alive "$gc"; then fail "grandchild $gc survived its sandbox"; kill -9 "$gc"; fi
 }
+# A program may make cgroups of its own inside its sandbox, as a container runtime does: their
+# processes are the sandbox's (--wait-all waits for them, signals reach them), and the directories go
+# with the sandbox. The command makes app/worker below its own cgroup (v1: the memory hierarchy's;
+# v2: the unified one), moves a worker there and exits; the worker stops only on SIGTERM.
+t_program_subcgroups() {
+    cat > "$T/sub.sh" <<'EOF'
+cg=$(sed -n 's/^[0-9]*:memory:\(.*\)/\1/p' /proc/self/cgroup) base=/sys/fs/cgroup/memory
+[ -n "$cg" ] || { cg=$(sed -n 's/^0::\(.*\)/\1/p' /proc/self/cgroup) base=/sys/fs/cgroup; }
+mkdir -p "$base$cg/app/worker" || exit 3
+echo "$base$cg/app/worker" > "$1/worker"
+sh -c 'echo $$ > "$0/cgroup.procs" || exit 4; trap "echo term > $1/term; exit 0" TERM
+       echo $$ > "$1/ready"; while :; do sleep 0.05; done' "$base$cg/app/worker" "$1" &
+exit 0
+EOF
+    rm -f "$T/ready" "$T/term" "$T/worker"
+    "$MEMRUN" -q --wait-all --name t-sub-$$ -- sh "$T/sub.sh" "$T" >"$T/out" 2>"$T/err" &
+    mpid=$!
+    i=0; while [ ! -s "$T/ready" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+    w=$(cat "$T/ready" 2>/dev/null)
+    [ -n "$w" ] || { fail "the worker never started: $(cat "$T/err")"; kill $mpid; wait $mpid; return; }
+    grep -qx "$w" "$(cat "$T/worker")/cgroup.procs" || fail "the worker is not in $(cat "$T/worker")"
+    sleep 0.3
+    alive $mpid || fail "memrun --wait-all ended while a process of the program's own cgroup lived"
+    kill -TERM $mpid
+    i=0; while alive $mpid && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+    if alive $mpid; then fail "memrun still waits after SIGTERM"; kill -KILL $mpid; fi
+    wait $mpid; rc=$?
+    expect_rc 0 "the command exited 0; --wait-all forwarded TERM and waited"
+    [ -s "$T/term" ] || fail "SIGTERM did not reach the worker in the program's own cgroup"
+    if alive "$w"; then fail "the worker $w survived"; kill -KILL "$w"; fi
+    [ ! -e "$SANDBOXES/t-sub-$$" ] || fail "the sandbox was left behind: $(find "$SANDBOXES/t-sub-$$" -maxdepth 2 -type d)"
+    [ ! -e "$(cat "$T/worker")" ] || fail "the program's cgroup was left behind"
+    # (the worker's shell may say "Terminated" of its sleep; memrun itself must say nothing)
+    ! grep -q '^memrun' "$T/err" || fail "memrun said: $(cat "$T/err")"
+}
 t_memrun_sigkilled() {
     "$MEMRUN" -q --name t-stale-$$ -- sh -c "echo \$\$ > $T/child; sleep 1000 & echo \$! > $T/gc; wait" &
     mpid=$!
@@ -550,7 +585,7 @@ for b in "$LEAK" "$CACHEFILL" "$MLCLIENT" "$HELPERS/sysprobe"; do [ -x "$b" ] ||
 ALL_TESTS="t_exit_passthrough t_exit_signal t_exit_126_127 t_stdio_passthrough t_bad_sizes \
     t_bad_options t_bad_cgroup_parent t_missing_cgroupfs t_v2_without_memory_controller t_readonly_cgroupfs \
     t_limits_visible t_environment t_name t_oom_137_and_report t_expect_oom t_no_oom_under_limit \
-    t_report_odd_command t_quiet_and_summary t_signal_forwarding t_grandchildren_killed t_memrun_sigkilled \
+    t_report_odd_command t_quiet_and_summary t_signal_forwarding t_grandchildren_killed t_program_subcgroups t_memrun_sigkilled \
     t_explicit_cgroup t_v2_delegated_supervisor_split t_v2_memrun_subtree t_v2_not_delegated \
     t_v2_readonly_cgroupfs t_check_policy t_bad_policy_leaves_nothing t_ladder_with_hooks t_hook_timeout \
     t_signal_action t_limiter_client t_hostile_clients t_timeline t_pressure_environment t_reclaim t_stall_escalation \

@@ -917,6 +917,12 @@ static void test_sandbox_create_errors(void **state)
 
 /* --- the sandbox on a fake hybrid / v1 tree --- */
 
+static int cmp_pid(const void *a, const void *b)
+{
+        pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
+        return (x > y) - (x < y);
+}
+
 static void test_sandbox_hybrid_lifecycle(void **state)
 {
         struct t *t = *state;
@@ -1008,6 +1014,28 @@ static void test_sandbox_hybrid_lifecycle(void **state)
         assert_true(cg_sandbox_populated(&s)); /* the v1 side still lists a process */
         put_file(t->cg, "memory" V1_OWN "/memrun-42/cgroup.procs", "");
 
+        /* cgroups the program made inside the sandbox are the sandbox's: their processes are listed,
+         * counted as populated, and the directories go with the sandbox (deepest first) */
+        make_dirs(t->cg, "memory" V1_OWN "/memrun-42/app/worker");
+        put_file(t->cg, "memory" V1_OWN "/memrun-42/cgroup.procs", "4242\n");
+        put_file(t->cg, "memory" V1_OWN "/memrun-42/app/cgroup.procs", "4243\n4244\n");
+        put_file(t->cg, "memory" V1_OWN "/memrun-42/app/worker/cgroup.procs", "4245\n");
+        pid_t pids[8];
+        assert_int_equal(cg_sandbox_pids(&s, pids, 8), 4);
+        qsort(pids, 4, sizeof pids[0], cmp_pid);
+        assert_int_equal(pids[0], 4242);
+        assert_int_equal(pids[3], 4245);
+        assert_int_equal(cg_sandbox_pids(&s, pids, 2), 2); /* at most max */
+        put_file(t->cg, "memory" V1_OWN "/memrun-42/cgroup.procs", "");
+        put_file(t->cg, "memory" V1_OWN "/memrun-42/app/cgroup.procs", "");
+        assert_true(cg_sandbox_populated(&s)); /* only the deepest lists one */
+        put_file(t->cg, "memory" V1_OWN "/memrun-42/app/worker/cgroup.procs", "");
+        assert_false(cg_sandbox_populated(&s));
+        xsnprintf(rel, sizeof rel, "memory%s/memrun-42/app/worker", V1_OWN);
+        v2_unpopulate(t, rel);
+        xsnprintf(rel, sizeof rel, "memory%s/memrun-42/app", V1_OWN);
+        v2_unpopulate(t, rel);
+
         /* remove both directories once empty */
         xsnprintf(rel, sizeof rel, "memory%s/memrun-42", V1_OWN);
         v2_unpopulate(t, rel);
@@ -1069,10 +1097,17 @@ static void test_remove_stale(void **state)
         assert_int_equal(cg_remove_stale(fd, "/keep"), 0); /* directly beneath the root */
         assert_false(path_exists(t->cg, "keep"));
 
-        /* an unremovable directory is reported, not hidden */
+        /* the cgroups a program made inside go first, deepest first */
+        make_dirs(t->cg, "p/nested/app/worker");
+        make_dirs(t->cg, "p/nested/other");
+        assert_int_equal(cg_remove_stale(fd, "/p/nested"), 0);
+        assert_false(path_exists(t->cg, "p/nested"));
+
+        /* an unremovable directory is reported, not hidden (a fake tree's file stands for a process) */
         make_dirs(t->cg, "p/full/child");
+        put_file(t->cg, "p/full/child/tasks", "");
         assert_int_equal(cg_remove_stale(fd, "/p/full"), -ENOTEMPTY);
-        assert_true(path_exists(t->cg, "p/full"));
+        assert_true(path_exists(t->cg, "p/full/child"));
         close(fd);
 }
 

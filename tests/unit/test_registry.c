@@ -231,8 +231,10 @@ static void test_sweep(void **state)
         make_dirs(t->cg, "memory/own/other");
         put_file(t->rt, "sandbox.999995", "mode 0\nmem /own/other\nuni /own/other\n");
 
-        /* 6. stale but the cgroup cannot be removed (not empty): record kept for next time */
+        /* 6. stale but the cgroup cannot be removed (a process left in a cgroup the program made
+         * inside, which a fake tree's file stands for): record kept for next time */
         make_dirs(t->cg, "memory/own/busy/child");
+        put_file(t->cg, "memory/own/busy/child/tasks", "");
         put_file(t->rt, "sandbox.999996", "mode 1\nmem /own/busy\nuni \n");
 
         /* 7. not a record name */
