@@ -70,6 +70,9 @@ for i in range(600):
     time.sleep(0.05)
 else:
     raise AssertionError("the limiter client never showed: %s" % fams.get("memrun_limiter_clients"))
+print("scraped: %d families; memrun_limit_bytes max=%d high=%d, memrun_usage_bytes=%d, memrun_limiter_clients=%d"
+      % (len(fams), one(fams, "memrun_limit_bytes", kind="max"), one(fams, "memrun_limit_bytes", kind="high"),
+         one(fams, "memrun_usage_bytes"), one(fams, "memrun_limiter_clients")))
 up1 = one(fams, "memrun_uptime_seconds")
 time.sleep(0.2)
 up2 = one(families(get("/metrics")[2]), "memrun_uptime_seconds")
@@ -147,6 +150,7 @@ t_metrics_http() {
     [ $src = 0 ] || fail "scrape: $(cat "$T/scrape"); memrun: $(head -c 600 "$T/h.err")"
     expect_rc 0 "the cache stopped: $(head -c 600 "$T/h.err")"
     grep -qF "metrics at http://127.0.0.1:$port/metrics" "$T/h.err" || fail "no URL said: $(cat "$T/h.err")"
+    sed 's/^/    # /' "$T/scrape"
     # nothing listens once memrun is gone
     $py -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 5)' "$port" 2>/dev/null &&
         fail "127.0.0.1:$port still accepts connections after memrun ended"
