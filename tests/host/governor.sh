@@ -10,8 +10,10 @@ if [ $MODE = v2 ]; then GOV_RATES=${GOV_RATES:-"5 20"}; else GOV_RATES=${GOV_RAT
 # limits.high) and peak at least 95% of it (the setpoint is the soft limit less 3%, not a level's
 # threshold), asked more than once. SOFT_MIN_PCT: a policy that holds lower on purpose; DONE_PATTERN:
 # the program's last line (holdcache's by default). The callers write the timeline to $T/tl.csv.
-# - v2: the p99 of memrun's samples at or under the soft limit (the governor issue's target, as on
-#   v1), and memory.peak at or under the soft limit plus 2%. The kernel charges past memory.high and
+# - v2: the p99 of memrun's samples at or under the soft limit plus the kernel's per-CPU charge stock
+#   (mm/memcontrol.c charges MEMCG_CHARGE_BATCH, 64 pages, ahead per CPU and memory.current counts
+#   it unused: 512 KiB on 2 CPUs; make repeat's VM runs saw a Go cache's p99 118 KiB over), and
+#   memory.peak at or under the soft limit plus 2%. The kernel charges past memory.high and
 #   throttles after the fact (per-CPU charge batches, reclaim on the way back to user space, no
 #   penalty at all for a small overage), and the VM is emulated: a vCPU stall of a few tens of ms
 #   lets the 5 ms cache allocate past the headroom before the next sample. CI runs saw peaks of
@@ -38,6 +40,7 @@ gov_holds() { # REPORT WHAT [SOFT_MIN_PCT [DONE_PATTERN]]
         END { for (i = 2; i <= n; i++) { v = u[i]; j = i - 1; while (j > 0 && u[j] > v) { u[j+1] = u[j]; j-- } u[j+1] = v }
               print n ? u[int((n - 1) * 0.99) + 1] : 0 }' "$T/tl.csv")
     over=0
+    [ $MODE = v2 ] && over=$((64 * 4096 * $(grep -c ^processor /proc/cpuinfo)))
     [ -n "${MEMRUN_TEST_SANITIZER:-}" ] && over=$((soft / 20))
     [ "$p99" -gt 0 ] && [ "$p99" -le $((soft + over)) ] ||
         fail "$2: p99 of the samples $p99 above the soft limit $soft (+$over; peak $peak)"
