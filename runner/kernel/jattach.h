@@ -15,15 +15,19 @@
 #define JATTACH_START_WAIT_MS 10000  /* for the Attach Listener to come up after SIGQUIT (a throttled
                                       * JVM is slow to start a thread) */
 
-/* Is the JVM's attach socket there (the listener already runs)? */
-bool jattach_listening(pid_t pid, pid_t nspid);
-/* Start the listener: the trigger file, SIGQUIT, wait for the socket, remove the trigger. 0, or
+/* Is the JVM's attach socket there, a socket owned by uid (the JVM's effective uid), the listener
+ * already running? Paths are resolved inside the JVM's root (openat2 RESOLVE_IN_ROOT). */
+bool jattach_listening(pid_t pid, pid_t nspid, uid_t uid);
+/* Start the listener: the trigger file, SIGQUIT through pidfd (pid_signal: the JVM opened and
+ * checked by the caller, never a reused pid), wait for the socket, remove the trigger. 0, or
  * -ETIMEDOUT (no listener came: -XX:+DisableAttachMechanism, or a JVM too busy), or -errno. The
  * caller has checked that the JVM catches SIGQUIT (without a handler, -Xrs, SIGQUIT would end it). */
-int jattach_start(pid_t pid, pid_t nspid, int wait_ms);
-/* Run one jcmd command line ("GC.run", "VM.set_flag SoftMaxHeapSize 1234"): 0 with the JVM's
+int jattach_start(pid_t pid, pid_t nspid, int pidfd, int wait_ms);
+/* Run one jcmd command line ("GC.run", "VM.set_flag SoftMaxHeapSize 1234") on the socket owned by
+ * this process's euid, whose listener (SO_PEERCRED) must be pid itself: 0 with the JVM's
  * result code in *ret_code (0: done; nonzero: the command failed or is unknown to this JVM, its
- * text in out), or -errno (-ECONNREFUSED, -EPIPE, -EBADMSG: no result code). out gets the output,
+ * text in out), or -errno (-ENOENT, -ECONNREFUSED, -EPIPE, -EBADMSG: no result code; -EPERM: not
+ * the JVM's socket or listener). out gets the output,
  * NUL-terminated, cut at size. */
 int jattach_jcmd(pid_t pid, pid_t nspid, const char *command, int *ret_code, char *out, size_t size);
 /* Pure: the request bytes for a jcmd command line into buf; their count, or -ENAMETOOLONG. */

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -16,6 +17,7 @@
 #include "kernel/proc.h"
 #include "log.h"
 #include "supervise/actions.h"
+#include "util.h"
 
 /* The child's exit codes. */
 enum {
@@ -207,19 +209,39 @@ static int collect(int proc_fd, const struct jvm *j, char *out, size_t size)
         return first;
 }
 
-static _Noreturn void child_run(int proc_fd, const struct jvm *j, enum jvm_op op, uint64_t soft_max)
+/* Every fd but keep (and stdio) closed: the child takes the JVM's uid without an exec, and must not
+ * carry memrun's files, sockets or /dev/kmsg over to that user. */
+static void close_all_but(int keep)
+{
+        if (keep > 3)
+                (void)syscall(SYS_close_range, 3u, (unsigned)keep - 1, 0u);
+        (void)syscall(SYS_close_range, (unsigned)(keep >= 3 ? keep + 1 : 3), ~0u, 0u);
+}
+
+static _Noreturn void child_run(int proc_fd, const struct jvm *j, enum jvm_op op, uint64_t soft_max, pid_t parent)
 {
         sigset_t none;
-        (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
         alarm(JVM_OP_TIMEOUT_SEC);
+        close_all_but(proc_fd);
+        /* Not made dumpable again after the switch: the JVM's user could then read or trace this copy
+         * of memrun. Reaching /proc/PID/root and cwd depends on the JVM's own dumpability. */
         if (geteuid() != j->uid &&
             (setgroups(0, NULL) < 0 || setresgid(j->gid, j->gid, j->gid) < 0 || setresuid(j->uid, j->uid, j->uid) < 0))
                 _exit(EXIT_FAILED);
-        (void)prctl(PR_SET_DUMPABLE, 1); /* /proc/PID/root of a same-uid process needs it after setuid */
-        if (!jattach_listening(j->pid, j->nspid)) {
-                int r = jattach_start(j->pid, j->nspid, JATTACH_START_WAIT_MS);
+        /* after the switch: changing ids clears the parent-death signal */
+        (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+                _exit(EXIT_FAILED);
+        if (!jattach_listening(j->pid, j->nspid, j->uid)) {
+                /* SIGQUIT through a pidfd of the process checked to be this JVM, which still catches it */
+                struct proc_ids ids;
+                int pidfd = pid_open(j->pid);
+                if ((pidfd < 0 && pidfd != -ENOSYS) || proc_ids(proc_fd, j->pid, &ids) < 0 || ids.start != j->start ||
+                    proc_catches(proc_fd, j->pid, SIGQUIT) != 1)
+                        _exit(EXIT_FAILED);
+                int r = jattach_start(j->pid, j->nspid, pidfd, JATTACH_START_WAIT_MS);
                 if (r < 0)
                         _exit(r == -ETIMEDOUT ? EXIT_NO_LISTENER : EXIT_FAILED);
         }
@@ -254,19 +276,19 @@ unsigned jvm_ask(struct jvm_driver *d, uint32_t actions, uint64_t goal, enum lev
                 if (proc_ids(d->proc_fd, j->pid, &ids) < 0 || ids.start != j->start)
                         continue;
                 /* SIGQUIT with no handler would end the JVM (-Xrs): only where the listener runs already */
-                if (!jattach_listening(j->pid, j->nspid) && proc_catches(d->proc_fd, j->pid, SIGQUIT) != 1) {
+                if (!jattach_listening(j->pid, j->nspid, j->uid) && proc_catches(d->proc_fd, j->pid, SIGQUIT) != 1) {
                         if (usec_sub(now, j->seen) >= JVM_GRACE_USEC)
                                 disable(j, "it does not catch SIGQUIT (-Xrs?), which would end it");
                         continue;
                 }
                 uint64_t soft_max = j->soft_max_ok && d->soft_max && d->soft_max != j->soft_max_set ? d->soft_max : 0;
-                pid_t c = fork();
+                pid_t self = getpid(), c = fork();
                 if (c < 0) {
                         log_debug("jvm: fork: %m");
                         break;
                 }
                 if (c == 0)
-                        child_run(d->proc_fd, j, op, soft_max);
+                        child_run(d->proc_fd, j, op, soft_max, self);
                 j->child = c;
                 j->op = op;
                 j->started = now;

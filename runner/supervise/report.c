@@ -103,6 +103,8 @@ static void report_json_log(FILE *f, const struct report_log *l)
                         fputs(" }", f);
                 }
                 fputs(l->jvm.n ? "\n  ],\n" : "],\n", f);
+        } else {
+                fputs("  \"jvm\": null,\n", f); /* the driver off (memrun.1 REPORT) */
         }
         if (l && l->pw.mode) {
                 fprintf(f, "  \"pressure_watch\": { \"mode\": \"%s\", \"path\": ", l->pw.mode);

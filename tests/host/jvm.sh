@@ -32,13 +32,32 @@ jvm_run() { # NAME yes|no JVM-OPTION...
         "$on" > "$T/jvm-$on.ini"
     rm -f "$T/$n.out"
     "$MEMRUN" -q --no-hints -n "$n" --policy "$T/jvm-$on.ini" --limit 512M --soft 400M --report "$T/$n.json" -- \
-        java -Xmx200m "$@" -cp "$jv" JvmHold 120 "${jvm_hold:-${JVM_HOLD:-10}}" 1 >"$T/$n.out" 2>"$T/$n.err" &
+        ${jvm_as:-} java -Xmx200m "$@" -cp "$jv" JvmHold 120 "${jvm_hold:-${JVM_HOLD:-10}}" 1 >"$T/$n.out" 2>"$T/$n.err" &
     bg=$!
     i=0; while ! grep -q 'grown.*rss [0-9]' "$T/$n.out" 2>/dev/null && [ $i -lt 1200 ]; do sleep 0.1; i=$((i + 1)); done
     "$MEMRUNCTL" set "$n" --soft 100M >/dev/null 2>"$T/$n.ctl" || fail "memrunctl set $n: $(cat "$T/$n.ctl")"
     wait $bg; rc=$?
     grown=$(sed -n 's/.* rss \([0-9]*\)$/\1/p' "$T/$n.out")
     held=$(sed -n 's/.* rss_after_hold \([0-9]*\)$/\1/p' "$T/$n.out")
+}
+
+# The JVM of another user (nobody): the driver's command child takes its uid, keeps none of memrun's
+# fds and stays undumpable, and still reaches the JVM's socket inside its root.
+t_jvm_driver_other_user() {
+    jvm_ready || return
+    command -v setpriv >/dev/null || { fail "setpriv missing (util-linux)"; return; }
+    d=$(mktemp -d /tmp/memrun-jvm.XXXXXX) && chmod 755 "$d" && cp "$jv/JvmHold.class" "$d/" && chmod 644 "$d/JvmHold.class" ||
+        { fail "cannot stage JvmHold.class for nobody"; return; }
+    jv_saved=$jv jv=$d jvm_as="setpriv --reuid=65534 --regid=65534 --clear-groups"
+    jvm_run t-jvmu-$$ yes -XX:+UseG1GC -Djava.io.tmpdir=/tmp
+    jv=$jv_saved jvm_as=
+    r=$T/t-jvmu-$$.json
+    [ "$rc" = 0 ] || { fail "java as nobody under the driver: rc $rc: $(cat "$T/t-jvmu-$$.out" "$T/t-jvmu-$$.err")"; rm -rf "$d"; return; }
+    [ -n "$grown" ] && [ -n "$held" ] && [ "$held" -lt $((grown / 2)) ] ||
+        fail "the driver did not shrink nobody's JVM: RSS $grown at the peak, $held after; .jvm $(jq -c .jvm "$r")"
+    [ "$(jq '.jvm[0].answered >= 1 and .jvm[0].not_driven == null' "$r")" = true ] || fail "report: .jvm $(jq -c .jvm "$r")"
+    say "    # nobody's JVM: RSS $grown at the peak, $held after the lowering"
+    rm -rf "$d"
 }
 
 t_jvm_driver() {

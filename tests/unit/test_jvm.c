@@ -57,14 +57,14 @@ static void test_jcmd_against_listener(void **state)
         char path[108];
         xsnprintf(path, sizeof path, "/tmp/.java_pid%d", (int)getpid());
         unlink(path);
-        assert_false(jattach_listening(getpid(), getpid()));
+        assert_false(jattach_listening(getpid(), getpid(), geteuid()));
         int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         memcpy(sa.sun_path, path, strlen(path) + 1);
         assert_true(lfd >= 0);
         assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof sa), 0);
         assert_int_equal(listen(lfd, 4), 0);
-        assert_true(jattach_listening(getpid(), getpid()));
+        assert_true(jattach_listening(getpid(), getpid(), geteuid()));
         pid_t pid = fork();
         assert_true(pid >= 0);
         if (pid == 0) {
@@ -107,6 +107,50 @@ static void test_jcmd_against_listener(void **state)
         assert_int_equal(jattach_jcmd(getpid(), getpid(), "GC.run", &code, out, sizeof out), -ECONNREFUSED);
         unlink(path);
         assert_int_equal(jattach_jcmd(getpid(), getpid(), "GC.run", &code, out, sizeof out), -ENOENT);
+}
+
+/* What is at the attach name but is not the JVM's listener is never talked to: a regular file, a
+ * socket of another owner, and a socket another process listens on (a squatter that bound the name
+ * first: SO_PEERCRED names it, not the JVM). The listener "JVM" is this process. */
+static void test_jcmd_refuses_impostors(void **state)
+{
+        (void)state;
+        char path[108], out[64];
+        int code = -5;
+        xsnprintf(path, sizeof path, "/tmp/.java_pid%d", (int)getpid());
+        unlink(path);
+        put_file("/tmp", path + 5, "");
+        assert_false(jattach_listening(getpid(), getpid(), geteuid()));
+        assert_int_equal(jattach_jcmd(getpid(), getpid(), "GC.run", &code, out, sizeof out), -EPERM);
+        unlink(path);
+
+        int ready[2];
+        assert_int_equal(pipe(ready), 0);
+        pid_t squatter = fork();
+        assert_true(squatter >= 0);
+        if (squatter == 0) {
+                int lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+                struct sockaddr_un sa = { .sun_family = AF_UNIX };
+                memcpy(sa.sun_path, path, strlen(path) + 1);
+                if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(lfd, 4) < 0 ||
+                    write(ready[1], "x", 1) != 1)
+                        _exit(2);
+                int c = accept(lfd, NULL, NULL);
+                if (c >= 0 && write(c, "0\nfake\n", 7) < 0)
+                        _exit(3);
+                _exit(0);
+        }
+        char x;
+        assert_int_equal(read(ready[0], &x, 1), 1);
+        close(ready[0]);
+        close(ready[1]);
+        assert_true(jattach_listening(getpid(), getpid(), geteuid())); /* a socket of the right owner */
+        assert_false(jattach_listening(getpid(), getpid(), geteuid() + 1)); /* not of another */
+        assert_int_equal(jattach_jcmd(getpid(), getpid(), "GC.run", &code, out, sizeof out), -EPERM);
+        assert_int_equal(code, -5);
+        kill(squatter, SIGKILL);
+        waitpid(squatter, NULL, 0);
+        unlink(path);
 }
 
 static void test_parse_ids(void **state)
@@ -273,6 +317,7 @@ int main(void)
                 cmocka_unit_test(test_request_bytes),
                 cmocka_unit_test(test_result_code),
                 cmocka_unit_test(test_jcmd_against_listener),
+                cmocka_unit_test(test_jcmd_refuses_impostors),
                 cmocka_unit_test(test_parse_ids),
                 cmocka_unit_test(test_flags_and_maps),
                 cmocka_unit_test(test_scan),
