@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -110,6 +111,7 @@ int registry_parse(const char *text, int *ret_mode, char *mem, size_t mem_size, 
 /* A pressure socket's directory (control/psrv.c: "pressure.NAME.XXXXXX" holding the socket
  * "pressure") whose memrun died: its flock is free. Remove the socket and the directory, nothing else
  * (a dropped user may own it; anything it put there keeps the directory). */
+#define PRESSURE_DIR_MAKING_SEC 60 /* a ".pressure.*" directory older than this was never finished */
 static void sweep_pressure_dir(DIR *d, const char *dir, const char *name)
 {
         _cleanup_close_ int fd = openat(dirfd(d), name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -134,6 +136,14 @@ int registry_sweep(const char *dir, const struct cg_host *h)
                 char path[PATH_MAX], text[3 * PATH_MAX + 64], mem[PATH_MAX], uni[PATH_MAX];
                 int mode;
                 if (strncmp(de->d_name, "pressure.", 9) == 0) {
+                        sweep_pressure_dir(d, dir, de->d_name);
+                        continue;
+                }
+                /* one being made (mkdtemp, flock, rename): its memrun died in between if it is old */
+                struct stat st;
+                if (strncmp(de->d_name, ".pressure.", 10) == 0 &&
+                    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode) &&
+                    time(NULL) - st.st_mtime > PRESSURE_DIR_MAKING_SEC) {
                         sweep_pressure_dir(d, dir, de->d_name);
                         continue;
                 }

@@ -153,7 +153,9 @@ void psrv_trigger(struct psrv *s, int fd, uint32_t events)
 static void client_read(struct psrv *s, struct psrv_client *c, size_t slot)
 {
         char junk[256];
-        for (;;) {
+        /* a bounded number of reads per wakeup: a client that writes without end after its trigger
+         * (the protocol has nothing more to say) gets the loop's next turn, not all of them */
+        for (int reads = 0; reads < 16; reads++) {
                 char *to = c->armed ? junk : c->buf + c->got;
                 size_t room = c->armed ? sizeof junk : sizeof c->buf - c->got;
                 ssize_t n = recv(c->fd, to, room, MSG_DONTWAIT);

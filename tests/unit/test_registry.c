@@ -328,6 +328,14 @@ static void test_sweep_pressure_dirs(void **state)
         put_file(t->rt, "pressure.full.CCCCCC/pressure", "");
         put_file(t->rt, "pressure.full.CCCCCC/other", "x");
         put_file(t->rt, "pressure.file", "x");
+        /* one never finished (its memrun died between mkdtemp and the rename): swept once it is old;
+         * one being made now is left to its memrun */
+        make_dirs(t->rt, ".pressure.died.DDDDDD");
+        make_dirs(t->rt, ".pressure.making.EEEEEE");
+        char old[PATH_MAX];
+        xsnprintf(old, sizeof old, "%s/.pressure.died.DDDDDD", t->rt);
+        struct timespec then[2] = { { .tv_sec = time(NULL) - 3600 }, { .tv_sec = time(NULL) - 3600 } };
+        assert_int_equal(utimensat(AT_FDCWD, old, then, 0), 0);
         make_dirs(t->tmp, "outside");
         put_file(t->tmp, "outside/pressure", "");
         char target[PATH_MAX], link[PATH_MAX];
@@ -350,6 +358,8 @@ static void test_sweep_pressure_dirs(void **state)
         assert_int_equal(st, 0);
 
         assert_false(path_exists(t->rt, "pressure.stale.AAAAAA"));
+        assert_false(path_exists(t->rt, ".pressure.died.DDDDDD"));
+        assert_true(path_exists(t->rt, ".pressure.making.EEEEEE"));
         assert_true(path_exists(t->rt, "pressure.live.BBBBBB/pressure"));
         assert_true(path_exists(t->rt, "pressure.full.CCCCCC/other"));
         assert_true(path_exists(t->rt, "pressure.file"));
