@@ -12,7 +12,7 @@ if [ $MODE = v2 ]; then GOV_RATES=${GOV_RATES:-"5 20"}; else GOV_RATES=${GOV_RAT
 # the program's last line (holdcache's by default). The callers write the timeline to $T/tl.csv.
 # - v2: the p99 of memrun's samples at or under the soft limit plus the kernel's per-CPU charge stock
 #   (mm/memcontrol.c charges MEMCG_CHARGE_BATCH, 64 pages, ahead per CPU and memory.current counts
-#   it unused: 512 KiB on 2 CPUs; make repeat's VM runs saw a Go cache's p99 118 KiB over), and
+#   it unused: 256 KiB a CPU, the VM has one; make repeat's VM runs saw a Go cache's p99 118 KiB over), and
 #   memory.peak at or under the soft limit plus 2%. The kernel charges past memory.high and
 #   throttles after the fact (per-CPU charge batches, reclaim on the way back to user space, no
 #   penalty at all for a small overage), and the VM is emulated: a vCPU stall of a few tens of ms
