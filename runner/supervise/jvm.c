@@ -25,6 +25,7 @@ enum {
         EXIT_REFUSED = 10,      /* the JVM answered with an error: the command is not its */
         EXIT_NO_LISTENER = 11,  /* no attach listener came after SIGQUIT */
         EXIT_FAILED = 12,       /* anything else (credentials, connect, a garbled answer) */
+        EXIT_DONE_NO_SOFT_MAX = 13, /* done, but VM.set_flag SoftMaxHeapSize was not (asked again) */
 };
 
 static const char *const java_envs[] = { "JAVA_TOOL_OPTIONS", "JDK_JAVA_OPTIONS", "_JAVA_OPTIONS", NULL };
@@ -253,11 +254,13 @@ static _Noreturn void child_run(int proc_fd, const struct jvm *j, enum jvm_op op
                 _exit(EXIT_FAILED);
         if (code == 0 && op == JVM_COLLECT && !j->trim_unknown)
                 (void)jattach_jcmd(j->pid, j->nspid, "System.trim_native_heap", &(int){ 0 }, out, sizeof out);
+        int set = 0;
         if (soft_max) {
                 snprintf(cmd, sizeof cmd, "VM.set_flag SoftMaxHeapSize %llu", (unsigned long long)soft_max);
-                (void)jattach_jcmd(j->pid, j->nspid, cmd, &(int){ 0 }, out, sizeof out);
+                if (jattach_jcmd(j->pid, j->nspid, cmd, &set, out, sizeof out) < 0)
+                        set = -1;
         }
-        _exit(code == 0 ? EXIT_DONE : EXIT_REFUSED);
+        _exit(code != 0 ? EXIT_REFUSED : set != 0 ? EXIT_DONE_NO_SOFT_MAX : EXIT_DONE);
 }
 
 unsigned jvm_ask(struct jvm_driver *d, uint32_t actions, uint64_t goal, enum level level, usec_t now)
@@ -337,10 +340,11 @@ bool jvm_reaped(struct jvm_driver *d, pid_t pid, int status, usec_t now)
         int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
         switch (code) {
         case EXIT_DONE:
+        case EXIT_DONE_NO_SOFT_MAX: /* the soft heap size refused (above MaxHeapSize): not in force */
                 j->no_listener = 0;
                 j->answered++;
                 j->freed += freed;
-                if (j->soft_max_asked)
+                if (j->soft_max_asked && code == EXIT_DONE)
                         j->soft_max_set = j->soft_max_asked;
                 snprintf(what, sizeof what, "%s", cmd);
                 break;
