@@ -192,8 +192,9 @@ $(B)/examples/gocache: $(wildcard examples/gocache/*.go limiter/go/*.go) example
 # (>= 254), which build-aux/libsystemd-bpo.sh fetches and unpacks into $(B)/libsystemd-bpo (nothing
 # is installed; the rpath names it). When the fetch fails no sdwatch is made, and the tests that need
 # it print SKIP with $(B)/libsystemd-bpo.log's reason. Only the suites need it, not make all.
+# (SDLIB is expanded only by this recipe: no gcc call on every make.)
 SDWATCH     := $(B)/tests/helpers/sdwatch
-SDLIB       := $(CURDIR)/$(B)/libsystemd-bpo/root/usr/lib/$(shell gcc -print-multiarch 2>/dev/null)
+SDLIB        = $(CURDIR)/$(B)/libsystemd-bpo/root/usr/lib/$(shell gcc -print-multiarch 2>/dev/null)
 $(SDWATCH): tests/helpers/sdwatch.c build-aux/libsystemd-bpo.sh | $(B)/.build-ok
 	@mkdir -p $(dir $@)
 	@if v=$$(build-aux/libsystemd-bpo.sh $(B) 2>$(B)/libsystemd-bpo.log); then \
