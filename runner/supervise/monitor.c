@@ -220,6 +220,17 @@ static uint64_t next_threshold(const struct supervisor *s, uint64_t usage)
         return thr;
 }
 
+/* How close to the setpoint counts as holding: what the program allocates in one fastest period; and
+ * without memory.high (v1), one headroom: nothing slows a burst that starts there before memory.max,
+ * and at a slower pace it would reach the soft limit between two samples. */
+static double near_setpoint(const struct supervisor *s, const struct gov_decision *d)
+{
+        double grow = at_rate(s->act.gov.law.alloc_rate, s->p->interval_min_usec);
+        if (!cg_sandbox_has_high(&s->cg.sb) && (double)d->headroom > grow)
+                grow = (double)d->headroom;
+        return grow;
+}
+
 static usec_t next_interval(struct supervisor *s, uint64_t usage)
 {
         struct monitor *m = &s->mon;
@@ -229,11 +240,9 @@ static usec_t next_interval(struct supervisor *s, uint64_t usage)
                 .limit = s->eng.limit, .next_threshold = next_threshold(s, usage),
                 .rate = s->eng.rate > s->eng.inst_rate ? s->eng.rate : s->eng.inst_rate, .predicting = m->predicting,
                 .in_level = s->eng.cur != LEVEL_OK, .dwell = s->p->dwell_usec,
-                /* Above the setpoint, or close enough to cross it before the next sample at the program's
-                 * allocation rate: the governor's pace. */
+                /* Above the setpoint, or near it (near_setpoint): the governor's pace. */
                 .holding = s->p->hold && !s->act.gov.law.given_up && d->setpoint != SIZE_MAX_VALUE &&
-                           (double)usage + at_rate(s->act.gov.law.alloc_rate, s->p->interval_min_usec) >
-                                   (double)d->setpoint,
+                           (double)usage + near_setpoint(s, d) > (double)d->setpoint,
                 .v2 = !cg_sandbox_usage_notifies(&s->cg.sb), .v1_pending = m->v1_pending,
         };
         m->iv = monitor_interval(&in);
