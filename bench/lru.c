@@ -4,16 +4,20 @@
  * 1-64 KiB (each key's size fixed by a hash: glibc's arenas, not mmap), a --backend-us sleep behind
  * every miss. Either a static cap (--cap SIZE: evict while the payload is above it, an operator's
  * choice) or none (--cap 0): then the cache registers with libmemlimit and gives back what memrun asks,
- * least recently used first, in slices so that workers get the lock between them. --adapt: the cache
- * also keeps the size it was trimmed to as its cap (workers evict on insert, reusing the freed heap in
- * place), and lets the cap grow back by 1/64 per second while memrun asks nothing: the pattern
- * memlimit(3) recommends, which leaves memrun little to ask.
+ * least recently used first, in slices so that workers get the lock between them (and free what they
+ * evicted after dropping it). --adapt: the cache also keeps the size it was trimmed to as its cap
+ * (workers evict on insert, reusing the freed heap in place), and once memrun has been quiet for
+ * 200 ms grows the cap back by --regrow (1/64) a second: memrun has little to ask. --room: the same,
+ * but it grows the cap into the room under the soft limit it reads from memlimit_limits() (with no
+ * limit known, as --adapt): it uses the budget, and moves memory back and forth with whatever else
+ * the program allocates. The two patterns memlimit(3) describes.
  * --spike SIZE: every --spike-every seconds another thread allocates SIZE of request buffers (1 MiB
  * each, touched) over 200 ms and frees them a second later: memory that is not the cache's.
  * Runs --seconds; counts only the second half.
  *
  * stdout, one line at the end:
- *   lru: requests=N hits=N hit_rate=F payload=SIZE trims=N trimmed=SIZE max_lock_wait_us=N
+ *   lru: requests=N hits=N hit_rate=F payload=SIZE payload_mean=SIZE trims=N trimmed=SIZE max_lock_wait_us=N
+ * (payload: at the end; payload_mean: the mean over the measured half, sampled every 10 ms)
  * Exit 0. */
 #include <errno.h>
 #include <math.h>
@@ -42,10 +46,10 @@ static struct node **table;
 static uint32_t nbuckets;
 static struct node *lru_head, *lru_tail;
 static uint64_t payload, cap, trims, trimmed;
-static int adapt;
-static uint64_t adapt_cap, last_trim_ns, last_grow_ns;   /* --adapt: under the lock */
+static int adapt, use_room;
+static uint64_t adapt_cap, adapt_room, last_trim_ns, last_grow_ns;   /* --adapt: under the lock */
 static uint32_t nkeys = 40000, backend_us = 100;
-static double skew = 3.0;
+static double skew = 3.0, regrow = 1.0 / 64;
 static volatile int measuring, stopping;
 static uint64_t requests, hits, max_wait_ns;
 
@@ -90,8 +94,10 @@ static void lru_push(struct node *n)
                 lru_tail = n;
 }
 
-/* Evict the least recently used entry; the caller holds the lock. */
-static uint32_t evict_one(void)
+/* Evict the least recently used entry onto *dead; the caller holds the lock and frees *dead after
+ * dropping it (free() may wait for malloc's arena lock, which malloc_trim holds while it hands pages
+ * back: not with every worker waiting behind the cache's lock). */
+static uint32_t evict_one(struct node **dead)
 {
         struct node *n = lru_tail;
         if (!n)
@@ -103,8 +109,18 @@ static uint32_t evict_one(void)
         *p = n->hnext;
         uint32_t sz = n->size;
         payload -= sz;
-        free(n);
+        n->hnext = *dead;
+        *dead = n;
         return sz;
+}
+
+static void free_dead(struct node *dead)
+{
+        while (dead) {
+                struct node *next = dead->hnext;
+                free(dead);
+                dead = next;
+        }
 }
 
 /* memrun asks: give back goal bytes, a slice per lock hold so the workers are not stopped for long. */
@@ -115,15 +131,17 @@ static size_t trim(enum memlimit_level level, size_t goal, void *ctx)
         size_t freed = 0;
         while (freed < goal) {
                 size_t slice = 0;
+                struct node *dead = NULL;
                 pthread_mutex_lock(&lock);
                 while (slice < SLICE && freed + slice < goal && lru_tail)
-                        slice += evict_one();
+                        slice += evict_one(&dead);
                 int empty = lru_tail == NULL;
                 if (adapt) {
                         adapt_cap = payload;
                         last_trim_ns = now_ns();
                 }
                 pthread_mutex_unlock(&lock);
+                free_dead(dead);
                 freed += slice;
                 if (!slice || empty)
                         break;
@@ -179,6 +197,7 @@ static void *worker(void *arg)
                 memset(v->data, (int)key, sz);
                 v->key = key;
                 v->size = sz;
+                struct node *dead = NULL;
                 pthread_mutex_lock(&lock);
                 struct node *again = table[key % nbuckets];
                 while (again && again->key != key)
@@ -193,19 +212,63 @@ static void *worker(void *arg)
                 lru_push(v);
                 payload += sz;
                 while (cap && payload > cap && lru_tail)
-                        evict_one();
+                        evict_one(&dead);
                 if (adapt && adapt_cap) {
-                        /* Quiet for 200 ms: grow back 1/64 per second; else hold the trimmed size. */
+                        /* Quiet for 200 ms: grow by --regrow (1/64) a second, or with --room into
+                         * the room the sizer saw; else hold the trimmed size. */
                         uint64_t now = now_ns();
                         if (now - last_trim_ns > 200000000 && now > last_grow_ns) {
-                                adapt_cap += (uint64_t)((double)adapt_cap / 64 * (double)(now - last_grow_ns) / 1e9);
+                                if (adapt_room != UINT64_MAX) {
+                                        adapt_cap += adapt_room;
+                                        adapt_room = 0;
+                                } else {
+                                        adapt_cap += (uint64_t)((double)adapt_cap * regrow *
+                                                                (double)(now - last_grow_ns) / 1e9);
+                                }
                                 last_grow_ns = now;
                         } else if (now - last_trim_ns <= 200000000) {
                                 last_grow_ns = now;
                         }
                         while (payload > adapt_cap && lru_tail)
-                                evict_one();
+                                evict_one(&dead);
                 }
+                pthread_mutex_unlock(&lock);
+                free_dead(dead);
+        }
+        return NULL;
+}
+
+/* --room's sizer: every 50 ms, the room between this process's resident memory and 96% of the soft
+ * limit (memlimit_limits(), which memrun keeps up to date: the governor holds 3% under it, the rest is
+ * what the kernel charges beside the heap); the workers grow the cap by half of it once memrun has
+ * been quiet for 200 ms. */
+static uint64_t resident(void)
+{
+        FILE *f = fopen("/proc/self/statm", "re");
+        unsigned long long size, res = 0;
+        if (f) {
+                if (fscanf(f, "%llu %llu", &size, &res) != 2)
+                        res = 0;
+                fclose(f);
+        }
+        return (uint64_t)res * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+static void *sizer(void *arg)
+{
+        (void)arg;
+        while (!stopping) {
+                struct timespec ts = { 0, 50000000 };
+                nanosleep(&ts, NULL);
+                size_t soft;
+                memlimit_limits(NULL, &soft);
+                uint64_t room = UINT64_MAX;
+                if (soft != SIZE_MAX) {
+                        uint64_t aim = (uint64_t)soft / 100 * 96, rss = resident();
+                        room = rss && rss < aim ? (aim - rss) / 2 : 0;
+                }
+                pthread_mutex_lock(&lock);
+                adapt_room = room;
                 pthread_mutex_unlock(&lock);
         }
         return NULL;
@@ -268,6 +331,10 @@ int main(int argc, char **argv)
                         adapt = 1;
                         continue;
                 }
+                if (!strcmp(a, "--room")) {
+                        adapt = use_room = 1;
+                        continue;
+                }
                 if (!v)
                         goto usage;
                 if (!strcmp(a, "--cap") && size_arg(v, &cap) == 0)
@@ -285,6 +352,8 @@ int main(int argc, char **argv)
                 else if (!strcmp(a, "--spike-every") && size_arg(v, &x) == 0 && x >= 2)
                         spike_every = (unsigned)x;
                 else if (!strcmp(a, "--skew") && (skew = strtod(v, NULL)) >= 1.0)
+                        ;
+                else if (!strcmp(a, "--regrow") && (regrow = strtod(v, NULL)) > 0 && regrow <= 10)
                         ;
                 else
                         goto usage;
@@ -305,29 +374,45 @@ int main(int argc, char **argv)
                         return 1;
                 }
         }
-        pthread_t tid[64], sp;
+        pthread_t tid[64], sp, sz;
+        adapt_room = UINT64_MAX;
+        if (use_room)
+                pthread_create(&sz, NULL, sizer, NULL);
         for (unsigned i = 0; i < threads; i++)
                 pthread_create(&tid[i], NULL, worker, (void *)(uintptr_t)(i + 1));
         if (spike_bytes)
                 pthread_create(&sp, NULL, spiker, NULL);
         sleep(seconds / 2);
         measuring = 1;
-        sleep(seconds - seconds / 2);
+        /* The cache's mean payload over the measured half, sampled every 10 ms. */
+        uint64_t t_end = now_ns() + (uint64_t)(seconds - seconds / 2) * 1000000000u, sum = 0, n = 0;
+        while (now_ns() < t_end) {
+                struct timespec ts = { 0, 10000000 };
+                nanosleep(&ts, NULL);
+                pthread_mutex_lock(&lock);
+                sum += payload;
+                pthread_mutex_unlock(&lock);
+                n++;
+        }
         measuring = 0;
         stopping = 1;
         for (unsigned i = 0; i < threads; i++)
                 pthread_join(tid[i], NULL);
         if (spike_bytes)
                 pthread_join(sp, NULL);
-        printf("lru: requests=%llu hits=%llu hit_rate=%.4f payload=%llu trims=%llu trimmed=%llu max_lock_wait_us=%llu\n",
+        if (use_room)
+                pthread_join(sz, NULL);
+        printf("lru: requests=%llu hits=%llu hit_rate=%.4f payload=%llu payload_mean=%llu trims=%llu trimmed=%llu "
+               "max_lock_wait_us=%llu\n",
                (unsigned long long)requests, (unsigned long long)hits,
                requests ? (double)hits / (double)requests : 0.0, (unsigned long long)payload,
+               (unsigned long long)(n ? sum / n : 0),
                (unsigned long long)trims, (unsigned long long)trimmed, (unsigned long long)(max_wait_ns / 1000));
         if (!cap)
                 memlimit_shutdown();
         return 0;
 usage:
-        fprintf(stderr, "usage: lru [--cap SIZE | --adapt] [--threads N] [--seconds N] [--keys N] [--backend-us N] "
-                        "[--skew F] [--spike SIZE] [--spike-every SECONDS]\n");
+        fprintf(stderr, "usage: lru [--cap SIZE | --adapt | --room] [--threads N] [--seconds N] [--keys N] [--backend-us N] "
+                        "[--skew F] [--regrow F] [--spike SIZE] [--spike-every SECONDS]\n");
         return 2;
 }

@@ -9,16 +9,24 @@
 # reaching the soft limit to the OOM kill (the kernel's throttle at memory.high must not delay it).
 # Prints a markdown table on stdout.
 #
-# Two governed caches: one that evicts what memrun asks and otherwise grows without bound (memrun asks
-# again and again, each time handing the heap back), and one that keeps the size it was trimmed to as
-# its cap and grows it back slowly (lru --adapt, the pattern memlimit(3) recommends).
+# Three governed caches: one that keeps the size it was trimmed to as its cap and grows it back slowly
+# (lru --adapt), one that keeps it too but grows into the room under the soft limit it reads from
+# memlimit_limits() (lru --room: the two patterns memlimit(3) describes), and one that evicts what
+# memrun asks and otherwise grows without bound (memrun asks again and again, each time handing the
+# heap back).
+#
+# After the bisection, the best static cap and the three governed caches run again, interleaved,
+# BENCH_LRU_ROUNDS times (default 2): each row sums their requests and hits over the rounds (hit rate =
+# hits / requests), takes the highest peak and p99 and the mean median; the ratios are to the static
+# cap's rounds, so a machine slower in one minute than the next moves every arm alike.
 #
 # Columns: held/soft is usage over the soft limit in the measured half (median and p99 of memrun's
 # --timeline samples); peak/soft from memory.peak; hit rate and requests (throughput) from lru's own
 # count of the measured half, and their ratio to the best static cap's of the same workload.
 #
 # --vm: the same inside the cgroup v2 VM (memory.high is real there), as bench/holds.sh --vm does.
-# Knobs: BENCH_LRU_SECONDS (default 20 per run), BENCH_LRU_PROBES (bisection probes, default 6).
+# Knobs: BENCH_LRU_SECONDS (default 20 per run), BENCH_LRU_PROBES (bisection probes, default 6),
+# BENCH_LRU_ROUNDS (interleaved rounds, default 2).
 # Safety: sandboxes only beneath memrun's own cgroup; processes it started; no network.
 set -u
 if [ "${1:-}" = --vm ]; then VM=1; shift; else VM=0; fi
@@ -41,7 +49,7 @@ if [ $VM = 1 ]; then
 	cp "$B/examples/leak" "$ROOT/build/examples/"
 	cp "$(command -v jq)" "$(command -v timeout)" "$ROOT/usr/bin/"
 	cat >"$ROOT/bench/in-vm.sh" <<EOF
-export BENCH_LRU_SECONDS="${BENCH_LRU_SECONDS:-20}" BENCH_LRU_PROBES="${BENCH_LRU_PROBES:-6}"
+export BENCH_LRU_SECONDS="${BENCH_LRU_SECONDS:-20}" BENCH_LRU_PROBES="${BENCH_LRU_PROBES:-6}" BENCH_LRU_ROUNDS="${BENCH_LRU_ROUNDS:-2}"
 export BENCH_LRU_NOTE="inside the cgroup v2 VM: Debian's kernel under qemu TCG"
 sh /bench/lru.sh /build >/tmp/lru.md; rc=\$?
 echo "=====LRU-BEGIN====="; cat /tmp/lru.md; echo "=====LRU-END====="
@@ -64,6 +72,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 S=${BENCH_LRU_SECONDS:-20}
 PROBES=${BENCH_LRU_PROBES:-6}
+ROUNDS=${BENCH_LRU_ROUNDS:-2}
 MiB=1048576
 SOFT=$((256 * MiB * 9 / 10))
 # The static arm: memory.high at the same soft limit, nobody asked anything.
@@ -98,6 +107,29 @@ measure() {
 	[ -n "$reqs" ] || reqs=0
 	[ -n "$wait" ] || wait=-
 }
+# rounds ARM: the names of an arm's runs in the rounds of workload $wl (busybox's seq has no -f)
+rounds() { for r in $(seq 1 "$ROUNDS"); do echo "r$r-$1-$wl"; done; }
+# gather NAME...: the rounds of one arm, as measure does for one run (sums, max, mean)
+gather() {
+	[ $# -gt 0 ] || die "gather: no runs"
+	g_rc=0 g_peak=0 g_ooms=0 g_med=0 g_p99=0 g_reqs=0 g_hits=0 g_wait=0 g_n=0
+	for name in "$@"; do
+		measure "$name"
+		[ "$rc" = 0 ] || g_rc=$rc
+		g_ooms=$((g_ooms + ooms))
+		[ "$peak" -le "$g_peak" ] || g_peak=$peak
+		g_med=$(awk -v a="$g_med" -v b="$med" 'BEGIN { print a + b }')
+		g_p99=$(awk -v a="$g_p99" -v b="$p99" 'BEGIN { print (b > a ? b : a) }')
+		g_hits=$(awk -v a="$g_hits" -v r="$rate" -v q="$reqs" 'BEGIN { printf "%.0f", a + r * q }')
+		g_reqs=$((g_reqs + reqs))
+		[ "$wait" = - ] || [ "$wait" -le "$g_wait" ] || g_wait=$wait
+		g_n=$((g_n + 1))
+	done
+	rc=$g_rc peak=$g_peak ooms=$g_ooms reqs=$g_reqs wait=$g_wait
+	med=$(awk -v a="$g_med" -v n="$g_n" 'BEGIN { printf "%.3f", a / n }')
+	p99=$g_p99
+	rate=$(awk -v h="$g_hits" -v q="$g_reqs" 'BEGIN { if (q > 0) printf "%.4f", h / q; else print 0 }')
+}
 kept() { [ "$rc" = 0 ] && [ "$ooms" = 0 ] && [ "$peak" -le $SOFT ]; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 row() { # WORKLOAD ARM CAP
@@ -112,7 +144,8 @@ row() { # WORKLOAD ARM CAP
 echo "### Use the budget: an LRU cache, governed vs the best static cap ($CG${BENCH_LRU_NOTE:+, $BENCH_LRU_NOTE})"
 echo
 echo "256M budget, soft limit 230.4M; ${S} s per run, the second half measured; the static cap bisected over"
-echo "$PROBES full runs between 32M and the soft limit (kept: exit 0, no OOM kill, peak ≤ soft)."
+echo "$PROBES full runs between 32M and the soft limit (kept: exit 0, no OOM kill, peak ≤ soft), then it and the"
+echo "governed caches run $ROUNDS times, interleaved (requests and hits summed, highest peak and p99, mean median)."
 echo
 echo "| workload | holder | cap | outcome | peak/soft | held/soft median | held/soft p99 | hit rate | ×static | requests | ×static | max lock wait µs |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
@@ -126,17 +159,27 @@ for wl in steady spike; do
 		run "static-$wl-$cap" --cap "${cap}M" $args
 		if kept; then lo=$cap best=$cap; else hi=$cap; fi
 	done
+	if [ -z "$best" ]; then
+		echo "| $wl | best static cap | none kept the promise | | | | | | | | | |"
+		brate=0 breqs=0
+	fi
+	# the rounds: the static cap and the governed caches, interleaved
+	for r in $(seq 1 "$ROUNDS"); do
+		[ -z "$best" ] || run "r$r-static-$wl" --cap "${best}M" $args
+		run "r$r-adapt-$wl" --adapt $args
+		run "r$r-room-$wl" --room $args
+		run "r$r-evict-$wl" $args
+	done
 	if [ -n "$best" ]; then
-		measure "static-$wl-$best"
+		gather $(rounds static)
 		brate=$rate breqs=$reqs
 		row $wl "best static cap" "${best}M"
-	else
-		brate=0 breqs=0
-		echo "| $wl | best static cap | none kept the promise | | | | | | | | | |"
 	fi
-	run "governor-adapt-$wl" --adapt $args
+	gather $(rounds adapt)
 	row $wl "governor, cache keeps its trimmed size" "-"
-	run "governor-$wl" $args
+	gather $(rounds room)
+	row $wl "governor, cache grows into the room" "-"
+	gather $(rounds evict)
 	row $wl "governor, cache only evicts what is asked" "-"
 done
 echo

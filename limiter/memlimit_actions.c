@@ -134,6 +134,40 @@ static bool heap_trim_due(uint64_t rss)
         return true;
 }
 
+/* Whether the heap the caches freed on earlier asks should go back before they are asked again: a
+ * headroom's worth of it (3% of the soft limit, the governor's), or the gap since the last malloc_trim
+ * passed, or usage is near the soft limit. Not at every ask: malloc_trim gives back every free page of
+ * every arena, the holes a cache reuses in place included, and each is faulted in again. */
+static bool held_due(uint64_t rss)
+{
+        struct ml_state *g = &memlimit__g;
+        uint64_t soft = atomic_load(&g->limit_soft);
+        if (g->heap_held < ML_HEAP_HELD_MIN)
+                return false;
+        if (soft != UINT64_MAX && g->heap_held >= soft / 100 * 3)
+                return true;
+        return heap_trim_due(rss);
+}
+
+/* The trim path hands back the heap its caches freed on earlier asks: the drop in resident memory
+ * counts as freed, against the goal. *before is moved to after the release. */
+static void held_release(struct ml_run *run, uint64_t *before)
+{
+        struct ml_state *g = &memlimit__g;
+        uint64_t after = 0, held = g->heap_held;
+        (void)memlimit__heap_release();
+        g->heap_trim_ns = memlimit__now_ns(CLOCK_MONOTONIC);
+        g->heap_held = 0;
+        if (memlimit__rss(&after) != 0)
+                return;
+        uint64_t drop = *before > after ? *before - after : 0;
+        memlimit__debug("malloc held %llu bytes the caches freed before: released, resident memory fell %llu",
+                        (unsigned long long)held, (unsigned long long)drop);
+        run->freed += drop;
+        run->remaining = run->remaining > drop ? run->remaining - drop : 0;
+        *before = after;
+}
+
 static void finish(struct ml_result *r, uint32_t action, const struct ml_run *run, bool any)
 {
         *r = (struct ml_result){ .action = action, .callbacks = run->ran, .freed = run->freed, .usec = run->usec };
@@ -160,18 +194,34 @@ unsigned memlimit__run_actions(enum memlimit_level level, uint32_t actions, uint
                 bool heap = !(g->flags & MEMLIMIT_F_NO_MALLOC_TRIM);
                 uint64_t before = 0, after = 0;
                 heap = heap && n > 0 && memlimit__rss(&before) == 0;
+                /* What the caches freed on earlier asks and malloc still holds: memrun asks again
+                 * because usage did not move. Once that is a headroom's worth (or due anyway), hand
+                 * that heap back first and ask the caches only for what is still missing; trimming
+                 * them again and again would free into the same heap, and a cache would shrink by
+                 * every ask while usage stood still. */
+                if (heap && goal && held_due(before))
+                        held_release(&run, &before);
+                uint64_t by_caches = run.freed;
                 for (unsigned i = 0; i < n && !(goal && run.remaining == 0); i++)
                         if (!run_one(&run, &g->caches[i], NULL))
                                 break;
+                by_caches = run.freed - by_caches;
                 /* What a cache frees with free() may stay in malloc's heap (below its top, or under a
                  * raised mmap threshold): if resident memory fell by less than half of it, hand the free
                  * heap pages back, or trimming frees nothing the kernel sees. At once near the soft
                  * limit; under it at most once per ML_HEAP_TRIM_GAP_NS: malloc_trim holds each arena's
                  * lock while it madvises, and the next inserts fault the pages back in, where a cache
-                 * answering small asks near the setpoint would have reused that heap in place. */
-                if (heap && run.freed && memlimit__rss(&after) == 0 && (before < after || before - after < run.freed / 2) &&
-                    heap_trim_due(after))
-                        (void)memlimit__heap_release();
+                 * answering small asks near the setpoint would have reused that heap in place. What
+                 * stays held is counted (heap_held) for the next ask. */
+                if (heap && by_caches && memlimit__rss(&after) == 0) {
+                        uint64_t seen = before > after ? before - after : 0;
+                        if (seen < by_caches / 2 && heap_trim_due(after)) {
+                                (void)memlimit__heap_release();
+                                g->heap_held = 0;
+                        } else if (seen < by_caches) {
+                                g->heap_held += by_caches - seen;
+                        }
+                }
                 finish(&results[k++], MEMLIMIT_ACT_TRIM, &run, n > 0);
         }
         if (actions & MEMLIMIT_ACT_COLLECT) {
@@ -182,8 +232,10 @@ unsigned memlimit__run_actions(enum memlimit_level level, uint32_t actions, uint
                 bool go = true, trim = !(g->flags & MEMLIMIT_F_NO_MALLOC_TRIM);
                 for (unsigned i = 0; i < n && go; i++)
                         go = run_one(&run, &g->collectors[i], NULL);
-                if (go && trim)
+                if (go && trim) {
                         (void)run_one(&run, &g->collectors[MEMLIMIT_MAX_COLLECTORS], memlimit__heap_trim);
+                        g->heap_held = 0;
+                }
                 finish(&results[k++], MEMLIMIT_ACT_COLLECT, &run, n > 0 || trim);
         }
         if (actions & MEMLIMIT_ACT_SHED) {

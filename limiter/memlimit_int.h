@@ -17,6 +17,7 @@
 #define ML_FUTILE_SKIP 2                           /* freed nothing this many times in a row: skip ... */
 #define ML_FUTILE_RETRY_NS UINT64_C(100000000)     /* ... for this long, then try once more */
 #define ML_HEAP_TRIM_GAP_NS UINT64_C(1000000000)   /* under the soft limit, trim's malloc_trim at most this often */
+#define ML_HEAP_HELD_MIN (64u * 1024)              /* held heap worth a malloc_trim before trimming caches again */
 
 struct ml_callback {
         memlimit_fn fn;
@@ -103,6 +104,7 @@ struct ml_state {
         _Atomic unsigned n_caches, n_collectors, n_handlers, n_limits_handlers;
         int futile_level;         /* futile counters are for this level; reset when it changes */
         uint64_t heap_trim_ns;    /* the trim path's last malloc_trim; dispatcher-only */
+        uint64_t heap_held;       /* freed by the caches since, resident memory not fallen by it; dispatcher-only */
 };
 
 ML_HIDDEN extern struct ml_state memlimit__g;
