@@ -144,28 +144,24 @@ static bool held_due(uint64_t rss)
         uint64_t soft = atomic_load(&g->limit_soft);
         if (g->heap_held < ML_HEAP_HELD_MIN)
                 return false;
-        if (soft != UINT64_MAX && g->heap_held >= soft / 100 * 3)
+        if (soft != UINT64_MAX && g->heap_held >= soft / 1000000 * LAW_HEADROOM_PPM)
                 return true;
         return heap_trim_due(rss);
 }
 
 /* The trim path hands back the heap its caches freed on earlier asks: the drop in resident memory
- * counts as freed, against the goal. *before is moved to after the release. */
+ * (memlimit__heap_trim) counts as freed, against the goal. *before moves down by it. */
 static void held_release(struct ml_run *run, uint64_t *before)
 {
         struct ml_state *g = &memlimit__g;
-        uint64_t after = 0, held = g->heap_held;
-        (void)memlimit__heap_release();
+        uint64_t held = g->heap_held, drop = memlimit__heap_trim();
         g->heap_trim_ns = memlimit__now_ns(CLOCK_MONOTONIC);
         g->heap_held = 0;
-        if (memlimit__rss(&after) != 0)
-                return;
-        uint64_t drop = *before > after ? *before - after : 0;
         memlimit__debug("malloc held %llu bytes the caches freed before: released, resident memory fell %llu",
                         (unsigned long long)held, (unsigned long long)drop);
         run->freed += drop;
         run->remaining = run->remaining > drop ? run->remaining - drop : 0;
-        *before = after;
+        *before = *before > drop ? *before - drop : 0;
 }
 
 static void finish(struct ml_result *r, uint32_t action, const struct ml_run *run, bool any)
