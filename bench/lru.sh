@@ -112,23 +112,13 @@ rounds() { for r in $(seq 1 "$ROUNDS"); do echo "r$r-$1-$wl"; done; }
 # gather NAME...: the rounds of one arm, as measure does for one run (sums, max, mean)
 gather() {
 	[ $# -gt 0 ] || die "gather: no runs"
-	g_rc=0 g_peak=0 g_ooms=0 g_med=0 g_p99=0 g_reqs=0 g_hits=0 g_wait=0 g_n=0
-	for name in "$@"; do
+	set -- $(for name in "$@"; do
 		measure "$name"
-		[ "$rc" = 0 ] || g_rc=$rc
-		g_ooms=$((g_ooms + ooms))
-		[ "$peak" -le "$g_peak" ] || g_peak=$peak
-		g_med=$(awk -v a="$g_med" -v b="$med" 'BEGIN { print a + b }')
-		g_p99=$(awk -v a="$g_p99" -v b="$p99" 'BEGIN { print (b > a ? b : a) }')
-		g_hits=$(awk -v a="$g_hits" -v r="$rate" -v q="$reqs" 'BEGIN { printf "%.0f", a + r * q }')
-		g_reqs=$((g_reqs + reqs))
-		[ "$wait" = - ] || [ "$wait" -le "$g_wait" ] || g_wait=$wait
-		g_n=$((g_n + 1))
-	done
-	rc=$g_rc peak=$g_peak ooms=$g_ooms reqs=$g_reqs wait=$g_wait
-	med=$(awk -v a="$g_med" -v n="$g_n" 'BEGIN { printf "%.3f", a / n }')
-	p99=$g_p99
-	rate=$(awk -v h="$g_hits" -v q="$g_reqs" 'BEGIN { if (q > 0) printf "%.4f", h / q; else print 0 }')
+		echo "$rc $peak $ooms $med $p99 $rate $reqs $wait"
+	done | awk '{ if ($1 != 0) rc = $1; if ($2 > peak) peak = $2; ooms += $3; med += $4; if ($5 > p99) p99 = $5
+		      hits += $6 * $7; reqs += $7; if ($8 != "-" && $8 > wait) wait = $8; n++ }
+		END { printf "%d %d %d %.3f %.3f %.4f %d %d\n", rc, peak, ooms, med / n, p99, reqs ? hits / reqs : 0, reqs, wait }')
+	rc=$1 peak=$2 ooms=$3 med=$4 p99=$5 rate=$6 reqs=$7 wait=$8
 }
 kept() { [ "$rc" = 0 ] && [ "$ooms" = 0 ] && [ "$peak" -le $SOFT ]; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
