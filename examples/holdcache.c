@@ -5,9 +5,12 @@
  * survives only if it is asked again, as often as it takes -- the soft limit as a control loop.
  * With --ignore it registers the callback but frees nothing (an uncooperative client). With
  * --live-from/--live-to part of what it holds is live data it cannot give back, stepping from the one
- * size to the other in 8 equal steps over the run (the step test of Go's GOMEMLIMIT tests).
+ * size to the other in 8 equal steps over the run (the step test of Go's GOMEMLIMIT tests). With
+ * --linger MS it leaves memrun (memlimit_shutdown) and holds what it has for MS more before exiting:
+ * a program on its way out.
  *
  * usage: holdcache [--total SIZE] [--entry SIZE] [--every MS] [--ignore] [--live-from SIZE --live-to SIZE]
+ *                  [--linger MS]
  *   defaults: 600M in entries of 1M, one every 5 ms, no live set
  * stdout, one line at the end:
  *   holdcache: added=N evicted=N held=SIZE asked=N freed=SIZE
@@ -76,6 +79,7 @@ static size_t evict(enum memlimit_level level, size_t goal, void *ctx)
 int main(int argc, char **argv)
 {
         unsigned long long total = 600ull << 20, size = 1ull << 20, every_ms = 5, added = 0, live_from = 0, live_to = 0;
+        unsigned long long linger_ms = 0;
         for (int i = 1; i < argc; i++) {
                 if (strcmp(argv[i], "--ignore") == 0) {
                         ignore = 1;
@@ -94,6 +98,8 @@ int main(int argc, char **argv)
                         live_from = example_size_arg("holdcache", v);
                 else if (strcmp(o, "--live-to") == 0)
                         live_to = example_size_arg("holdcache", v);
+                else if (strcmp(o, "--linger") == 0)
+                        linger_ms = example_size_arg("holdcache", v);
                 else
                         goto usage;
         }
@@ -156,9 +162,13 @@ int main(int argc, char **argv)
         pthread_mutex_unlock(&lock);
         free(lat);
         memlimit_shutdown();
+        if (linger_ms) {
+                struct timespec ts = { (time_t)(linger_ms / 1000), (long)(linger_ms % 1000) * 1000000L };
+                nanosleep(&ts, NULL);
+        }
         return 0;
 usage:
         fprintf(stderr, "usage: holdcache [--total SIZE] [--entry SIZE] [--every MS] [--ignore] "
-                        "[--live-from SIZE --live-to SIZE]\n");
+                        "[--live-from SIZE --live-to SIZE] [--linger MS]\n");
         return 2;
 }

@@ -602,12 +602,14 @@ static int dispatch(bool *ret_busy)
                 if (!w.reply) {
                         if (w.actions && atomic_load(&g->mode) == MEMLIMIT_MODE_STANDALONE) {
                                 uint64_t freed = 0, usec = 0;
+                                bool deferred = false;
                                 for (unsigned i = 0; i < n; i++) {
                                         freed += res[i].freed;
                                         usec += res[i].usec;
+                                        deferred = deferred || (res[i].flags & MEMLIMIT_RESULT_SKIPPED_BUDGET);
                                 }
                                 pthread_mutex_lock(&g->lock);
-                                memlimit__standalone_reply(&g->sa, w.goal, freed, usec);
+                                memlimit__standalone_reply(&g->sa, w.goal, freed, deferred, usec);
                                 pthread_mutex_unlock(&g->lock);
                         }
                         continue;

@@ -147,8 +147,10 @@ ML_HIDDEN void memlimit__standalone_init(struct ml_standalone *sa, uint64_t soft
 ML_HIDDEN void memlimit__standalone_step(struct ml_standalone *sa, uint64_t usage, uint64_t now_ns,
                                          enum memlimit_level *ret_level, uint32_t *ret_actions,
                                          uint64_t *ret_goal);
-/* What the last ask freed of its goal, and how long the callbacks took. */
-ML_HIDDEN void memlimit__standalone_reply(struct ml_standalone *sa, uint64_t asked, uint64_t freed, uint64_t usec);
+/* What the last ask freed of its goal, whether the CPU budget put a callback off, and how long the
+ * callbacks took. */
+ML_HIDDEN void memlimit__standalone_reply(struct ml_standalone *sa, uint64_t asked, uint64_t freed, bool deferred,
+                                          uint64_t usec);
 ML_HIDDEN uint64_t memlimit__standalone_period_ns(const struct ml_standalone *sa, uint64_t usage);
 
 /* client */

@@ -22,7 +22,7 @@ static uint64_t bytes_at(double rate, uint64_t us)
 void law_init(struct law *g, const struct law_config *c)
 {
         *g = (struct law){ .c = *c, .step = LAW_TRIM, .below_since = LAW_NONE, .exhausted_since = LAW_NONE,
-                           .latency = LATENCY_INIT_US, .gave_up_t = LAW_NONE };
+                           .latency = LATENCY_INIT_US, .gave_up_t = LAW_NONE, .detached_t = LAW_NONE };
 }
 
 /* What the program allocates before an ask lands: until the sample that sees it (one period), and
@@ -106,15 +106,16 @@ void law_forget(struct law *g)
         g->freed_since = 0;
 }
 
-void law_reply(struct law *g, bool reclaim, uint64_t asked, uint64_t freed, uint64_t latency_us)
+void law_reply(struct law *g, bool reclaim, uint64_t asked, uint64_t freed, bool deferred, uint64_t latency_us)
 {
         if (!reclaim && latency_us != LAW_NONE)
                 g->latency = (uint64_t)((double)g->latency + ((double)latency_us - (double)g->latency) * LATENCY_ALPHA);
         g->freed_since += freed;
         if (asked == 0)
                 return;
-        /* Shedding gives back over time, as work in flight completes: its empty answer proves nothing. */
-        g->empty = freed == 0 && !g->shedding;
+        /* Shedding gives back over time, as work in flight completes, and an ask put off for the
+         * client's CPU budget was not tried: their empty answers prove nothing. */
+        g->empty = freed == 0 && !g->shedding && !deferred;
         g->empty_streak = g->empty ? g->empty_streak + 1 : 0;
         if (freed * 2 >= asked) {
                 /* Given back: whatever was exhausted is not any more, and a run of such answers takes
@@ -130,8 +131,9 @@ void law_reply(struct law *g, bool reclaim, uint64_t asked, uint64_t freed, uint
                 return;
         }
         g->good_streak = 0;
-        /* Nothing at all: this step has nothing to give, go past it now; something, but short: twice. */
-        if ((freed == 0 || ++g->short_streak >= LAW_SHORT_STREAK) && g->step < LAW_STEPS)
+        /* Nothing at all: this step has nothing to give, go past it now; something (or put off), but
+         * short: twice. */
+        if (((freed == 0 && !deferred) || ++g->short_streak >= LAW_SHORT_STREAK) && g->step < LAW_STEPS)
                 set_step(g, (enum law_step)(g->step + 1));
 }
 
@@ -205,6 +207,9 @@ static bool give_up(struct law *g, const struct law_sample *s, enum law_step eff
         /* Twice: a client that measures what went back (the Go and Python clients read the runtime or
          * RSS) can read one empty answer while the program allocates beside it. */
         bool empty = eff == LAW_STEPS || (g->empty && g->empty_streak >= LAW_EMPTY_STREAK);
+        /* The last client just left: most often the program is exiting and its memory about to go. */
+        if (g->detached_t != LAW_NONE && s->t - g->detached_t < LAW_DETACH_GRACE_US)
+                empty = false;
         uint64_t to_soft = s->soft > s->usage ? s->soft - s->usage : 0;
         double rate = g->alloc_rate > s->rate ? g->alloc_rate : s->rate;
         if (empty && (at_soft || bytes_at(rate, g->c.giveup_us) >= to_soft)) {
@@ -223,6 +228,11 @@ static bool give_up(struct law *g, const struct law_sample *s, enum law_step eff
 void law_step(struct law *g, const struct law_sample *s, struct law_decision *ret)
 {
         update_rate(g, s);
+        if (g->last_clients && !s->clients)
+                g->detached_t = s->t;
+        else if (s->clients)
+                g->detached_t = LAW_NONE;
+        g->last_clients = s->clients;
         struct law_decision d = { .step = g->step };
         bool exhausted;
         enum law_step eff = effective(g, s, &exhausted);

@@ -10,7 +10,9 @@
  *   - When there is provably nothing to give (no step left, or the last one answered nothing twice in a
  *     row) and usage heads for the soft limit, the law gives up at once: the kernel's throttle at memory.high must
  *     not delay the OOM killer (golang/go#58106: die fast rather than degrade). Short answers that
- *     still give something get [governor] giveup at the soft limit first.
+ *     still give something, and asks a client put off for its CPU budget, get [governor] giveup at the
+ *     soft limit first; so does a program whose last client left less than LAW_DETACH_GRACE_US ago
+ *     (it is most often exiting, its memory about to go).
  * Pure: samples, replies and their clock in, decisions out; no files, no clock, no libm. Self-contained:
  * the library links nothing else of memrun. Times are microseconds on any monotonic origin. */
 #pragma once
@@ -29,6 +31,7 @@ enum law_step { LAW_TRIM, LAW_COLLECT, LAW_RECLAIM, LAW_SHED, LAW_STEPS };
 #define LAW_SHORT_STREAK 2                /* short replies in a row before escalating (empty ones: one) */
 #define LAW_GOOD_STREAK 4                 /* full replies in a row before stepping back down */
 #define LAW_EMPTY_STREAK 2                /* empty replies in a row at the last step: nothing to give */
+#define LAW_DETACH_GRACE_US 1000000u      /* the last client left this recently: not "nobody to ask" yet */
 
 struct law_config {
         uint64_t target;          /* the operator's hold point, bytes ([governor] target); LAW_NONE: none */
@@ -82,6 +85,8 @@ struct law {
         uint64_t last_t, last_usage, freed_since;
         uint64_t period;          /* between the last two samples, us (at most 100 ms) */
         double alloc_rate;        /* the program's allocation: usage growth plus what it gave back, bytes/s */
+        unsigned last_clients;    /* at the last sample */
+        uint64_t detached_t;      /* when the last client left; LAW_NONE: none has */
 };
 
 void law_init(struct law *g, const struct law_config *c);
@@ -94,7 +99,9 @@ void law_step(struct law *g, const struct law_sample *s, struct law_decision *re
  * The escalation, the empty and short answers, exhaustion and the rate estimate start over; a give-up
  * in force stays. */
 void law_forget(struct law *g);
-/* An ask came back: asked and freed bytes, how long the replies took (LAW_NONE: not timed). */
-void law_reply(struct law *g, bool reclaim, uint64_t asked, uint64_t freed, uint64_t latency_us);
+/* An ask came back: asked and freed bytes, how long the replies took (LAW_NONE: not timed). deferred:
+ * a client put the ask off (its CPU budget for trimming was spent, MEMLIMIT_RESULT_SKIPPED_BUDGET):
+ * the reply is short, never empty, since it says nothing about what the program could give. */
+void law_reply(struct law *g, bool reclaim, uint64_t asked, uint64_t freed, bool deferred, uint64_t latency_us);
 /* The steps at or under s that step_bits allows, without reclaim (the clients' part of an ask). */
 uint32_t law_client_steps(uint32_t step_bits, enum law_step s);

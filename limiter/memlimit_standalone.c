@@ -114,9 +114,10 @@ void memlimit__standalone_step(struct ml_standalone *sa, uint64_t usage, uint64_
         *ret_goal = d.goal;
 }
 
-void memlimit__standalone_reply(struct ml_standalone *sa, uint64_t asked, uint64_t freed, uint64_t usec)
+void memlimit__standalone_reply(struct ml_standalone *sa, uint64_t asked, uint64_t freed, bool deferred,
+                                uint64_t usec)
 {
-        law_reply(&sa->law, false, asked, freed, usec);
+        law_reply(&sa->law, false, asked, freed, deferred, usec);
 }
 
 /* A sample costs one small read of /proc: every 10 ms near the setpoint, slower the further below. */

@@ -86,6 +86,7 @@ static void ask_done(struct lsrv *s, struct lsrv_client *c, bool withdrawn, usec
         } else {
                 r->answered++;
                 r->freed = add_sat(r->freed, freed);
+                r->deferred = r->deferred || c->ask_deferred;
         }
         round_check(s, r, now);
 }
@@ -331,6 +332,7 @@ static void on_result(struct lsrv *s, struct lsrv_client *c, const struct memlim
         }
         if (c->ask_seq && m->seq == c->ask_seq) {
                 c->ask_freed = add_sat(c->ask_freed, r->freed);
+                c->ask_deferred = c->ask_deferred || (m->flags & MEMLIMIT_RESULT_SKIPPED_BUDGET);
                 c->ask_left &= ~r->action;
                 if (!c->ask_left)
                         ask_done(s, c, false, now_usec());
@@ -647,6 +649,7 @@ int lsrv_ask(struct lsrv *s, enum level level, uint32_t actions, uint64_t goal_b
                 c->last_actions = actions;
                 c->ask_goal = m.u.level.goal;
                 c->ask_freed = 0;
+                c->ask_deferred = false;
                 c->ask_sent = now;
                 r->asked++;
                 r->goal = add_sat(r->goal, m.u.level.goal);

@@ -40,6 +40,7 @@ struct lsrv_round {
         uint32_t actions;
         unsigned asked, answered;
         uint64_t goal, freed;
+        bool deferred;                /* a client put its part off: its CPU budget was spent */
         usec_t sent;                  /* CLOCK_MONOTONIC */
         usec_t latency;               /* when it completed, from sent */
 };
@@ -98,6 +99,7 @@ struct lsrv_client {
         uint32_t ask_seq;             /* 0: none */
         uint32_t ask_left;            /* action bits not answered yet */
         uint64_t ask_goal, ask_freed;
+        bool ask_deferred;            /* a RESULT for it said SKIPPED_BUDGET */
         usec_t ask_sent;
         uint64_t credit;              /* smoothed bytes given back per ask: weighs its next share */
         usec_t backoff, rest_until;

@@ -277,7 +277,7 @@ bool actions_reaped(struct actions *a, pid_t pid, int status, uint64_t usage_now
                         a->log->agg[ACTION_RECLAIM].took = usec_add_sat(a->log->agg[ACTION_RECLAIM].took, took);
                         a->tl_freed += freed;
                         a->gov_reclaiming = false;
-                        gov_reply(&a->gov, true, p->asked, freed, USEC_INFINITY);
+                        gov_reply(&a->gov, true, p->asked, freed, false, USEC_INFINITY);
                 }
                 log_debug("%s pid %d ended with status %d after %.0f ms", p->reclaim ? "reclaim" : "hook", (int)pid,
                           code, usec_to_msec(took));
@@ -466,11 +466,11 @@ void actions_govern(struct actions *a, const struct level_engine *e, const struc
         }
 }
 
-void actions_round(struct actions *a, uint64_t goal, uint64_t freed, usec_t latency)
+void actions_round(struct actions *a, uint64_t goal, uint64_t freed, bool deferred, usec_t latency)
 {
         a->log->rounds++;
         a->tl_freed += freed;
-        gov_reply(&a->gov, false, goal, freed, latency);
+        gov_reply(&a->gov, false, goal, freed, deferred, latency);
 }
 
 int actions_stall(struct actions *a, uint64_t usage, usec_t now)

@@ -69,8 +69,9 @@ void actions_init(struct actions *a, const struct policy *p, struct cg_sandbox *
 /* The governor, once per sample: ask what the excess over target needs, escalate, give up. */
 void actions_govern(struct actions *a, const struct level_engine *e, const struct level_sample *s, bool entered,
                     usec_t now);
-/* A limiter round came back: every client asked answered (or timed out), latency after it went out. */
-void actions_round(struct actions *a, uint64_t goal, uint64_t freed, usec_t latency);
+/* A limiter round came back: every client asked answered (or timed out), latency after it went out;
+ * deferred: a client put its part off for its CPU budget (gov_reply). */
+void actions_round(struct actions *a, uint64_t goal, uint64_t freed, bool deferred, usec_t latency);
 /* Level l was entered or left (d says why); usage is the sample that led here. With [governor]
  * hold, only signal and exec actions run here (trim/collect/shed/reclaim are the governor's). */
 void actions_run(struct actions *a, const struct level_engine *e, const struct level_decision *d, uint64_t usage,

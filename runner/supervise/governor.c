@@ -99,11 +99,11 @@ void gov_step(struct governor *g, const struct gov_sample *s, struct gov_decisio
         };
 }
 
-void gov_reply(struct governor *g, bool reclaim, uint64_t asked, uint64_t freed, usec_t latency)
+void gov_reply(struct governor *g, bool reclaim, uint64_t asked, uint64_t freed, bool deferred, usec_t latency)
 {
         if (freed == 0 && g->deaf_until && now_usec() < g->deaf_until)
                 return;
-        law_reply(&g->law, reclaim, asked, freed, latency == USEC_INFINITY ? LAW_NONE : latency);
+        law_reply(&g->law, reclaim, asked, freed, deferred, latency == USEC_INFINITY ? LAW_NONE : latency);
 }
 
 void gov_thawed(struct governor *g, usec_t now, usec_t ask_timeout)

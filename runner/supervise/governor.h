@@ -65,8 +65,9 @@ uint64_t gov_setpoint(const struct governor *g, uint64_t soft, double rate);
 /* One sample: what to ask now. Always fills *ret. */
 void gov_step(struct governor *g, const struct gov_sample *s, struct gov_decision *ret);
 /* An ask came back (all clients of one limiter round, or one memory.reclaim): asked and freed bytes,
- * how long the replies took (USEC_INFINITY: not timed). */
-void gov_reply(struct governor *g, bool reclaim, uint64_t asked, uint64_t freed, usec_t latency);
+ * whether a client put it off for its CPU budget (law_reply), how long the replies took
+ * (USEC_INFINITY: not timed). */
+void gov_reply(struct governor *g, bool reclaim, uint64_t asked, uint64_t freed, bool deferred, usec_t latency);
 /* The sandbox thawed at now after a freeze: the law forgets, and for ask_timeout more the empty
  * answers (asks that timed out while it was frozen) are not counted. */
 void gov_thawed(struct governor *g, usec_t now, usec_t ask_timeout);

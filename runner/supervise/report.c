@@ -86,8 +86,9 @@ static void report_json_log(FILE *f, const struct report_log *l)
         if (l && (l->dropped_levels || l->dropped_actions))
                 fprintf(f, "  \"dropped\": { \"levels\": %u, \"actions\": %u },\n", l->dropped_levels,
                         l->dropped_actions);
-        fprintf(f, "  \"limiter\": { \"clients\": %u, \"freed\": %llu },\n", l ? l->limiter_clients : 0,
-                (unsigned long long)(l ? l->limiter_freed : 0));
+        fprintf(f, "  \"limiter\": { \"clients\": %u, \"freed\": %llu, \"deferred\": %llu },\n",
+                l ? l->limiter_clients : 0, (unsigned long long)(l ? l->limiter_freed : 0),
+                (unsigned long long)(l ? l->limiter_deferred : 0));
         if (l && l->jvm.enabled) {
                 fputs("  \"jvm\": [", f);
                 for (unsigned i = 0; i < l->jvm.n; i++) {

@@ -99,7 +99,7 @@ static void jvm_round(void *userdata, uint64_t goal, uint64_t freed, usec_t late
         struct supervisor *s = userdata;
         if (s->act_ready) {
                 s->act.freed_total += freed;
-                actions_round(&s->act, goal, freed, latency);
+                actions_round(&s->act, goal, freed, false, latency);
         }
 }
 
@@ -125,7 +125,7 @@ void supervisor_pressure_settle(struct supervisor *s, uint64_t usage, usec_t now
         s->log.agg[s->pw_round.action].freed += freed;
         if (s->act_ready) {
                 s->act.freed_total += freed;
-                actions_round(&s->act, s->pw_round.goal, freed, usec_sub(now, s->pw_round.sent));
+                actions_round(&s->act, s->pw_round.goal, freed, false, usec_sub(now, s->pw_round.sent));
         }
 }
 
@@ -133,7 +133,7 @@ static void limiter_round(const struct lsrv_round *r, void *userdata)
 {
         struct supervisor *s = userdata;
         if (s->act_ready)
-                actions_round(&s->act, r->goal, r->freed, r->latency);
+                actions_round(&s->act, r->goal, r->freed, r->deferred, r->latency);
 }
 
 static void limiter_result(const struct lsrv_result *r, void *userdata)
@@ -747,6 +747,7 @@ static void post_mortem(struct supervisor *s)
         struct lsrv_stats ls;
         lsrv_stats(&s->lsrv, &ls);
         s->log.limiter_clients = (unsigned)ls.clients_ever;
+        s->log.limiter_deferred = ls.budget_skipped;
         s->log.pw.clients = s->psrv.st.clients_ever;
         s->log.pw.triggers = s->psrv.st.triggers;
         s->log.pw.pulses_governor = s->psrv.st.pulses_governor;

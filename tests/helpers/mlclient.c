@@ -1,6 +1,8 @@
 /* mlclient: a small libmemlimit stand-in for the integration tests. Attaches to memrun at
  * $MEMRUN_LIMITER, prints every message it receives as one line on stdout and answers LEVELs with
- * RESULTs; hostile modes (garbage, flood, never-read, bad version) check that memrun shrugs them off.
+ * RESULTs (freeing --free bytes; with --deferred an answer that frees nothing says its CPU budget put
+ * it off, SKIPPED_BUDGET, instead of FUTILE); hostile modes (garbage, flood, never-read, bad
+ * version) check that memrun shrugs them off.
  *
  * stdout lines:
  *   welcome id=1 limit=268435456 soft=241591910 level=ok seq=0 actions=none
@@ -26,11 +28,12 @@
 #include "limiter/memlimit_proto.h"
 
 static const char usage_text[] =
-        "usage: mlclient [--free SIZE] [--exit-after SECONDS] [--garbage | --flood N | --never-read |\n"
+        "usage: mlclient [--free SIZE] [--deferred] [--exit-after SECONDS] [--garbage | --flood N | --never-read |\n"
         "                --bad-version] [--endpoint EP] [--seed N]\n"
         "Attach to memrun at $" MEMLIMIT_ENV_ENDPOINT ", print what arrives, answer each LEVEL.\n";
 
 static uint64_t rng_state;
+static bool deferred;   /* --deferred: an empty answer says SKIPPED_BUDGET, not FUTILE */
 
 static uint64_t rnd(void)
 {
@@ -101,7 +104,7 @@ static int send_result(int fd, uint32_t seq, uint32_t action, uint64_t freed, ui
         m.u.result.freed = freed;
         m.u.result.usec = usec;
         if (freed == 0 && action != MEMLIMIT_ACT_SHED)
-                m.flags = MEMLIMIT_RESULT_FUTILE;
+                m.flags = deferred ? MEMLIMIT_RESULT_SKIPPED_BUDGET : MEMLIMIT_RESULT_FUTILE;
         return send_all(fd, &m, sizeof m);
 }
 
@@ -170,6 +173,7 @@ int main(int argc, char **argv)
         enum { NORMAL, GARBAGE, FLOOD, NEVER_READ, BAD_VERSION } mode = NORMAL;
         static const struct option opts[] = {
                 { "free", required_argument, NULL, 'f' },
+                { "deferred", no_argument, NULL, 'd' },
                 { "exit-after", required_argument, NULL, 'x' },
                 { "garbage", no_argument, NULL, 'g' },
                 { "flood", required_argument, NULL, 'F' },
@@ -199,6 +203,7 @@ int main(int argc, char **argv)
                         if (errno || end == optarg || *end || exit_after < 0)
                                 goto bad;
                         break;
+                case 'd': deferred = true; break;
                 case 'g': mode = GARBAGE; break;
                 case 'F':
                         mode = FLOOD;

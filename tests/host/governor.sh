@@ -124,6 +124,40 @@ t_governor_leak_gives_up() {
     wait $mpid
 }
 
+# Asks a client put off because its CPU budget was spent (libmemlimit's SKIPPED_BUDGET,
+# MEMLIMIT_BUDGET) say nothing about what the program could give: the same leak beside a client that
+# answers every ask futile is given up on at once for "nothing to give", beside one whose empty answers
+# were put off it is not, and the report counts them (a cooperating holdcache under MEMLIMIT_BUDGET=1
+# was given up on that way and OOM-killed; issue 18). v2: it gets [governor] giveup at the soft limit,
+# as short answers do.
+t_governor_deferred_answers() {
+    mr --limit 128M --report "$T/r.json" -- sh -c "\"$MLCLIENT\" > $T/ml & sleep 0.3; exec \"$LEAK\" --step 1M --interval 20"
+    expect_rc 137 "beside a futile client the leak ends by the OOM killer"
+    jq -e '[.actions[] | select(.action == "giveup" and (.detail | test("nothing to give")))] | length == 1' "$T/r.json" \
+        >/dev/null || fail "futile answers: no give-up for nothing to give: $(jq -c '[.actions[] | select(.action == "giveup")]' "$T/r.json")"
+    [ "$(jqr .limiter.deferred "$T/r.json")" = 0 ] || fail "futile answers counted as put off: $(jq -c .limiter "$T/r.json")"
+    mr --limit 128M --report "$T/r.json" -- sh -c "\"$MLCLIENT\" --deferred > $T/ml & sleep 0.3; exec \"$LEAK\" --step 1M --interval 20"
+    expect_rc 137 "beside a client putting asks off the leak ends by the OOM killer"
+    [ "$(jqr .limiter.deferred "$T/r.json")" -ge 2 ] || fail "report: answers put off: $(jq -c .limiter "$T/r.json")"
+    jq -e '[.actions[] | select(.action == "giveup" and (.detail | test("nothing to give")))] | length == 0' "$T/r.json" \
+        >/dev/null || fail "answers put off taken for nothing to give: $(jq -c '[.actions[] | select(.action == "giveup")]' "$T/r.json")"
+    if [ $MODE = v2 ]; then
+        jq -e '[.actions[] | select(.action == "giveup" and (.detail | test("short answers at the soft limit")))] | length == 1' \
+            "$T/r.json" >/dev/null || fail "v2: no give-up for short answers: $(jq -c '[.actions[] | select(.action == "giveup")]' "$T/r.json")"
+    fi
+}
+
+# The last client leaving near the soft limit is most often a program on its way out: no give-up for
+# LAW_DETACH_GRACE_US (1 s). memrun used to say "nothing to give ... giving up" at holdcache's exit,
+# and a report with a give-up for a program that did fine (CI saw it in t_fault_sandbox_frozen).
+t_governor_client_leaves() {
+    mr --limit 128M --report "$T/r.json" -- "$HOLDCACHE" --total 300M --every 5 --linger 200
+    expect_rc 0 "holdcache leaving memrun 200 ms before it exits"
+    [ "$(jqr .governor.giveups "$T/r.json")" = 0 ] ||
+        fail "gave up on a program on its way out: $(jq -c '[.actions[] | select(.action == "giveup")]' "$T/r.json")"
+    [ "$(jqr .limiter.clients "$T/r.json")" = 1 ] || fail "holdcache never attached: $(jq -c .limiter "$T/r.json")"
+}
+
 # Giving up is news for the program: its soft limit goes (SIZE_MAX) when memrun lifts memory.high, and
 # comes back when memrun holds again (the allocation beside it, nothing to give, ends under the limit
 # and exits; usage falls under the setpoint).

@@ -139,7 +139,7 @@ static void test_governor_asks(void **state)
         assert_int_equal(f.lim.asks, 0);
         for (int i = 1; i <= 40; i++) {
                 feed(&f, 0.02 * i, SOFT);
-                actions_round(&f.a, f.lim.last_goal, f.lim.last_goal, SEC(0.001));
+                actions_round(&f.a, f.lim.last_goal, f.lim.last_goal, false, SEC(0.001));
         }
         assert_int_equal(f.lim.asks, 40);
         assert_int_equal(f.lim.last_actions, ACTION_MASK(ACTION_TRIM));

@@ -106,7 +106,7 @@ static void test_keeps_asking(void **state)
                         assert_int_equal(d.limiter_goal, 10 * MiB);
                 assert_false(d.giveup);
                 assert_false(d.shedding);
-                gov_reply(&g, false, d.limiter_goal, d.limiter_goal, SEC(0.001));
+                gov_reply(&g, false, d.limiter_goal, d.limiter_goal, false, SEC(0.001));
         }
         assert_int_equal(g.law.step, GOV_TRIM);
         /* Outstanding asks are subtracted; nothing left to ask: no ask. */
@@ -147,7 +147,7 @@ static void test_headroom_follows_growth(void **state)
                 struct gov_sample s = smp(t += 0.02, usage, LEVEL_HIGH, 1);
                 gov_step(&g, &s, &d);
                 /* 10 MiB given back every 20 ms and usage flat: 500 MiB/s of allocation. */
-                gov_reply(&g, false, d.limiter_goal, 10 * MiB, SEC(0.05));
+                gov_reply(&g, false, d.limiter_goal, 10 * MiB, false, SEC(0.05));
         }
         struct gov_sample s = smp(t += 0.02, usage, LEVEL_HIGH, 1);
         gov_step(&g, &s, &d);
@@ -194,9 +194,9 @@ static void test_escalation(void **state)
                 assert_int_equal(d.reclaim != 0, want[i].reclaim);
                 assert_int_equal(d.shedding, want[i].shedding);
                 /* short, not empty: a quarter of what was asked */
-                gov_reply(&g, false, d.limiter_goal, d.limiter_goal / 4, SEC(0.01));
+                gov_reply(&g, false, d.limiter_goal, d.limiter_goal / 4, false, SEC(0.01));
                 if (d.reclaim)
-                        gov_reply(&g, true, d.reclaim, d.reclaim / 4, USEC_INFINITY);
+                        gov_reply(&g, true, d.reclaim, d.reclaim / 4, false, USEC_INFINITY);
         }
         assert_true(g.law.exhausted || g.law.step == LAW_SHED);
         /* The built-in policy sheds at critical only; trim and collect go on at moderate. */
@@ -225,12 +225,12 @@ static void test_empty_and_full_answers(void **state)
         struct gov_sample s = smp(0.02, SOFT, LEVEL_CRITICAL, 1);
         gov_step(&g, &s, &d);
         assert_int_equal(d.limiter, T_TRIM);
-        gov_reply(&g, false, d.limiter_goal, 0, SEC(0.01));
+        gov_reply(&g, false, d.limiter_goal, 0, false, SEC(0.01));
         s.t = SEC(0.04);
         gov_step(&g, &s, &d);
         assert_int_equal(d.limiter, T_TRIM | T_COLLECT);
         for (int i = 0; i < LAW_GOOD_STREAK; i++)
-                gov_reply(&g, false, 8 * MiB, 8 * MiB, SEC(0.01));
+                gov_reply(&g, false, 8 * MiB, 8 * MiB, false, SEC(0.01));
         s.t = SEC(0.06);
         gov_step(&g, &s, &d);
         assert_int_equal(d.limiter, T_TRIM);
@@ -249,10 +249,92 @@ static void test_futile_client(void **state)
                 gov_step(&g, &s, &d);
                 if (d.limiter == T_TRIM)
                         trims++;
-                gov_reply(&g, false, d.limiter_goal, 0, SEC(0.001));
+                gov_reply(&g, false, d.limiter_goal, 0, false, SEC(0.001));
         }
         assert_true(trims <= 3);
         assert_true(trims >= 1);
+}
+
+/* Asks a client put off for its CPU budget (RESULT flagged SKIPPED_BUDGET) are short answers, not
+ * empty ones: at the soft limit they escalate and get [governor] giveup of grace, never the at-once
+ * give-up that says "nothing to give" (a libmemlimit with MEMLIMIT_BUDGET=1 under a fast cache was
+ * given up on and OOM-killed that way). The same stream answered futile gives up at once. */
+static void test_deferred_answers(void **state)
+{
+        (void)state;
+        for (int deferred = 0; deferred <= 1; deferred++) {
+                struct governor g;
+                struct gov_decision d = { 0 };
+                setup_gov(&g);
+                usec_t gave = USEC_INFINITY, top = USEC_INFINITY;
+                bool at_once = false;
+                for (int i = 0; i < 300 && gave == USEC_INFINITY; i++) {
+                        struct gov_sample s = smp(i * 0.02, SOFT, LEVEL_HIGH, 1);
+                        gov_step(&g, &s, &d);
+                        if (g.law.exhausted && top == USEC_INFINITY)
+                                top = s.t;
+                        if (d.giveup) {
+                                gave = s.t;
+                                at_once = d.at_once;
+                        }
+                        if (d.limiter)
+                                gov_reply(&g, false, d.limiter_goal, 0, deferred, SEC(0.001));
+                }
+                assert_true(top != USEC_INFINITY); /* escalated to the top either way */
+                assert_true(gave != USEC_INFINITY);
+                if (deferred) {
+                        assert_false(at_once);
+                        assert_false(g.law.empty);
+                        assert_true(gave - top >= SEC(1.0) && gave - top < SEC(1.1));
+                } else {
+                        assert_true(at_once);
+                        assert_true(gave - top < SEC(0.5));
+                }
+        }
+}
+
+/* The last client leaves while usage is near the soft limit, most often because the program is
+ * exiting: no give-up for LAW_DETACH_GRACE_US (memrun reported "nothing to give ... giving up" on
+ * holdcache's last breath). Still there after it, and nothing to give: at once, as before. */
+static void test_detach_grace(void **state)
+{
+        (void)state;
+        struct governor g;
+        struct gov_decision d;
+        setup_gov(&g);
+        double t = 0.02;
+        for (int i = 0; i < 10; i++, t += 0.02) {
+                struct gov_sample s = smp(t, SETPOINT - MiB, LEVEL_HIGH, 1);
+                gov_step(&g, &s, &d);
+        }
+        double left = t;
+        usec_t gave = USEC_INFINITY;
+        for (; t < left + 3 && gave == USEC_INFINITY; t += 0.02) {
+                struct gov_sample s = smp(t, SOFT - MiB / 2, LEVEL_HIGH, 0);
+                gov_step(&g, &s, &d);
+                if (d.giveup) {
+                        gave = s.t;
+                        assert_true(d.at_once);
+                }
+        }
+        assert_true(gave != USEC_INFINITY);
+        assert_true(gave >= SEC(left) + LAW_DETACH_GRACE_US);
+        assert_true(gave < SEC(left) + LAW_DETACH_GRACE_US + SEC(0.1));
+        /* A program that never had a client gets no grace: at once (test_giveup). A client coming
+         * back ends the grace: leaving again starts a new one. */
+        setup_gov(&g);
+        struct gov_sample s = smp(0.02, SOFT - MiB / 2, LEVEL_HIGH, 1);
+        gov_step(&g, &s, &d);
+        s = smp(0.04, SOFT - MiB / 2, LEVEL_HIGH, 0);
+        gov_step(&g, &s, &d);
+        assert_false(d.giveup);
+        s = smp(0.5, SOFT - MiB / 2, LEVEL_HIGH, 1);
+        gov_step(&g, &s, &d);
+        s = smp(0.9, SOFT - MiB / 2, LEVEL_HIGH, 0);
+        gov_step(&g, &s, &d);
+        s = smp(1.5, SOFT - MiB / 2, LEVEL_HIGH, 0);
+        gov_step(&g, &s, &d);
+        assert_false(d.giveup); /* 0.6 s after the second leaving, 1.46 s after the first */
 }
 
 /* Nothing to give (no client, no reclaim) at the soft limit: give up at once. Short answers at the soft
@@ -287,7 +369,7 @@ static void test_giveup(void **state)
                         top = s.t;
                 if (d.giveup)
                         gave = s.t;
-                gov_reply(&g, false, d.limiter_goal, d.limiter_goal / 4, SEC(0.001));
+                gov_reply(&g, false, d.limiter_goal, d.limiter_goal / 4, false, SEC(0.001));
         }
         assert_true(top != USEC_INFINITY);
         assert_true(gave != USEC_INFINITY);
@@ -304,7 +386,7 @@ static void test_giveup(void **state)
                 gov_step(&g, &s, &d);
                 assert_false(d.giveup);
                 if (d.limiter)
-                        gov_reply(&g, false, d.limiter_goal, d.limiter_goal / 4, SEC(0.001));
+                        gov_reply(&g, false, d.limiter_goal, d.limiter_goal / 4, false, SEC(0.001));
         }
         assert_true(g.law.exhausted); /* short answers took it to the top step */
         unsigned empties = 0;
@@ -314,7 +396,7 @@ static void test_giveup(void **state)
                 if (d.giveup)
                         break;
                 if (d.limiter) {
-                        gov_reply(&g, false, d.limiter_goal, 0, SEC(0.001));
+                        gov_reply(&g, false, d.limiter_goal, 0, false, SEC(0.001));
                         empties++;
                 }
         }
@@ -331,14 +413,14 @@ static void test_giveup(void **state)
                 s = smp(t, SOFT - MiB / 2, LEVEL_HIGH, 1);
                 gov_step(&g, &s, &d);
                 if (d.limiter)
-                        gov_reply(&g, false, d.limiter_goal, d.limiter_goal / 4, SEC(0.001));
+                        gov_reply(&g, false, d.limiter_goal, d.limiter_goal / 4, false, SEC(0.001));
         }
         assert_true(g.law.exhausted);
         gov_thawed(&g, now_usec(), SEC(1.0));
         assert_false(g.law.exhausted);
         assert_int_equal(g.law.step, LAW_TRIM);
         for (int i = 0; i < LAW_EMPTY_STREAK + 2; i++) {
-                gov_reply(&g, false, MiB, 0, SEC(0.001)); /* timed out while frozen */
+                gov_reply(&g, false, MiB, 0, false, SEC(0.001)); /* timed out while frozen */
                 assert_int_equal(g.law.empty_streak, 0);
         }
         s = smp(t, SOFT - MiB / 2, LEVEL_HIGH, 1);
@@ -358,7 +440,7 @@ static void test_giveup(void **state)
                 s = smp(i * 0.02, SOFT, LEVEL_HIGH, 1);
                 gov_step(&g, &s, &d);
                 assert_false(d.giveup);
-                gov_reply(&g, false, d.limiter_goal, d.limiter_goal, SEC(0.001));
+                gov_reply(&g, false, d.limiter_goal, d.limiter_goal, false, SEC(0.001));
         }
         /* giveup = 0s: never. */
         setup_gov(&g);
@@ -482,6 +564,7 @@ int main(void)
                 cmocka_unit_test(test_headroom_follows_growth), cmocka_unit_test(test_escalation),
                 cmocka_unit_test(test_futile_client),  cmocka_unit_test(test_empty_and_full_answers),
                 cmocka_unit_test(test_giveup),         cmocka_unit_test(test_leak_dies_before_the_throttle),
+                cmocka_unit_test(test_deferred_answers), cmocka_unit_test(test_detach_grace),
                 cmocka_unit_test(test_entered_by_pressure), cmocka_unit_test(test_interval),
                 cmocka_unit_test(test_sigcgt),         cmocka_unit_test(test_reclaimable),
         };

@@ -30,6 +30,8 @@ struct program {
         double step;              /* other memory that comes at step_at_us over step_ramp_us and stays */
         uint64_t step_at_us, step_ramp_us;
         double leak_rate;         /* memory nothing can give back, growing */
+        double budget;            /* trimming gives back this much a second on average, bytes (0: no limit) ... */
+        double tokens;            /* ... this much now; spent (<= 0): the ask is put off (deferred) */
 };
 
 static double other(const struct program *p, uint64_t t)
@@ -52,12 +54,22 @@ static uint64_t usage_of(const struct program *p, uint64_t t)
         return (uint64_t)(p->base + p->cache + other(p, t) + p->leak_rate * (double)t / 1e6);
 }
 
-/* The program answers an ask: trim gives back from the cache, as much as was asked, if it has it. */
-static uint64_t answer(struct program *p, uint32_t steps, uint64_t goal)
+/* The program answers an ask: trim gives back from the cache, as much as was asked, if it has it. Under
+ * a CPU budget (libmemlimit's MEMLIMIT_BUDGET) an answer runs in full once it starts, and with the
+ * budget spent the ask is put off (SKIPPED_BUDGET). */
+static uint64_t answer(struct program *p, uint32_t steps, uint64_t goal, bool *ret_deferred)
 {
+        *ret_deferred = false;
         if (!steps)
                 return 0;
         double give = (double)goal < p->cache ? (double)goal : p->cache;
+        if (p->budget > 0) {
+                if (p->tokens <= 0) {
+                        *ret_deferred = true;
+                        return 0;
+                }
+                p->tokens -= give;
+        }
         p->cache -= give;
         return (uint64_t)give;
 }
@@ -76,7 +88,7 @@ static uint32_t gov_bits(uint32_t limiter)
 
 struct run {
         uint64_t peak, median, giveup_t, soft_t; /* giveup_t/soft_t: UINT64_MAX never */
-        unsigned asks;
+        unsigned asks, deferred;
 };
 
 static int cmp_u64(const void *a, const void *b)
@@ -104,6 +116,10 @@ static void drive(const struct program *prog, uint64_t (*soft_at)(uint64_t t), s
                 double grow = prog->cache_rate * (double)TICK_US / 1e6;
                 pm.cache = pm.cache + grow < prog->cache_max ? pm.cache + grow : prog->cache_max;
                 ps.cache = ps.cache + grow < prog->cache_max ? ps.cache + grow : prog->cache_max;
+                /* The budget refills with time, up to a tenth of a second's worth. */
+                double earn = prog->budget * (double)TICK_US / 1e6, cap = prog->budget / 10;
+                pm.tokens = pm.tokens + earn < cap ? pm.tokens + earn : cap;
+                ps.tokens = ps.tokens + earn < cap ? ps.tokens + earn : cap;
                 uint64_t um = usage_of(&pm, t), us = usage_of(&ps, t);
                 assert_int_equal(um, us);
 
@@ -129,10 +145,13 @@ static void drive(const struct program *prog, uint64_t (*soft_at)(uint64_t t), s
                         ret->giveup_t = t;
                 if (acts) {
                         ret->asks++;
-                        uint64_t fm = answer(&pm, d.limiter, d.limiter_goal), fs = answer(&ps, acts, goal_s);
+                        bool dm, ds;
+                        uint64_t fm = answer(&pm, d.limiter, d.limiter_goal, &dm), fs = answer(&ps, acts, goal_s, &ds);
                         assert_int_equal(fm, fs);
-                        gov_reply(&g, false, d.limiter_goal, fm, REPLY_US);
-                        memlimit__standalone_reply(&sa, goal_s, fs, REPLY_US);
+                        assert_int_equal(dm, ds);
+                        ret->deferred += dm;
+                        gov_reply(&g, false, d.limiter_goal, fm, dm, REPLY_US);
+                        memlimit__standalone_reply(&sa, goal_s, fs, ds, REPLY_US);
                 }
                 uint64_t after = usage_of(&pm, t);
                 if (um > ret->peak)
@@ -242,12 +261,31 @@ static void test_cache_runs_dry(void **state)
         assert_true(r.asks > 0);
 }
 
+/* The spikes again, the cache answering under a CPU budget that covers its growth but not a spike's
+ * 320 MiB/s: while a spike comes, asks are put off. Put off is not "nothing to give": no give-up, and
+ * never at memory.max. */
+static void test_budget(void **state)
+{
+        (void)state;
+        struct program p = { .base = 32 * MiB, .cache_rate = 20 * MiB, .cache_max = 1e12, .spike = 64 * MiB,
+                             .spike_every_us = 4000000, .spike_for_us = 1000000, .spike_ramp_us = 200000,
+                             .budget = 200 * MiB };
+        struct run r;
+        drive(&p, soft_fixed, &r);
+        print_message("budget: peak %.3f of soft (%.3f of limit), %u asks, %u put off\n", (double)r.peak / SOFT,
+                      (double)r.peak / LIMIT, r.asks, r.deferred);
+        assert_true(r.deferred > 0);
+        assert_int_equal(r.giveup_t, UINT64_MAX);
+        assert_true(r.peak < LIMIT);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_steady),       cmocka_unit_test(test_spike),
                 cmocka_unit_test(test_step),         cmocka_unit_test(test_soft_lowered),
                 cmocka_unit_test(test_leak),         cmocka_unit_test(test_cache_runs_dry),
+                cmocka_unit_test(test_budget),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -453,7 +453,7 @@ static void test_standalone_levels(void **state)
                 if (a) {
                         assert_true(goal + SA_MIB / 2 >= usage - sp);
                         assert_true(goal <= usage - sp);
-                        memlimit__standalone_reply(&sa, goal, goal, 1000);
+                        memlimit__standalone_reply(&sa, goal, goal, false, 1000);
                 }
         }
 }
@@ -478,7 +478,7 @@ static void test_standalone_escalation(void **state)
                 memlimit__standalone_step(&sa, 1060 * SA_MIB, now, &l, &a, &goal);
                 assert_int_equal(l, MEMLIMIT_CRITICAL);
                 assert_int_equal(a, want[i]);
-                memlimit__standalone_reply(&sa, goal, goal / 4, 1000);
+                memlimit__standalone_reply(&sa, goal, goal / 4, false, 1000);
         }
         /* Past the top with short answers: exhausted, still asking at the top until giveup at the soft
          * limit (an empty answer would have made it at once). */
@@ -486,7 +486,7 @@ static void test_standalone_escalation(void **state)
                 now += 10000000;
                 memlimit__standalone_step(&sa, 1060 * SA_MIB, now, &l, &a, &goal);
                 assert_int_equal(a, MEMLIMIT_ACT_ALL);
-                memlimit__standalone_reply(&sa, goal, goal / 4, 1000);
+                memlimit__standalone_reply(&sa, goal, goal / 4, false, 1000);
         }
         now += 10000000;
         memlimit__standalone_step(&sa, 1060 * SA_MIB, now, &l, &a, &goal);

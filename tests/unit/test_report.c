@@ -241,6 +241,7 @@ static void test_json_report(void **state)
         check_jq(json, ".events == {\"high\": 0, \"max\": 70, \"oom\": 2, \"oom_kill\": 4, \"oom_group_kill\": 2}");
         check_jq(json, ".levels == [] and .actions == []");
         check_jq(json, ".limiter.clients == 0");
+        check_jq(json, ".limiter.deferred == 0");
         check_jq(json, ".exit.code == 137 and .exit.signal == \"SIGKILL\" and .exit.oom_killed == true");
         check_jq(json, ".exit.oom_victim.pid == 112 and .exit.oom_victim.comm == \"my, odd \\\"comm\\\"\"");
         free(json);
