@@ -22,7 +22,9 @@
 #
 # Columns: held/soft is usage over the soft limit in the measured half (median and p99 of memrun's
 # --timeline samples); peak/soft from memory.peak; hit rate and requests (throughput) from lru's own
-# count of the measured half, and their ratio to the best static cap's of the same workload.
+# count of the measured half, and their ratio to the best static cap's of the same workload; page
+# faults, lru's minor faults in the measured half (what moving memory back and forth costs), with the
+# cost of one measured below the table (lru --fault-cost).
 #
 # --vm: the same inside the cgroup v2 VM (memory.high is real there), as bench/holds.sh --vm does.
 # Knobs: BENCH_LRU_SECONDS (default 20 per run), BENCH_LRU_PROBES (bisection probes, default 6),
@@ -103,6 +105,8 @@ measure() {
 	rate=$(sed -n 's/.*hit_rate=\([0-9.]*\).*/\1/p' "$W/$name.out")
 	reqs=$(sed -n 's/.*requests=\([0-9]*\).*/\1/p' "$W/$name.out")
 	wait=$(sed -n 's/.*max_lock_wait_us=\([0-9]*\).*/\1/p' "$W/$name.out")
+	flt=$(sed -n 's/.*minflt=\([0-9]*\).*/\1/p' "$W/$name.out")
+	[ -n "$flt" ] || flt=0
 	[ -n "$rate" ] || rate=0
 	[ -n "$reqs" ] || reqs=0
 	[ -n "$wait" ] || wait=-
@@ -114,11 +118,11 @@ gather() {
 	[ $# -gt 0 ] || die "gather: no runs"
 	set -- $(for name in "$@"; do
 		measure "$name"
-		echo "$rc $peak $ooms $med $p99 $rate $reqs $wait"
+		echo "$rc $peak $ooms $med $p99 $rate $reqs $wait $flt"
 	done | awk '{ if ($1 != 0) rc = $1; if ($2 > peak) peak = $2; ooms += $3; med += $4; if ($5 > p99) p99 = $5
-		      hits += $6 * $7; reqs += $7; if ($8 != "-" && $8 > wait) wait = $8; n++ }
-		END { printf "%d %d %d %.3f %.3f %.4f %d %d\n", rc, peak, ooms, med / n, p99, reqs ? hits / reqs : 0, reqs, wait }')
-	rc=$1 peak=$2 ooms=$3 med=$4 p99=$5 rate=$6 reqs=$7 wait=$8
+		      hits += $6 * $7; reqs += $7; if ($8 != "-" && $8 > wait) wait = $8; flt += $9; n++ }
+		END { printf "%d %d %d %.3f %.3f %.4f %d %d %d\n", rc, peak, ooms, med / n, p99, reqs ? hits / reqs : 0, reqs, wait, flt }')
+	rc=$1 peak=$2 ooms=$3 med=$4 p99=$5 rate=$6 reqs=$7 wait=$8 flt=$9
 }
 kept() { [ "$rc" = 0 ] && [ "$ooms" = 0 ] && [ "$peak" -le $SOFT ]; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
@@ -128,7 +132,7 @@ row() { # WORKLOAD ARM CAP
 	[ "$ooms" = 0 ] || out="$out, $ooms OOM kill(s)"
 	[ "$peak" -le $SOFT ] || out="$out, peak over soft"
 	pk=$(awk -v p="$peak" -v s=$SOFT 'BEGIN { printf "%.3f", p / s }')
-	echo "| $1 | $2 | $3 | $out | $pk | $med | $p99 | $rate | $(ratio "$rate" "$brate") | $reqs | $(ratio "$reqs" "$breqs") | $wait |"
+	echo "| $1 | $2 | $3 | $out | $pk | $med | $p99 | $rate | $(ratio "$rate" "$brate") | $reqs | $(ratio "$reqs" "$breqs") | $flt | $wait |"
 }
 
 echo "### Use the budget: an LRU cache, governed vs the best static cap ($CG${BENCH_LRU_NOTE:+, $BENCH_LRU_NOTE})"
@@ -137,8 +141,8 @@ echo "256M budget, soft limit 230.4M; ${S} s per run, the second half measured; 
 echo "$PROBES full runs between 32M and the soft limit (kept: exit 0, no OOM kill, peak ≤ soft), then it and the"
 echo "governed caches run $ROUNDS times, interleaved (requests and hits summed, highest peak and p99, mean median)."
 echo
-echo "| workload | holder | cap | outcome | peak/soft | held/soft median | held/soft p99 | hit rate | ×static | requests | ×static | max lock wait µs |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| workload | holder | cap | outcome | peak/soft | held/soft median | held/soft p99 | hit rate | ×static | requests | ×static | page faults | max lock wait µs |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 for wl in steady spike; do
 	args=""
 	[ $wl = spike ] && args="--spike 64M"
@@ -150,7 +154,7 @@ for wl in steady spike; do
 		if kept; then lo=$cap best=$cap; else hi=$cap; fi
 	done
 	if [ -z "$best" ]; then
-		echo "| $wl | best static cap | none kept the promise | | | | | | | | | |"
+		echo "| $wl | best static cap | none kept the promise | | | | | | | | | | |"
 		brate=0 breqs=0
 	fi
 	# the rounds: the static cap and the governed caches, interleaved
@@ -172,6 +176,11 @@ for wl in steady spike; do
 	gather $(rounds evict)
 	row $wl "governor, cache only evicts what is asked" "-"
 done
+echo
+# What a page the kernel took back costs when an insert touches it again (the price of moving memory)
+fc=$("$P" --fault-cost | sed -n 's/.*fault_us=\([0-9.]*\).*/\1/p')
+echo "Page faults: lru's minor faults in the measured halves, summed over the rounds. Faulting in one fresh 4 KiB"
+echo "page costs ${fc:-?} µs here (\`lru --fault-cost\`: 64 MiB touched a page at a time, best of 3)."
 echo
 # The leak: from reaching the soft limit (first timeline sample at or over it) to the end of the run
 for i in 1 2 3; do
