@@ -22,7 +22,8 @@ static uint64_t bytes_at(double rate, uint64_t us)
 void law_init(struct law *g, const struct law_config *c)
 {
         *g = (struct law){ .c = *c, .step = LAW_TRIM, .below_since = LAW_NONE, .exhausted_since = LAW_NONE,
-                           .latency = LATENCY_INIT_US, .gave_up_t = LAW_NONE, .detached_t = LAW_NONE };
+                           .latency = LATENCY_INIT_US, .gave_up_t = LAW_NONE, .detached_t = LAW_NONE,
+                           .grace_t = LAW_NONE };
 }
 
 /* What the program allocates before an ask lands: until the sample that sees it (one period), and
@@ -113,10 +114,13 @@ void law_reply(struct law *g, bool reclaim, uint64_t asked, uint64_t freed, bool
         g->freed_since += freed;
         if (asked == 0)
                 return;
-        /* Shedding gives back over time, as work in flight completes, and an ask put off for the
-         * client's CPU budget was not tried: their empty answers prove nothing. */
-        g->empty = freed == 0 && !g->shedding && !deferred;
-        g->empty_streak = g->empty ? g->empty_streak + 1 : 0;
+        /* Shedding gives back over time, as work in flight completes: its empty answer proves nothing.
+         * An ask put off for the client's CPU budget was not tried: it says nothing either way (an
+         * empty streak around it stands). */
+        if (!(deferred && freed == 0)) {
+                g->empty = freed == 0 && !g->shedding;
+                g->empty_streak = g->empty ? g->empty_streak + 1 : 0;
+        }
         if (freed * 2 >= asked) {
                 /* Given back: whatever was exhausted is not any more, and a run of such answers takes
                  * the escalation a step back down (the cheaper step may do; if not, it comes back). */
@@ -207,12 +211,14 @@ static bool give_up(struct law *g, const struct law_sample *s, enum law_step eff
         /* Twice: a client that measures what went back (the Go and Python clients read the runtime or
          * RSS) can read one empty answer while the program allocates beside it. */
         bool empty = eff == LAW_STEPS || (g->empty && g->empty_streak >= LAW_EMPTY_STREAK);
-        /* The last client just left: most often the program is exiting and its memory about to go. */
-        if (g->detached_t != LAW_NONE && s->t - g->detached_t < LAW_DETACH_GRACE_US)
-                empty = false;
+        /* The last client just left: most often the program is exiting and its memory about to go.
+         * No give-up for the grace; the timed one's clock keeps running. */
+        bool grace = s->clients == 0 && g->detached_t != LAW_NONE && s->t - g->detached_t < LAW_DETACH_GRACE_US;
         uint64_t to_soft = s->soft > s->usage ? s->soft - s->usage : 0;
         double rate = g->alloc_rate > s->rate ? g->alloc_rate : s->rate;
         if (empty && (at_soft || bytes_at(rate, g->c.giveup_us) >= to_soft)) {
+                if (grace)
+                        return false;
                 *ret_at_once = true;
                 return true;
         }
@@ -222,16 +228,18 @@ static bool give_up(struct law *g, const struct law_sample *s, enum law_step eff
         }
         if (g->exhausted_since == LAW_NONE)
                 g->exhausted_since = s->t;
-        return s->t - g->exhausted_since >= g->c.giveup_us;
+        return !grace && s->t - g->exhausted_since >= g->c.giveup_us;
 }
 
 void law_step(struct law *g, const struct law_sample *s, struct law_decision *ret)
 {
         update_rate(g, s);
-        if (g->last_clients && !s->clients)
-                g->detached_t = s->t;
-        else if (s->clients)
+        if (g->last_clients && !s->clients) {
+                if (g->grace_t == LAW_NONE || s->t - g->grace_t >= LAW_DETACH_REGRACE_US)
+                        g->detached_t = g->grace_t = s->t;
+        } else if (s->clients) {
                 g->detached_t = LAW_NONE;
+        }
         g->last_clients = s->clients;
         struct law_decision d = { .step = g->step };
         bool exhausted;

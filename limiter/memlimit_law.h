@@ -11,8 +11,8 @@
  *     row) and usage heads for the soft limit, the law gives up at once: the kernel's throttle at memory.high must
  *     not delay the OOM killer (golang/go#58106: die fast rather than degrade). Short answers that
  *     still give something, and asks a client put off for its CPU budget, get [governor] giveup at the
- *     soft limit first; so does a program whose last client left less than LAW_DETACH_GRACE_US ago
- *     (it is most often exiting, its memory about to go).
+ *     soft limit first. For LAW_DETACH_GRACE_US after the last client left (once in
+ *     LAW_DETACH_REGRACE_US) the law does not give up at all: most often the program is exiting.
  * Pure: samples, replies and their clock in, decisions out; no files, no clock, no libm. Self-contained:
  * the library links nothing else of memrun. Times are microseconds on any monotonic origin. */
 #pragma once
@@ -31,7 +31,8 @@ enum law_step { LAW_TRIM, LAW_COLLECT, LAW_RECLAIM, LAW_SHED, LAW_STEPS };
 #define LAW_SHORT_STREAK 2                /* short replies in a row before escalating (empty ones: one) */
 #define LAW_GOOD_STREAK 4                 /* full replies in a row before stepping back down */
 #define LAW_EMPTY_STREAK 2                /* empty replies in a row at the last step: nothing to give */
-#define LAW_DETACH_GRACE_US 1000000u      /* the last client left this recently: not "nobody to ask" yet */
+#define LAW_DETACH_GRACE_US 1000000u      /* the last client left this recently: no give-up yet ... */
+#define LAW_DETACH_REGRACE_US 10000000u   /* ... once in this long (clients coming and going cannot keep it) */
 
 struct law_config {
         uint64_t target;          /* the operator's hold point, bytes ([governor] target); LAW_NONE: none */
@@ -86,7 +87,8 @@ struct law {
         uint64_t period;          /* between the last two samples, us (at most 100 ms) */
         double alloc_rate;        /* the program's allocation: usage growth plus what it gave back, bytes/s */
         unsigned last_clients;    /* at the last sample */
-        uint64_t detached_t;      /* when the last client left; LAW_NONE: none has */
+        uint64_t detached_t;      /* the grace after the last client left started; LAW_NONE: none running */
+        uint64_t grace_t;         /* the last grace started; LAW_NONE: never */
 };
 
 void law_init(struct law *g, const struct law_config *c);

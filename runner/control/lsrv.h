@@ -61,6 +61,7 @@ struct lsrv_stats {
         usec_t usec;
         uint64_t futile;              /* RESULTs flagged FUTILE or SKIPPED_FUTILE */
         uint64_t budget_skipped;      /* RESULTs flagged SKIPPED_BUDGET */
+        uint64_t asks_deferred;       /* asks answered (or written off) with such a RESULT among theirs */
         uint64_t malformed;           /* messages dropped as malformed */
         uint64_t kicked;              /* clients disconnected for sending too many of them */
         uint64_t refused;             /* peers outside the sandbox, or whose cgroup could not be read */

@@ -59,7 +59,7 @@ struct report_log {
         unsigned n_levels, n_actions, dropped_levels, dropped_actions;
         unsigned limiter_clients;  /* clients ever attached */
         uint64_t limiter_freed;
-        uint64_t limiter_deferred; /* answers put off for the client's CPU budget (SKIPPED_BUDGET) */
+        uint64_t limiter_deferred; /* asks a client put off for its CPU budget (a SKIPPED_BUDGET RESULT) */
         uint64_t high_final;       /* memory.high at the end (stall escalation may raise it) */
         bool stall_killed;
         /* the governor */

@@ -747,7 +747,7 @@ static void post_mortem(struct supervisor *s)
         struct lsrv_stats ls;
         lsrv_stats(&s->lsrv, &ls);
         s->log.limiter_clients = (unsigned)ls.clients_ever;
-        s->log.limiter_deferred = ls.budget_skipped;
+        s->log.limiter_deferred = ls.asks_deferred;
         s->log.pw.clients = s->psrv.st.clients_ever;
         s->log.pw.triggers = s->psrv.st.triggers;
         s->log.pw.pulses_governor = s->psrv.st.pulses_governor;

@@ -148,12 +148,18 @@ t_fault_sandbox_frozen() {
     fault_said "$T/err" "the sandbox thawed after [0-9.]*s frozen; supervising on"
     jq -e '[.actions[] | select(.action == "frozen" and (.detail | test("for (1\\.[5-9]|[2-9])")))] | length == 1' \
         "$T/fz.json" >/dev/null || fail "report: $(jq -c '.actions' "$T/fz.json" | head -c 600)"
-    # No give-up at all: not while frozen or after the thaw (asks the program could not hear are no
-    # evidence), and not at its exit (CI on a60958d saw one 12 s after the thaw, at holdcache's end in
-    # the emulated VM: the last client leaving looked like "nothing to give"; fixed by the law's
-    # LAW_DETACH_GRACE_US, t_governor_client_leaves).
-    [ "$(jq '[.actions[] | select(.action == "giveup")] | length' "$T/fz.json")" = 0 ] ||
-        fail "gave up (the run took $(jqr .duration_s "$T/fz.json")s): $(jq -c '[.actions[] | select(.action == "giveup" or .action == "frozen")]' "$T/fz.json")"
+    # A give-up while frozen or within 5 s of the thaw (ask_timeout is 1 s) is the freeze's doing: asks
+    # the program could not hear taken for empty answers. One at the program's exit, its library gone
+    # ("no limiter attached"), is the law's LAW_DETACH_GRACE_US not holding (t_governor_client_leaves):
+    # CI on a60958d saw one 12 s after the thaw, at holdcache's end in the emulated VM. Any other,
+    # long after the thaw, is printed, not failed: not about the freeze.
+    thaw=$(jq -r '[.actions[] | select(.action == "frozen")][0] | .t + (.detail | capture("for (?<s>[0-9.]+)s").s | tonumber)' "$T/fz.json")
+    [ "$(jq --argjson thaw "$thaw" '[.actions[] | select(.action == "giveup" and .t <= $thaw + 5)] | length' "$T/fz.json")" = 0 ] ||
+        fail "gave up on a frozen program (thawed at ${thaw}s): $(jq -c '[.actions[] | select(.action == "giveup")]' "$T/fz.json")"
+    ! grep -q "giving up.*no limiter attached\|no limiter attached.*giving up" "$T/err" ||
+        fail "gave up at the program's exit (the run took $(jqr .duration_s "$T/fz.json")s): $(grep "giving up" "$T/err")"
+    later=$(jq -c --argjson thaw "$thaw" '[.actions[] | select(.action == "giveup" and .t > $thaw + 5)]' "$T/fz.json")
+    [ "$later" = "[]" ] || echo "    # NOTE: a give-up long after the thaw at ${thaw}s, not the freeze's doing: $later; $(grep "giving up" "$T/err")"
     [ -n "$frozen_level" ] || fail "memrunctl status unanswered while the sandbox was frozen"
 }
 

@@ -320,21 +320,30 @@ static void test_detach_grace(void **state)
         assert_true(gave != USEC_INFINITY);
         assert_true(gave >= SEC(left) + LAW_DETACH_GRACE_US);
         assert_true(gave < SEC(left) + LAW_DETACH_GRACE_US + SEC(0.1));
-        /* A program that never had a client gets no grace: at once (test_giveup). A client coming
-         * back ends the grace: leaving again starts a new one. */
+        /* A program that never had a client gets no grace: at once (test_giveup). Clients that come
+         * and go cannot keep the grace: one in LAW_DETACH_REGRACE_US. */
         setup_gov(&g);
         struct gov_sample s = smp(0.02, SOFT - MiB / 2, LEVEL_HIGH, 1);
         gov_step(&g, &s, &d);
-        s = smp(0.04, SOFT - MiB / 2, LEVEL_HIGH, 0);
+        s = smp(0.04, SOFT - MiB / 2, LEVEL_HIGH, 0); /* left: the grace starts */
         gov_step(&g, &s, &d);
         assert_false(d.giveup);
-        s = smp(0.5, SOFT - MiB / 2, LEVEL_HIGH, 1);
+        s = smp(0.5, SOFT - MiB / 2, LEVEL_HIGH, 1);  /* back: the grace ends */
         gov_step(&g, &s, &d);
-        s = smp(0.9, SOFT - MiB / 2, LEVEL_HIGH, 0);
+        s = smp(0.9, SOFT - MiB / 2, LEVEL_HIGH, 0);  /* left again, 0.86 s later: no second grace */
         gov_step(&g, &s, &d);
-        s = smp(1.5, SOFT - MiB / 2, LEVEL_HIGH, 0);
+        assert_true(d.giveup);
+        assert_true(d.at_once);
+        /* Once given up, back under the setpoint it resumes; a client leaving 10 s after the first
+         * grace gets a new one. */
+        s = smp(1.0, LIMIT / 2, LEVEL_MODERATE, 1);
         gov_step(&g, &s, &d);
-        assert_false(d.giveup); /* 0.6 s after the second leaving, 1.46 s after the first */
+        assert_true(d.resume);
+        s = smp(10.1, SOFT - MiB / 2, LEVEL_HIGH, 1);
+        gov_step(&g, &s, &d);
+        s = smp(10.12, SOFT - MiB / 2, LEVEL_HIGH, 0);
+        gov_step(&g, &s, &d);
+        assert_false(d.giveup);
 }
 
 /* Nothing to give (no client, no reclaim) at the soft limit: give up at once. Short answers at the soft

@@ -1046,6 +1046,61 @@ static void test_ask_rounds(void **state)
         dispatch(f);
 }
 
+/* A RESULT flagged SKIPPED_BUDGET marks its ask as put off: the round says deferred (also when the
+ * ask is written off after it), the stats count the ask once, the client rests only the short
+ * LSRV_BACKOFF_MIN_USEC (its budget refills with time), and the next ask starts clean. */
+static void test_ask_deferred(void **state)
+{
+        struct fixture *f = *state;
+        struct rounds rs = {};
+        struct memlimit_msg m;
+        uint64_t out;
+        unsigned askable;
+        uint32_t seq;
+        struct timespec rest = { 0, 70000000 }; /* past LSRV_BACKOFF_MIN_USEC, short of twice it */
+        lsrv_on_round(f->srv, record_round, &rs);
+        int a = attach(f, NULL);
+
+        for (int i = 0; i < 3; i++) {
+                assert_int_equal(lsrv_ask(f->srv, LEVEL_HIGH, MEMLIMIT_ACT_TRIM | MEMLIMIT_ACT_COLLECT, 4 << 20, 1 << 26,
+                                          &seq), 1);
+                expect_msg(a, &m, MEMLIMIT_MSG_LEVEL);
+                send_result(a, seq, MEMLIMIT_ACT_TRIM, 0, MEMLIMIT_RESULT_SKIPPED_BUDGET);
+                send_result(a, seq, MEMLIMIT_ACT_COLLECT, 0, MEMLIMIT_RESULT_SKIPPED_BUDGET);
+                dispatch(f);
+                assert_int_equal(rs.n, (unsigned)i + 1);
+                assert_true(rs.last.deferred);
+                assert_int_equal(rs.last.freed, 0);
+                nanosleep(&rest, NULL); /* no doubling: a futile client would still rest 100, 200 ms */
+        }
+        assert_int_equal(stats(f).asks_deferred, 3);
+        assert_int_equal(stats(f).budget_skipped, 6);
+
+        /* The next ask, answered futile: not deferred. */
+        assert_int_equal(lsrv_ask(f->srv, LEVEL_HIGH, MEMLIMIT_ACT_TRIM, 1 << 20, 1 << 26, &seq), 1);
+        expect_msg(a, &m, MEMLIMIT_MSG_LEVEL);
+        send_result(a, seq, MEMLIMIT_ACT_TRIM, 0, MEMLIMIT_RESULT_FUTILE);
+        dispatch(f);
+        assert_int_equal(rs.n, 4);
+        assert_false(rs.last.deferred);
+        assert_int_equal(stats(f).asks_deferred, 3);
+
+        /* Put off in part, then written off at the timeout: still deferred. */
+        nanosleep(&rest, NULL);
+        assert_int_equal(lsrv_ask(f->srv, LEVEL_HIGH, MEMLIMIT_ACT_TRIM | MEMLIMIT_ACT_COLLECT, 1 << 20, 1 << 26, &seq),
+                         1);
+        expect_msg(a, &m, MEMLIMIT_MSG_LEVEL);
+        send_result(a, seq, MEMLIMIT_ACT_TRIM, 0, MEMLIMIT_RESULT_SKIPPED_BUDGET);
+        dispatch(f);
+        assert_int_equal(rs.n, 4);
+        lsrv_ask_state(f->srv, 0, &out, &askable);
+        assert_int_equal(rs.n, 5);
+        assert_true(rs.last.deferred);
+        assert_int_equal(stats(f).asks_deferred, 4);
+        close(a);
+        dispatch(f);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -1065,6 +1120,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_flood_is_paced, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_table_full, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_ask_rounds, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_ask_deferred, setup, teardown),
                 cmocka_unit_test(test_close_unopened),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
