@@ -352,12 +352,14 @@ static void govern_limiters(struct actions *a, enum level l, uint32_t mask, uint
                 a->log->agg[t].asks += (uint64_t)n;
                 a->log->agg[t].asked += goal;
         }
-        /* One entry per round, named by its cheapest action. */
+        /* One entry per round, named by its cheapest action (the first REPORT_GOV_ENTRIES; the log
+         * line below names the goal for every one). */
+        size_format(goal, gbuf, sizeof gbuf);
         struct report_action *r = gov_entry(a, now, action_type_name((enum action_type)__builtin_ctz(mask)), l);
         if (r) {
                 r->seq = seq;
-                snprintf(r->detail, sizeof r->detail, "goal %s, %d limiter%s (governor, %s)",
-                         size_format(goal, gbuf, sizeof gbuf), n, n == 1 ? "" : "s", gov_step_name((enum gov_step)a->gov.law.step));
+                snprintf(r->detail, sizeof r->detail, "goal %s, %d limiter%s (governor, %s)", gbuf, n,
+                         n == 1 ? "" : "s", gov_step_name((enum gov_step)a->gov.law.step));
         }
         log_debug("governor: %s asks %d limiter%s for %s (usage %llu)", level_name(l), n, n == 1 ? "" : "s", gbuf,
                   (unsigned long long)usage);

@@ -153,8 +153,13 @@ t_governor_deferred_answers() {
 t_governor_client_leaves() {
     # 1M per 5 ms: usage sits at the setpoint when it leaves, where the old law gave up every time
     # (at 20 ms it is often under it, and the test would pass without the grace)
-    mr --limit 128M --report "$T/r.json" -- "$HOLDCACHE" --total 300M --every 5 --linger 500
+    mr -v --limit 128M --report "$T/r.json" -- "$HOLDCACHE" --total 300M --every 5 --linger 500
     expect_rc 0 "holdcache leaving memrun 500 ms before it exits"
+    # -v names every ask's goal, past the report's first 32 too (it printed an unset buffer there)
+    asks=$(grep -c "governor: [a-z]* asks [0-9]* limiters\? for " "$T/err")
+    [ "$asks" -gt 32 ] || fail "only $asks asks logged: $(tail -3 "$T/err")"
+    bad=$(grep "governor: [a-z]* asks [0-9]* limiters\? for " "$T/err" | grep -vE "for [0-9.]+[KMGT]? \(usage [0-9]+\)$" | head -3)
+    [ -z "$bad" ] || fail "asks logged without their goal: $bad"
     [ "$(jqr .governor.giveups "$T/r.json")" = 0 ] ||
         fail "gave up on a program on its way out: $(jq -c '[.actions[] | select(.action == "giveup")]' "$T/r.json")"
     [ "$(jqr .limiter.clients "$T/r.json")" = 1 ] || fail "holdcache never attached: $(jq -c .limiter "$T/r.json")"
