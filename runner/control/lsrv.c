@@ -67,14 +67,14 @@ static void ask_done(struct lsrv *s, struct lsrv_client *c, bool withdrawn, usec
         c->ask_seq = 0;
         c->ask_left = 0;
         c->credit = c->credit / 2 + freed / 2;
-        if (!withdrawn && c->ask_deferred)
-                s->st.asks_deferred++;
-        if (!withdrawn && freed == 0 && c->ask_deferred) {
-                /* Put off for its CPU budget, which refills with time: a short rest, not the doubling
-                 * one of a client that has nothing. */
-                c->rest_until = now + LSRV_BACKOFF_MIN_USEC;
-        } else if (!withdrawn) {
-                if (freed == 0) {
+        if (!withdrawn) {
+                if (c->ask_deferred)
+                        s->st.asks_deferred++;
+                if (freed == 0 && c->ask_deferred) {
+                        /* Put off for its CPU budget, which refills with time: a short rest, not the
+                         * doubling one of a client that has nothing. */
+                        c->rest_until = now + LSRV_BACKOFF_MIN_USEC;
+                } else if (freed == 0) {
                         c->backoff = c->backoff ? c->backoff * 2 : LSRV_BACKOFF_MIN_USEC;
                         if (c->backoff > LSRV_BACKOFF_MAX_USEC)
                                 c->backoff = LSRV_BACKOFF_MAX_USEC;
