@@ -1,8 +1,9 @@
-/* common: the command-line number parser the example programs share. */
+/* common: the command-line number parser and the sleep the example programs share. */
 #pragma once
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 /* "123", "64K", "16M", "2G" (base 1024); anything else: a message naming prog, exit 2. */
 static inline unsigned long long example_size_arg(const char *prog, const char *s)
@@ -22,4 +23,14 @@ static inline unsigned long long example_size_arg(const char *prog, const char *
 bad:
         fprintf(stderr, "%s: bad number '%s'\n", prog, s);
         exit(2);
+}
+
+/* Sleep ms milliseconds, whole (a signal that interrupts it does not cut it short). */
+static inline void example_sleep_ms(long long ms)
+{
+        if (ms <= 0)
+                return;
+        struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+                ;
 }

@@ -57,15 +57,6 @@ static double rss_mib(void)
         return pages < 0 ? -1.0 : (double)pages * (double)sysconf(_SC_PAGESIZE) / 1048576.0;
 }
 
-static void sleep_ms(long ms)
-{
-        if (ms <= 0)
-                return;
-        struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-                ;
-}
-
 int main(int argc, char **argv)
 {
         unsigned long long small = 48ull << 20, large = 96ull << 20, pin_every = 128;
@@ -130,7 +121,7 @@ int main(int argc, char **argv)
                 malloc_trim(0);
                 printf("fragment: malloc_trim(0), rss %.1f MiB\n", rss_mib());
         }
-        sleep_ms(pause_ms);
+        example_sleep_ms(pause_ms);
 
         /* 3. big buffers, gradually */
         unsigned long long got = 0;
@@ -142,7 +133,7 @@ int main(int argc, char **argv)
                 }
                 memset(p, 0x5a, LARGE_BLOCK); /* touched: only touched pages are charged */
                 got += LARGE_BLOCK;
-                sleep_ms(interval_ms);
+                example_sleep_ms(interval_ms);
         }
         printf("fragment: holding %llu MiB of large blocks and %zu pins, rss %.1f MiB\n", got >> 20, npins,
                rss_mib());

@@ -162,10 +162,7 @@ int main(int argc, char **argv)
         pthread_mutex_unlock(&lock);
         free(lat);
         memlimit_shutdown();
-        if (linger_ms) {
-                struct timespec ts = { (time_t)(linger_ms / 1000), (long)(linger_ms % 1000) * 1000000L };
-                nanosleep(&ts, NULL);
-        }
+        example_sleep_ms((long long)linger_ms);
         return 0;
 usage:
         fprintf(stderr, "usage: holdcache [--total SIZE] [--entry SIZE] [--every MS] [--ignore] "
