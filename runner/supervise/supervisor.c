@@ -757,10 +757,18 @@ static void post_mortem(struct supervisor *s)
 /* The one way out: whatever the run made is undone, in reverse. */
 static void teardown(struct supervisor *s)
 {
-        if (s->limits_pid > 0) { /* a lowering still reclaiming: the sandbox is going anyway */
-                kill(s->limits_pid, SIGKILL);
-                (void)waitpid(s->limits_pid, NULL, 0);
-                s->limits_pid = 0;
+        if (s->limits_pid > 0) {
+                /* Ended, unreaped (its write OOM-killed the program, which ended the run first):
+                 * memrunctl gets the lowering's own answer, not "memrun is ending". Still reclaiming:
+                 * the sandbox is going anyway. */
+                int st;
+                if (waitpid(s->limits_pid, &st, WNOHANG) == s->limits_pid) {
+                        limits_applied(s, st);
+                } else {
+                        kill(s->limits_pid, SIGKILL);
+                        (void)waitpid(s->limits_pid, NULL, 0);
+                        s->limits_pid = 0;
+                }
         }
         lsrv_close(&s->lsrv);
         psrv_close(&s->psrv);
