@@ -7,10 +7,11 @@
  * --live-from/--live-to part of what it holds is live data it cannot give back, stepping from the one
  * size to the other in 8 equal steps over the run (the step test of Go's GOMEMLIMIT tests). With
  * --linger MS it leaves memrun (memlimit_shutdown) and holds what it has for MS more before exiting:
- * a program on its way out.
+ * a program on its way out; with --last SIZE it allocates (and touches) SIZE more as it leaves, a last
+ * buffer for its results, then stands still.
  *
  * usage: holdcache [--total SIZE] [--entry SIZE] [--every MS] [--ignore] [--live-from SIZE --live-to SIZE]
- *                  [--linger MS]
+ *                  [--linger MS [--last SIZE]]
  *   defaults: 600M in entries of 1M, one every 5 ms, no live set
  * stdout, one line at the end:
  *   holdcache: added=N evicted=N held=SIZE asked=N freed=SIZE
@@ -79,7 +80,7 @@ static size_t evict(enum memlimit_level level, size_t goal, void *ctx)
 int main(int argc, char **argv)
 {
         unsigned long long total = 600ull << 20, size = 1ull << 20, every_ms = 5, added = 0, live_from = 0, live_to = 0;
-        unsigned long long linger_ms = 0;
+        unsigned long long linger_ms = 0, last = 0;
         for (int i = 1; i < argc; i++) {
                 if (strcmp(argv[i], "--ignore") == 0) {
                         ignore = 1;
@@ -100,6 +101,8 @@ int main(int argc, char **argv)
                         live_to = example_size_arg("holdcache", v);
                 else if (strcmp(o, "--linger") == 0)
                         linger_ms = example_size_arg("holdcache", v);
+                else if (strcmp(o, "--last") == 0)
+                        last = example_size_arg("holdcache", v);
                 else
                         goto usage;
         }
@@ -162,10 +165,14 @@ int main(int argc, char **argv)
         pthread_mutex_unlock(&lock);
         free(lat);
         memlimit_shutdown();
+        char *buf = last ? malloc(last) : NULL;
+        if (buf)
+                memset(buf, 0x5a, last);
         example_sleep_ms((long long)linger_ms);
+        free(buf);
         return 0;
 usage:
         fprintf(stderr, "usage: holdcache [--total SIZE] [--entry SIZE] [--every MS] [--ignore] "
-                        "[--live-from SIZE --live-to SIZE] [--linger MS]\n");
+                        "[--live-from SIZE --live-to SIZE] [--linger MS [--last SIZE]]\n");
         return 2;
 }

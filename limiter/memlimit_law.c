@@ -23,7 +23,7 @@ void law_init(struct law *g, const struct law_config *c)
 {
         *g = (struct law){ .c = *c, .step = LAW_TRIM, .below_since = LAW_NONE, .exhausted_since = LAW_NONE,
                            .latency = LATENCY_INIT_US, .gave_up_t = LAW_NONE, .detached_t = LAW_NONE,
-                           .grace_t = LAW_NONE };
+                           .grace_t = LAW_NONE, .low_t = LAW_NONE, .low = LAW_NONE, .low_prev = LAW_NONE };
 }
 
 /* What the program allocates before an ask lands: until the sample that sees it (one period), and
@@ -105,6 +105,7 @@ void law_forget(struct law *g)
         g->exhausted_since = LAW_NONE;
         g->have_last = false;
         g->freed_since = 0;
+        g->low_t = g->low = g->low_prev = LAW_NONE;
 }
 
 void law_reply(struct law *g, bool reclaim, uint64_t asked, uint64_t freed, bool deferred, uint64_t latency_us)
@@ -160,6 +161,25 @@ static void update_rate(struct law *g, const struct law_sample *s)
         g->freed_since = 0;
 }
 
+/* The lowest usage of the last one to two LAW_RISE_WINDOW_US: whether usage is rising. */
+static void update_low(struct law *g, const struct law_sample *s)
+{
+        if (g->low_t == LAW_NONE || s->t - g->low_t >= LAW_RISE_WINDOW_US) {
+                g->low_prev = g->low;
+                g->low = s->usage;
+                g->low_t = s->t;
+        } else if (s->usage < g->low) {
+                g->low = s->usage;
+        }
+}
+
+/* Usage rose by LAW_RISE_MIN over its lowest in the last one to two windows. */
+static bool rising(const struct law *g, const struct law_sample *s)
+{
+        uint64_t low = g->low < g->low_prev ? g->low : g->low_prev;
+        return low != LAW_NONE && s->usage >= low + LAW_RISE_MIN;
+}
+
 /* Under the setpoint for a dwell: one escalation step down. */
 static void step_down(struct law *g, const struct law_sample *s, uint64_t sp, enum law_step *eff, bool *exhausted)
 {
@@ -200,7 +220,10 @@ static void ask(const struct law_sample *s, enum law_step eff, uint64_t sp, stru
 
 /* Give up when there is provably nothing to give and usage heads for the soft limit (at once: the
  * kernel's throttle there would only delay the end), or after giveup_us at the soft limit when the
- * answers are short but not empty. */
+ * answers are short but not empty. Heading for it: at it (within 2%), or rising (by LAW_RISE_MIN over
+ * its lowest of the last 0.5-1 s) at a rate that gets there within giveup_us. The rate alone is not
+ * enough: it decays with RATE_TAU_US, and a program that grew fast and then stopped short of the
+ * soft limit (its library gone, nothing left to ask) would be given up on while standing still. */
 static bool give_up(struct law *g, const struct law_sample *s, enum law_step eff, bool above, bool *ret_at_once)
 {
         bool at_soft = s->soft != LAW_NONE && s->usage + s->soft / 50 >= s->soft;
@@ -216,7 +239,7 @@ static bool give_up(struct law *g, const struct law_sample *s, enum law_step eff
         bool grace = s->clients == 0 && g->detached_t != LAW_NONE && s->t - g->detached_t < LAW_DETACH_GRACE_US;
         uint64_t to_soft = s->soft > s->usage ? s->soft - s->usage : 0;
         double rate = g->alloc_rate > s->rate ? g->alloc_rate : s->rate;
-        if (empty && (at_soft || bytes_at(rate, g->c.giveup_us) >= to_soft)) {
+        if (empty && (at_soft || (rising(g, s) && bytes_at(rate, g->c.giveup_us) >= to_soft))) {
                 if (grace)
                         return false;
                 *ret_at_once = true;
@@ -234,6 +257,7 @@ static bool give_up(struct law *g, const struct law_sample *s, enum law_step eff
 void law_step(struct law *g, const struct law_sample *s, struct law_decision *ret)
 {
         update_rate(g, s);
+        update_low(g, s);
         if (g->last_clients && !s->clients) {
                 if (g->grace_t == LAW_NONE || s->t - g->grace_t >= LAW_DETACH_REGRACE_US)
                         g->detached_t = g->grace_t = s->t;

@@ -33,6 +33,10 @@ enum law_step { LAW_TRIM, LAW_COLLECT, LAW_RECLAIM, LAW_SHED, LAW_STEPS };
 #define LAW_EMPTY_STREAK 2                /* empty replies in a row at the last step: nothing to give */
 #define LAW_DETACH_GRACE_US 1000000u      /* the last client left this recently: no give-up yet ... */
 #define LAW_DETACH_REGRACE_US 10000000u   /* ... once in this long (clients coming and going cannot keep it) */
+#define LAW_RISE_WINDOW_US 500000u        /* heading for the soft limit: usage rose by ... */
+#define LAW_RISE_MIN (512u * 1024)        /* ... this much over its lowest of the last 1-2 windows
+                                           * (shorter than the detach grace: what it grew before the
+                                           * last client left is forgotten when the grace ends) */
 
 struct law_config {
         uint64_t target;          /* the operator's hold point, bytes ([governor] target); LAW_NONE: none */
@@ -89,6 +93,8 @@ struct law {
         unsigned last_clients;    /* at the last sample */
         uint64_t detached_t;      /* the grace after the last client left started; LAW_NONE: none running */
         uint64_t grace_t;         /* the last grace started; LAW_NONE: never */
+        uint64_t low_t;           /* the current rise window started (LAW_NONE: none yet) */
+        uint64_t low, low_prev;   /* lowest usage in it, and in the window before (LAW_NONE: none) */
 };
 
 void law_init(struct law *g, const struct law_config *c);

@@ -165,6 +165,26 @@ t_governor_client_leaves() {
     [ "$(jqr .limiter.clients "$T/r.json")" = 1 ] || fail "holdcache never attached: $(jq -c .limiter "$T/r.json")"
 }
 
+# A program whose library left and which then stands still above the setpoint, short of the soft limit,
+# is not heading anywhere: no give-up, after the grace either. holdcache fills 600M in 2M entries
+# every 5 ms under 512M (a band of 1% between the setpoint and "at the soft limit"), leaves, touches a
+# last 2M buffer and stands there 3 s. The law took the smoothed rate of its growth before it left
+# (400 MB/s, decaying over 0.5 s) for where it was going and gave up as the grace ended, every time;
+# now it also wants usage rising (LAW_RISE_MIN over its lowest of the last 0.5-1 s).
+t_governor_idle_after_leaving() {
+    mr --limit 512M --timeline "$T/t.csv" --report "$T/r.json" -- \
+        "$HOLDCACHE" --total 600M --entry 2M --every 5 --linger 3000 --last 2M
+    expect_rc 0
+    [ "$(jqr .limiter.clients "$T/r.json")" = 1 ] || fail "holdcache never attached: $(jq -c .limiter "$T/r.json")"
+    [ "$(jqr .governor.giveups "$T/r.json")" = 0 ] ||
+        fail "gave up on a program standing still: $(jq -c '[.actions[] | select(.action == "giveup")]' "$T/r.json")"
+    # it did stand above the setpoint after it left (else this proves nothing): samples over 1.5 s of
+    # the linger, after the last ask
+    awk -F, 'NR > 1 && $8 > 0 { n = 0; next } NR > 1 && $11 != "max" && $2 > $11 { if (!n) t1 = $1; n++; t2 = $1 }
+        END { exit !(n && t2 - t1 >= 1.5) }' "$T/t.csv" ||
+        fail "did not stand above the setpoint after leaving: $(awk -F, 'NR > 1 && NR % 10 == 0' "$T/t.csv" | tail -8)"
+}
+
 # Giving up is news for the program: its soft limit goes (SIZE_MAX) when memrun lifts memory.high, and
 # comes back when memrun holds again (the allocation beside it, nothing to give, ends under the limit
 # and exits; usage falls under the setpoint).

@@ -346,6 +346,47 @@ static void test_detach_grace(void **state)
         assert_false(d.giveup);
 }
 
+/* The last client left a program that had been allocating fast, and the program then stands still
+ * above the setpoint, short of the soft limit: nothing to give, but it is not heading anywhere. No
+ * give-up after the grace (the allocation rate measured while it grew has not decayed yet, and was
+ * taken as where it is going). Once it grows again, at once. */
+static void test_idle_after_detach(void **state)
+{
+        (void)state;
+        struct governor g;
+        struct gov_decision d;
+        setup_gov(&g);
+        double t = 0.02;
+        uint64_t usage = LIMIT / 2;
+        for (; usage < SETPOINT; t += 0.02, usage += 4 * MiB) { /* 200 MB/s, a client answering */
+                struct gov_sample s = smp(t, usage, LEVEL_HIGH, 1);
+                gov_step(&g, &s, &d);
+                if (d.limiter)
+                        gov_reply(&g, false, d.limiter_goal, d.limiter_goal, false, 1000);
+        }
+        usage = SETPOINT + MiB;
+        assert_true(usage + SOFT / 50 < SOFT); /* not at the soft limit */
+        double left = t;
+        for (; t < left + 4; t += 0.02) {
+                struct gov_sample s = smp(t, usage, LEVEL_HIGH, 0);
+                gov_step(&g, &s, &d);
+                assert_false(d.giveup);
+        }
+        /* Growing again toward the soft limit, nothing to give: at once, short of it. */
+        bool gave = false;
+        for (; t < left + 6 && !gave; t += 0.02) {
+                usage += MiB / 2;
+                struct gov_sample s = smp(t, usage, LEVEL_HIGH, 0);
+                gov_step(&g, &s, &d);
+                if (d.giveup) {
+                        gave = true;
+                        assert_true(d.at_once);
+                        assert_true(usage < SOFT);
+                }
+        }
+        assert_true(gave);
+}
+
 /* Nothing to give (no client, no reclaim) at the soft limit: give up at once. Short answers at the soft
  * limit: after [governor] giveup. Back under the setpoint, resume; giveup = 0s: never. */
 static void test_giveup(void **state)
@@ -574,6 +615,7 @@ int main(void)
                 cmocka_unit_test(test_futile_client),  cmocka_unit_test(test_empty_and_full_answers),
                 cmocka_unit_test(test_giveup),         cmocka_unit_test(test_leak_dies_before_the_throttle),
                 cmocka_unit_test(test_deferred_answers), cmocka_unit_test(test_detach_grace),
+                cmocka_unit_test(test_idle_after_detach),
                 cmocka_unit_test(test_entered_by_pressure), cmocka_unit_test(test_interval),
                 cmocka_unit_test(test_sigcgt),         cmocka_unit_test(test_reclaimable),
         };
