@@ -14,6 +14,8 @@
  * --spike SIZE: every --spike-every seconds another thread allocates SIZE of request buffers (1 MiB
  * each, touched) over 200 ms and frees them a second later: memory that is not the cache's.
  * Runs --seconds; counts only the second half.
+ * --trace: a line on stderr every 100 ms (payload, cap, resident memory, minor faults, trims so far):
+ * how the cache moves with the asks and the spikes.
  * --fault-cost: no cache; prints what faulting in one fresh 4 KiB page of anonymous memory costs here
  * (64 MiB touched a page at a time, no huge pages, best of 3): the price a cache pays for every page
  * the kernel took back and an insert touches again.
@@ -280,6 +282,29 @@ static void *sizer(void *arg)
         return NULL;
 }
 
+/* --trace: a line on stderr every 100 ms (time, payload, cap, resident, minor faults, trims, trimmed):
+ * how the cache moves with the asks and the spikes. */
+static void *tracer(void *arg)
+{
+        (void)arg;
+        uint64_t t0 = now_ns();
+        while (!stopping) {
+                struct timespec ts = { 0, 100000000 };
+                nanosleep(&ts, NULL);
+                struct rusage ru;
+                getrusage(RUSAGE_SELF, &ru);
+                pthread_mutex_lock(&lock);
+                uint64_t pl = payload, c = adapt ? adapt_cap : cap;
+                pthread_mutex_unlock(&lock);
+                fprintf(stderr, "lru: trace t=%.1f payload=%.1fM cap=%.1fM rss=%.1fM minflt=%ld trims=%llu trimmed=%.1fM\n",
+                        (double)(now_ns() - t0) / 1e9, (double)pl / 1048576, (double)c / 1048576,
+                        (double)resident() / 1048576, ru.ru_minflt,
+                        (unsigned long long)__atomic_load_n(&trims, __ATOMIC_RELAXED),
+                        (double)__atomic_load_n(&trimmed, __ATOMIC_RELAXED) / 1048576);
+        }
+        return NULL;
+}
+
 static uint64_t spike_bytes;
 static unsigned spike_every = 4;
 
@@ -353,6 +378,7 @@ static int fault_cost(void)
 int main(int argc, char **argv)
 {
         unsigned threads = 4, seconds = 20;
+        int trace = 0;
         for (int i = 1; i < argc; i++) {
                 const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
                 uint64_t x;
@@ -360,6 +386,10 @@ int main(int argc, char **argv)
                         return fault_cost();
                 if (!strcmp(a, "--adapt")) {
                         adapt = 1;
+                        continue;
+                }
+                if (!strcmp(a, "--trace")) {
+                        trace = 1;
                         continue;
                 }
                 if (!strcmp(a, "--room")) {
@@ -405,8 +435,10 @@ int main(int argc, char **argv)
                         return 1;
                 }
         }
-        pthread_t tid[64], sp, sz;
+        pthread_t tid[64], sp, sz, tr;
         adapt_room = UINT64_MAX;
+        if (trace)
+                pthread_create(&tr, NULL, tracer, NULL);
         if (use_room)
                 pthread_create(&sz, NULL, sizer, NULL);
         for (unsigned i = 0; i < threads; i++)
@@ -436,6 +468,8 @@ int main(int argc, char **argv)
                 pthread_join(sp, NULL);
         if (use_room)
                 pthread_join(sz, NULL);
+        if (trace)
+                pthread_join(tr, NULL);
         printf("lru: requests=%llu hits=%llu hit_rate=%.4f payload=%llu payload_mean=%llu trims=%llu trimmed=%llu "
                "max_lock_wait_us=%llu minflt=%ld\n",
                (unsigned long long)requests, (unsigned long long)hits,
@@ -447,7 +481,7 @@ int main(int argc, char **argv)
                 memlimit_shutdown();
         return 0;
 usage:
-        fprintf(stderr, "usage: lru --fault-cost | [--cap SIZE | --adapt | --room] [--threads N] [--seconds N] [--keys N] [--backend-us N] "
+        fprintf(stderr, "usage: lru --fault-cost | [--cap SIZE | --adapt | --room] [--trace] [--threads N] [--seconds N] [--keys N] [--backend-us N] "
                         "[--skew F] [--regrow F] [--spike SIZE] [--spike-every SECONDS]\n");
         return 2;
 }
