@@ -2,11 +2,12 @@
  * front of a slow backend, the way a service author writes one: one hash table and one LRU list under
  * one mutex, --threads workers drawing keys from a skewed distribution over --keys keys, values of
  * 1-64 KiB (each key's size fixed by a hash: glibc's arenas, not mmap), a --backend-us sleep behind
- * every miss. Either a static cap (--cap SIZE: evict while the payload is above it, an operator's
+ * every miss; the values a worker evicts to stay under its cap are recycled for the next inserts (a
+ * small pool, below). Either a static cap (--cap SIZE: evict while the payload is above it, an operator's
  * choice) or none (--cap 0): then the cache registers with libmemlimit and gives back what memrun asks,
  * least recently used first, in slices so that workers get the lock between them (and free what they
  * evicted after dropping it). --adapt: the cache also keeps the size it was trimmed to as its cap
- * (workers evict on insert, reusing the freed heap in place), and once memrun has been quiet for
+ * (workers evict on insert, reusing what they evicted), and once memrun has been quiet for
  * 200 ms grows the cap back by --regrow (1/64) a second: memrun has little to ask. --room: the same,
  * but it grows the cap into the room under the soft limit it reads from memlimit_limits() (with no
  * limit known, as --adapt): it uses the budget, and moves memory back and forth with whatever else
@@ -45,7 +46,8 @@ struct node {
         struct node *hnext;       /* hash chain */
         struct node *prev, *next; /* LRU: head is the most recent */
         uint32_t key;
-        uint32_t size;
+        uint32_t size;            /* the value's bytes */
+        uint32_t room;            /* the bytes behind data (>= size, a recycled value's): what it holds */
         unsigned char data[];
 };
 
@@ -115,11 +117,56 @@ static uint32_t evict_one(struct node **dead)
         while (*p != n)
                 p = &(*p)->hnext;
         *p = n->hnext;
-        uint32_t sz = n->size;
+        uint32_t sz = n->room;
         payload -= sz;
         n->hnext = *dead;
         *dead = n;
         return sz;
+}
+
+/* Recycling, in every arm: the values the workers evict to stay under the cap wait in a small pool
+ * (SPARE_MAX, at most 4 MiB) for the next inserts, which take the smallest one with room enough (at
+ * most SPARE_SLACK more) before they malloc. That memory was in use a moment ago and is resident;
+ * malloc would as likely hand out a hole malloc_trim gave back to the kernel, and the insert's first
+ * touch would fault it in again: what a governed cache, asked again and again while a spike comes,
+ * paid for most. An ask leaves the pool alone (its inserts need it most then). Under the lock. */
+#define SPARE_MAX 64
+#define SPARE_SLACK 8192u
+static struct node *spare[SPARE_MAX];
+static unsigned nspare;
+
+static struct node *spare_take(uint32_t sz)
+{
+        unsigned best = SPARE_MAX;
+        for (unsigned i = 0; i < nspare; i++)
+                if (spare[i]->room >= sz && spare[i]->room - sz <= SPARE_SLACK &&
+                    (best == SPARE_MAX || spare[i]->room < spare[best]->room))
+                        best = i;
+        if (best == SPARE_MAX)
+                return NULL;
+        struct node *n = spare[best];
+        spare[best] = spare[--nspare];
+        return n;
+}
+
+/* The workers' evictions (*dead) into the pool; the oldest spares it pushes out are left in *dead for
+ * the caller to free after the lock. */
+static void spare_keep(struct node **dead)
+{
+        struct node *out = NULL;
+        while (*dead) {
+                struct node *n = *dead;
+                *dead = n->hnext;
+                if (nspare == SPARE_MAX) {
+                        struct node *old = spare[0];
+                        memmove(spare, spare + 1, (SPARE_MAX - 1) * sizeof *spare);
+                        nspare--;
+                        old->hnext = out;
+                        out = old;
+                }
+                spare[nspare++] = n;
+        }
+        *dead = out;
 }
 
 static void free_dead(struct node *dead)
@@ -199,9 +246,15 @@ static void *worker(void *arg)
                 struct timespec ts = { 0, (long)backend_us * 1000 };
                 nanosleep(&ts, NULL);
                 uint32_t sz = value_size(key);
-                struct node *v = malloc(sizeof *v + sz);
-                if (!v)
-                        continue;
+                pthread_mutex_lock(&lock);
+                struct node *v = spare_take(sz);
+                pthread_mutex_unlock(&lock);
+                if (!v) {
+                        v = malloc(sizeof *v + sz);
+                        if (!v)
+                                continue;
+                        v->room = sz;
+                }
                 memset(v->data, (int)key, sz);
                 v->key = key;
                 v->size = sz;
@@ -218,7 +271,7 @@ static void *worker(void *arg)
                 v->hnext = table[key % nbuckets];
                 table[key % nbuckets] = v;
                 lru_push(v);
-                payload += sz;
+                payload += v->room;
                 while (cap && payload > cap && lru_tail)
                         evict_one(&dead);
                 if (adapt && adapt_cap) {
@@ -240,6 +293,7 @@ static void *worker(void *arg)
                         while (payload > adapt_cap && lru_tail)
                                 evict_one(&dead);
                 }
+                spare_keep(&dead);
                 pthread_mutex_unlock(&lock);
                 free_dead(dead);
         }
