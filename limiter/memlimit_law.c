@@ -105,6 +105,7 @@ void law_forget(struct law *g)
         g->exhausted_since = LAW_NONE;
         g->have_last = false;
         g->freed_since = 0;
+        g->alloc_rate = 0;
         g->low_t = g->low = g->low_prev = LAW_NONE;
 }
 
@@ -221,7 +222,7 @@ static void ask(const struct law_sample *s, enum law_step eff, uint64_t sp, stru
 /* Give up when there is provably nothing to give and usage heads for the soft limit (at once: the
  * kernel's throttle there would only delay the end), or after giveup_us at the soft limit when the
  * answers are short but not empty. Heading for it: at it (within 2%), or rising (by LAW_RISE_MIN over
- * its lowest of the last 0.5-1 s) at a rate that gets there within giveup_us. The rate alone is not
+ * its lowest of the last 0.25-0.5 s) at a rate that gets there within giveup_us. The rate alone is not
  * enough: it decays with RATE_TAU_US, and a program that grew fast and then stopped short of the
  * soft limit (its library gone, nothing left to ask) would be given up on while standing still. */
 static bool give_up(struct law *g, const struct law_sample *s, enum law_step eff, bool above, bool *ret_at_once)

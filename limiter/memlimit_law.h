@@ -33,10 +33,11 @@ enum law_step { LAW_TRIM, LAW_COLLECT, LAW_RECLAIM, LAW_SHED, LAW_STEPS };
 #define LAW_EMPTY_STREAK 2                /* empty replies in a row at the last step: nothing to give */
 #define LAW_DETACH_GRACE_US 1000000u      /* the last client left this recently: no give-up yet ... */
 #define LAW_DETACH_REGRACE_US 10000000u   /* ... once in this long (clients coming and going cannot keep it) */
-#define LAW_RISE_WINDOW_US 500000u        /* heading for the soft limit: usage rose by ... */
+#define LAW_RISE_WINDOW_US 250000u        /* heading for the soft limit: usage rose by ... */
 #define LAW_RISE_MIN (512u * 1024)        /* ... this much over its lowest of the last 1-2 windows
-                                           * (shorter than the detach grace: what it grew before the
-                                           * last client left is forgotten when the grace ends) */
+                                           * (0.25-0.5 s, well inside the detach grace: what the
+                                           * program grew as its last client left is forgotten when
+                                           * the grace ends) */
 
 struct law_config {
         uint64_t target;          /* the operator's hold point, bytes ([governor] target); LAW_NONE: none */

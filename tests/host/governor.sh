@@ -168,20 +168,24 @@ t_governor_client_leaves() {
 # A program whose library left and which then stands still above the setpoint, short of the soft limit,
 # is not heading anywhere: no give-up, after the grace either. holdcache fills 600M in 2M entries
 # every 5 ms under 512M (a band of 1% between the setpoint and "at the soft limit"), leaves, touches a
-# last 2M buffer and stands there 3 s. The law took the smoothed rate of its growth before it left
+# last 2M buffer and stands there 6 s. The law took the smoothed rate of its growth before it left
 # (400 MB/s, decaying over 0.5 s) for where it was going and gave up as the grace ended, every time;
-# now it also wants usage rising (LAW_RISE_MIN over its lowest of the last 0.5-1 s).
+# now it also wants usage rising (LAW_RISE_MIN over its lowest of the last 0.25-0.5 s). Judged over the
+# 3 s after the last ask: what happens as it exits, 6 s later, is not this test's (in the emulated VM
+# one run saw usage move by 1.8M then, at the soft limit's doorstep).
 t_governor_idle_after_leaving() {
     mr --limit 512M --timeline "$T/t.csv" --report "$T/r.json" -- \
-        "$HOLDCACHE" --total 600M --entry 2M --every 5 --linger 3000 --last 2M
+        "$HOLDCACHE" --total 600M --entry 2M --every 5 --linger 6000 --last 2M
     expect_rc 0
     [ "$(jqr .limiter.clients "$T/r.json")" = 1 ] || fail "holdcache never attached: $(jq -c .limiter "$T/r.json")"
-    [ "$(jqr .governor.giveups "$T/r.json")" = 0 ] ||
-        fail "gave up on a program standing still: $(jq -c '[.actions[] | select(.action == "giveup")]' "$T/r.json")"
-    # it did stand above the setpoint after it left (else this proves nothing): samples over 1.5 s of
-    # the linger, after the last ask
-    awk -F, 'NR > 1 && $8 > 0 { n = 0; next } NR > 1 && $11 != "max" && $2 > $11 { if (!n) t1 = $1; n++; t2 = $1 }
-        END { exit !(n && t2 - t1 >= 1.5) }' "$T/t.csv" ||
+    left=$(awk -F, 'NR > 1 && $8 > 0 { t = $1 } END { print t + 0 }' "$T/t.csv")
+    jq -e --argjson left "$left" '[.actions[] | select(.action == "giveup" and .t < $left + 3)] | length == 0' \
+        "$T/r.json" >/dev/null ||
+        fail "gave up on a program standing still (last ask at $left s): $(jq -c '[.actions[] | select(.action == "giveup")]' "$T/r.json")"
+    # it did stand above the setpoint after it left (else this proves nothing): 1.5 s or more of
+    # samples over it in a row, no ask among them
+    awk -F, 'NR == 1 { next } $8 == 0 && $11 != "max" && $2 > $11 { if (!n) t1 = $1; n++; if ($1 - t1 > best) best = $1 - t1; next }
+        { n = 0 } END { exit !(best >= 1.5) }' "$T/t.csv" ||
         fail "did not stand above the setpoint after leaving: $(awk -F, 'NR > 1 && NR % 10 == 0' "$T/t.csv" | tail -8)"
 }
 

@@ -349,39 +349,46 @@ static void test_detach_grace(void **state)
 /* The last client left a program that had been allocating fast, and the program then stands still
  * above the setpoint, short of the soft limit: nothing to give, but it is not heading anywhere. No
  * give-up after the grace (the allocation rate measured while it grew has not decayed yet, and was
- * taken as where it is going). Once it grows again, at once. */
+ * taken as where it is going). Once it grows again, at once, far short of the soft limit's 2% (held
+ * at [governor] target = 70%: room to tell the rising test from the soft limit's). */
 static void test_idle_after_detach(void **state)
 {
         (void)state;
         struct governor g;
         struct gov_decision d;
-        setup_gov(&g);
+        policy_default(&pol);
+        pol.target_ppm = 700000;
+        gov_init(&g, &pol, LIMIT);
+        const uint64_t target = LIMIT / 10 * 7;
         double t = 0.02;
-        uint64_t usage = LIMIT / 2;
-        for (; usage < SETPOINT; t += 0.02, usage += 4 * MiB) { /* 200 MB/s, a client answering */
+        uint64_t usage = LIMIT / 4;
+        for (; usage < target; t += 0.02, usage += 8 * MiB) { /* 400 MB/s */
                 struct gov_sample s = smp(t, usage, LEVEL_HIGH, 1);
                 gov_step(&g, &s, &d);
-                if (d.limiter)
-                        gov_reply(&g, false, d.limiter_goal, d.limiter_goal, false, 1000);
         }
-        usage = SETPOINT + MiB;
-        assert_true(usage + SOFT / 50 < SOFT); /* not at the soft limit */
+        /* A second held there, still allocating 400 MB/s: the client gives back as much */
+        for (double held = t; t < held + 1; t += 0.02) {
+                struct gov_sample s = smp(t, target + MiB / 2, LEVEL_HIGH, 1);
+                gov_step(&g, &s, &d);
+                if (d.limiter)
+                        gov_reply(&g, false, d.limiter_goal, 8 * MiB, false, 1000);
+        }
+        usage = target + MiB;
         double left = t;
         for (; t < left + 4; t += 0.02) {
                 struct gov_sample s = smp(t, usage, LEVEL_HIGH, 0);
                 gov_step(&g, &s, &d);
                 assert_false(d.giveup);
         }
-        /* Growing again toward the soft limit, nothing to give: at once, short of it. */
         bool gave = false;
         for (; t < left + 6 && !gave; t += 0.02) {
-                usage += MiB / 2;
+                usage += 2 * MiB; /* 100 MB/s */
                 struct gov_sample s = smp(t, usage, LEVEL_HIGH, 0);
                 gov_step(&g, &s, &d);
                 if (d.giveup) {
                         gave = true;
                         assert_true(d.at_once);
-                        assert_true(usage < SOFT);
+                        assert_true(usage + SOFT / 10 < SOFT);
                 }
         }
         assert_true(gave);
