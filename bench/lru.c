@@ -129,7 +129,8 @@ static uint32_t evict_one(struct node **dead)
  * most SPARE_SLACK more) before they malloc. That memory was in use a moment ago and is resident;
  * malloc would as likely hand out a hole malloc_trim gave back to the kernel, and the insert's first
  * touch would fault it in again: what a governed cache, asked again and again while a spike comes,
- * paid for most. An ask leaves the pool alone (its inserts need it most then). Under the lock. */
+ * paid for most. An ask leaves the pool alone (its inserts need it most then): up to 4 MiB that no
+ * payload counts and no ask gives back. Under the lock. */
 #define SPARE_MAX 64
 #define SPARE_SLACK 8192u
 static struct node *spare[SPARE_MAX];
@@ -149,8 +150,9 @@ static struct node *spare_take(uint32_t sz)
         return n;
 }
 
-/* The workers' evictions (*dead) into the pool; the oldest spares it pushes out are left in *dead for
- * the caller to free after the lock. */
+/* The workers' evictions (*dead) into the pool; the spares it pushes out from the front (about the
+ * oldest: spare_take moves the last into the slot it empties) are left in *dead for the caller to
+ * free after the lock. */
 static void spare_keep(struct node **dead)
 {
         struct node *out = NULL;
