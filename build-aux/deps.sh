@@ -15,10 +15,11 @@ BUILD_PKGS="gcc libc6-dev make pkg-config libinih-dev libseccomp-dev libsystemd-
 # Debian packaging tools (dpkg-buildpackage, debhelper, dh-python, lintian) for the .debs the
 # systemd VM installs; crun, the OCI runtime the cgroup v2 VM runs a container with; the allocators
 # --preload knows besides glibc's (jemalloc, tcmalloc, mimalloc); OpenJDK 17 and Node, the runtimes
-# the hints and the JVM driver are tested against.
+# the hints and the JVM driver are tested against; strace, which a fault test records memrun's writes
+# with.
 CHECK_PKGS="libcmocka-dev qemu-system-x86 busybox-static cpio zstd mmdebstrap git ca-certificates jq clang
 libclang-rt-14-dev python3 python3-prometheus-client golang-go dpkg-dev debhelper dh-python fakeroot lintian
-crun libjemalloc2 libtcmalloc-minimal4 libmimalloc2.0 openjdk-17-jdk-headless nodejs"
+crun libjemalloc2 libtcmalloc-minimal4 libmimalloc2.0 openjdk-17-jdk-headless nodejs strace"
 BENCH_PKGS="valgrind cgroup-tools gnuplot-nox"
 
 case ${1:-} in

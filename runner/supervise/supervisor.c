@@ -233,6 +233,11 @@ static int lower_limits(struct supervisor *s, const struct limits *old, const st
         struct limits first = *lim;
         first.hard = old->hard > lim->hard ? old->hard : lim->hard;
         first.swap = old->swap;
+        /* Never above the hard limit in force: following a lowering someone made at cgroupfs
+         * (check_limit), writing the old one back for the wait would undo it for that while. */
+        uint64_t cur;
+        if (cg_sandbox_hard_limit(&s->cg.sb, &cur) == 0 && cur >= lim->hard && cur < first.hard)
+                first.hard = cur;
         int r = s->backend->set_limits(&s->cg, &first);
         if (r < 0)
                 return r;

@@ -163,6 +163,26 @@ t_fault_sandbox_frozen() {
     [ -n "$frozen_level" ] || fail "memrunctl status unanswered while the sandbox was frozen"
 }
 
+# The hard limit lowered at cgroupfs by someone else: memrun follows it without writing the old,
+# higher one back while it applies the new soft limit (its lowering child did, for the wait: a read
+# of the file in between saw the old limit, as a CI run of t_sandbox_limit_readonly did). strace
+# records every write from the program's lowering on: none may carry the old limit.
+t_fault_limit_lowered_outside() {
+    command -v strace >/dev/null || { skip "strace not installed (apt-get install strace)"; return; }
+    if [ $MODE = v2 ]; then lf=memory.max; else lf=memory.limit_in_bytes; fi
+    strace -f -qq -e trace=write -e signal=none -o "$T/st" "$MEMRUN" --limit 64M -- sh -c \
+        "echo 33554432 > $SB_MEMFS\$MEMRUN_CGROUP/$lf; sleep 2.5; cat $SB_MEMFS\$MEMRUN_CGROUP/$lf" >"$T/out" 2>"$T/err"
+    rc=$?
+    expect_rc 0 "a program lowering its own limit"
+    grep -qx 33554432 "$T/out" || fail "the lowering did not stay: $(cat "$T/out")"
+    fault_said "$T/err" "the sandbox's hard limit was changed to 32M by someone else (it was 64M): following it"
+    # the program's write is its echo's (the only 8-digit write but memrun's); from there on
+    w=$(grep -n 'write([0-9]*, "33554432\\n", 9)' "$T/st" | head -1 | cut -d: -f1)
+    [ -n "$w" ] || { fail "strace saw no write of the new limit: $(head -c 600 "$T/st")"; return; }
+    tail -n +"$w" "$T/st" | grep -q '"33554432", 8)' || fail "memrun wrote no limit after following: $(tail -n +"$w" "$T/st" | head -c 600)"
+    ! tail -n +"$w" "$T/st" | grep -q '"67108864"' || fail "the old limit was written back: $(tail -n +"$w" "$T/st" | grep '"67108864"')"
+}
+
 # The hard limit rewritten at cgroupfs by someone else: memrun follows it (soft keeps its share),
 # says so once, tells its clients; the governed cache lives within the new limit.
 t_fault_limit_changed_outside() {

@@ -602,7 +602,7 @@ ALL_TESTS="t_exit_passthrough t_exit_signal t_exit_126_127 t_stdio_passthrough t
     t_go_cache_survives t_go_limit_follows t_go_http_sheds t_go_users_gomemlimit \
     t_hints_report_and_env t_hints_node t_hints_java \
     t_output_full_filesystem t_output_dev_full t_output_metrics_missing_dir t_output_closed_pipe \
-    t_fault_client_stopped t_fault_memrun_stopped t_fault_sandbox_frozen t_fault_limit_changed_outside \
+    t_fault_client_stopped t_fault_memrun_stopped t_fault_sandbox_frozen t_fault_limit_changed_outside t_fault_limit_lowered_outside \
     t_pressure_watch_governor t_pressure_watch_sdevent t_pressure_watch_kernel_relay t_pressure_watch_socket \
     t_jvm_driver t_jvm_driver_other_user t_jvm_not_driven \
     t_many_runs_leave_nothing"

@@ -9,6 +9,8 @@ root=$PWD/$B/vm-root
 B=$B tests/vm/stage.sh "$root"
 cp -r tests/host tests/scenarios "$root/tests/"
 cp "$(command -v jq)" "$(command -v setpriv)" "$(command -v unshare)" "$root/usr/bin/"
+# strace, which t_fault_limit_lowered_outside records memrun's writes with
+command -v strace >/dev/null && cp "$(command -v strace)" "$root/usr/bin/"
 # crun, the OCI runtime t_crun_in_place runs a container with (its libraries follow, run.sh)
 command -v crun >/dev/null && cp "$(command -v crun)" "$root/usr/bin/"
 # The allocators --preload knows (t_limiter_preload_allocators): where the host has them, same path.
