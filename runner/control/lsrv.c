@@ -564,6 +564,11 @@ int lsrv_broadcast(struct lsrv *s, enum level level, uint32_t actions, uint64_t 
                 struct lsrv_client *c = &s->clients[i];
                 if (c->fd < 0 || !c->attached)
                         continue;
+                /* Back to ok: what a client had to give in the last episode says nothing of the next,
+                 * which must not wait out a rest earned then (a burst's second wave was asked only
+                 * after its first wave's 400 ms rest, at memory.max on v1). */
+                if (level == LEVEL_OK)
+                        c->backoff = c->rest_until = 0;
                 if (c->has_pending) {
                         /* Not reading: keep one message, the newest state, and send it when writable. */
                         if (c->pending.type == MEMLIMIT_MSG_WELCOME)

@@ -1046,6 +1046,35 @@ static void test_ask_rounds(void **state)
         dispatch(f);
 }
 
+/* A client that gave back nothing rests, but not past the end of the episode: once the level is back
+ * to ok, the next ask reaches it at once (the burst scenario's second wave was asked only after the
+ * first wave's rest, at memory.max on v1). A level above ok keeps the rest. */
+static void test_rest_ends_at_ok(void **state)
+{
+        struct fixture *f = *state;
+        struct memlimit_msg m;
+        uint32_t seq;
+        int a = attach(f, NULL);
+        assert_int_equal(lsrv_ask(f->srv, LEVEL_MODERATE, MEMLIMIT_ACT_TRIM, 1 << 20, 1 << 26, &seq), 1);
+        expect_msg(a, &m, MEMLIMIT_MSG_LEVEL);
+        send_result(a, seq, MEMLIMIT_ACT_TRIM, 0, MEMLIMIT_RESULT_FUTILE);
+        dispatch(f);
+        assert_int_equal(lsrv_ask(f->srv, LEVEL_MODERATE, MEMLIMIT_ACT_TRIM, 1 << 20, 1 << 26, NULL), 0); /* resting */
+        expect_nothing(a);
+        assert_int_equal(lsrv_broadcast(f->srv, LEVEL_HIGH, MEMLIMIT_ACT_TRIM, 0, 1 << 26, NULL), 1);
+        expect_msg(a, &m, MEMLIMIT_MSG_LEVEL);
+        assert_int_equal(lsrv_ask(f->srv, LEVEL_HIGH, MEMLIMIT_ACT_TRIM, 1 << 20, 1 << 26, NULL), 0); /* still */
+        expect_nothing(a);
+        assert_int_equal(lsrv_broadcast(f->srv, LEVEL_OK, 0, 0, 1 << 20, NULL), 1);
+        expect_msg(a, &m, MEMLIMIT_MSG_LEVEL);
+        assert_int_equal(m.u.level.level, LEVEL_OK);
+        assert_int_equal(lsrv_ask(f->srv, LEVEL_MODERATE, MEMLIMIT_ACT_TRIM, 1 << 20, 1 << 26, &seq), 1);
+        expect_msg(a, &m, MEMLIMIT_MSG_LEVEL);
+        assert_int_equal(m.seq, seq);
+        close(a);
+        dispatch(f);
+}
+
 /* A RESULT flagged SKIPPED_BUDGET marks its ask as put off: the round says deferred (also when the
  * ask is written off after it), the stats count the ask once, the client rests only the short
  * LSRV_BACKOFF_MIN_USEC (its budget refills with time), and the next ask starts clean. */
@@ -1121,6 +1150,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_table_full, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_ask_rounds, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_ask_deferred, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_rest_ends_at_ok, setup, teardown),
                 cmocka_unit_test(test_close_unopened),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
