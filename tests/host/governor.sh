@@ -17,7 +17,7 @@ if [ $MODE = v2 ]; then GOV_RATES=${GOV_RATES:-"5 20"}; else GOV_RATES=${GOV_RAT
 #   the way back to user space, no penalty at all for a small overage), and the VM is emulated: a
 #   vCPU stall of a few tens of ms lets the 5 ms cache allocate past the headroom before the next
 #   sample. CI runs saw peaks of 1.22-1.26% over the soft limit there (at 1%, one such run in three
-#   failed), and 1.6% once. p95, not p99: a run is 600-1000 samples, so its p99 is the 7th-10th
+#   failed), and 1.6% once. p95, not p99: a run is 600-1000 samples, so its p99 is the 7th-11th
 #   highest, one slow answer. The Go client answers with a collection (runtime.GC, FreeOSMemory),
 #   and in the emulated VM on a loaded host that took 110-140 ms while the kernel held the program at
 #   memory.high: 10 runs with two busy loops on the host showed clusters of up to 12 samples
@@ -171,14 +171,17 @@ t_governor_client_leaves() {
 
 # A program whose library left and which then stands still above the setpoint, short of the soft limit,
 # is not heading anywhere: no give-up, after the grace either. holdcache fills 600M in 2M entries
-# every 5 ms under 512M (a band of 1% between the setpoint and "at the soft limit"), leaves, touches a
-# last 2M buffer and stands there 6 s. The law took the smoothed rate of its growth before it left
-# (400 MB/s, decaying over 0.5 s) for where it was going and gave up as the grace ended, every time;
-# now it also wants usage rising (LAW_RISE_MIN over its lowest of the last 0.25-0.5 s). Judged over the
-# 3 s after the last ask: what happens as it exits, 6 s later, is not this test's (in the emulated VM
-# one run saw usage move by 1.8M then, at the soft limit's doorstep).
+# every 5 ms under 512M, held at [governor] target = 85% (435.2M, 5.6% under the soft limit), leaves,
+# touches a last 2M buffer and stands there 6 s. The law took the smoothed rate of its growth before
+# it left (400 MB/s, decaying over 0.5 s) for where it was going and gave up as the grace ended, every
+# time; now it also wants usage rising (LAW_RISE_MIN over its lowest of the last 0.25-0.5 s). Held at
+# the built-in setpoint (3% under the soft limit) the program stood 1% short of "at the soft limit"
+# (within 2%: a give-up at once, by design), and a CI run in the emulated VM saw usage move by 2M
+# there 1.3 s after the last ask: that is the 2% rule, not this test's. Judged over the 3 s after the
+# last ask: what happens as it exits, 6 s later, is not this test's either.
 t_governor_idle_after_leaving() {
-    mr --limit 512M --timeline "$T/t.csv" --report "$T/r.json" -- \
+    printf '[level.moderate]\nusage = 70%%\nactions = trim\n[level.high]\nusage = 85%%\nactions = trim, collect\n[governor]\ntarget = 85%%\n' > "$T/t85.ini"
+    mr --limit 512M --policy "$T/t85.ini" --timeline "$T/t.csv" --report "$T/r.json" -- \
         "$HOLDCACHE" --total 600M --entry 2M --every 5 --linger 6000 --last 2M
     expect_rc 0
     [ "$(jqr .limiter.clients "$T/r.json")" = 1 ] || fail "holdcache never attached: $(jq -c .limiter "$T/r.json")"
