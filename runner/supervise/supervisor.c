@@ -238,9 +238,8 @@ static int lower_limits(struct supervisor *s, const struct limits *old, const st
         uint64_t cur;
         if (cg_sandbox_hard_limit(&s->cg.sb, &cur) == 0 && cur >= lim->hard && cur < first.hard)
                 first.hard = cur;
-        /* EBUSY (v1: memsw lowered below what memory and swap hold): the wait below retries. */
         int r = s->backend->set_limits(&s->cg, &first);
-        if (r < 0 && r != -EBUSY)
+        if (r < 0)
                 return r;
         usec_t end = usec_add_sat(now_usec(), LIMITS_LOWER_WAIT_USEC);
         for (;;) {
