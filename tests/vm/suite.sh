@@ -45,7 +45,8 @@ if command -v jlink >/dev/null && command -v javac >/dev/null; then
 fi
 in_vm="env MEMRUN=/usr/bin/memrun EXAMPLES=/usr/libexec/memrun HELPERS=/usr/libexec/memrun JVM_HOLD=40"
 # The host suite is the longest boot: 851 s in a CI run of 2026-12-04 and over 900 s (run.sh's
-# default) in a rehearsal on a loaded host the same day; its own timeout is 1800 s.
+# default, no test failed by then) in a rehearsal on this machine the same day; its own timeout is
+# 1800 s.
 # shellcheck disable=SC2086  # $in_vm is words on purpose
 MEMRUN_VM_TIMEOUT=${MEMRUN_VM_TIMEOUT:-1800} MEMRUN_VM_LOG=$B/vm.log tests/vm/run.sh "$root" -- $in_vm PRELOAD_SO=/usr/lib/memrun/libmemlimit-preload.so \
     CONFIGS=/usr/share/memrun sh /tests/host/run.sh
