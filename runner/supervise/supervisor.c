@@ -297,8 +297,7 @@ int supervisor_set_limits(struct supervisor *s, const struct limits *lim, const 
         return 0;
 }
 
-/* The lowering's child ended (status as waitpid gives it): memrunctl gets its answer. */
-static void limits_applied(struct supervisor *s, int st)
+void supervisor_limits_applied(struct supervisor *s, int st)
 {
         char why[256];
         int r = WIFEXITED(st) ? -WEXITSTATUS(st) : -EINTR;
@@ -308,10 +307,23 @@ static void limits_applied(struct supervisor *s, int st)
                 ctl_reply_pending(&s->ctl, 0, "");
                 return;
         }
-        struct limits failed = s->limits;
-        snprintf(why, sizeof why, "the kernel refused it: %s; the previous limits are back", strerror(-r));
-        (void)s->backend->set_limits(&s->cg, &s->limits_old);
-        limits_commit(s, &failed, &s->limits_old, s->limits_who, " (restored)");
+        struct limits failed = s->limits, back = s->limits_old;
+        if (s->limits_who && strcmp(s->limits_who, "cgroupfs") == 0) {
+                /* Following a hard limit someone else lowered (check_limit): it was in force before
+                 * memrun followed it and is not memrun's to undo. Writing the old one back would undo
+                 * the operator's change for good (memrun would then see its own limit again). Only the
+                 * soft limit comes back, if it fits under the limit found. */
+                back.hard = failed.hard;
+                back.swap = failed.swap;
+                if (back.soft > back.hard)
+                        back.soft = failed.soft;
+                snprintf(why, sizeof why, "the kernel refused it: %s; the previous soft limit is back, the hard "
+                         "limit stays as found", strerror(-r));
+        } else {
+                snprintf(why, sizeof why, "the kernel refused it: %s; the previous limits are back", strerror(-r));
+        }
+        (void)s->backend->set_limits(&s->cg, &back);
+        limits_commit(s, &failed, &back, s->limits_who, " (restored)");
         log_warn("%s set: %s", s->limits_who, why);
         ctl_reply_pending(&s->ctl, r, why);
 }
@@ -330,7 +342,7 @@ static void reap(struct supervisor *s)
                         continue;
                 }
                 if (pid == s->limits_pid) {
-                        limits_applied(s, st);
+                        supervisor_limits_applied(s, st);
                         continue;
                 }
                 if (s->act_ready && jvm_reaped(&s->jvm, pid, st, now_usec()))
@@ -768,7 +780,7 @@ static void teardown(struct supervisor *s)
                  * the sandbox is going anyway. */
                 int st;
                 if (waitpid(s->limits_pid, &st, WNOHANG) == s->limits_pid) {
-                        limits_applied(s, st);
+                        supervisor_limits_applied(s, st);
                 } else {
                         kill(s->limits_pid, SIGKILL);
                         (void)waitpid(s->limits_pid, NULL, 0);

@@ -145,6 +145,10 @@ int supervisor_run(const struct plan *plan);
  * once, and the control socket's pending request answered when the child ends. */
 int supervisor_set_limits(struct supervisor *s, const struct limits *lim, const char *who, char *why,
                           size_t why_size);
+/* A lowering's child ended (status as waitpid gives it): memrunctl gets its answer. If the kernel
+ * refused the lowering, the previous limits come back; for a hard limit lowered at cgroupfs (who
+ * "cgroupfs") only the soft limit does: the hard limit found stays, it is not memrun's to undo. */
+void supervisor_limits_applied(struct supervisor *s, int st);
 /* The governor's pulse to the pressure socket's clients, settled once PSRV_ROUND_USEC passed: what
  * it gave back is the usage drop since (monitor.c calls it at each sample, before the governor). */
 void supervisor_pressure_settle(struct supervisor *s, uint64_t usage, usec_t now);

@@ -220,6 +220,54 @@ static void test_set_limits_lowering(void **state)
         s->limits_pid = 0;
 }
 
+/* The kernel refused a lowering: memrunctl's limits come back whole; a hard limit someone lowered at
+ * cgroupfs (memrun followed it) stays, only the soft limit may come back. */
+static void test_set_limits_refused_restore(void **state)
+{
+        (void)state;
+        char why[128] = "";
+        int st;
+        for (int outside = 0; outside <= 1; outside++) {
+                struct supervisor *s = make(128 * MiB, 115 * MiB);
+                s->ctl.pending = -1;
+                struct limits l = { .hard = 32 * MiB, .soft = 28 * MiB, .ceiling = SIZE_MAX_VALUE };
+                fake.refuse = -EBUSY;
+                assert_int_equal(supervisor_set_limits(s, &l, outside ? "cgroupfs" : "memrunctl", why, sizeof why), 1);
+                assert_int_equal(waitpid(s->limits_pid, &st, 0), s->limits_pid);
+                assert_true(WIFEXITED(st) && WEXITSTATUS(st) == EBUSY);
+                fake.refuse = 0;
+                supervisor_limits_applied(s, st);
+                assert_int_equal(s->limits_pid, 0);
+                assert_int_equal(fake.set_calls, 1);
+                if (outside) {
+                        /* 115M does not fit under 32M: the soft limit stays the followed one */
+                        assert_int_equal(fake.last.hard, 32 * MiB);
+                        assert_int_equal(s->limits.hard, 32 * MiB);
+                        assert_int_equal(s->limits.soft, 28 * MiB);
+                        assert_int_equal(s->lsrv.limit, 32 * MiB);
+                } else {
+                        assert_int_equal(fake.last.hard, 128 * MiB);
+                        assert_int_equal(fake.last.soft, 115 * MiB);
+                        assert_int_equal(s->limits.hard, 128 * MiB);
+                        assert_int_equal(s->act.soft, 115 * MiB);
+                        assert_int_equal(s->lsrv.limit, 128 * MiB);
+                }
+        }
+        /* a hard limit lowered a little at cgroupfs: the old soft limit fits and comes back */
+        struct supervisor *s = make(128 * MiB, 100 * MiB);
+        s->ctl.pending = -1;
+        struct limits l = { .hard = 120 * MiB, .soft = 94 * MiB, .ceiling = SIZE_MAX_VALUE };
+        fake.refuse = -EBUSY;
+        assert_int_equal(supervisor_set_limits(s, &l, "cgroupfs", why, sizeof why), 1);
+        assert_int_equal(waitpid(s->limits_pid, &st, 0), s->limits_pid);
+        fake.refuse = 0;
+        supervisor_limits_applied(s, st);
+        assert_int_equal(fake.last.hard, 120 * MiB);
+        assert_int_equal(fake.last.soft, 100 * MiB);
+        assert_int_equal(s->limits.hard, 120 * MiB);
+        assert_int_equal(s->act.soft, 100 * MiB);
+}
+
 static void test_contains(void **state)
 {
         (void)state;
@@ -295,6 +343,7 @@ int main(void)
                 cmocka_unit_test(test_soft_default),       cmocka_unit_test(test_in_place),
                 cmocka_unit_test(test_change),             cmocka_unit_test(test_set_limits_rederives),
                 cmocka_unit_test(test_set_limits_refused), cmocka_unit_test(test_set_limits_lowering),
+                cmocka_unit_test(test_set_limits_refused_restore),
                 cmocka_unit_test(test_contains),
                 cmocka_unit_test(test_loop_sources),
         };
