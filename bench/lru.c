@@ -58,6 +58,7 @@ static struct node *lru_head, *lru_tail;
 static uint64_t payload, cap, trims, trimmed;
 static int adapt, use_room;
 static uint64_t adapt_cap, adapt_room, last_trim_ns, last_grow_ns;   /* --adapt: under the lock */
+static uint64_t ask_ceiling = UINT64_MAX, ask_ceiling_ns;               /* --room: under the lock */
 static uint32_t nkeys = 40000, backend_us = 100;
 static double skew = 3.0, regrow = 1.0 / 64;
 static volatile int measuring, stopping;
@@ -180,12 +181,33 @@ static void free_dead(struct node *dead)
         }
 }
 
+/* This process's resident memory (/proc/self/statm). */
+static uint64_t resident(void)
+{
+        FILE *f = fopen("/proc/self/statm", "re");
+        unsigned long long size, res = 0;
+        if (f) {
+                if (fscanf(f, "%llu %llu", &size, &res) != 2)
+                        res = 0;
+                fclose(f);
+        }
+        return (uint64_t)res * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
 /* memrun asks: give back goal bytes, a slice per lock hold so the workers are not stopped for long. */
 static size_t trim(enum memlimit_level level, size_t goal, void *ctx)
 {
         (void)level;
         (void)ctx;
         size_t freed = 0;
+        if (use_room) {
+                /* Where memrun wants this process: what it holds now less what it asks for. */
+                uint64_t rss = resident();
+                pthread_mutex_lock(&lock);
+                ask_ceiling = rss > goal ? rss - goal : 0;
+                ask_ceiling_ns = now_ns();
+                pthread_mutex_unlock(&lock);
+        }
         while (freed < goal) {
                 size_t slice = 0;
                 struct node *dead = NULL;
@@ -303,21 +325,12 @@ static void *worker(void *arg)
 }
 
 /* --room's sizer: every 50 ms, the room between this process's resident memory and 96% of the soft
- * limit (memlimit_limits(), which memrun keeps up to date: the governor holds 3% under it, the rest is
- * what the kernel charges beside the heap); the workers grow the cap by half of it once memrun has
- * been quiet for 200 ms. */
-static uint64_t resident(void)
-{
-        FILE *f = fopen("/proc/self/statm", "re");
-        unsigned long long size, res = 0;
-        if (f) {
-                if (fscanf(f, "%llu %llu", &size, &res) != 2)
-                        res = 0;
-                fclose(f);
-        }
-        return (uint64_t)res * (uint64_t)sysconf(_SC_PAGESIZE);
-}
-
+ * limit (memlimit_limits(), which memrun keeps up to date: the governor holds at least 3% under it,
+ * the rest is what the kernel charges beside the heap), and no higher than where memrun's last ask
+ * wanted the process (its resident memory then less the ask's goal), a ceiling that rises by 1% of
+ * the soft limit a second while nothing is asked: the governor's setpoint sits lower when the
+ * program allocates fast or answers slowly, and growing past it only draws the next ask. The
+ * workers grow the cap by half of the room once memrun has been quiet for 200 ms. */
 static void *sizer(void *arg)
 {
         (void)arg;
@@ -327,11 +340,17 @@ static void *sizer(void *arg)
                 size_t soft;
                 memlimit_limits(NULL, &soft);
                 uint64_t room = UINT64_MAX;
+                uint64_t rss = resident();
+                pthread_mutex_lock(&lock);
                 if (soft != SIZE_MAX) {
-                        uint64_t aim = (uint64_t)soft / 100 * 96, rss = resident();
+                        uint64_t aim = (uint64_t)soft / 100 * 96;
+                        if (ask_ceiling != UINT64_MAX) {
+                                double up = (double)soft / 100 * (double)(now_ns() - ask_ceiling_ns) / 1e9;
+                                if (ask_ceiling + (uint64_t)up < aim)
+                                        aim = ask_ceiling + (uint64_t)up;
+                        }
                         room = rss && rss < aim ? (aim - rss) / 2 : 0;
                 }
-                pthread_mutex_lock(&lock);
                 adapt_room = room;
                 pthread_mutex_unlock(&lock);
         }
