@@ -317,6 +317,14 @@ void supervisor_limits_applied(struct supervisor *s, int st)
                 back.swap = failed.swap;
                 if (back.soft > back.hard)
                         back.soft = failed.soft;
+                if (back.soft == failed.soft) {
+                        /* nothing of memrun's to put back (and the write the kernel refused is not
+                         * tried again) */
+                        snprintf(why, sizeof why, "the kernel refused it: %s; the limits found stay", strerror(-r));
+                        log_warn("%s set: %s", s->limits_who, why);
+                        ctl_reply_pending(&s->ctl, r, why);
+                        return;
+                }
                 snprintf(why, sizeof why, "the kernel refused it: %s; the previous soft limit is back, the hard "
                          "limit stays as found", strerror(-r));
         } else {

@@ -238,14 +238,14 @@ static void test_set_limits_refused_restore(void **state)
                 fake.refuse = 0;
                 supervisor_limits_applied(s, st);
                 assert_int_equal(s->limits_pid, 0);
-                assert_int_equal(fake.set_calls, 1);
                 if (outside) {
-                        /* 115M does not fit under 32M: the soft limit stays the followed one */
-                        assert_int_equal(fake.last.hard, 32 * MiB);
+                        /* 115M does not fit under 32M: the limits found stay, nothing is written */
+                        assert_int_equal(fake.set_calls, 0);
                         assert_int_equal(s->limits.hard, 32 * MiB);
                         assert_int_equal(s->limits.soft, 28 * MiB);
                         assert_int_equal(s->lsrv.limit, 32 * MiB);
                 } else {
+                        assert_int_equal(fake.set_calls, 1);
                         assert_int_equal(fake.last.hard, 128 * MiB);
                         assert_int_equal(fake.last.soft, 115 * MiB);
                         assert_int_equal(s->limits.hard, 128 * MiB);
@@ -262,6 +262,7 @@ static void test_set_limits_refused_restore(void **state)
         assert_int_equal(waitpid(s->limits_pid, &st, 0), s->limits_pid);
         fake.refuse = 0;
         supervisor_limits_applied(s, st);
+        assert_int_equal(fake.set_calls, 1);
         assert_int_equal(fake.last.hard, 120 * MiB);
         assert_int_equal(fake.last.soft, 100 * MiB);
         assert_int_equal(s->limits.hard, 120 * MiB);
