@@ -10,8 +10,9 @@
  * (workers evict on insert, reusing what they evicted), and once memrun has been quiet for
  * 200 ms grows the cap back by --regrow (1/64) a second: memrun has little to ask. --room: the same,
  * but it grows the cap into the room under the soft limit it reads from memlimit_limits() (with no
- * limit known, as --adapt): it uses the budget, and moves memory back and forth with whatever else
- * the program allocates. The two patterns memlimit(3) describes.
+ * limit known, as --adapt), no higher than where memrun's last ask wanted the process (see sizer):
+ * it uses the budget, and moves memory back and forth with whatever else the program allocates.
+ * The two patterns memlimit(3) describes.
  * --spike SIZE: every --spike-every seconds another thread allocates SIZE of request buffers (1 MiB
  * each, touched) over 200 ms and frees them a second later: memory that is not the cache's.
  * Runs --seconds; counts only the second half.
@@ -200,8 +201,9 @@ static size_t trim(enum memlimit_level level, size_t goal, void *ctx)
         (void)level;
         (void)ctx;
         size_t freed = 0;
-        if (use_room) {
-                /* Where memrun wants this process: what it holds now less what it asks for. */
+        if (use_room && goal) {
+                /* Where memrun wants this process: what it holds now less what it asks for (0: no
+                 * figure, nothing learnt). */
                 uint64_t rss = resident();
                 pthread_mutex_lock(&lock);
                 ask_ceiling = rss > goal ? rss - goal : 0;

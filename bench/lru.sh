@@ -175,14 +175,19 @@ for wl in steady spike; do
 		done
 		[ -n "$best" ] || break
 		gather $(rounds static)
-		kept || [ $a -gt 2 ] || {
-			lower=$((best * 98 / 100))
-			NOTES="$NOTES$wl: the bisected cap ${best}M broke the promise in the rounds (exit $rc, $ooms OOM kill(s), peak/soft $(awk -v p="$peak" -v s=$SOFT 'BEGIN { printf "%.3f", p / s }')); all arms ran again with ${lower}M.
+		kept && break
+		broke="the cap ${best}M broke the promise in the rounds (exit $rc, $ooms OOM kill(s), peak/soft $(awk -v p="$peak" -v s=$SOFT 'BEGIN { printf "%.3f", p / s }'))"
+		if [ $a -gt 2 ]; then
+			NOTES="$NOTES$wl: $broke; its row and the ratios to it are of a cap that broke it.
+
 "
-			best=$lower
-			continue
-		}
-		break
+			break
+		fi
+		lower=$((best * 98 / 100))
+		NOTES="$NOTES$wl: $broke; all arms ran again with ${lower}M.
+
+"
+		best=$lower
 	done
 	if [ -n "$best" ]; then
 		brate=$rate breqs=$reqs
@@ -196,7 +201,7 @@ for wl in steady spike; do
 	row $wl "governor, cache only evicts what is asked" "-"
 done
 echo
-[ -z "$NOTES" ] || { printf '%s' "$NOTES"; echo; }
+[ -z "$NOTES" ] || printf '%s' "$NOTES"
 # What a page the kernel took back costs when an insert touches it again (the price of moving memory)
 fc=$("$P" --fault-cost | sed -n 's/.*fault_us=\([0-9.]*\).*/\1/p')
 echo "Page faults: lru's minor faults in the measured halves, summed over the rounds. Faulting in one fresh 4 KiB"
