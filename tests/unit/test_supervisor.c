@@ -220,6 +220,17 @@ static void test_set_limits_lowering(void **state)
         s->limits_pid = 0;
 }
 
+/* The backend was told hard and soft, once, and memrun's state and its limiter server follow. */
+static void assert_written(const struct supervisor *s, uint64_t hard, uint64_t soft)
+{
+        assert_int_equal(fake.set_calls, 1);
+        assert_int_equal(fake.last.hard, hard);
+        assert_int_equal(fake.last.soft, soft);
+        assert_int_equal(s->limits.hard, hard);
+        assert_int_equal(s->act.soft, soft);
+        assert_int_equal(s->lsrv.limit, hard);
+}
+
 /* The kernel refused a lowering: memrunctl's limits come back whole; a hard limit someone lowered at
  * cgroupfs (memrun followed it) stays, only the soft limit may come back. */
 static void test_set_limits_refused_restore(void **state)
@@ -245,12 +256,7 @@ static void test_set_limits_refused_restore(void **state)
                         assert_int_equal(s->limits.soft, 28 * MiB);
                         assert_int_equal(s->lsrv.limit, 32 * MiB);
                 } else {
-                        assert_int_equal(fake.set_calls, 1);
-                        assert_int_equal(fake.last.hard, 128 * MiB);
-                        assert_int_equal(fake.last.soft, 115 * MiB);
-                        assert_int_equal(s->limits.hard, 128 * MiB);
-                        assert_int_equal(s->act.soft, 115 * MiB);
-                        assert_int_equal(s->lsrv.limit, 128 * MiB);
+                        assert_written(s, 128 * MiB, 115 * MiB);
                 }
         }
         /* a hard limit lowered a little at cgroupfs: the old soft limit fits and comes back */
@@ -262,11 +268,7 @@ static void test_set_limits_refused_restore(void **state)
         assert_int_equal(waitpid(s->limits_pid, &st, 0), s->limits_pid);
         fake.refuse = 0;
         supervisor_limits_applied(s, st);
-        assert_int_equal(fake.set_calls, 1);
-        assert_int_equal(fake.last.hard, 120 * MiB);
-        assert_int_equal(fake.last.soft, 100 * MiB);
-        assert_int_equal(s->limits.hard, 120 * MiB);
-        assert_int_equal(s->act.soft, 100 * MiB);
+        assert_written(s, 120 * MiB, 100 * MiB);
 }
 
 static void test_contains(void **state)
