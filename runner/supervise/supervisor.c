@@ -308,30 +308,27 @@ void supervisor_limits_applied(struct supervisor *s, int st)
                 return;
         }
         struct limits failed = s->limits, back = s->limits_old;
+        const char *how = "the previous limits are back";
+        bool restore = true;
         if (s->limits_who && strcmp(s->limits_who, "cgroupfs") == 0) {
                 /* Following a hard limit someone else lowered (check_limit): it was in force before
                  * memrun followed it and is not memrun's to undo. Writing the old one back would undo
                  * the operator's change for good (memrun would then see its own limit again). Only the
-                 * soft limit comes back, if it fits under the limit found. */
+                 * soft limit comes back, if it fits under the limit found; if it does not, nothing of
+                 * memrun's is put back (and the write the kernel refused is not tried again). */
                 back.hard = failed.hard;
                 back.swap = failed.swap;
                 if (back.soft > back.hard)
                         back.soft = failed.soft;
-                if (back.soft == failed.soft) {
-                        /* nothing of memrun's to put back (and the write the kernel refused is not
-                         * tried again) */
-                        snprintf(why, sizeof why, "the kernel refused it: %s; the limits found stay", strerror(-r));
-                        log_warn("%s set: %s", s->limits_who, why);
-                        ctl_reply_pending(&s->ctl, r, why);
-                        return;
-                }
-                snprintf(why, sizeof why, "the kernel refused it: %s; the previous soft limit is back, the hard "
-                         "limit stays as found", strerror(-r));
-        } else {
-                snprintf(why, sizeof why, "the kernel refused it: %s; the previous limits are back", strerror(-r));
+                restore = back.soft != failed.soft;
+                how = restore ? "the previous soft limit is back, the hard limit stays as found"
+                              : "the limits found stay";
         }
-        (void)s->backend->set_limits(&s->cg, &back);
-        limits_commit(s, &failed, &back, s->limits_who, " (restored)");
+        snprintf(why, sizeof why, "the kernel refused it: %s; %s", strerror(-r), how);
+        if (restore) {
+                (void)s->backend->set_limits(&s->cg, &back);
+                limits_commit(s, &failed, &back, s->limits_who, " (restored)");
+        }
         log_warn("%s set: %s", s->limits_who, why);
         ctl_reply_pending(&s->ctl, r, why);
 }
