@@ -342,7 +342,7 @@ static void *sizer(void *arg)
                 size_t soft;
                 memlimit_limits(NULL, &soft);
                 uint64_t room = UINT64_MAX;
-                uint64_t rss = resident();
+                uint64_t rss = soft != SIZE_MAX ? resident() : 0;
                 pthread_mutex_lock(&lock);
                 if (soft != SIZE_MAX) {
                         uint64_t aim = (uint64_t)soft / 100 * 96;

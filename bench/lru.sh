@@ -126,6 +126,8 @@ gather() {
 		END { printf "%d %d %d %.3f %.3f %.4f %d %d %d\n", rc, peak, ooms, med / n, p99, reqs ? hits / reqs : 0, reqs, wait, flt }')
 	rc=$1 peak=$2 ooms=$3 med=$4 p99=$5 rate=$6 reqs=$7 wait=$8 flt=$9
 }
+# of_soft BYTES: BYTES over the soft limit, 3 decimals
+of_soft() { awk -v p="$1" -v s=$SOFT 'BEGIN { printf "%.3f", p / s }'; }
 kept() { [ "$rc" = 0 ] && [ "$ooms" = 0 ] && [ "$peak" -le $SOFT ]; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 row() { # WORKLOAD ARM CAP
@@ -133,7 +135,7 @@ row() { # WORKLOAD ARM CAP
 	[ "$rc" = 0 ] || out="exit $rc"
 	[ "$ooms" = 0 ] || out="$out, $ooms OOM kill(s)"
 	[ "$peak" -le $SOFT ] || out="$out, peak over soft"
-	pk=$(awk -v p="$peak" -v s=$SOFT 'BEGIN { printf "%.3f", p / s }')
+	pk=$(of_soft "$peak")
 	echo "| $1 | $2 | $3 | $out | $pk | $med | $p99 | $rate | $(ratio "$rate" "$brate") | $reqs | $(ratio "$reqs" "$breqs") | $flt | $wait |"
 }
 
@@ -176,17 +178,13 @@ for wl in steady spike; do
 		[ -n "$best" ] || break
 		gather $(rounds static)
 		kept && break
-		broke="the cap ${best}M broke the promise in the rounds (exit $rc, $ooms OOM kill(s), peak/soft $(awk -v p="$peak" -v s=$SOFT 'BEGIN { printf "%.3f", p / s }'))"
-		if [ $a -gt 2 ]; then
-			NOTES="$NOTES$wl: $broke; its row and the ratios to it are of a cap that broke it.
-
-"
-			break
-		fi
 		lower=$((best * 98 / 100))
-		NOTES="$NOTES$wl: $broke; all arms ran again with ${lower}M.
+		after="all arms ran again with ${lower}M"
+		[ $a -le 2 ] || after="its row and the ratios to it are of a cap that broke it"
+		NOTES="$NOTES$wl: the cap ${best}M broke the promise in the rounds (exit $rc, $ooms OOM kill(s), peak/soft $(of_soft "$peak")); $after.
 
 "
+		[ $a -le 2 ] || break
 		best=$lower
 	done
 	if [ -n "$best" ]; then
