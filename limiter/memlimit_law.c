@@ -5,6 +5,7 @@
 #define LATENCY_MIN_US 20000u    /* a sample period: asks never land sooner than the next sample */
 #define LATENCY_ALPHA 0.3
 #define RATE_TAU_US 500000.0     /* allocation-rate smoothing */
+#define RATE_RISE_TAU_US 50000.0 /* ... of the fast-rising one (alloc_fast) on its way up */
 #define RATE_MIN_DT_US 1000u     /* samples closer than this do not update the rate */
 #define PERIOD_MAX_US 100000u    /* a slower sampler is not holding: its period says nothing */
 
@@ -105,7 +106,7 @@ void law_forget(struct law *g)
         g->exhausted_since = LAW_NONE;
         g->have_last = false;
         g->freed_since = 0;
-        g->alloc_rate = 0;
+        g->alloc_rate = g->alloc_fast = 0;
         g->low_t = g->low = g->low_prev = LAW_NONE;
 }
 
@@ -155,6 +156,8 @@ static void update_rate(struct law *g, const struct law_sample *s)
                         inst = 0;
                 /* 1 - exp(-dt/tau), without libm: dt/(tau+dt) has the same limits and slope at 0. */
                 g->alloc_rate += (inst - g->alloc_rate) * ((double)dt / (RATE_TAU_US + (double)dt));
+                double tau = inst > g->alloc_fast ? RATE_RISE_TAU_US : RATE_TAU_US;
+                g->alloc_fast += (inst - g->alloc_fast) * ((double)dt / (tau + (double)dt));
         }
         g->have_last = true;
         g->last_t = s->t;

@@ -91,6 +91,8 @@ struct law {
         uint64_t last_t, last_usage, freed_since;
         uint64_t period;          /* between the last two samples, us (at most 100 ms) */
         double alloc_rate;        /* the program's allocation: usage growth plus what it gave back, bytes/s */
+        double alloc_fast;        /* the same rising within 0.05 s (falling as slowly): when to look next
+                                   * (memrun's sampler), never the headroom (a noisy sample would widen it) */
         unsigned last_clients;    /* at the last sample */
         uint64_t detached_t;      /* the grace after the last client left started; LAW_NONE: none running */
         uint64_t grace_t;         /* the last grace started; LAW_NONE: never */

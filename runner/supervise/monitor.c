@@ -176,7 +176,11 @@ static void register_v1(struct supervisor *s)
  * slower than twice the last period (so a burst after a quiet spell is caught), at most dwell/4 while
  * a level is held (to time the way down), and fast while the governor is above target. v2 has no
  * usage notifications: this is how thresholds are seen there, so its idle period is capped (one
- * pread of memory.current each). */
+ * pread of memory.current each). Holding on v1, also half the time the program's allocation takes to
+ * the soft limit (the law's fast-rising estimate: a burst from idle is seen within 0.05 s): while
+ * it gives back what it is asked its usage stands still, so growth says nothing, and with no
+ * memory.high only the next sample stops it (a CI run at 1 MiB per 2 ms fell under the setpoint,
+ * waited the 20 ms hold period and sampled 10 MiB later, over the soft limit). */
 usec_t monitor_interval(const struct interval_in *in)
 {
         usec_t lo = in->lo, hi = in->hi;
@@ -200,6 +204,12 @@ usec_t monitor_interval(const struct interval_in *in)
                 target = in->dwell / 4;
         if (in->holding && target > MONITOR_HOLD_USEC)
                 target = MONITOR_HOLD_USEC;
+        if (in->holding && in->no_high && in->soft != SIZE_MAX_VALUE) {
+                double r = in->alloc_rate > in->rate ? in->alloc_rate : in->rate;
+                usec_t half_eta = usec_at_rate((double)(in->soft > in->usage ? in->soft - in->usage : 0), r) / 2;
+                if (half_eta < target)
+                        target = half_eta;
+        }
         usec_t backoff = in->last ? in->last * 2 : lo;
         usec_t iv = target < backoff ? target : backoff;
         if (iv < lo && !in->holding)
@@ -220,12 +230,13 @@ static uint64_t next_threshold(const struct supervisor *s, uint64_t usage)
         return thr;
 }
 
-/* How close to the setpoint counts as holding: what the program allocates in one fastest period; and
- * without memory.high (v1), one headroom: nothing slows a burst that starts there before memory.max,
- * and at a slower pace it would reach the soft limit between two samples. */
+/* How close to the setpoint counts as holding: what the program allocates in one fastest period (by
+ * the law's fast-rising estimate: a cache that just gave back 20 MiB and refills at 0.6 GB/s is
+ * near); and without memory.high (v1), one headroom: nothing slows a burst that starts there before
+ * memory.max, and at a slower pace it would reach the soft limit between two samples. */
 static double near_setpoint(const struct supervisor *s, const struct gov_decision *d)
 {
-        double grow = at_rate(s->act.gov.law.alloc_rate, s->p->interval_min_usec);
+        double grow = at_rate(s->act.gov.law.alloc_fast, s->p->interval_min_usec);
         if (!cg_sandbox_has_high(&s->cg.sb) && (double)d->headroom > grow)
                 grow = (double)d->headroom;
         return grow;
@@ -243,6 +254,7 @@ static usec_t next_interval(struct supervisor *s, uint64_t usage)
                 /* Above the setpoint, or near it (near_setpoint): the governor's pace. */
                 .holding = s->p->hold && !s->act.gov.law.given_up && d->setpoint != SIZE_MAX_VALUE &&
                            (double)usage + near_setpoint(s, d) > (double)d->setpoint,
+                .soft = s->act.soft, .alloc_rate = s->act.gov.law.alloc_fast, .no_high = !cg_sandbox_has_high(&s->cg.sb),
                 .v2 = !cg_sandbox_usage_notifies(&s->cg.sb), .v1_pending = m->v1_pending,
         };
         m->iv = monitor_interval(&in);

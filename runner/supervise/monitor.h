@@ -19,6 +19,11 @@ struct interval_in {
         bool in_level;                  /* a level above ok is held */
         usec_t dwell;                   /* [recovery] dwell */
         bool holding;                   /* the governor has usage above target */
+        uint64_t soft;                  /* the soft limit, bytes; UINT64_MAX: none */
+        double alloc_rate;              /* the governor's fast-rising allocation estimate (growth plus
+                                         * what was given back), bytes/s */
+        bool no_high;                   /* v1: nothing but the next sample stops a program that heads past
+                                         * the soft limit */
         bool v2;                        /* no usage notifications: cap idle periods */
         bool v1_pending;                /* v1 thresholds not registered yet */
 };

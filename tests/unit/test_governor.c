@@ -577,6 +577,30 @@ static void test_interval(void **state)
         in.lo = 100000;
         iv = monitor_interval(&in);
         assert_int_equal(iv, MONITOR_HOLD_USEC);
+        /* Holding on v1 (no memory.high), 5 MiB under the soft limit, allocating 500 MiB/s while giving
+         * back as much (its usage stands still: in.rate 0): half the 10 ms it needs to get there. */
+        in.v2 = false;
+        in.last = MONITOR_HOLD_USEC;
+        in.soft = LIMIT / 10 * 9;
+        in.usage = in.soft - 5 * MiB;
+        in.alloc_rate = 500.0 * MiB;
+        in.no_high = true;
+        assert_int_equal(monitor_interval(&in), 5000);
+        /* ... the faster of the two rates: growing at 1000 MiB/s (the allocation estimate still rising) */
+        in.rate = 1000.0 * MiB;
+        assert_int_equal(monitor_interval(&in), 2500);
+        /* over the soft limit: as fast as the sampler goes */
+        in.usage = in.soft + MiB;
+        assert_int_equal(monitor_interval(&in), MONITOR_MIN_USEC);
+        /* with memory.high the kernel slows the program there: the hold period */
+        in.usage = in.soft - 5 * MiB;
+        in.no_high = false;
+        assert_int_equal(monitor_interval(&in), MONITOR_HOLD_USEC);
+        /* not holding (under the setpoint by more than a period's growth): the rule does not apply */
+        in.no_high = true;
+        in.holding = false;
+        in.rate = 0;
+        assert_true(monitor_interval(&in) >= in.lo);
 }
 
 static void test_sigcgt(void **state)

@@ -288,13 +288,46 @@ static void test_budget(void **state)
         assert_true(r.giveup_t != UINT64_MAX);
 }
 
+/* The allocation estimates from idle: 500 MiB/s for 50 ms, then nothing. The headroom's (alloc_rate)
+ * rises over 0.5 s; the sampler's (alloc_fast) within 0.05 s and falls as slowly, never under it.
+ * memrun's law (memlimit_int.h renames the library's; nothing after this uses them). */
+#undef law_init
+#undef law_step
+#undef law_forget
+static void test_fast_rate(void **state)
+{
+        (void)state;
+        struct law g;
+        law_init(&g, &(struct law_config){ .target = LAW_NONE });
+        struct law_sample s = { .soft = SOFT, .steps = LAW_BIT(LAW_TRIM), .clients = 1, .askable = 1 };
+        struct law_decision d;
+        for (int i = 0; i <= 5; i++) {
+                s.t = TICK_US * (unsigned)i;
+                s.usage = (uint64_t)(i * 5 * MiB);
+                law_step(&g, &s, &d);
+        }
+        print_message("after 50 ms at 500 MiB/s: alloc_fast %.0f MiB/s, alloc_rate %.0f MiB/s\n",
+                      g.alloc_fast / MiB, g.alloc_rate / MiB);
+        assert_true(g.alloc_fast >= 250 * MiB);
+        assert_true(g.alloc_rate < 50 * MiB);
+        double top = g.alloc_fast;
+        for (int i = 6; i <= 10; i++) {
+                s.t = TICK_US * (unsigned)i;
+                law_step(&g, &s, &d);
+                assert_true(g.alloc_fast >= g.alloc_rate);
+        }
+        assert_true(g.alloc_fast >= top * 0.85 && g.alloc_fast < top);
+        law_forget(&g);
+        assert_true(g.alloc_fast == 0 && g.alloc_rate == 0);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_steady),       cmocka_unit_test(test_spike),
                 cmocka_unit_test(test_step),         cmocka_unit_test(test_soft_lowered),
                 cmocka_unit_test(test_leak),         cmocka_unit_test(test_cache_runs_dry),
-                cmocka_unit_test(test_budget),
+                cmocka_unit_test(test_budget),       cmocka_unit_test(test_fast_rate),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
