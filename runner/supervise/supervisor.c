@@ -197,6 +197,8 @@ int supervisor_contains(const struct supervisor *s, pid_t pid)
 
 /* How long a lowering waits for usage to come under the new hard limit before writing it anyway. */
 #define LIMITS_LOWER_WAIT_USEC (10 * USEC_PER_SEC)
+/* How long the run's end waits for a lowering's child to finish its write and answer memrunctl. */
+#define LIMITS_TEARDOWN_WAIT_USEC USEC_PER_SEC
 
 /* Limits in force from now on in memrun's own state and everything derived from it, and said. */
 static void limits_commit(struct supervisor *s, const struct limits *old, const struct limits *lim, const char *who,
@@ -780,11 +782,18 @@ static void post_mortem(struct supervisor *s)
 static void teardown(struct supervisor *s)
 {
         if (s->limits_pid > 0) {
-                /* Ended, unreaped (its write OOM-killed the program, which ended the run first):
-                 * memrunctl gets the lowering's own answer, not "memrun is ending". Still reclaiming:
-                 * the sandbox is going anyway. */
+                /* Ended or ending (its write OOM-killed the program, which ended the run before the
+                 * write returned: in the emulated VM a CI run found it still in the write at the first
+                 * look): memrunctl gets the lowering's own answer, not "memrun is ending". Still
+                 * waiting for usage after LIMITS_TEARDOWN_WAIT_USEC: the sandbox is going anyway. */
                 int st;
-                if (waitpid(s->limits_pid, &st, WNOHANG) == s->limits_pid) {
+                pid_t r;
+                usec_t end = usec_add_sat(now_usec(), LIMITS_TEARDOWN_WAIT_USEC);
+                while ((r = waitpid(s->limits_pid, &st, WNOHANG)) == 0 && now_usec() < end) {
+                        struct timespec ts = usec_to_timespec(10 * USEC_PER_MSEC);
+                        nanosleep(&ts, NULL);
+                }
+                if (r == s->limits_pid) {
                         supervisor_limits_applied(s, st);
                 } else {
                         kill(s->limits_pid, SIGKILL);
