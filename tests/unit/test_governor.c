@@ -164,6 +164,32 @@ static void test_headroom_follows_growth(void **state)
         assert_int_equal(d.headroom, SOFT / 100 * 3 + (SOFT % 100) * 3 / 100);
 }
 
+/* A fast sampler and fast replies: the growth term is what the program allocates in one sample
+ * period plus the reply's measured latency (floored at 2 ms), not a 20 ms floor on top of the period.
+ * 800 MiB/s, samples every 5 ms, replies in 0.5 ms: 800 MiB/s x 7 ms = 5.6 MiB; with the old 20 ms
+ * floor it was 800 MiB/s x 25 ms = 20 MiB, which held a program answering in 0.4 ms at 0.94 of the
+ * soft limit. */
+static void test_headroom_fast_replies(void **state)
+{
+        (void)state;
+        struct governor g;
+        struct gov_decision d;
+        setup_gov(&g);
+        uint64_t usage = SOFT - 20 * MiB;
+        double t = 0;
+        for (int i = 0; i < 600; i++) {
+                struct gov_sample s = smp(t += 0.005, usage, LEVEL_HIGH, 1);
+                gov_step(&g, &s, &d);
+                /* 4 MiB given back every 5 ms and usage flat: 800 MiB/s of allocation. */
+                gov_reply(&g, false, d.limiter_goal, 4 * MiB, false, SEC(0.0005));
+        }
+        struct gov_sample s = smp(t += 0.005, usage, LEVEL_HIGH, 1);
+        gov_step(&g, &s, &d);
+        assert_true(d.headroom > 5 * MiB);
+        assert_true(d.headroom < 6 * MiB);
+        assert_int_equal(d.setpoint, SOFT - d.headroom);
+}
+
 /* Short replies escalate trim -> collect -> reclaim -> shed, shedding only at a level that lists it;
  * the escalation comes down again one step per dwell once usage is under the setpoint. */
 static void test_escalation(void **state)
@@ -642,7 +668,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_setpoint),       cmocka_unit_test(test_active),
                 cmocka_unit_test(test_keeps_asking),
-                cmocka_unit_test(test_headroom_follows_growth), cmocka_unit_test(test_escalation),
+                cmocka_unit_test(test_headroom_follows_growth), cmocka_unit_test(test_headroom_fast_replies), cmocka_unit_test(test_escalation),
                 cmocka_unit_test(test_futile_client),  cmocka_unit_test(test_empty_and_full_answers),
                 cmocka_unit_test(test_giveup),         cmocka_unit_test(test_leak_dies_before_the_throttle),
                 cmocka_unit_test(test_deferred_answers), cmocka_unit_test(test_detach_grace),
