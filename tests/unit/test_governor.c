@@ -132,6 +132,22 @@ static void test_keeps_asking(void **state)
         assert_int_equal(d.reclaim, 0);
 }
 
+/* N samples TICK s apart at flat usage, each answered with FREED given back in LATENCY: the program
+ * allocates FREED per TICK. The decision at the next sample. */
+static uint64_t hold_flat(struct governor *g, uint64_t usage, int n, double tick, uint64_t freed, usec_t latency,
+                          double *t, struct gov_decision *d)
+{
+        for (int i = 0; i < n; i++) {
+                struct gov_sample s = smp(*t += tick, usage, LEVEL_HIGH, 1);
+                gov_step(g, &s, d);
+                gov_reply(g, false, d->limiter_goal, freed, false, latency);
+        }
+        struct gov_sample s = smp(*t += tick, usage, LEVEL_HIGH, 1);
+        gov_step(g, &s, d);
+        assert_int_equal(d->setpoint, SOFT - d->headroom);
+        return d->headroom;
+}
+
 /* The headroom grows with what the program allocates before a reply lands (a held program's usage is
  * flat while it allocates, so the rate is usage growth plus what was given back), and shrinks back to
  * max(3%, 1 MiB) once it stops. */
@@ -143,22 +159,15 @@ static void test_headroom_follows_growth(void **state)
         setup_gov(&g);
         uint64_t usage = SOFT - 20 * MiB;
         double t = 0;
-        for (int i = 0; i < 100; i++) {
-                struct gov_sample s = smp(t += 0.02, usage, LEVEL_HIGH, 1);
-                gov_step(&g, &s, &d);
-                /* 10 MiB given back every 20 ms and usage flat: 500 MiB/s of allocation. */
-                gov_reply(&g, false, d.limiter_goal, 10 * MiB, false, SEC(0.05));
-        }
-        struct gov_sample s = smp(t += 0.02, usage, LEVEL_HIGH, 1);
-        gov_step(&g, &s, &d);
-        /* ~500 MiB/s x ~50 ms latency: ~25 MiB under the soft limit */
-        assert_true(d.headroom > 15 * MiB);
-        assert_true(d.headroom < 40 * MiB);
-        assert_int_equal(d.setpoint, SOFT - d.headroom);
+        /* 10 MiB given back every 20 ms: 500 MiB/s x (20 ms + ~50 ms latency): ~25 MiB under the soft
+         * limit */
+        uint64_t head = hold_flat(&g, usage, 100, 0.02, 10 * MiB, SEC(0.05), &t, &d);
+        assert_true(head > 15 * MiB);
+        assert_true(head < 40 * MiB);
         assert_int_equal(d.limiter_goal, usage - d.setpoint);
         /* Allocation stops: the headroom comes back to 3%. */
         for (int i = 0; i < 200; i++) {
-                s = smp(t += 0.02, SETPOINT - 30 * MiB, LEVEL_HIGH, 1);
+                struct gov_sample s = smp(t += 0.02, SETPOINT - 30 * MiB, LEVEL_HIGH, 1);
                 gov_step(&g, &s, &d);
         }
         assert_int_equal(d.headroom, SOFT / 100 * 3 + (SOFT % 100) * 3 / 100);
@@ -175,19 +184,11 @@ static void test_headroom_fast_replies(void **state)
         struct governor g;
         struct gov_decision d;
         setup_gov(&g);
-        uint64_t usage = SOFT - 20 * MiB;
         double t = 0;
-        for (int i = 0; i < 600; i++) {
-                struct gov_sample s = smp(t += 0.005, usage, LEVEL_HIGH, 1);
-                gov_step(&g, &s, &d);
-                /* 4 MiB given back every 5 ms and usage flat: 800 MiB/s of allocation. */
-                gov_reply(&g, false, d.limiter_goal, 4 * MiB, false, SEC(0.0005));
-        }
-        struct gov_sample s = smp(t += 0.005, usage, LEVEL_HIGH, 1);
-        gov_step(&g, &s, &d);
-        assert_true(d.headroom > 5 * MiB);
-        assert_true(d.headroom < 6 * MiB);
-        assert_int_equal(d.setpoint, SOFT - d.headroom);
+        /* 4 MiB given back every 5 ms: 800 MiB/s */
+        uint64_t head = hold_flat(&g, SOFT - 20 * MiB, 600, 0.005, 4 * MiB, SEC(0.0005), &t, &d);
+        assert_true(head > 5 * MiB);
+        assert_true(head < 6 * MiB);
 }
 
 /* Short replies escalate trim -> collect -> reclaim -> shed, shedding only at a level that lists it;
