@@ -25,9 +25,11 @@ static void usage(FILE *f)
         fputs("Usage: memrunctl ls [--json]\n"
               "       memrunctl status NAME|PID [--json | --prometheus]\n"
               "       memrunctl set NAME|PID [--limit SIZE] [--soft SIZE|PCT]\n"
-              "       memrunctl probe [--lo SIZE] [--hi SIZE] [--precision PCT] [--json] [MEMRUN-OPTION...] -- CMD [ARG...]\n"
+              "       memrunctl probe [--lo SIZE] [--hi SIZE] [--precision PCT] [--confirm N] [--json] [MEMRUN-OPTION...]\n"
+              "                       -- CMD [ARG...]\n"
               "Operate running memrun sandboxes: list them, show one as its supervisor sees it, change its\n"
-              "limits while it runs, or find the smallest --limit at which CMD exits 0 without an OOM kill.\n",
+              "limits while it runs, or find the smallest --limit at which CMD exits 0 without an OOM kill\n"
+              "(N more runs in a row there, 2 unless said).\n",
               f);
 }
 
@@ -253,6 +255,7 @@ static int cmd_set(int argc, char **argv)
 struct probe {
         uint64_t lo, hi;           /* bytes; hi 0: from the peak of an unlimited run */
         uint32_t precision;        /* ppm: done when lo and hi are this close */
+        unsigned confirm;          /* runs that must pass again at the budget */
         bool json;
         char *opts[64];            /* memrun's options, for every run */
         int n_opts;
@@ -368,7 +371,7 @@ static uint64_t page_round(uint64_t v)
 /* probe's arguments into *ret: 0, or EXIT_USAGE (said why). */
 static int probe_parse(int argc, char **argv, struct probe *ret)
 {
-        struct probe p = { .lo = 1 << 20, .precision = 50000 /* ppm: 5% */ };
+        struct probe p = { .lo = 1 << 20, .precision = 50000 /* ppm: 5% */, .confirm = 2 };
         int i = 1;
         for (; i < argc && strcmp(argv[i], "--") != 0; i++) {
                 int r = 0;
@@ -380,6 +383,14 @@ static int probe_parse(int argc, char **argv, struct probe *ret)
                         r = pct_parse(argv[++i], &p.precision);
                         if (r == 0 && (p.precision == 0 || p.precision > 500000))
                                 r = -ERANGE;
+                } else if (strcmp(argv[i], "--confirm") == 0 && i + 1 < argc) {
+                        char *end;
+                        errno = 0;
+                        unsigned long v = strtoul(argv[++i], &end, 10);
+                        if (errno || end == argv[i] || *end || argv[i][0] == '-' || v > 100)
+                                r = -ERANGE;
+                        else
+                                p.confirm = (unsigned)v;
                 } else if (strcmp(argv[i], "--json") == 0)
                         p.json = true;
                 else if (strcmp(argv[i], "--limit") == 0 || strcmp(argv[i], "-l") == 0 || strcmp(argv[i], "--report") == 0) {
@@ -392,8 +403,9 @@ static int probe_parse(int argc, char **argv, struct probe *ret)
                         return EXIT_USAGE;
                 }
                 if (r < 0) {
-                        log_error("probe: '%s' is not a %s", argv[i], strcmp(argv[i - 1], "--precision") == 0
-                                                                          ? "percentage in (0%, 50%]"
+                        log_error("probe: '%s' is not a %s", argv[i],
+                                  strcmp(argv[i - 1], "--precision") == 0 ? "percentage in (0%, 50%]"
+                                  : strcmp(argv[i - 1], "--confirm") == 0 ? "number of runs from 0 to 100"
                                                                           : "size");
                         return EXIT_USAGE;
                 }
@@ -474,16 +486,52 @@ static int probe_bisect(struct probe *p, struct probe_run *best)
         return 0;
 }
 
+/* The budget must pass again, p->confirm times in a row: one pass close to what the command needs
+ * can be luck (the kernel's own memory in the cgroup, page tables, per-CPU charge batches vary from
+ * run to run by a few percent). A limit that fails once is not the budget: step up by the
+ * precision and start over there. 0, or memrunctl's exit status. */
+static int probe_confirm(struct probe *p, struct probe_run *best)
+{
+        unsigned passes = 1; /* the run that made it the best */
+        for (int steps = 0;; steps++) {
+                while (passes <= p->confirm) {
+                        struct probe_run r;
+                        if (probe_once(p, best->limit, &r) < 0)
+                                return 1;
+                        if (!passed(&r))
+                                break;
+                        if (r.peak > best->peak)
+                                best->peak = r.peak;
+                        passes++;
+                }
+                if (passes > p->confirm)
+                        return 0;
+                char l[32], n[32];
+                uint64_t next = page_round(best->limit + size_share(best->limit, p->precision));
+                if (steps >= 20) {
+                        log_error("probe: %s passes now and then but not %u times in a row, up to --limit %s",
+                                  p->cmd[0], p->confirm + 1, size_format(best->limit, l, sizeof l));
+                        return 1;
+                }
+                log_info("probe: --limit %s passed %u run%s, then failed: trying %s", size_format(best->limit, l, sizeof l),
+                         passes, passes == 1 ? "" : "s in a row", size_format(next, n, sizeof n));
+                p->lo = best->limit;
+                *best = (struct probe_run){ .limit = next };
+                passes = 0;
+        }
+}
+
 static void probe_print(const struct probe *p, const struct probe_run *best)
 {
         char a[32], b[32];
         if (p->json)
                 printf("{ \"budget\": %" PRIu64 ", \"peak\": %" PRIu64 ", \"runs\": %u, \"precision_pct\": %.4g, "
-                       "\"lower_fails\": %" PRIu64 " }\n",
-                       best->limit, best->peak, p->runs, (double)p->precision / 1e4, p->lo);
+                       "\"lower_fails\": %" PRIu64 ", \"passes_at_budget\": %u }\n",
+                       best->limit, best->peak, p->runs, (double)p->precision / 1e4, p->lo, p->confirm + 1);
         else
-                printf("budget %s (within %.4g%%): peak %s there; %u runs\n", size_format(best->limit, a, sizeof a),
-                       (double)p->precision / 1e4, size_format(best->peak, b, sizeof b), p->runs);
+                printf("budget %s (within %.4g%%, passed %u time%s there): peak %s there; %u runs\n",
+                       size_format(best->limit, a, sizeof a), (double)p->precision / 1e4, p->confirm + 1,
+                       p->confirm ? "s" : "", size_format(best->peak, b, sizeof b), p->runs);
 }
 
 static int cmd_probe(int argc, char **argv)
@@ -507,6 +555,8 @@ static int cmd_probe(int argc, char **argv)
                 rc = probe_double(&p, &best);
         if (rc == 0)
                 rc = probe_bisect(&p, &best);
+        if (rc == 0)
+                rc = probe_confirm(&p, &best);
         if (rc == 0)
                 probe_print(&p, &best);
         unlink(p.report);

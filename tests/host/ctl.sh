@@ -156,6 +156,24 @@ t_ctl_probe() {
     expect_rc 0 "at the budget $b"
     mr -q --limit $((b / 100 * 90)) -- "$LEAK" --max 40M --step 2M --interval 0 --hold 0
     expect_rc 137 "10% under the budget $b"
+    [ "$(jqr .passes_at_budget "$T/probe.json")" = 3 ] || fail "the budget was not confirmed: $(cat "$T/probe.json")"
+    # one pass is luck, not a budget: a command that needs 48M on every other run (40M on the
+    # others) must never be budgeted under 48M, wherever its bisection ends
+    echo 0 >"$T/flaky.n"
+    "$MEMRUNCTL" probe --json -- sh -c 'n=$(cat "$1"); echo $((n + 1)) >"$1"
+        if [ $((n % 2)) = 0 ]; then m=40M; else m=48M; fi
+        exec "$2" --max $m --step 2M --interval 0 --hold 0' sh "$T/flaky.n" "$LEAK" >"$T/flaky.json" 2>"$T/flaky.err"
+    rc=$?
+    [ $rc = 0 ] || { fail "flaky probe: exit $rc: $(cat "$T/flaky.err")"; return; }
+    b=$(jqr .budget "$T/flaky.json")
+    say "    # every other run 48M: budget $b in $(jqr .runs "$T/flaky.json") runs, $(grep -c 'then failed' "$T/flaky.err") step(s) up"
+    [ "$b" -ge 50331648 ] || fail "budget $b passes the 40M runs only: $(cat "$T/flaky.err")"
+    [ "$(grep -c 'probe: run [0-9]*: --limit' "$T/flaky.err")" = "$(jqr .runs "$T/flaky.json")" ] ||
+        fail "runs not logged: $(cat "$T/flaky.err")"
+    "$MEMRUNCTL" probe --confirm 1x -- true >"$T/out" 2>"$T/err"
+    rc=$?
+    expect_rc 2 "--confirm 1x"
+    expect_err "'1x' is not a number of runs from 0 to 100"
     # a command that fails for another reason is not "needs more memory"
     "$MEMRUNCTL" probe -- sh -c 'exit 3' >"$T/probe.out" 2>"$T/probe.err"
     rc=$?
