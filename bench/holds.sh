@@ -196,4 +196,4 @@ done
 	plot "$BENCH_HOLDS_KEEP/governor.csv" "$BENCH_HOLDS_KEEP/high.csv" "$BENCH_HOLDS_PLOT" "$CG"
 echo
 echo "exit 137: OOM-killed. The leak and the uncooperative client have nothing to give: the point there"
-echo "is how soon memory.max acts (the governor gives up after [governor] giveup at the soft limit)."
+echo "is how soon memory.max acts (the governor gives up at once when nothing is left to ask and usage heads for the soft limit)."
