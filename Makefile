@@ -39,7 +39,7 @@ LIB_EXAMPLES := cachesrv prefork burst forkgrow holdcache watchlimits
 UNIT_TESTS  := test_size test_options test_cg test_registry test_kmsg test_report test_level test_psi \
                test_lsrv test_policy test_preload test_memlimit test_governor test_actions test_sandbox test_sdnotify test_ctl test_supervisor test_backend \
                test_law test_httpd test_hints test_psrv test_jvm
-HELPERS     := mlclient sysprobe sdservice ctlraw protogolden pwatch
+HELPERS     := mlclient sysprobe sdservice ctlraw protogolden pwatch thptails
 
 LIB_SRC     := limiter/memlimit.c limiter/memlimit_client.c limiter/memlimit_actions.c \
                limiter/memlimit_standalone.c limiter/memlimit_size.c limiter/memlimit_govern.c limiter/memlimit_heap.c

@@ -58,6 +58,7 @@ struct ml_budget {
 #define law_step memlimit__law_step
 #define law_reply memlimit__law_reply
 #define law_forget memlimit__law_forget
+#define law_slack_reply memlimit__law_slack_reply
 #define law_client_steps memlimit__law_client_steps
 #include "memlimit_law.h"
 

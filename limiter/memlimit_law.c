@@ -24,7 +24,8 @@ void law_init(struct law *g, const struct law_config *c)
 {
         *g = (struct law){ .c = *c, .step = LAW_TRIM, .below_since = LAW_NONE, .exhausted_since = LAW_NONE,
                            .latency = LATENCY_INIT_US, .gave_up_t = LAW_NONE, .detached_t = LAW_NONE,
-                           .grace_t = LAW_NONE, .low_t = LAW_NONE, .low = LAW_NONE, .low_prev = LAW_NONE };
+                           .grace_t = LAW_NONE, .low_t = LAW_NONE, .low = LAW_NONE, .low_prev = LAW_NONE,
+                           .slack_off_t = LAW_NONE };
 }
 
 /* What the program allocates before an ask lands: until the sample that sees it (one period), and
@@ -71,7 +72,8 @@ static bool available(const struct law_sample *s, enum law_step st)
         if (!(s->steps & LAW_BIT(st)))
                 return false;
         if (st == LAW_RECLAIM)
-                return s->can_reclaim && (s->reclaimable == LAW_NONE || s->reclaimable >= LAW_RECLAIM_MIN);
+                return s->can_reclaim &&
+                       (s->reclaimable == LAW_NONE || s->reclaimable + s->slack >= LAW_RECLAIM_MIN);
         return s->clients > 0;
 }
 
@@ -146,6 +148,12 @@ void law_reply(struct law *g, bool reclaim, uint64_t asked, uint64_t freed, bool
                 set_step(g, (enum law_step)(g->step + 1));
 }
 
+void law_slack_reply(struct law *g, uint64_t asked, uint64_t freed)
+{
+        g->freed_since += freed;
+        g->slack_off_t = freed * 2 < asked ? g->last_t : LAW_NONE;
+}
+
 static void update_rate(struct law *g, const struct law_sample *s)
 {
         uint64_t dt = s->t > g->last_t ? s->t - g->last_t : 0;
@@ -207,10 +215,28 @@ static void step_down(struct law *g, const struct law_sample *s, uint64_t sp, en
         }
 }
 
-static void ask(const struct law_sample *s, enum law_step eff, uint64_t sp, struct law_decision *d)
+/* What the kernel frees on its own under reclaim (s->slack), unless the last reclaim of it freed
+ * less than half of what it was asked within LAW_SLACK_OFF_US. */
+static uint64_t slack_now(const struct law *g, const struct law_sample *s)
+{
+        if (!s->can_reclaim || s->slack < LAW_RECLAIM_MIN || !(s->steps & LAW_BIT(LAW_RECLAIM)))
+                return 0;
+        if (g->slack_off_t != LAW_NONE && s->t - g->slack_off_t < LAW_SLACK_OFF_US)
+                return 0;
+        return s->slack;
+}
+
+/* Over the setpoint: the kernel's slack to memory.reclaim first, the clients asked for the rest
+ * less what they were asked and have not answered yet. */
+static void ask(const struct law *g, const struct law_sample *s, enum law_step eff, uint64_t sp, struct law_decision *d)
 {
         uint64_t excess = s->usage - sp;
-        uint64_t fresh = excess > s->outstanding ? excess - s->outstanding : 0;
+        uint64_t slack = slack_now(g, s);
+        if (slack > excess)
+                slack = excess;
+        if (slack && !s->reclaim_running)
+                d->reclaim = slack;
+        uint64_t fresh = excess > s->outstanding + slack ? excess - s->outstanding - slack : 0;
         uint32_t bits = law_client_steps(s->steps, eff);
         if (bits && s->clients > 0 && s->askable > 0 && fresh >= LAW_MIN_ASK) {
                 d->ask = bits;
@@ -218,8 +244,8 @@ static void ask(const struct law_sample *s, enum law_step eff, uint64_t sp, stru
         }
         if (eff >= LAW_RECLAIM && available(s, LAW_RECLAIM) && !s->reclaim_running && excess >= LAW_MIN_ASK) {
                 uint64_t r = excess;
-                if (s->reclaimable != LAW_NONE && r > s->reclaimable)
-                        r = s->reclaimable;
+                if (s->reclaimable != LAW_NONE && r > s->reclaimable + slack)
+                        r = s->reclaimable + slack;
                 d->reclaim = r;
         }
 }
@@ -305,7 +331,7 @@ void law_step(struct law *g, const struct law_sample *s, struct law_decision *re
         d.step = eff;
 
         if (above && eff < LAW_STEPS) {
-                ask(s, eff, sp, &d);
+                ask(g, s, eff, sp, &d);
         } else if (s->entered && eff < LAW_STEPS && s->clients > 0 && s->askable > 0) {
                 /* Entered by pressure or prediction, usage under the setpoint: one ask for 5%. */
                 uint32_t bits = law_client_steps(s->steps, eff);

@@ -28,6 +28,7 @@ enum law_step { LAW_TRIM, LAW_COLLECT, LAW_RECLAIM, LAW_SHED, LAW_STEPS };
 #define LAW_HEADROOM_MAX_PPM 250000u      /* growth never pulls the setpoint below 75% of the soft limit */
 #define LAW_MIN_ASK (64u * 1024)          /* smaller excesses are not worth a message */
 #define LAW_RECLAIM_MIN (1024u * 1024)    /* less reclaimable than this: the kernel has nothing to give */
+#define LAW_SLACK_OFF_US 1000000u         /* a short reclaim of the slack: the clients asked for all this long */
 #define LAW_SHORT_STREAK 2                /* short replies in a row before escalating (empty ones: one) */
 #define LAW_GOOD_STREAK 4                 /* full replies in a row before stepping back down */
 #define LAW_EMPTY_STREAK 2                /* empty replies in a row at the last step: nothing to give */
@@ -58,6 +59,7 @@ struct law_sample {
         uint64_t outstanding;     /* bytes asked and not answered yet */
         bool can_reclaim, reclaim_running;
         uint64_t reclaimable;     /* LAW_NONE: unknown */
+        uint64_t slack;           /* charged, mapped by nobody, freed by reclaim alone; 0: none */
 };
 
 struct law_decision {
@@ -98,6 +100,7 @@ struct law {
         uint64_t grace_t;         /* the last grace started; LAW_NONE: never */
         uint64_t low_t;           /* the current rise window started (LAW_NONE: none yet) */
         uint64_t low, low_prev;   /* lowest usage in it, and in the window before (LAW_NONE: none) */
+        uint64_t slack_off_t;     /* a reclaim of the slack came back short then; LAW_NONE: not */
 };
 
 void law_init(struct law *g, const struct law_config *c);
@@ -114,5 +117,8 @@ void law_forget(struct law *g);
  * a client put the ask off (its CPU budget for trimming was spent, MEMLIMIT_RESULT_SKIPPED_BUDGET):
  * the reply is short, never empty, since it says nothing about what the program could give. */
 void law_reply(struct law *g, bool reclaim, uint64_t asked, uint64_t freed, bool deferred, uint64_t latency_us);
+/* A reclaim of the kernel's slack alone came back (law_sample.slack): no escalation either way; if
+ * it freed less than half of what it was asked, the slack is not trusted for LAW_SLACK_OFF_US. */
+void law_slack_reply(struct law *g, uint64_t asked, uint64_t freed);
 /* The steps at or under s that step_bits allows, without reclaim (the clients' part of an ask). */
 uint32_t law_client_steps(uint32_t step_bits, enum law_step s);

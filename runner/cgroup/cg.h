@@ -114,6 +114,8 @@ int cg_sandbox_usage(struct cg_sandbox *s, uint64_t *ret);
 /* Pure: bytes the kernel could reclaim without swap, from memory.stat text. -ENODATA: no such keys. */
 int cg_stat_reclaimable(const char *text, enum cg_mode mode, uint64_t *ret);
 int cg_sandbox_reclaimable(const struct cg_sandbox *s, uint64_t *ret);
+int cg_stat_slack(const char *text, uint64_t *ret);
+int cg_sandbox_slack(const struct cg_sandbox *s, uint64_t *ret);
 /* v1: make eventfd efd fire on FILE's event (memory.usage_in_bytes + a threshold in bytes, crossed
  * either way; memory.pressure_level + "low"/"medium"/"critical"). The write can block for an RCU
  * grace period (tens of ms): the monitor does it from a helper process. */

@@ -437,6 +437,34 @@ int cg_stat_reclaimable(const char *text, enum cg_mode mode, uint64_t *ret)
         return 0;
 }
 
+int cg_stat_slack(const char *text, uint64_t *ret)
+{
+        uint64_t a = 0, i = 0, anon = 0, shmem = 0, sc = 0;
+        if (keyed_u64(text, "active_anon", &a) < 0 || keyed_u64(text, "inactive_anon", &i) < 0 ||
+            keyed_u64(text, "anon", &anon) < 0)
+                return -ENODATA;
+        (void)keyed_u64(text, "shmem", &shmem);
+        (void)keyed_u64(text, "swapcached", &sc);
+        uint64_t lru = a + i, used = anon + shmem + sc;
+        *ret = lru > used ? lru - used : 0;
+        return 0;
+}
+
+int cg_sandbox_slack(const struct cg_sandbox *s, uint64_t *ret)
+{
+        char buf[8192];
+        if (s->mode != CG_V2)
+                return -EOPNOTSUPP;
+        /* With swap, memory.reclaim takes the program's own pages too: then it is no slack. */
+        ssize_t n = read_at(s->mem_fd, "memory.swap.max", buf, sizeof buf);
+        if (n < 0 || strcmp(buf, "0\n") != 0)
+                return -EOPNOTSUPP;
+        n = read_at(s->mem_fd, "memory.stat", buf, sizeof buf);
+        if (n < 0)
+                return (int)n;
+        return cg_stat_slack(buf, ret);
+}
+
 int cg_sandbox_reclaimable(const struct cg_sandbox *s, uint64_t *ret)
 {
         char buf[8192];

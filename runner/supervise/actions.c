@@ -277,7 +277,10 @@ bool actions_reaped(struct actions *a, pid_t pid, int status, uint64_t usage_now
                         a->log->agg[ACTION_RECLAIM].took = usec_add_sat(a->log->agg[ACTION_RECLAIM].took, took);
                         a->tl_freed += freed;
                         a->gov_reclaiming = false;
-                        gov_reply(&a->gov, true, p->asked, freed, false, USEC_INFINITY);
+                        if (p->slack)
+                                gov_slack_reply(&a->gov, p->asked, freed);
+                        else
+                                gov_reply(&a->gov, true, p->asked, freed, false, USEC_INFINITY);
                 }
                 log_debug("%s pid %d ended with status %d after %.0f ms", p->reclaim ? "reclaim" : "hook", (int)pid,
                           code, usec_to_msec(took));
@@ -365,7 +368,7 @@ static void govern_limiters(struct actions *a, enum level l, uint32_t mask, uint
                   (unsigned long long)usage);
 }
 
-static void govern_reclaim(struct actions *a, enum level l, uint64_t bytes, uint64_t usage, usec_t now)
+static void govern_reclaim(struct actions *a, enum level l, uint64_t bytes, bool slack, uint64_t usage, usec_t now)
 {
         char gbuf[32];
         struct action_proc *slot = free_proc(a);
@@ -378,9 +381,10 @@ static void govern_reclaim(struct actions *a, enum level l, uint64_t bytes, uint
         }
         struct report_action *r = gov_entry(a, now, "reclaim", l);
         if (r)
-                snprintf(r->detail, sizeof r->detail, "goal %s (governor)", size_format(bytes, gbuf, sizeof gbuf));
+                snprintf(r->detail, sizeof r->detail, "goal %s (governor%s)", size_format(bytes, gbuf, sizeof gbuf),
+                         slack ? ", unmapped anon" : "");
         *slot = (struct action_proc){ .pid = pid, .started = now, .entry = r, .usage_before = usage, .reclaim = true,
-                                      .governor = true, .asked = bytes };
+                                      .governor = true, .asked = bytes, .slack = slack };
         a->gov_reclaiming = true;
         a->log->agg[ACTION_RECLAIM].asks++;
         a->log->agg[ACTION_RECLAIM].asked += bytes;
@@ -439,6 +443,8 @@ void actions_govern(struct actions *a, const struct level_engine *e, const struc
                 uint64_t rc;
                 if (cg_sandbox_reclaimable(a->sb, &rc) == 0)
                         s.reclaimable = rc;
+                if (cg_sandbox_slack(a->sb, &rc) == 0)
+                        s.slack = rc;
         }
         struct gov_decision d;
         gov_step(&a->gov, &s, &d);
@@ -454,7 +460,7 @@ void actions_govern(struct actions *a, const struct level_engine *e, const struc
         if (d.limiter && a->limiter.ask)
                 govern_limiters(a, e->cur, d.limiter, d.limiter_goal, ls->usage, now);
         if (d.reclaim)
-                govern_reclaim(a, e->cur, d.reclaim, ls->usage, now);
+                govern_reclaim(a, e->cur, d.reclaim, d.step < GOV_RECLAIM, ls->usage, now);
         if (d.giveup)
                 give_up(a, e->cur, ls->usage, &s, d.at_once, now);
         if (d.resume) {

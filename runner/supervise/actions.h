@@ -41,6 +41,7 @@ struct action_proc {
         bool reclaim;
         bool governor;            /* a reclaim the governor asked for: its reply goes back to it */
         uint64_t asked;
+        bool slack;               /* a governor reclaim of the kernel's slack only: no escalation reply */
         bool timed_out;           /* a hook killed for overrunning: not killed again while it dies */
 };
 

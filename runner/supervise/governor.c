@@ -84,7 +84,7 @@ void gov_step(struct governor *g, const struct gov_sample *s, struct gov_decisio
                 .t = s->t, .usage = s->usage, .soft = s->soft, .steps = policy_steps(g->p, s->level),
                 .entered = s->entered, .rate = s->rate, .clients = s->clients, .askable = s->askable,
                 .outstanding = s->outstanding, .can_reclaim = s->can_reclaim, .reclaim_running = s->reclaim_running,
-                .reclaimable = s->reclaimable,
+                .reclaimable = s->reclaimable, .slack = s->slack,
         };
         struct law_decision d;
         law_step(&g->law, &ls, &d);
@@ -104,6 +104,11 @@ void gov_reply(struct governor *g, bool reclaim, uint64_t asked, uint64_t freed,
         if (freed == 0 && g->deaf_until && now_usec() < g->deaf_until)
                 return;
         law_reply(&g->law, reclaim, asked, freed, deferred, latency == USEC_INFINITY ? LAW_NONE : latency);
+}
+
+void gov_slack_reply(struct governor *g, uint64_t asked, uint64_t freed)
+{
+        law_slack_reply(&g->law, asked, freed);
 }
 
 void gov_thawed(struct governor *g, usec_t now, usec_t ask_timeout)

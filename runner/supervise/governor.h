@@ -28,6 +28,7 @@ struct gov_sample {
         uint64_t reclaimable;     /* what the kernel could still reclaim; UINT64_MAX: unknown */
         bool can_reclaim;         /* memory.reclaim exists */
         bool reclaim_running;
+        uint64_t slack;           /* charged anon nobody maps (huge-page tails): reclaim's first */
         unsigned clients;         /* limiters attached */
         unsigned askable;         /* of them: no ask outstanding, not backing off after futile replies */
         uint64_t outstanding;     /* bytes asked of limiters and not answered yet */
@@ -68,6 +69,8 @@ void gov_step(struct governor *g, const struct gov_sample *s, struct gov_decisio
  * whether a client put it off for its CPU budget (law_reply), how long the replies took
  * (USEC_INFINITY: not timed). */
 void gov_reply(struct governor *g, bool reclaim, uint64_t asked, uint64_t freed, bool deferred, usec_t latency);
+/* A reclaim of the kernel's slack alone came back (law_slack_reply). */
+void gov_slack_reply(struct governor *g, uint64_t asked, uint64_t freed);
 /* The sandbox thawed at now after a freeze: the law forgets, and for ask_timeout more the empty
  * answers (asks that timed out while it was frozen) are not counted. */
 void gov_thawed(struct governor *g, usec_t now, usec_t ask_timeout);

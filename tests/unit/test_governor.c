@@ -664,6 +664,85 @@ static void test_reclaimable(void **state)
         assert_int_equal(r, 1);
 }
 
+/* Anonymous memory charged to the cgroup and mapped by nobody (huge-page tails malloc_trim left, on
+ * a THP-always kernel) goes to memory.reclaim first; the clients are asked only for the rest. */
+static void test_slack_first(void **state)
+{
+        (void)state;
+        struct governor g;
+        struct gov_decision d;
+        setup_gov(&g);
+        uint64_t sp = gov_setpoint(&g, SOFT, 0), usage = sp + 10 * MiB;
+        struct gov_sample s = smp(0, usage, LEVEL_OK, 1);
+        s.can_reclaim = true;
+        s.slack = 8 * MiB;
+        struct governor g1 = g;
+        gov_step(&g1, &s, &d);
+        assert_int_equal(d.reclaim, 8 * MiB);
+        assert_int_equal(d.limiter, T_TRIM);
+        assert_int_equal(d.limiter_goal, 2 * MiB);
+        /* one reclaim at a time; its part is still not the clients' */
+        s.reclaim_running = true;
+        g1 = g;
+        gov_step(&g1, &s, &d);
+        assert_int_equal(d.reclaim, 0);
+        assert_int_equal(d.limiter_goal, 2 * MiB);
+        /* more slack than excess: the kernel alone */
+        s.reclaim_running = false;
+        s.slack = 20 * MiB;
+        g1 = g;
+        gov_step(&g1, &s, &d);
+        assert_int_equal(d.reclaim, 10 * MiB);
+        assert_int_equal(d.limiter, 0);
+        /* under 1 MiB, or no memory.reclaim: the clients are asked for all of it */
+        s.slack = MiB / 2;
+        g1 = g;
+        gov_step(&g1, &s, &d);
+        assert_int_equal(d.reclaim, 0);
+        assert_int_equal(d.limiter_goal, 10 * MiB);
+        s.slack = 8 * MiB;
+        s.can_reclaim = false;
+        g1 = g;
+        gov_step(&g1, &s, &d);
+        assert_int_equal(d.reclaim, 0);
+        assert_int_equal(d.limiter_goal, 10 * MiB);
+        /* a reclaim of it that frees under half: for a second the clients are asked for all; a full
+         * one changes nothing; neither escalates */
+        s.can_reclaim = true;
+        gov_step(&g, &s, &d);
+        assert_int_equal(d.reclaim, 8 * MiB);
+        gov_slack_reply(&g, 8 * MiB, 8 * MiB);
+        s.t = SEC(0.02);
+        gov_step(&g, &s, &d);
+        assert_int_equal(d.reclaim, 8 * MiB);
+        gov_slack_reply(&g, 8 * MiB, 1 * MiB);
+        assert_int_equal(g.law.step, GOV_TRIM);
+        s.t = SEC(0.04);
+        gov_step(&g, &s, &d);
+        assert_int_equal(d.reclaim, 0);
+        assert_int_equal(d.limiter_goal, 10 * MiB);
+        s.t = SEC(1.1);
+        gov_step(&g, &s, &d);
+        assert_int_equal(d.reclaim, 8 * MiB);
+}
+
+static void test_stat_slack(void **state)
+{
+        (void)state;
+        uint64_t r;
+        /* the VM's numbers (THP always, a cache trimmed 20 s) */
+        const char *v2 = "anon 210931712\nfile 0\nkernel 729088\nshmem 4096\nanon_thp 0\n"
+                         "inactive_anon 227745792\nactive_anon 4096\ninactive_file 0\n";
+        assert_int_equal(cg_stat_slack(v2, &r), 0);
+        assert_int_equal(r, 227745792 + 4096 - 210931712 - 4096);
+        /* shmem and the swap cache sit on the anon LRUs too: not slack */
+        assert_int_equal(cg_stat_slack("anon 10\nshmem 5\nswapcached 3\nactive_anon 10\ninactive_anon 9\n", &r), 0);
+        assert_int_equal(r, 1);
+        assert_int_equal(cg_stat_slack("anon 10\nactive_anon 4\ninactive_anon 4\n", &r), 0);
+        assert_int_equal(r, 0);
+        assert_int_equal(cg_stat_slack("anon 10\nactive_anon 4\n", &r), -ENODATA);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -676,6 +755,7 @@ int main(void)
                 cmocka_unit_test(test_idle_after_detach),
                 cmocka_unit_test(test_entered_by_pressure), cmocka_unit_test(test_interval),
                 cmocka_unit_test(test_sigcgt),         cmocka_unit_test(test_reclaimable),
+                cmocka_unit_test(test_slack_first),    cmocka_unit_test(test_stat_slack),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
