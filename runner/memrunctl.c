@@ -28,8 +28,8 @@ static void usage(FILE *f)
               "       memrunctl probe [--lo SIZE] [--hi SIZE] [--precision PCT] [--confirm N] [--json] [MEMRUN-OPTION...]\n"
               "                       -- CMD [ARG...]\n"
               "Operate running memrun sandboxes: list them, show one as its supervisor sees it, change its\n"
-              "limits while it runs, or find the smallest --limit at which CMD exits 0 without an OOM kill\n"
-              "(N more runs in a row there, 2 unless said).\n",
+              "limits while it runs, or find a budget for CMD: the smallest --limit at which it exits 0 without\n"
+              "an OOM kill N+1 runs in a row (N 2 unless said), plus the precision.\n",
               f);
 }
 
