@@ -368,6 +368,12 @@ static uint64_t page_round(uint64_t v)
         return (v + 4095) / 4096 * 4096;
 }
 
+/* limit plus the precision, page-rounded: probe's step up, and its margin. */
+static uint64_t step_up(const struct probe *p, uint64_t limit)
+{
+        return page_round(limit + size_share(limit, p->precision));
+}
+
 /* probe's arguments into *ret: 0, or EXIT_USAGE (said why). */
 static int probe_parse(int argc, char **argv, struct probe *ret)
 {
@@ -384,12 +390,11 @@ static int probe_parse(int argc, char **argv, struct probe *ret)
                         if (r == 0 && (p.precision == 0 || p.precision > 500000))
                                 r = -ERANGE;
                 } else if (strcmp(argv[i], "--confirm") == 0 && i + 1 < argc) {
-                        char *end;
-                        errno = 0;
-                        unsigned long v = strtoul(argv[++i], &end, 10);
-                        if (errno || end == argv[i] || *end || argv[i][0] == '-' || v > 100)
+                        uint64_t v;
+                        r = parse_u64(argv[++i], &v);
+                        if (r == 0 && v > 100)
                                 r = -ERANGE;
-                        else
+                        if (r == 0)
                                 p.confirm = (unsigned)v;
                 } else if (strcmp(argv[i], "--json") == 0)
                         p.json = true;
@@ -507,7 +512,7 @@ static int probe_confirm(struct probe *p, struct probe_run *best)
                 if (passes > p->confirm)
                         return 0;
                 char l[32], n[32];
-                uint64_t next = page_round(best->limit + size_share(best->limit, p->precision));
+                uint64_t next = step_up(p, best->limit);
                 if (steps >= 20) {
                         log_error("probe: %s passes now and then but not %u times in a row, up to --limit %s",
                                   p->cmd[0], p->confirm + 1, size_format(best->limit, l, sizeof l));
@@ -527,7 +532,7 @@ static int probe_confirm(struct probe *p, struct probe_run *best)
 static void probe_print(const struct probe *p, const struct probe_run *best)
 {
         char a[32], b[32], c[32];
-        uint64_t budget = page_round(best->limit + size_share(best->limit, p->precision));
+        uint64_t budget = step_up(p, best->limit);
         if (p->json)
                 printf("{ \"budget\": %" PRIu64 ", \"lowest_pass\": %" PRIu64 ", \"peak\": %" PRIu64 ", \"runs\": %u, "
                        "\"precision_pct\": %.4g, \"lower_fails\": %" PRIu64 ", \"passes_at_lowest\": %u }\n",

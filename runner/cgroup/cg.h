@@ -113,9 +113,12 @@ int cg_sandbox_event(struct cg_sandbox *s);
 int cg_sandbox_usage(struct cg_sandbox *s, uint64_t *ret);
 /* Pure: bytes the kernel could reclaim without swap, from memory.stat text. -ENODATA: no such keys. */
 int cg_stat_reclaimable(const char *text, enum cg_mode mode, uint64_t *ret);
-int cg_sandbox_reclaimable(const struct cg_sandbox *s, uint64_t *ret);
+/* Pure: anonymous memory charged and mapped by nobody (v2 keys: the anon LRUs less anon, shmem and
+ * swapcached), which reclaim frees without touching the program. -ENODATA: no such keys. */
 int cg_stat_slack(const char *text, uint64_t *ret);
-int cg_sandbox_slack(const struct cg_sandbox *s, uint64_t *ret);
+/* memory.stat, read once: cg_stat_reclaimable's figure (the return value is its status), and the
+ * slack into *ret_slack (0 unless cgroup v2 with memory.swap.max 0). */
+int cg_sandbox_reclaim_stat(const struct cg_sandbox *s, uint64_t *ret_reclaimable, uint64_t *ret_slack);
 /* v1: make eventfd efd fire on FILE's event (memory.usage_in_bytes + a threshold in bytes, crossed
  * either way; memory.pressure_level + "low"/"medium"/"critical"). The write can block for an RCU
  * grace period (tens of ms): the monitor does it from a helper process. */

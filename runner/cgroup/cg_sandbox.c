@@ -450,28 +450,25 @@ int cg_stat_slack(const char *text, uint64_t *ret)
         return 0;
 }
 
-int cg_sandbox_slack(const struct cg_sandbox *s, uint64_t *ret)
+/* v2 with no swap for the sandbox: with swap, memory.reclaim takes the program's own pages too, and
+ * then there is no slack. */
+static bool slack_possible(const struct cg_sandbox *s)
 {
-        char buf[8192];
-        if (s->mode != CG_V2)
-                return -EOPNOTSUPP;
-        /* With swap, memory.reclaim takes the program's own pages too: then it is no slack. */
-        ssize_t n = read_at(s->mem_fd, "memory.swap.max", buf, sizeof buf);
-        if (n < 0 || strcmp(buf, "0\n") != 0)
-                return -EOPNOTSUPP;
-        n = read_at(s->mem_fd, "memory.stat", buf, sizeof buf);
-        if (n < 0)
-                return (int)n;
-        return cg_stat_slack(buf, ret);
+        char buf[64];
+        return s->mode == CG_V2 && read_at(s->mem_fd, "memory.swap.max", buf, sizeof buf) >= 0 &&
+               strcmp(buf, "0\n") == 0;
 }
 
-int cg_sandbox_reclaimable(const struct cg_sandbox *s, uint64_t *ret)
+int cg_sandbox_reclaim_stat(const struct cg_sandbox *s, uint64_t *ret_reclaimable, uint64_t *ret_slack)
 {
         char buf[8192];
+        *ret_slack = 0;
         ssize_t n = read_at(s->mem_fd, "memory.stat", buf, sizeof buf);
         if (n < 0)
                 return (int)n;
-        return cg_stat_reclaimable(buf, s->mode, ret);
+        if (slack_possible(s))
+                (void)cg_stat_slack(buf, ret_slack);
+        return cg_stat_reclaimable(buf, s->mode, ret_reclaimable);
 }
 
 int cg_sandbox_event_register(const struct cg_sandbox *s, int efd, const char *file, const char *arg)

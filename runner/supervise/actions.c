@@ -441,10 +441,8 @@ void actions_govern(struct actions *a, const struct level_engine *e, const struc
         bool near = sp != SIZE_MAX_VALUE && ls->usage + ls->usage / 16 > sp;
         if (s.can_reclaim && near) {
                 uint64_t rc;
-                if (cg_sandbox_reclaimable(a->sb, &rc) == 0)
+                if (cg_sandbox_reclaim_stat(a->sb, &rc, &s.slack) == 0)
                         s.reclaimable = rc;
-                if (cg_sandbox_slack(a->sb, &rc) == 0)
-                        s.slack = rc;
         }
         struct gov_decision d;
         gov_step(&a->gov, &s, &d);
