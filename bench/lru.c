@@ -8,7 +8,11 @@
  * least recently used first, in slices so that workers get the lock between them (and free what they
  * evicted after dropping it). --adapt: the cache also keeps the size it was trimmed to as its cap
  * (workers evict on insert, reusing what they evicted), and once memrun has been quiet for
- * 200 ms grows the cap back by --regrow (1/64) a second: memrun has little to ask. --room: the same,
+ * 200 ms grows the cap back by --regrow (1/64) a second: memrun has little to ask; by --regrow-far
+ * (1/4) a second while its resident memory is under --far-pct (75%) of the soft limit it reads from
+ * memlimit_limits() (a burst of other memory took that, and went): most of the budget back within a
+ * second or two, the last quarter slowly, since what grows there is what memrun asks back when the
+ * next burst comes (each byte of it trimmed and faulted in again). --room: the same,
  * but it grows the cap into the room under the soft limit it reads from memlimit_limits() (with no
  * limit known, as --adapt), no higher than where memrun's last ask wanted the process (see sizer):
  * it uses the budget, and moves memory back and forth with whatever else the program allocates.
@@ -61,7 +65,9 @@ static int adapt, use_room;
 static uint64_t adapt_cap, adapt_room, last_trim_ns, last_grow_ns;   /* --adapt: under the lock */
 static uint64_t ask_ceiling = UINT64_MAX, ask_ceiling_ns;               /* --room: under the lock */
 static uint32_t nkeys = 40000, backend_us = 100;
-static double skew = 3.0, regrow = 1.0 / 64;
+static double skew = 3.0, regrow = 1.0 / 64, regrow_far = 1.0 / 4;
+static unsigned far_pct = 75;
+static int adapt_far;                                                   /* --adapt: under the lock */
 static volatile int measuring, stopping;
 static uint64_t requests, hits, max_wait_ns;
 
@@ -309,7 +315,8 @@ static void *worker(void *arg)
                                         adapt_cap += adapt_room;
                                         adapt_room = 0;
                                 } else {
-                                        adapt_cap += (uint64_t)((double)adapt_cap * regrow *
+                                        double rate = adapt_far ? regrow_far : regrow;
+                                        adapt_cap += (uint64_t)((double)adapt_cap * rate *
                                                                 (double)(now - last_grow_ns) / 1e9);
                                 }
                                 last_grow_ns = now;
@@ -326,13 +333,15 @@ static void *worker(void *arg)
         return NULL;
 }
 
-/* --room's sizer: every 50 ms, the room between this process's resident memory and 96% of the soft
- * limit (memlimit_limits(), which memrun keeps up to date: the governor holds at least 3% under it,
- * the rest is what the kernel charges beside the heap), and no higher than where memrun's last ask
- * wanted the process (its resident memory then less the ask's goal), a ceiling that rises by 1% of
- * the soft limit a second while nothing is asked: the governor's setpoint sits lower when the
- * program allocates fast or answers slowly, and growing past it only draws the next ask. The
- * workers grow the cap by half of the room once memrun has been quiet for 200 ms. */
+/* The sizer (--adapt, --room), every 50 ms. --adapt: whether resident memory is under --far-pct of
+ * the soft limit (then the cap grows back by --regrow-far). --room: the room between this process's
+ * resident memory and 96% of the soft limit (memlimit_limits(), which memrun keeps up to date: the
+ * governor holds at least 3% under it, the rest is what the kernel charges beside the heap), and no
+ * higher than where memrun's last ask wanted the process (its resident memory then less the ask's
+ * goal), a ceiling that rises by 1% of the soft limit a second while nothing is asked: the
+ * governor's setpoint sits lower when the program allocates fast or answers slowly, and growing past
+ * it only draws the next ask. The workers grow the cap by half of the room once memrun has been
+ * quiet for 200 ms. */
 static void *sizer(void *arg)
 {
         (void)arg;
@@ -344,6 +353,11 @@ static void *sizer(void *arg)
                 uint64_t room = UINT64_MAX;
                 uint64_t rss = soft != SIZE_MAX ? resident() : 0;
                 pthread_mutex_lock(&lock);
+                if (!use_room) {
+                        adapt_far = rss && rss < (uint64_t)soft / 100 * far_pct;
+                        pthread_mutex_unlock(&lock);
+                        continue;
+                }
                 if (soft != SIZE_MAX) {
                         uint64_t aim = (uint64_t)soft / 100 * 96;
                         if (ask_ceiling != UINT64_MAX) {
@@ -500,6 +514,10 @@ int main(int argc, char **argv)
                         ;
                 else if (!strcmp(a, "--regrow") && (regrow = strtod(v, NULL)) > 0 && regrow <= 10)
                         ;
+                else if (!strcmp(a, "--far-pct") && size_arg(v, &x) == 0 && x <= 100)
+                        far_pct = (unsigned)x;
+                else if (!strcmp(a, "--regrow-far") && (regrow_far = strtod(v, NULL)) > 0 && regrow_far <= 10)
+                        ;
                 else
                         goto usage;
                 i++;
@@ -523,7 +541,7 @@ int main(int argc, char **argv)
         adapt_room = UINT64_MAX;
         if (trace)
                 pthread_create(&tr, NULL, tracer, NULL);
-        if (use_room)
+        if (adapt)
                 pthread_create(&sz, NULL, sizer, NULL);
         for (unsigned i = 0; i < threads; i++)
                 pthread_create(&tid[i], NULL, worker, (void *)(uintptr_t)(i + 1));
@@ -550,7 +568,7 @@ int main(int argc, char **argv)
                 pthread_join(tid[i], NULL);
         if (spike_bytes)
                 pthread_join(sp, NULL);
-        if (use_room)
+        if (adapt)
                 pthread_join(sz, NULL);
         if (trace)
                 pthread_join(tr, NULL);
@@ -566,6 +584,6 @@ int main(int argc, char **argv)
         return 0;
 usage:
         fprintf(stderr, "usage: lru --fault-cost | [--cap SIZE | --adapt | --room] [--trace] [--threads N] [--seconds N] [--keys N] [--backend-us N] "
-                        "[--skew F] [--regrow F] [--spike SIZE] [--spike-every SECONDS]\n");
+                        "[--skew F] [--regrow F] [--regrow-far F] [--far-pct N] [--spike SIZE] [--spike-every SECONDS]\n");
         return 2;
 }

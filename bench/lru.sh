@@ -9,8 +9,8 @@
 # reaching the soft limit to the OOM kill (the kernel's throttle at memory.high must not delay it).
 # Prints a markdown table on stdout.
 #
-# Three governed caches: one that keeps the size it was trimmed to as its cap and grows it back slowly
-# (lru --adapt), one that keeps it too but grows into the room under the soft limit it reads from
+# Three governed caches: one that keeps the size it was trimmed to as its cap and grows it back slowly,
+# fast while far under the soft limit (lru --adapt), one that keeps it too but grows into the room under the soft limit it reads from
 # memlimit_limits() (lru --room: the two patterns memlimit(3) describes), and one that evicts what
 # memrun asks and otherwise grows without bound (memrun asks again and again, each time handing the
 # heap back).
