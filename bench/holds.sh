@@ -14,7 +14,8 @@
 # all), the step test (live set 10% -> 80% of the soft limit in 8 steps, the rest evictable), a spike
 # (300M as fast as it can), fragmentation (examples/fragment with --preload: freed heap that only
 # malloc_trim returns), a leak (examples/leak: nothing to give), an uncooperative client
-# (holdcache --ignore). Columns: peak and p99 usage / soft limit, share of time above it (from
+# (holdcache --ignore). Columns: peak usage / soft limit, the median while held (the samples from the
+# first at 90% of the soft limit on; - if never) and the p99, share of time above it (from
 # --timeline), OOM kills, asks per second and bytes freed / asked (report), goodput (baseline wall
 # time / this wall time; 0 when killed), p99 entry latency against the baseline's, the share of CPU
 # spent in callbacks (Go: GC).
@@ -136,15 +137,16 @@ done
 
 echo "### The soft limit holds ($CG${BENCH_HOLDS_NOTE:+, $BENCH_HOLDS_NOTE})"
 echo
-echo "128M budget, soft limit (memory.high) 115M; usage from memrun's --timeline and memory.peak; goodput and"
-echo "p99 entry latency against the same workload unconstrained, same run. \`-\`: no Go equivalent."
+echo "128M budget, soft limit (memory.high) 115M; usage from memrun's --timeline (held: from the first sample at"
+echo "90% of the soft limit on) and memory.peak; goodput and p99 entry latency against the same workload"
+echo "unconstrained, same run. \`-\`: no Go equivalent."
 echo
-echo "| workload | holder | exit | peak/soft | p99/soft | time > soft | OOM kills | asks/s | freed/asked | goodput | p99 latency ×base | callback CPU |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| workload | holder | exit | peak/soft | held/soft median | p99/soft | time > soft | OOM kills | asks/s | freed/asked | goodput | p99 latency ×base | callback CPU |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 for wl in $(for r in $RATES; do printf 'cache-%s ' "$r"; done) step spike fragment leak uncooperative; do
 	for arm in governor fire-once high go; do
 		if [ $arm = go ] && { [ ! -x "$G" ] || [ -z "$(wl_go $wl)" ]; }; then
-			echo "| $wl | $arm | - | | | | | | | | | |"
+			echo "| $wl | $arm | - | | | | | | | | | | |"
 			continue
 		fi
 		# fragment's freed heap goes back only through malloc_trim: --preload answers trim/collect with it
@@ -162,7 +164,7 @@ for wl in $(for r in $RATES; do printf 'cache-%s ' "$r"; done) step spike fragme
 		if [ -n "${BENCH_HOLDS_KEEP:-}" ] && [ $wl = cache-5 ] && { [ $arm = governor ] || [ $arm = high ]; }; then
 			mkdir -p "$BENCH_HOLDS_KEEP" && cp "$W/tl.csv" "$BENCH_HOLDS_KEEP/$arm.csv"
 		fi
-		[ -s "$W/r.json" ] || { echo "| $wl | $arm | $rc | (no report) | | | | | | | | |"; continue; }
+		[ -s "$W/r.json" ] || { echo "| $wl | $arm | $rc | (no report) | | | | | | | | | |"; continue; }
 		peak=$(jq -r .memory.peak "$W/r.json")
 		dur=$(jq -r .duration_s "$W/r.json")
 		ooms=$(jq -r .events.oom_kill "$W/r.json")
@@ -174,8 +176,13 @@ for wl in $(for r in $RATES; do printf 'cache-%s ' "$r"; done) step spike fragme
 			      # p99 of the samples
 			      for (i = 1; i <= n; i++) s[i] = u[i]; m = n
 			      for (i = 2; i <= m; i++) { v = s[i]; j = i - 1; while (j > 0 && s[j] > v) { s[j+1] = s[j]; j-- } s[j+1] = v }
-			      k = int((m - 1) * 0.99) + 1; printf "%.2f %.1f%%", (m ? s[k] : 0) / soft, (T > 0 ? 100 * A / T : 0) }' "$W/tl.csv")
-		p99=${stats% *} above=${stats#* }
+			      k = int((m - 1) * 0.99) + 1; printf "%.2f %.1f%%", (m ? s[k] : 0) / soft, (T > 0 ? 100 * A / T : 0)
+			      # median while held: the samples from the first at 90% of the soft limit on
+			      for (i = 1; i <= n && u[i] < 0.9 * soft; i++) ;
+			      for (h = 0; i <= n; i++) { v = u[i]; j = h; while (j > 0 && g[j] > v) { g[j+1] = g[j]; j-- } g[j+1] = v; h++ }
+			      if (h) printf " %.2f\n", g[int((h - 1) * 0.5) + 1] / soft; else print " -" }' "$W/tl.csv")
+		set -- $stats
+		p99=$1 above=$2 held=$3
 		if [ $arm = go ]; then base=$W/base-go-$wl.out; else base=$W/base-$wl.out; fi
 		wall=$(field wall_ms "$W/out") bwall=$(field wall_ms "$base" 2>/dev/null)
 		lat=$(field p99_add_us "$W/out") blat=$(field p99_add_us "$base" 2>/dev/null)
@@ -189,7 +196,7 @@ for wl in $(for r in $RATES; do printf 'cache-%s ' "$r"; done) step spike fragme
 		[ "$asked" -gt 0 ] 2>/dev/null && ratio=$(awk -v f="$freed" -v a="$asked" 'BEGIN { printf "%.2f", f / a }')
 		aps=$(awk -v a="$asks" -v d="$dur" 'BEGIN { printf "%.1f", (d > 0 ? a / d : 0) }')
 		pk=$(awk -v p="$peak" -v s=$SOFT 'BEGIN { printf "%.2f", p / s }')
-		echo "| $wl | $arm | $rc | $pk | $p99 | $above | $ooms | $aps | $ratio | $goodput | $latx | $cbs |"
+		echo "| $wl | $arm | $rc | $pk | $held | $p99 | $above | $ooms | $aps | $ratio | $goodput | $latx | $cbs |"
 	done
 done
 [ -z "${BENCH_HOLDS_PLOT:-}" ] || [ -z "${BENCH_HOLDS_KEEP:-}" ] ||
@@ -197,3 +204,5 @@ done
 echo
 echo "exit 137: OOM-killed. The leak and the uncooperative client have nothing to give: the point there"
 echo "is how soon memory.max acts (the governor gives up at once when nothing is left to ask and usage heads for the soft limit)."
+echo "fragment: once malloc_trim has given back its freed heap the program needs less than the soft limit;"
+echo "its held median is its own size then, not where the governor holds it."
