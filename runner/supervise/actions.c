@@ -397,6 +397,8 @@ static void give_up(struct actions *a, enum level l, uint64_t usage, const struc
         char b1[32], b2[32], b3[32], why[64];
         struct report_action *r = entry(a, now, "giveup", l);
         a->log->giveups++;
+        struct cg_stats st;
+        a->giveup_oom_kills = cg_sandbox_stats(a->sb, &st) == 0 ? st.ev_oom_kill : 0;
         if (a->log->gave_up_t == USEC_INFINITY)
                 a->log->gave_up_t = usec_sub(now, a->t0);
         bool high = cg_sandbox_has_high(a->sb);
@@ -468,7 +470,13 @@ void actions_govern(struct actions *a, const struct level_engine *e, const struc
                         if (a->limiter.soft)
                                 a->limiter.soft(a->limiter.ctx, a->soft);
                 }
-                log_info("governor: usage is back under the setpoint: holding the soft limit again");
+                /* Usage fell because the OOM killer ended a process (memory.max decided, as the
+                 * give-up said): the OOM report tells that; "back under" would read as a recovery. */
+                struct cg_stats st;
+                if (cg_sandbox_stats(a->sb, &st) == 0 && st.ev_oom_kill > a->giveup_oom_kills)
+                        log_debug("governor: usage is back under the setpoint after an OOM kill");
+                else
+                        log_info("governor: usage is back under the setpoint: holding the soft limit again");
         }
 }
 

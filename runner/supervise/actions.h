@@ -59,6 +59,7 @@ struct actions {
         int proc_fd;              /* /proc, to see which signals the command catches; -1: unknown */
         struct governor gov;
         bool lifted;              /* the governor gave up: memory.high is at max, a->soft is what it was */
+        uint64_t giveup_oom_kills; /* memory.events oom_kill at the give-up */
         bool gov_reclaiming;
         unsigned said_unhandled;  /* signal actions skipped, for the log */
         struct gov_decision last; /* the latest decision, for the timeline */

@@ -207,6 +207,8 @@ t_name() {
 t_oom_137_and_report() {
     mr --limit 64M --report "$T/r.json" -- "$LEAK"
     expect_rc 137; expect_err "OOM: the kernel OOM killer ended"; expect_err "limit 64M"
+    # the governor gave up on the leak; the kill's drop in usage is no recovery
+    ! grep -q "holding the soft limit again" "$T/err" || fail "a resume announced after the OOM kill: $(cat "$T/err")"
     jq -e . "$T/r.json" >/dev/null || { fail "report is not JSON"; return; }
     [ "$(jqr .exit.oom_killed "$T/r.json")" = true ] || fail "exit.oom_killed not true"
     [ "$(jqr .exit.code "$T/r.json")" = 137 ] || fail "exit.code $(jqr .exit.code "$T/r.json")"
