@@ -592,7 +592,7 @@ ALL_TESTS="t_exit_passthrough t_exit_signal t_exit_126_127 t_stdio_passthrough t
     t_v2_readonly_cgroupfs t_check_policy t_bad_policy_leaves_nothing t_ladder_with_hooks t_hook_timeout \
     t_signal_action t_limiter_client t_hostile_clients t_timeline t_pressure_environment t_reclaim t_stall_escalation \
     t_stall_kill t_limiter_cache_survives t_limiter_standalone t_limiter_preload_fragment t_limiter_preload_allocators t_limiter_prefork \
-    t_limiter_cachesrv_sheds t_limiter_cachesrv_burst t_governor_holds t_governor_shipped_policies t_governor_contrast \
+    t_limiter_cachesrv_sheds t_limiter_cachesrv_burst t_governor_holds t_governor_holds_step_spike t_governor_shipped_policies t_governor_contrast \
     t_governor_futile_client t_governor_leak_gives_up t_governor_deferred_answers t_governor_client_leaves t_governor_idle_after_leaving \
     t_governor_giveup_tells_clients t_governor_slack_first t_governor_signal_not_handled \
     t_sandbox_limit_readonly t_sandbox_cannot_move_out t_sandbox_no_remount t_sandbox_proc_root_escape \
