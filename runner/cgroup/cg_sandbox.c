@@ -170,26 +170,13 @@ void cg_sandbox_paths(const struct cg_host *h, const struct cg_placement *p, con
                 s->uni_path[0] = '\0';
 }
 
-int cg_sandbox_adopt(const struct cg_host *h, const char *proc_root, struct cg_sandbox *s, uint64_t *ret_max,
-                     uint64_t *ret_high)
+/* The effective limits of the cgroup at PATH: the minimum up the hierarchy as far as memrun sees it
+ * (UINT64_MAX: none; v1 has no memory.high). */
+void cg_effective_limits(const struct cg_host *h, const char *cgpath, uint64_t *ret_max, uint64_t *ret_high)
 {
-        s->mode = h->mode;
-        s->in_place = true;
-        snprintf(s->path, sizeof s->path, "%s", h->own_mem);
-        snprintf(s->uni_path, sizeof s->uni_path, "%s", h->mode == CG_HYBRID ? h->own_uni : h->mode == CG_V2 ? h->own_mem : "");
-        const char *n = strrchr(s->path, '/');
-        snprintf(s->name, sizeof s->name, "%s", n && n[1] ? n + 1 : "/");
-        s->mem_fd = cg_open_dir(h->mem_root_fd, h->own_mem);
-        if (s->mem_fd < 0)
-                return log_error_errno(s->mem_fd, "--in-place: cannot open memrun's own cgroup %s: %m", h->own_mem);
-        if (h->mode == CG_V2)
-                s->uni_fd = fcntl(s->mem_fd, F_DUPFD_CLOEXEC, 3);
-        else if (h->mode == CG_HYBRID && h->own_uni[0])
-                s->uni_fd = cg_open_dir(h->uni_root_fd, h->own_uni);
-        /* the effective limits: the minimum up the hierarchy as far as memrun sees it */
         *ret_max = *ret_high = UINT64_MAX;
         char path[PATH_MAX];
-        snprintf(path, sizeof path, "%s", h->own_mem);
+        snprintf(path, sizeof path, "%s", cgpath);
         for (;;) {
                 _cleanup_close_ int fd = cg_open_dir(h->mem_root_fd, path);
                 uint64_t v;
@@ -212,6 +199,25 @@ int cg_sandbox_adopt(const struct cg_host *h, const char *proc_root, struct cg_s
                 else
                         *slash = '\0';
         }
+}
+
+int cg_sandbox_adopt(const struct cg_host *h, const char *proc_root, struct cg_sandbox *s, uint64_t *ret_max,
+                     uint64_t *ret_high)
+{
+        s->mode = h->mode;
+        s->in_place = true;
+        snprintf(s->path, sizeof s->path, "%s", h->own_mem);
+        snprintf(s->uni_path, sizeof s->uni_path, "%s", h->mode == CG_HYBRID ? h->own_uni : h->mode == CG_V2 ? h->own_mem : "");
+        const char *n = strrchr(s->path, '/');
+        snprintf(s->name, sizeof s->name, "%s", n && n[1] ? n + 1 : "/");
+        s->mem_fd = cg_open_dir(h->mem_root_fd, h->own_mem);
+        if (s->mem_fd < 0)
+                return log_error_errno(s->mem_fd, "--in-place: cannot open memrun's own cgroup %s: %m", h->own_mem);
+        if (h->mode == CG_V2)
+                s->uni_fd = fcntl(s->mem_fd, F_DUPFD_CLOEXEC, 3);
+        else if (h->mode == CG_HYBRID && h->own_uni[0])
+                s->uni_fd = cg_open_dir(h->uni_root_fd, h->own_uni);
+        cg_effective_limits(h, h->own_mem, ret_max, ret_high);
         s->proc_fd = proc_open_root(proc_root);
         if (s->proc_fd < 0)
                 return log_error_errno(s->proc_fd, "--in-place: cannot open %s: %m", proc_root);

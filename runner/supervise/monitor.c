@@ -418,6 +418,34 @@ static bool check_frozen(struct supervisor *s, usec_t now)
         return frozen;
 }
 
+/* --in-place: the enclosing cgroup's limit, the ceiling, changed (a container resized: docker update,
+ * a Kubernetes in-place resize). memrun follows it as it follows a hard limit someone else wrote: a
+ * hard limit that was the ceiling moves with it, a lower --limit stays unless the new ceiling is under
+ * it, the soft limit keeps its share, the clients hear it. Nothing is written (the cgroup is not
+ * memrun's). */
+static void check_ceiling(struct supervisor *s)
+{
+        uint64_t max, high;
+        cg_effective_limits(&s->cg.h, s->cg.sb.path, &max, &high);
+        if (max == s->limits.ceiling || max == s->mon.ceiling_refused)
+                return;
+        char b1[32], b2[32], why[256];
+        struct limits cur = s->limits, lim;
+        uint64_t hard = cur.hard == cur.ceiling || max < cur.hard ? max : cur.hard;
+        uint64_t soft = limits_soft_keep_share(cur.soft, cur.hard, hard);
+        log_warn("--in-place: the enclosing cgroup's limit was changed to %s (it was %s): following it",
+                 size_format(max, b1, sizeof b1), size_format(cur.ceiling, b2, sizeof b2));
+        cur.ceiling = max;
+        int r = limits_change(&cur, true, hard, true, soft, &lim, why, sizeof why);
+        if (r == 0)
+                r = supervisor_set_limits(s, &lim, "ceiling", why, sizeof why);
+        if (r < 0 && r != -EBUSY) {
+                log_warn("cannot follow it (%s): memrun's levels and clients keep %s", why,
+                         size_format(s->limits.hard, b2, sizeof b2));
+                s->mon.ceiling_refused = max;
+        }
+}
+
 /* Someone else wrote the sandbox's hard limit (an operator at cgroupfs, a tool): memrun follows it
  * as it would a memrunctl set of the limit alone (the soft limit keeps its share), says so once per
  * change, and tells its clients. The kernel keeps limits in pages: compared page-rounded. */
@@ -425,9 +453,14 @@ static void check_limit(struct supervisor *s, usec_t now)
 {
         struct monitor *m = &s->mon;
         uint64_t max, page = (uint64_t)sysconf(_SC_PAGESIZE);
-        if (usec_sub(now, m->limit_checked) < MONITOR_LIMIT_CHECK_USEC || s->limits_pid > 0 ||
-            !cg_sandbox_writable(&s->cg.sb))
+        if (usec_sub(now, m->limit_checked) < MONITOR_LIMIT_CHECK_USEC || s->limits_pid > 0)
                 return;
+        if (!cg_sandbox_writable(&s->cg.sb)) {
+                m->limit_checked = now;
+                if (s->cg.sb.in_place)
+                        check_ceiling(s);
+                return;
+        }
         m->limit_checked = now;
         if (cg_sandbox_hard_limit(&s->cg.sb, &max) < 0)
                 return;

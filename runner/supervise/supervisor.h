@@ -49,6 +49,7 @@ struct monitor {
         usec_t frozen_since;      /* the sandbox found frozen then (0: not frozen) */
         usec_t frozen_checked;    /* cgroup.events last read for "frozen" */
         usec_t limit_checked;     /* the hard limit last read back (someone else may change it) */
+        uint64_t ceiling_refused; /* --in-place: a ceiling memrun could not follow, said once */
         usec_t gap_said;          /* the sample a gap after which was said (once per gap) */
         usec_t iv;                /* current sampling period */
         usec_t armed_usec;        /* the timer's period as armed (0: not yet) */

@@ -40,13 +40,29 @@ EOF
 ctr_run() { timeout 120 sh "$T/ctr.sh" "$@" >"$T/out" 2>"$T/err"; rc=$?; }
 ctr_teardown() { sleep 0.1; rmdir "$CTR" 2>/dev/null || fail "the container cgroup is not empty: $(cat "$CTR/cgroup.procs")"; }
 
-t_in_place() {
-    # util-linux's unshare (busybox's has no cgroup namespace)
+# ctr_unshare: util-linux's unshare into $UNSHARE (busybox's has no cgroup namespace); 1 if missing
+ctr_unshare() {
     UNSHARE=
     for u in /usr/bin/unshare /bin/unshare; do
         [ -z "$UNSHARE" ] && [ -x $u ] && $u --help 2>&1 | grep -q -- '--cgroup' && UNSHARE=$u
     done
-    [ -n "$UNSHARE" ] || { fail "util-linux unshare (with --cgroup) missing"; return; }
+    [ -n "$UNSHARE" ] || { fail "util-linux unshare (with --cgroup) missing"; return 1; }
+}
+# ctr_limit BYTES: resize the container as a runtime would (docker update): v1 moves memsw with it
+ctr_limit() {
+    if [ $MODE = v2 ]; then
+        echo "$1" >"$CTR/memory.max"
+    elif [ -e "$CTR/memory.memsw.limit_in_bytes" ] && [ "$1" -gt "$(cat "$CTR/memory.limit_in_bytes")" ]; then
+        echo "$1" >"$CTR/memory.memsw.limit_in_bytes" && echo "$1" >"$CTR/memory.limit_in_bytes"
+    elif [ -e "$CTR/memory.memsw.limit_in_bytes" ]; then
+        echo "$1" >"$CTR/memory.limit_in_bytes" && echo "$1" >"$CTR/memory.memsw.limit_in_bytes"
+    else
+        echo "$1" >"$CTR/memory.limit_in_bytes"
+    fi
+}
+
+t_in_place() {
+    ctr_unshare || return
     ctr_setup || { fail "cannot set up the container cgroup"; return; }
     # without --in-place: the read-only cgroupfs is an error that says what to do; nothing is tried
     ctr_run "$MEMRUN" --limit 64M -- true
@@ -75,6 +91,34 @@ t_in_place() {
     ctr_run sh -c "sleep 30 & \"$MEMRUN\" -q --in-place -- sh -c 'sleep 30 & echo started'; echo memrun=\$?; kill -0 \$! && echo bystander-alive; kill \$!"
     expect_out '^memrun=0$'
     expect_out '^bystander-alive$'
+    ctr_teardown
+}
+
+# The container resized while memrun runs in place (docker update, a Kubernetes in-place resize):
+# memrun follows the enclosing limit down and up, says so, and an attached client hears each change
+# through memlimit_on_limits (watchlimits prints "limits HARD SOFT"); the soft limit keeps its share.
+t_in_place_follows_ceiling() {
+    ctr_unshare || return
+    ctr_setup || { fail "cannot set up the container cgroup"; return; }
+    timeout 60 sh "$T/ctr.sh" "$MEMRUN" --in-place --report "$T/r.json" -- "$EXAMPLES/watchlimits" --seconds 8 \
+        >"$T/wl" 2>"$T/err" &
+    p=$!
+    wait_line "$T/wl" '^limits 100663296 ' || fail "at start: $(cat "$T/wl" "$T/err")"
+    ctr_limit 67108864 || fail "cannot lower the container's limit"
+    wait_line "$T/wl" '^limits 67108864 ' || fail "the lowering not heard: $(cat "$T/wl" "$T/err")"
+    ctr_limit 117440512 || fail "cannot raise the container's limit"
+    wait_line "$T/wl" '^limits 117440512 ' || fail "the raise not heard: $(cat "$T/wl" "$T/err")"
+    wait $p
+    rc=$?
+    expect_rc 0 "watchlimits in the resized container"
+    expect_err "the enclosing cgroup's limit was changed to 64M (it was 96M): following it"
+    expect_err "the enclosing cgroup's limit was changed to 112M (it was 64M): following it"
+    [ "$(grep -c '^limits ' "$T/wl")" = 3 ] || fail "one line per change, want 3: $(cat "$T/wl")"
+    # the soft limit keeps its share (90% of the container's limit, memrun's default)
+    awk '/^limits / { r = $3 / $2; if (r < 0.899 || r > 0.901) bad = 1 } END { exit bad }' "$T/wl" ||
+        fail "the soft limit did not keep its share: $(cat "$T/wl")"
+    [ "$(jqr .limits.max "$T/r.json")" = 117440512 ] || fail "report limits: $(jq -c .limits "$T/r.json")"
+    ! grep -q "Read-only\|cannot set" "$T/err" || fail "it wrote to the container's cgroup: $(cat "$T/err")"
     ctr_teardown
 }
 
