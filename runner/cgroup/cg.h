@@ -98,11 +98,11 @@ void cg_sandbox_init(struct cg_sandbox *s);
 /* Fill in the sandbox's paths for a placement, touching nothing (they are recorded before creation). */
 void cg_sandbox_paths(const struct cg_host *h, const struct cg_placement *p, const char *name,
                       struct cg_sandbox *s);
-/* --in-place: adopt memrun's own cgroup as the sandbox (nothing is created, written or removed):
- * open it, note its counters, and read its limits (UINT64_MAX: none). Logs what is wrong. */
 /* The effective memory.max and memory.high of cgroup PATH (memory hierarchy): the minimum up the
  * hierarchy as far as memrun sees it; UINT64_MAX: none. */
 void cg_effective_limits(const struct cg_host *h, const char *path, uint64_t *ret_max, uint64_t *ret_high);
+/* --in-place: adopt memrun's own cgroup as the sandbox (nothing is created, written or removed):
+ * open it, note its counters, and read its limits (UINT64_MAX: none). Logs what is wrong. */
 int cg_sandbox_adopt(const struct cg_host *h, const char *proc_root, struct cg_sandbox *s, uint64_t *ret_max,
                      uint64_t *ret_high);
 /* Create the sandbox directories (and the supervisor split / memrun subtree when placement says). */

@@ -418,6 +418,22 @@ static bool check_frozen(struct supervisor *s, usec_t now)
         return frozen;
 }
 
+/* Follow a hard limit someone else set, from the limits CUR (the soft limit keeps its share), through
+ * the one setter; says so when it cannot. < 0: not followed. */
+static int follow_hard(struct supervisor *s, struct limits cur, uint64_t hard, const char *who)
+{
+        char why[256], b[32];
+        struct limits lim;
+        uint64_t soft = limits_soft_keep_share(cur.soft, cur.hard, hard);
+        int r = limits_change(&cur, true, hard, true, soft, &lim, why, sizeof why);
+        if (r == 0)
+                r = supervisor_set_limits(s, &lim, who, why, sizeof why);
+        if (r < 0)
+                log_warn("cannot follow it (%s): memrun's levels and clients keep %s", why,
+                         size_format(s->limits.hard, b, sizeof b));
+        return r;
+}
+
 /* --in-place: the enclosing cgroup's limit, the ceiling, changed (a container resized: docker update,
  * a Kubernetes in-place resize). memrun follows it as it follows a hard limit someone else wrote: a
  * hard limit that was the ceiling moves with it, a lower --limit stays unless the new ceiling is under
@@ -429,21 +445,14 @@ static void check_ceiling(struct supervisor *s)
         cg_effective_limits(&s->cg.h, s->cg.sb.path, &max, &high);
         if (max == s->limits.ceiling || max == s->mon.ceiling_refused)
                 return;
-        char b1[32], b2[32], why[256];
-        struct limits cur = s->limits, lim;
+        char b1[32], b2[32];
+        struct limits cur = s->limits;
         uint64_t hard = cur.hard == cur.ceiling || max < cur.hard ? max : cur.hard;
-        uint64_t soft = limits_soft_keep_share(cur.soft, cur.hard, hard);
         log_warn("--in-place: the enclosing cgroup's limit was changed to %s (it was %s): following it",
                  size_format(max, b1, sizeof b1), size_format(cur.ceiling, b2, sizeof b2));
         cur.ceiling = max;
-        int r = limits_change(&cur, true, hard, true, soft, &lim, why, sizeof why);
-        if (r == 0)
-                r = supervisor_set_limits(s, &lim, "ceiling", why, sizeof why);
-        if (r < 0 && r != -EBUSY) {
-                log_warn("cannot follow it (%s): memrun's levels and clients keep %s", why,
-                         size_format(s->limits.hard, b2, sizeof b2));
+        if (follow_hard(s, cur, hard, "ceiling") < 0)
                 s->mon.ceiling_refused = max;
-        }
 }
 
 /* Someone else wrote the sandbox's hard limit (an operator at cgroupfs, a tool): memrun follows it
@@ -467,14 +476,10 @@ static void check_limit(struct supervisor *s, usec_t now)
         uint64_t ours = s->limits.hard == SIZE_MAX_VALUE ? SIZE_MAX_VALUE : s->limits.hard / page * page;
         if (max == ours)
                 return;
-        char b1[32], b2[32], why[256];
-        struct limits lim;
-        uint64_t soft = limits_soft_keep_share(s->limits.soft, s->limits.hard, max);
+        char b1[32], b2[32];
         log_warn("the sandbox's hard limit was changed to %s by someone else (it was %s): following it",
                  size_format(max, b1, sizeof b1), size_format(s->limits.hard, b2, sizeof b2));
-        if (limits_change(&s->limits, true, max, true, soft, &lim, why, sizeof why) < 0 ||
-            supervisor_set_limits(s, &lim, "cgroupfs", why, sizeof why) < 0)
-                log_warn("cannot follow it (%s): memrun's levels and clients keep %s", why, b2);
+        (void)follow_hard(s, s->limits, max, "cgroupfs");
 }
 
 void monitor_sample(struct supervisor *s)
