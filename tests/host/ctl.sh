@@ -82,6 +82,7 @@ wait_line() {
 # (memlimit_on_limits), raise and lower alike; the same program without memrun hears of none.
 t_ctl_set_reaches_clients() {
     n=t-watch-$$
+    : >"$T/wl"  # not an earlier test's lines: the redirection below is done in the background
     "$MEMRUN" -q --limit 64M --soft 60M -n $n -- "$EXAMPLES/watchlimits" --seconds 30 >"$T/wl" 2>"$T/wl.err" &
     p=$!
     wait_line "$T/wl" '^limits 67108864 62914560$' || fail "at start: $(cat "$T/wl" "$T/wl.err")"

@@ -182,6 +182,7 @@ t_metrics_http_bad_listen() {
     [ -x $py ] || { skip "no /usr/bin/python3 to hold a port with"; return; }
     # A port already in use: memrun says which address and why, exits 125, and leaves nothing: the
     # command never ran and no sandbox cgroup stays (run() also looks for leftovers).
+    : >"$T/busy"
     $py -c 'import signal, socket, sys, time
 signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))   # a quiet end: no "Terminated" from the shell
 s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()

@@ -100,6 +100,9 @@ t_in_place() {
 t_in_place_follows_ceiling() {
     ctr_unshare || return
     ctr_setup || { fail "cannot set up the container cgroup"; return; }
+    # emptied here: the redirection below is the background child's, and wait_line must not read
+    # what an earlier test left in $T/wl (t_ctl_set_reaches_clients heard "limits 100663296")
+    : >"$T/wl"
     timeout 60 sh "$T/ctr.sh" "$MEMRUN" --in-place --report "$T/r.json" -- "$EXAMPLES/watchlimits" --seconds 8 \
         >"$T/wl" 2>"$T/err" &
     p=$!

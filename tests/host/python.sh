@@ -69,6 +69,7 @@ while time.monotonic() < end and len(seen) < 3:
 print("seen", len(seen), flush=True)
 PY
     n=t-py-$$
+    : >"$T/out"  # not an earlier test's lines: the redirection below is done in the background
     "$MEMRUN" -q --limit 64M --soft 60M -n $n -- env PYTHONPATH="$PYLIB" "$PYTHON" "$T/limits.py" >"$T/out" 2>"$T/err" &
     mpid=$!
     wait_line "$T/out" '^limits 67108864 62914560$' || fail "at start: $(cat "$T/out" "$T/err")"

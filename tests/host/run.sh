@@ -194,6 +194,7 @@ t_environment() {
     [ "$(cat "$T/out")" = "unset unset" ] || fail "--no-hints still exported GOMEMLIMIT: $(cat "$T/out")"
 }
 t_name() {
+    rm -f "$T/path"  # $T is shared, and the redirection inside is the background child's
     "$MEMRUN" -q --name t-named-$$ -- sh -c 'echo "$MEMRUN_CGROUP" > '"$T/path"'; sleep 1' &
     pid=$!
     i=0; while [ ! -s "$T/path" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
@@ -258,11 +259,13 @@ t_quiet_and_summary() {
 
 # ---------------------------------------------------------------- process tree
 t_signal_forwarding() {
+    : >"$T/out"
     "$MEMRUN" -q -- sh -c 'trap "echo got-usr1; exit 7" USR1; echo ready; while :; do sleep 0.05; done' >"$T/out" 2>"$T/err" &
     pid=$!
     i=0; while ! grep -q ready "$T/out" && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
     kill -USR1 $pid; wait $pid; rc=$?
     expect_rc 7 "USR1 forwarded"; expect_out got-usr1
+    : >"$T/out"  # the first run's "ready" is in it, and the redirection below is done in the background
     "$MEMRUN" -q -- sh -c 'echo ready; while :; do sleep 0.05; done' >"$T/out" 2>"$T/err" &
     pid=$!
     i=0; while ! grep -q ready "$T/out" && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
