@@ -196,3 +196,40 @@ t_crun_in_place() {
     # nothing left: crun delete took the containers' cgroups
     [ "$(ls /sys/fs/cgroup | sort)" = "$before" ] || fail "left in /sys/fs/cgroup: $(ls /sys/fs/cgroup | sort | tr '\n' ' ')"
 }
+
+# The container resized by its runtime while memrun runs in place: `crun update --memory`, what
+# `docker update` and a Kubernetes in-place resize come down to. memrun reads the new limit back
+# from the container's cgroup and the program hears it (watchlimits: one "limits HARD SOFT" line per
+# change, the soft limit 90% of the container's limit); memrun writes nothing there.
+t_crun_update_followed() {
+    [ $MODE = v2 ] || { skip "crun runs in the cgroup v2 VM (this host is $MODE: crun would make cgroups outside memrun's tests' own)"; return; }
+    command -v crun >/dev/null || { fail "crun missing (apt-get install crun; tests/vm/suite.sh stages it)"; return; }
+    id=memrun-t-update-$$ b=$T/b-memrun-t-update-$$
+    rm -rf "$b"
+    crun_bundle "$b" "$MEMRUN" --in-place --report /out/r.json -- "$EXAMPLES/watchlimits" --seconds 20 ||
+        { fail "cannot make the bundle"; return; }
+    : >"$T/cu.out"  # the redirection below is the background child's
+    timeout 120 crun run --no-pivot -b "$b" "$id" >"$T/cu.out" 2>"$T/cu.err" </dev/null &
+    p=$!
+    wait_line "$T/cu.out" '^limits 134217728 ' 600 || fail "at start: $(cat "$T/cu.out" "$T/cu.err")"
+    # --memory-swap is memory plus swap for crun (cgroup v2: memory.swap.max = the difference): no swap
+    crun update --memory 100663296 --memory-swap 100663296 "$id" 2>"$T/cu.upd" ||
+        fail "crun update 96M: $(cat "$T/cu.upd")"
+    wait_line "$T/cu.out" '^limits 100663296 ' || fail "the lowering not heard: $(cat "$T/cu.out" "$T/cu.err")"
+    crun update --memory 167772160 --memory-swap 167772160 "$id" 2>"$T/cu.upd" ||
+        fail "crun update 160M: $(cat "$T/cu.upd")"
+    wait_line "$T/cu.out" '^limits 167772160 ' || fail "the raise not heard: $(cat "$T/cu.out" "$T/cu.err")"
+    wait $p
+    rc=$?
+    crun delete -f "$id" >/dev/null 2>&1
+    expect_rc 0 "watchlimits in a container crun resized"
+    grep -q "changed to 96M (it was 128M): following it" "$T/cu.err" &&
+        grep -q "changed to 160M (it was 96M): following it" "$T/cu.err" ||
+        fail "memrun did not say it followed both: $(cat "$T/cu.err")"
+    [ "$(grep -c '^limits ' "$T/cu.out")" = 3 ] || fail "one line per change, want 3: $(cat "$T/cu.out")"
+    awk '/^limits / { r = $3 / $2; if (r < 0.899 || r > 0.901) bad = 1 } END { exit bad }' "$T/cu.out" ||
+        fail "the soft limit did not keep its share: $(cat "$T/cu.out")"
+    [ "$(jqr .limits.max "$b/out/r.json")" = 167772160 ] || fail "report limits: $(jq -c .limits "$b/out/r.json")"
+    ! grep -q "Read-only\|cannot set" "$T/cu.err" || fail "it wrote to the container's cgroup: $(cat "$T/cu.err")"
+    grep "following it" "$T/cu.err" | sed 's/^/    # /'
+}

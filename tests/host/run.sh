@@ -601,7 +601,7 @@ ALL_TESTS="t_exit_passthrough t_exit_signal t_exit_126_127 t_stdio_passthrough t
     t_sandbox_limit_readonly t_sandbox_cannot_move_out t_sandbox_no_remount t_sandbox_proc_root_escape \
     t_sandbox_in_chroot t_sandbox_namespaces t_sandbox_errno_and_kill t_sandbox_ordinary_workloads t_sandbox_user \
     t_sandbox_pressure_watch t_sandbox_cgroup_namespace t_sandbox_bad_specs t_sandbox_rootless \
-    t_ctl_ls_status t_ctl_set t_ctl_set_reaches_clients t_ctl_set_lower_below_usage t_ctl_probe t_metrics t_in_place t_in_place_follows_ceiling t_crun_in_place \
+    t_ctl_ls_status t_ctl_set t_ctl_set_reaches_clients t_ctl_set_lower_below_usage t_ctl_probe t_metrics t_in_place t_in_place_follows_ceiling t_crun_in_place t_crun_update_followed \
     t_metrics_http t_metrics_http_bad_listen \
     t_python_cache_survives t_python_unmodified_run t_python_live_limits \
     t_go_cache_survives t_go_limit_follows t_go_http_sheds t_go_users_gomemlimit \
