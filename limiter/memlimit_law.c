@@ -67,26 +67,17 @@ uint32_t law_client_steps(uint32_t step_bits, enum law_step s)
         return m;
 }
 
-/* What the kernel frees on its own under reclaim (s->slack), unless the last reclaim of it freed
- * less than half of what it was asked within LAW_SLACK_OFF_US. */
-static uint64_t slack_now(const struct law *g, const struct law_sample *s)
-{
-        if (!s->can_reclaim || s->slack < LAW_RECLAIM_MIN || !(s->steps & LAW_BIT(LAW_RECLAIM)))
-                return 0;
-        if (g->slack_off_t != LAW_NONE && s->t - g->slack_off_t < LAW_SLACK_OFF_US)
-                return 0;
-        return s->slack;
-}
-
-/* The reclaim step counts the slack only while slack_now() does: after a short reclaim of it, a
- * cgroup with nothing else reclaimable has nothing for memory.reclaim for that second either. */
-static bool available(const struct law *g, const struct law_sample *s, enum law_step st)
+/* The reclaim step counts the kernel's slack even in the second after a reclaim of it came back
+ * short (when ask() does not reclaim it, slack_now()): short is not nothing, and treating it as gone
+ * there would take a program whose clients answer short to shedding on that 1 s timer and back, or
+ * to a give-up as having nothing to give. */
+static bool available(const struct law_sample *s, enum law_step st)
 {
         if (!(s->steps & LAW_BIT(st)))
                 return false;
         if (st == LAW_RECLAIM)
                 return s->can_reclaim &&
-                       (s->reclaimable == LAW_NONE || s->reclaimable + slack_now(g, s) >= LAW_RECLAIM_MIN);
+                       (s->reclaimable == LAW_NONE || s->reclaimable + s->slack >= LAW_RECLAIM_MIN);
         return s->clients > 0;
 }
 
@@ -95,13 +86,13 @@ static bool available(const struct law *g, const struct law_sample *s, enum law_
 static enum law_step effective(const struct law *g, const struct law_sample *s, bool *ret_exhausted)
 {
         for (int st = (int)g->step; st < LAW_STEPS; st++)
-                if (available(g, s, (enum law_step)st)) {
+                if (available(s, (enum law_step)st)) {
                         *ret_exhausted = false;
                         return (enum law_step)st;
                 }
         *ret_exhausted = true;
         for (int st = LAW_STEPS - 1; st >= 0; st--)
-                if (available(g, s, (enum law_step)st))
+                if (available(s, (enum law_step)st))
                         return (enum law_step)st;
         return LAW_STEPS;
 }
@@ -228,6 +219,17 @@ static void step_down(struct law *g, const struct law_sample *s, uint64_t sp, en
         }
 }
 
+/* What the kernel frees on its own under reclaim (s->slack), unless the last reclaim of it freed
+ * less than half of what it was asked within LAW_SLACK_OFF_US. */
+static uint64_t slack_now(const struct law *g, const struct law_sample *s)
+{
+        if (!s->can_reclaim || s->slack < LAW_RECLAIM_MIN || !(s->steps & LAW_BIT(LAW_RECLAIM)))
+                return 0;
+        if (g->slack_off_t != LAW_NONE && s->t - g->slack_off_t < LAW_SLACK_OFF_US)
+                return 0;
+        return s->slack;
+}
+
 /* Over the setpoint: the kernel's slack to memory.reclaim first, the clients asked for the rest
  * less what they were asked and have not answered yet. */
 static void ask(const struct law *g, const struct law_sample *s, enum law_step eff, uint64_t sp, struct law_decision *d)
@@ -244,7 +246,7 @@ static void ask(const struct law *g, const struct law_sample *s, enum law_step e
                 d->ask = bits;
                 d->goal = fresh;
         }
-        if (eff >= LAW_RECLAIM && available(g, s, LAW_RECLAIM) && !s->reclaim_running && excess >= LAW_MIN_ASK) {
+        if (eff >= LAW_RECLAIM && available(s, LAW_RECLAIM) && !s->reclaim_running && excess >= LAW_MIN_ASK) {
                 uint64_t r = excess;
                 if (s->reclaimable != LAW_NONE && r > s->reclaimable + slack)
                         r = s->reclaimable + slack;

@@ -726,30 +726,6 @@ static void test_slack_first(void **state)
         assert_int_equal(d.reclaim, 8 * MiB);
 }
 
-/* With no client and nothing reclaimable but the slack, a reclaim of it that came back short leaves
- * nothing to give for that second: the reclaim step is not available then either, and at the soft
- * limit that is a give-up at once (it used to stand at the reclaim step with nothing to ask). */
-static void test_slack_short_nothing_left(void **state)
-{
-        (void)state;
-        struct governor g;
-        struct gov_decision d;
-        setup_gov(&g);
-        struct gov_sample s = smp(0, SOFT - MiB, LEVEL_HIGH, 0);
-        s.can_reclaim = true;
-        s.reclaimable = 0;
-        s.slack = 8 * MiB;
-        gov_step(&g, &s, &d);
-        assert_false(d.giveup);
-        assert_true(d.reclaim > 0 && d.reclaim <= 8 * MiB);
-        gov_slack_reply(&g, d.reclaim, MiB / 4);
-        s.t = SEC(0.04);
-        gov_step(&g, &s, &d);
-        assert_int_equal(d.reclaim, 0);
-        assert_true(d.giveup);
-        assert_true(d.at_once);
-}
-
 static void test_stat_slack(void **state)
 {
         (void)state;
@@ -779,7 +755,7 @@ int main(void)
                 cmocka_unit_test(test_idle_after_detach),
                 cmocka_unit_test(test_entered_by_pressure), cmocka_unit_test(test_interval),
                 cmocka_unit_test(test_sigcgt),         cmocka_unit_test(test_reclaimable),
-                cmocka_unit_test(test_slack_first), cmocka_unit_test(test_slack_short_nothing_left),    cmocka_unit_test(test_stat_slack),
+                cmocka_unit_test(test_slack_first),    cmocka_unit_test(test_stat_slack),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
