@@ -68,11 +68,11 @@ t_ctl_ls_status() {
     [ $ra = 0 ] && [ $rb = 0 ] || fail "exits $ra $rb: $(cat "$T/$a.err" "$T/$b.err")"
 }
 
-# wait_line FILE REGEX [TENTHS]: 0 once FILE has a line matching REGEX, 1 after TENTHS/10 s (10 s).
-# A file a background command writes must be emptied before it starts: its redirection is the child's.
+# wait_line FILE REGEX: 0 once FILE has a line matching REGEX, 1 after 10 s. A file a background
+# command writes must be emptied before it starts: its redirection is the child's.
 wait_line() {
     i=0
-    while [ $i -lt "${3:-100}" ]; do
+    while [ $i -lt 100 ]; do
         grep -q "$2" "$1" 2>/dev/null && return 0
         sleep 0.1; i=$((i + 1))
     done

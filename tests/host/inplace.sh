@@ -206,12 +206,17 @@ t_crun_update_followed() {
     command -v crun >/dev/null || { fail "crun missing (apt-get install crun; tests/vm/suite.sh stages it)"; return; }
     id=memrun-t-update-$$ b=$T/b-memrun-t-update-$$
     rm -rf "$b"
+    before=$(ls /sys/fs/cgroup | sort)
     crun_bundle "$b" "$MEMRUN" --in-place --report /out/r.json -- "$EXAMPLES/watchlimits" --seconds 20 ||
         { fail "cannot make the bundle"; return; }
     : >"$T/cu.out"  # the redirection below is the background child's
     timeout 120 crun run --no-pivot -b "$b" "$id" >"$T/cu.out" 2>"$T/cu.err" </dev/null &
     p=$!
-    wait_line "$T/cu.out" '^limits 134217728 ' 600 || fail "at start: $(cat "$T/cu.out" "$T/cu.err")"
+    i=0; while ! grep -q '^limits 134217728 ' "$T/cu.out" && alive $p && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
+    grep -q '^limits 134217728 ' "$T/cu.out" || {
+        fail "at start: $(cat "$T/cu.out" "$T/cu.err")"
+        kill $p 2>/dev/null; wait $p; crun delete -f "$id" >/dev/null 2>&1; return
+    }
     # --memory-swap is memory plus swap for crun (cgroup v2: memory.swap.max = the difference): no swap
     crun update --memory 100663296 --memory-swap 100663296 "$id" 2>"$T/cu.upd" ||
         fail "crun update 96M: $(cat "$T/cu.upd")"
@@ -223,6 +228,7 @@ t_crun_update_followed() {
     rc=$?
     crun delete -f "$id" >/dev/null 2>&1
     expect_rc 0 "watchlimits in a container crun resized"
+    [ "$(ls /sys/fs/cgroup | sort)" = "$before" ] || fail "left in /sys/fs/cgroup: $(ls /sys/fs/cgroup | sort | tr '\n' ' ')"
     grep -q "changed to 96M (it was 128M): following it" "$T/cu.err" &&
         grep -q "changed to 160M (it was 96M): following it" "$T/cu.err" ||
         fail "memrun did not say it followed both: $(cat "$T/cu.err")"

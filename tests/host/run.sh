@@ -315,6 +315,8 @@ EOF
     ! grep -q '^memrun' "$T/err" || fail "memrun said: $(cat "$T/err")"
 }
 t_memrun_sigkilled() {
+    # $T is shared: t_grandchildren_killed left a (dead) pid in $T/gc, which the poll below would take
+    rm -f "$T/child" "$T/gc"
     "$MEMRUN" -q --name t-stale-$$ -- sh -c "echo \$\$ > $T/child; sleep 1000 & echo \$! > $T/gc; wait" &
     mpid=$!
     i=0; while { [ ! -s "$T/gc" ] || [ ! -s "$T/child" ]; } && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
