@@ -61,6 +61,17 @@ ctr_limit() {
     fi
 }
 
+# ctr_followed OUT ERR REPORT HARD: after two resizes, watchlimits (OUT) heard three limits, one
+# line per change, the soft limit keeping its share (90% of the container's limit, memrun's
+# default); the report ends at HARD; memrun (ERR) wrote nothing to the container's cgroup
+ctr_followed() {
+    [ "$(grep -c '^limits ' "$1")" = 3 ] || fail "one line per change, want 3: $(cat "$1")"
+    awk '/^limits / { r = $3 / $2; if (r < 0.899 || r > 0.901) bad = 1 } END { exit bad }' "$1" ||
+        fail "the soft limit did not keep its share: $(cat "$1")"
+    [ "$(jqr .limits.max "$3")" = "$4" ] || fail "report limits: $(jq -c .limits "$3")"
+    ! grep -q "Read-only\|cannot set" "$2" || fail "it wrote to the container's cgroup: $(cat "$2")"
+}
+
 t_in_place() {
     ctr_unshare || return
     ctr_setup || { fail "cannot set up the container cgroup"; return; }
@@ -116,12 +127,7 @@ t_in_place_follows_ceiling() {
     expect_rc 0 "watchlimits in the resized container"
     expect_err "the enclosing cgroup's limit was changed to 64M (it was 96M): following it"
     expect_err "the enclosing cgroup's limit was changed to 112M (it was 64M): following it"
-    [ "$(grep -c '^limits ' "$T/wl")" = 3 ] || fail "one line per change, want 3: $(cat "$T/wl")"
-    # the soft limit keeps its share (90% of the container's limit, memrun's default)
-    awk '/^limits / { r = $3 / $2; if (r < 0.899 || r > 0.901) bad = 1 } END { exit bad }' "$T/wl" ||
-        fail "the soft limit did not keep its share: $(cat "$T/wl")"
-    [ "$(jqr .limits.max "$T/r.json")" = 117440512 ] || fail "report limits: $(jq -c .limits "$T/r.json")"
-    ! grep -q "Read-only\|cannot set" "$T/err" || fail "it wrote to the container's cgroup: $(cat "$T/err")"
+    ctr_followed "$T/wl" "$T/err" "$T/r.json" 117440512
     ctr_teardown
 }
 
@@ -232,10 +238,6 @@ t_crun_update_followed() {
     grep -q "changed to 96M (it was 128M): following it" "$T/cu.err" &&
         grep -q "changed to 160M (it was 96M): following it" "$T/cu.err" ||
         fail "memrun did not say it followed both: $(cat "$T/cu.err")"
-    [ "$(grep -c '^limits ' "$T/cu.out")" = 3 ] || fail "one line per change, want 3: $(cat "$T/cu.out")"
-    awk '/^limits / { r = $3 / $2; if (r < 0.899 || r > 0.901) bad = 1 } END { exit bad }' "$T/cu.out" ||
-        fail "the soft limit did not keep its share: $(cat "$T/cu.out")"
-    [ "$(jqr .limits.max "$b/out/r.json")" = 167772160 ] || fail "report limits: $(jq -c .limits "$b/out/r.json")"
-    ! grep -q "Read-only\|cannot set" "$T/cu.err" || fail "it wrote to the container's cgroup: $(cat "$T/cu.err")"
+    ctr_followed "$T/cu.out" "$T/cu.err" "$b/out/r.json" 167772160
     grep "following it" "$T/cu.err" | sed 's/^/    # /'
 }
